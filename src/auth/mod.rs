@@ -1,0 +1,1 @@
+//! Authentication exchanges: cleartext, MD5 and SCRAM-SHA-256.

@@ -1,0 +1,5 @@
+//! Connection strings with libpq's rules.
+
+/// A parsed connection string.
+#[derive(Clone, Debug, Default)]
+pub struct Config {}
