@@ -26,12 +26,16 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod conn;
 pub mod conninfo;
 pub mod error;
 pub mod protocol;
 
 #[cfg(feature = "driver")]
 pub mod cluster;
+#[cfg(feature = "driver")]
+pub mod driver;
 
+pub use conn::{Column, Notification, QueryResult, Rows};
 pub use conninfo::Config;
 pub use error::{Error, ErrorKind};

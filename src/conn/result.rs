@@ -1,0 +1,205 @@
+//! Query results: rows kept as offsets into shared receive buffers.
+
+use std::fmt;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+/// One result of a statement.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueryResult {
+    /// A statement that returns rows (possibly zero rows).
+    Rows(Rows),
+    /// A statement without rows: its command tag, e.g. `CREATE TABLE`, `INSERT 0 2`.
+    Command(String),
+    /// The statement was empty (`""`, `";"`, only a comment).
+    EmptyQuery,
+}
+
+impl QueryResult {
+    /// The command tag: the rows' tag (`SELECT 3`), the command's tag, or `""` for an empty query.
+    pub fn command_tag(&self) -> &str {
+        match self {
+            QueryResult::Rows(rows) => rows.command_tag(),
+            QueryResult::Command(tag) => tag,
+            QueryResult::EmptyQuery => "",
+        }
+    }
+
+    /// The rows, if this result has any.
+    pub fn rows(&self) -> Option<&Rows> {
+        match self {
+            QueryResult::Rows(rows) => Some(rows),
+            _ => None,
+        }
+    }
+}
+
+/// A column of a row set.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Column {
+    name: String,
+    type_oid: u32,
+}
+
+impl Column {
+    /// A column with this name and type.
+    pub fn new(name: impl Into<String>, type_oid: u32) -> Column {
+        Column {
+            name: name.into(),
+            type_oid,
+        }
+    }
+
+    /// The column's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The OID of the column's data type (`23` for `int4`, `25` for `text`, ...).
+    pub fn type_oid(&self) -> u32 {
+        self.type_oid
+    }
+}
+
+/// The rows of one statement, in text format.
+///
+/// The values are not copied out of the bytes received from the server: a `Rows` holds the received
+/// buffers (reference-counted [`Bytes`]) and, for every field, its offset and length in them.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Rows {
+    pub(crate) columns: Arc<[Column]>,
+    /// The receive buffers the rows live in.
+    pub(crate) chunks: Vec<Bytes>,
+    /// For each row, the index of its chunk.
+    pub(crate) row_chunk: Vec<u32>,
+    /// For each field (row-major), `(start, len)` in its row's chunk; `len == -1` is NULL.
+    pub(crate) fields: Vec<(u32, i32)>,
+    pub(crate) tag: String,
+}
+
+impl Rows {
+    pub(crate) fn new(columns: Arc<[Column]>) -> Rows {
+        Rows {
+            columns,
+            chunks: Vec::new(),
+            row_chunk: Vec::new(),
+            fields: Vec::new(),
+            tag: String::new(),
+        }
+    }
+
+    /// The columns.
+    pub fn columns(&self) -> &[Column] {
+        &self.columns
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.row_chunk.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.row_chunk.is_empty()
+    }
+
+    /// The raw bytes of a value; `None` for SQL NULL or an index out of range.
+    pub fn get_bytes(&self, row: usize, col: usize) -> Option<&[u8]> {
+        let ncols = self.columns.len();
+        if col >= ncols {
+            return None;
+        }
+        let chunk = self.chunks.get(*self.row_chunk.get(row)? as usize)?;
+        let (start, len) = *self.fields.get(row.checked_mul(ncols)?.checked_add(col)?)?;
+        if len < 0 {
+            return None;
+        }
+        let start = start as usize;
+        chunk.get(start..start + len as usize)
+    }
+
+    /// The text value at `row`, `col`; `None` for SQL NULL (or an index out of range, or a value that is
+    /// not valid UTF-8, which cannot happen with the `UTF8` client encoding pgdblink asks for).
+    pub fn get(&self, row: usize, col: usize) -> Option<&str> {
+        std::str::from_utf8(self.get_bytes(row, col)?).ok()
+    }
+
+    /// Whether the value is SQL NULL.
+    pub fn is_null(&self, row: usize, col: usize) -> bool {
+        let ncols = self.columns.len();
+        match row
+            .checked_mul(ncols)
+            .and_then(|i| i.checked_add(col))
+            .and_then(|i| self.fields.get(i))
+        {
+            Some(&(_, len)) => col < ncols && len < 0,
+            None => false,
+        }
+    }
+
+    /// The command tag: `SELECT 3`, `FETCH 4`.
+    pub fn command_tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// Iterates over the rows.
+    pub fn iter(&self) -> impl Iterator<Item = Row<'_>> {
+        (0..self.len()).map(move |index| Row { rows: self, index })
+    }
+}
+
+impl fmt::Debug for Rows {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut list = f.debug_list();
+        for row in self.iter() {
+            list.entry(&row);
+        }
+        list.finish()?;
+        write!(f, " {:?}", self.tag)
+    }
+}
+
+/// One row of a [`Rows`].
+#[derive(Clone, Copy)]
+pub struct Row<'a> {
+    rows: &'a Rows,
+    index: usize,
+}
+
+impl<'a> Row<'a> {
+    /// The text value of column `col`; `None` for SQL NULL.
+    pub fn get(&self, col: usize) -> Option<&'a str> {
+        self.rows.get(self.index, col)
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.rows.columns.len()
+    }
+
+    /// Whether the row has no columns.
+    pub fn is_empty(&self) -> bool {
+        self.rows.columns.is_empty()
+    }
+}
+
+impl fmt::Debug for Row<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries((0..self.len()).map(|c| self.get(c)))
+            .finish()
+    }
+}
+
+/// A notification received through LISTEN/NOTIFY.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notification {
+    /// The channel.
+    pub channel: String,
+    /// The process id of the notifying backend.
+    pub pid: u32,
+    /// The payload (`""` when none was given).
+    pub payload: String,
+}

@@ -1,0 +1,187 @@
+//! One blocking-style connection over its own reactor.
+
+use std::time::{Duration, Instant};
+
+use super::cancel::DEFAULT_CANCEL_TIMEOUT;
+use super::{CancelToken, ConnId, Reactor};
+use crate::conn::{Connection, Notification, PollResult, QueryResult};
+use crate::conninfo::{Config, Environment};
+use crate::error::{Error, ErrorKind};
+
+/// A single PostgreSQL connection driven by its own `mio::Poll`: the simplest way to use pgdblink
+/// when one connection is all you need. For many named connections in one thread, use `Dblink`.
+///
+/// ```no_run
+/// use pgdblink::driver::Client;
+///
+/// let mut client = Client::connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres")?;
+/// client.send_query("SELECT 1 AS one; SELECT 2")?;
+/// while let Some(result) = client.get_result()? {
+///     println!("{}", result.command_tag());
+/// }
+/// # Ok::<(), pgdblink::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Client {
+    reactor: Reactor,
+    id: ConnId,
+}
+
+impl Client {
+    /// Connects with a libpq connection string (keyword/value or URI), filling in what it leaves out
+    /// from the `PG*` environment variables, `~/.pgpass` and libpq's defaults.
+    pub fn connect(conninfo: &str) -> Result<Client, Error> {
+        let mut reactor = Reactor::new()?;
+        let id = reactor.connect(conninfo)?;
+        Ok(Client { reactor, id })
+    }
+
+    /// Connects with a parsed configuration and an explicit environment (hermetic tests use a
+    /// `MapEnvironment`).
+    pub fn connect_config(config: &Config, env: &dyn Environment) -> Result<Client, Error> {
+        let mut reactor = Reactor::new()?;
+        let id = reactor.connect_config(config, env)?;
+        Ok(Client { reactor, id })
+    }
+
+    /// The session state machine.
+    pub fn conn(&self) -> &Connection {
+        self.reactor.get(self.id).expect("client connection").conn()
+    }
+
+    fn conn_mut(&mut self) -> &mut Connection {
+        self.reactor
+            .get_mut(self.id)
+            .expect("client connection")
+            .conn_mut()
+    }
+
+    /// Dispatches a simple Query (possibly several statements) without waiting.
+    pub fn send_query(&mut self, sql: &str) -> Result<(), Error> {
+        self.conn_mut().send_query(sql)?;
+        self.reactor.flush(self.id);
+        Ok(())
+    }
+
+    /// Reads available input without blocking; true iff [`get_result`](Self::get_result) would wait.
+    pub fn is_busy(&mut self) -> bool {
+        self.reactor.read_now(self.id);
+        self.conn().is_busy()
+    }
+
+    /// Blocks until the next result: `Ok(Some)` a result, `Err` a failed statement (or the lost
+    /// connection), `Ok(None)` the end marker once all results are taken.
+    pub fn get_result(&mut self) -> Result<Option<QueryResult>, Error> {
+        self.get_result_until(None)?
+            .ok_or_else(|| Error::new(ErrorKind::Other, "unreachable: no deadline"))
+    }
+
+    /// Like [`get_result`](Self::get_result) but gives up after `timeout`, returning `Ok(None)` then
+    /// (the outer `Option`).
+    pub fn get_result_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<Option<QueryResult>>, Error> {
+        self.get_result_until(Some(Instant::now() + timeout))
+    }
+
+    fn get_result_until(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Option<QueryResult>>, Error> {
+        let id = self.id;
+        let mut outcome = None;
+        self.reactor.wait_until(deadline, |r| {
+            let conn = r.get_mut(id).expect("client connection").conn_mut();
+            match conn.poll_result() {
+                PollResult::Pending => false,
+                PollResult::Ready(res) => {
+                    outcome = Some(res.map(Some));
+                    true
+                }
+                PollResult::Done => {
+                    outcome = Some(Ok(None));
+                    true
+                }
+            }
+        })?;
+        match outcome {
+            Some(r) => r.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Runs `sql` and collects every result up to the end marker. The first failed statement's error is
+    /// returned after the results have been drained, so the connection stays usable.
+    pub fn query(&mut self, sql: &str) -> Result<Vec<QueryResult>, Error> {
+        self.send_query(sql)?;
+        let mut results = Vec::new();
+        let mut first_error = None;
+        loop {
+            match self.get_result() {
+                Ok(Some(r)) => results.push(r),
+                Ok(None) => break,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(results),
+        }
+    }
+
+    /// A handle to cancel the running query from anywhere.
+    pub fn cancel_token(&self) -> Option<CancelToken> {
+        self.reactor.cancel_token(self.id)
+    }
+
+    /// Sends a cancel request for the running query and waits until the server has processed it.
+    pub fn cancel(&self) -> Result<(), Error> {
+        match self.cancel_token() {
+            Some(token) => token.cancel(DEFAULT_CANCEL_TIMEOUT),
+            None => Err(Error::new(ErrorKind::Usage, "PQcancel() -- no cancel object supplied")),
+        }
+    }
+
+    /// Notifications received so far (reads available input first).
+    pub fn take_notifications(&mut self) -> Vec<Notification> {
+        self.reactor.read_now(self.id);
+        self.conn_mut().take_notifications()
+    }
+
+    /// Waits up to `timeout` for at least one notification.
+    pub fn wait_for_notifications(&mut self, timeout: Duration) -> Result<Vec<Notification>, Error> {
+        let id = self.id;
+        let mut got = Vec::new();
+        self.reactor
+            .wait_until(Some(Instant::now() + timeout), |r| {
+                r.read_now(id);
+                got = r.get_mut(id).expect("client connection").conn_mut().take_notifications();
+                !got.is_empty()
+            })?;
+        Ok(got)
+    }
+
+    /// Notices received so far.
+    pub fn take_notices(&mut self) -> Vec<Error> {
+        self.conn_mut().take_notices()
+    }
+
+    /// libpq's error-message buffer.
+    pub fn error_message(&self) -> &str {
+        self.conn().error_message()
+    }
+
+    /// The backend's process id.
+    pub fn backend_pid(&self) -> Option<u32> {
+        self.conn().backend_key().map(|(pid, _)| pid)
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.reactor.close(self.id);
+    }
+}

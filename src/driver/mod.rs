@@ -1,0 +1,404 @@
+//! The mio driver: the only layer that touches sockets, time and OS randomness.
+//!
+//! A [`Reactor`] owns one `mio::Poll` and any number of [`PgSocket`]s. Every wait on one connection
+//! dispatches the readiness events of all of them, so while a caller blocks on one server, the input of
+//! every other server is still read and parsed and no server stalls on a full socket buffer.
+//! [`Client`] is the single-connection convenience on top; the `Dblink` registry uses the reactor
+//! directly.
+
+mod cancel;
+mod client;
+mod socket;
+
+pub use cancel::CancelToken;
+pub use client::Client;
+pub use socket::{Peer, PgSocket, Stream, os_error_text};
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+use mio::{Events, Poll, Token};
+
+use crate::auth::{ChannelBinding, ScramClient};
+use crate::conn::{Connection, StartupConfig, State};
+use crate::conninfo::{
+    ChannelBindingMode, Config, ConnectParams, Environment, GssEncMode, Host, ProtocolVersion,
+    SslMode, Target, TargetSessionAttrs,
+};
+use crate::error::{Error, ErrorKind};
+use crate::protocol::frontend;
+
+/// Identifies a connection inside a [`Reactor`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(usize);
+
+/// The size of the read buffer shared by all connections of a reactor.
+const SCRATCH_SIZE: usize = 64 * 1024;
+
+/// One `mio::Poll` driving many connections.
+pub struct Reactor {
+    poll: Poll,
+    events: Events,
+    sockets: Vec<Option<PgSocket>>,
+    free: Vec<usize>,
+    scratch: Vec<u8>,
+}
+
+impl std::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor")
+            .field("connections", &(self.sockets.len() - self.free.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reactor {
+    /// A reactor with no connections.
+    pub fn new() -> Result<Reactor, Error> {
+        Ok(Reactor {
+            poll: Poll::new().map_err(socket::io_error)?,
+            events: Events::with_capacity(1024),
+            sockets: Vec::new(),
+            free: Vec::new(),
+            scratch: vec![0; SCRATCH_SIZE],
+        })
+    }
+
+    /// The connection `id`, if it exists.
+    pub fn get(&self, id: ConnId) -> Option<&PgSocket> {
+        self.sockets.get(id.0).and_then(|s| s.as_ref())
+    }
+
+    /// The connection `id`, mutably.
+    pub fn get_mut(&mut self, id: ConnId) -> Option<&mut PgSocket> {
+        self.sockets.get_mut(id.0).and_then(|s| s.as_mut())
+    }
+
+    /// The ids of all connections.
+    pub fn ids(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.sockets
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .map(|(i, _)| ConnId(i))
+    }
+
+    fn insert(&mut self, socket: PgSocket) -> Result<ConnId, Error> {
+        let index = match self.free.pop() {
+            Some(i) => {
+                self.sockets[i] = Some(socket);
+                i
+            }
+            None => {
+                self.sockets.push(Some(socket));
+                self.sockets.len() - 1
+            }
+        };
+        let id = ConnId(index);
+        if let Err(e) = self.update(id) {
+            self.remove_socket(id);
+            return Err(socket::io_error(e));
+        }
+        Ok(id)
+    }
+
+    fn remove_socket(&mut self, id: ConnId) -> Option<PgSocket> {
+        let mut socket = self.sockets.get_mut(id.0)?.take()?;
+        socket.deregister(self.poll.registry());
+        self.free.push(id.0);
+        Some(socket)
+    }
+
+    /// Removes a connection: sends Terminate (best effort) and closes the socket.
+    pub fn close(&mut self, id: ConnId) {
+        if let Some(mut socket) = self.remove_socket(id) {
+            socket.close();
+        }
+    }
+
+    /// Writes the connection's pending output now (as much as the socket takes) and updates its
+    /// registration. Call after a command such as `send_query`.
+    pub fn flush(&mut self, id: ConnId) {
+        if let Some(socket) = self.get_mut(id) {
+            socket.flush();
+        }
+        let _ = self.update(id);
+    }
+
+    /// Reads the connection's available input without blocking (what `is_busy` does).
+    pub fn read_now(&mut self, id: ConnId) {
+        if let Some(Some(socket)) = self.sockets.get_mut(id.0) {
+            socket.read_available(&mut self.scratch);
+            socket.flush();
+        }
+        let _ = self.update(id);
+    }
+
+    fn update(&mut self, id: ConnId) -> io::Result<()> {
+        let registry = self.poll.registry();
+        match self.sockets.get_mut(id.0) {
+            Some(Some(socket)) => socket.update_registration(registry, Token(id.0)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Waits once for readiness (at most `timeout`) and handles every event: all connections progress.
+    pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(socket::io_error(e)),
+        }
+        let registry = self.poll.registry();
+        for event in self.events.iter() {
+            let index = event.token().0;
+            if let Some(Some(socket)) = self.sockets.get_mut(index) {
+                socket.on_event(&mut self.scratch);
+                let _ = socket.update_registration(registry, event.token());
+            }
+        }
+        Ok(())
+    }
+
+    /// Dispatches events until `done` returns true (checked first) or `deadline` passes. Returns
+    /// whether `done` became true.
+    pub fn wait_until(
+        &mut self,
+        deadline: Option<Instant>,
+        mut done: impl FnMut(&mut Reactor) -> bool,
+    ) -> Result<bool, Error> {
+        loop {
+            if done(self) {
+                return Ok(true);
+            }
+            let timeout = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Ok(false);
+                    }
+                    Some(d - now)
+                }
+                None => None,
+            };
+            self.dispatch(timeout)?;
+        }
+    }
+
+    /// Connects with a libpq connection string (environment and `~/.pgpass` fill in what it leaves
+    /// out), blocking until the session is ready or every host has failed. Other connections keep
+    /// being served meanwhile.
+    pub fn connect(&mut self, conninfo: &str) -> Result<ConnId, Error> {
+        let config = Config::parse(conninfo)?;
+        self.connect_config(&config, &crate::conninfo::SystemEnvironment)
+    }
+
+    /// Connects with a parsed configuration and an explicit environment.
+    ///
+    /// On failure the error's message is libpq's `PQerrorMessage` without the final newline: one
+    /// `connection to server at "...", port N failed: ...` line per attempt.
+    pub fn connect_config(
+        &mut self,
+        config: &Config,
+        env: &dyn Environment,
+    ) -> Result<ConnId, Error> {
+        let params = config.resolve(env)?;
+        if params.gssencmode == GssEncMode::Require {
+            return Err(Error::new(
+                ErrorKind::Unsupported,
+                "gssencmode value \"require\" invalid when GSSAPI support is not compiled in",
+            )
+            .with_code("08001"));
+        }
+        let mut errors = String::new();
+        let mut last: Option<Error> = None;
+        for target in &params.targets {
+            let peers = match resolve_target(target) {
+                Ok(p) => p,
+                Err(text) => {
+                    errors.push_str(&format!("could not translate host name \"{}\" to address: {text}\n", host_name(target)));
+                    continue;
+                }
+            };
+            for peer in peers {
+                match self.connect_peer(&params, target, &peer) {
+                    Ok(id) => return Ok(id),
+                    Err(e) => {
+                        errors.push_str(&describe_peer(target, &peer));
+                        errors.push_str(e.libpq_text().trim_end());
+                        errors.push('\n');
+                        last = Some(e);
+                    }
+                }
+            }
+        }
+        let text = errors.trim_end().to_owned();
+        let base = Error::new(ErrorKind::Connect, text).with_code("08001");
+        Err(match last {
+            Some(e) if e.code().is_some() && params.targets.len() == 1 => {
+                // Keep the server's SQLSTATE (28P01, 3D000, ...) visible for a single target.
+                Error::new(ErrorKind::Connect, base.message()).with_code(e.code().unwrap_or("08001"))
+            }
+            _ => base,
+        })
+    }
+
+    fn connect_peer(
+        &mut self,
+        params: &ConnectParams,
+        target: &Target,
+        peer: &Peer,
+    ) -> Result<ConnId, Error> {
+        let startup = startup_config(params, target, peer)?;
+        let socket = PgSocket::connect(peer.clone(), Connection::new(startup))
+            .map_err(|e| Error::new(ErrorKind::Connect, socket::connect_failure_text(peer, &e)))?;
+        let id = self.insert(socket)?;
+        let deadline = params.connect_timeout.map(|t| Instant::now() + t);
+        let finished = self.wait_until(deadline, |r| match r.get(id) {
+            Some(s) => s.connect_failed() || s.conn().state() != State::Startup,
+            None => true,
+        });
+        let outcome = match finished {
+            Err(e) => Err(e),
+            Ok(false) => Err(Error::new(ErrorKind::Connect, "timeout expired")),
+            Ok(true) => {
+                let socket = self.get_mut(id).expect("connection present");
+                if let Some(e) = socket.take_connect_error() {
+                    Err(Error::new(ErrorKind::Connect, socket::connect_failure_text(peer, &e)))
+                } else if let Some(e) = socket.conn().fatal_error() {
+                    Err(e.clone())
+                } else {
+                    check_session_attrs(socket.conn(), params.target_session_attrs)
+                }
+            }
+        };
+        match outcome {
+            Ok(()) => Ok(id),
+            Err(e) => {
+                self.close(id);
+                Err(e)
+            }
+        }
+    }
+
+    /// A handle that can cancel the query running on connection `id`, if the server sent its key.
+    pub fn cancel_token(&self, id: ConnId) -> Option<CancelToken> {
+        let socket = self.get(id)?;
+        let (pid, key) = socket.conn().backend_key()?;
+        Some(CancelToken::new(socket.peer().clone(), pid, key.to_vec()))
+    }
+}
+
+/// The host name of a target, for messages.
+fn host_name(target: &Target) -> String {
+    match &target.host {
+        Host::Tcp { name, .. } => name.clone(),
+        Host::Unix { dir } => dir.display().to_string(),
+    }
+}
+
+/// The addresses to try for a target, in order.
+fn resolve_target(target: &Target) -> Result<Vec<Peer>, String> {
+    match &target.host {
+        Host::Unix { .. } => Ok(vec![Peer::Unix(
+            target.socket_path().unwrap_or_default(),
+        )]),
+        Host::Tcp {
+            addr: Some(addr), ..
+        } => Ok(vec![Peer::Tcp(SocketAddr::new(*addr, target.port))]),
+        Host::Tcp { name, addr: None } => {
+            if let Ok(ip) = name.parse::<IpAddr>() {
+                return Ok(vec![Peer::Tcp(SocketAddr::new(ip, target.port))]);
+            }
+            match (name.as_str(), target.port).to_socket_addrs() {
+                Ok(addrs) => {
+                    let peers: Vec<Peer> = addrs.map(Peer::Tcp).collect();
+                    if peers.is_empty() {
+                        Err("no addresses found".into())
+                    } else {
+                        Ok(peers)
+                    }
+                }
+                Err(e) => Err(os_error_text(&e)),
+            }
+        }
+    }
+}
+
+/// libpq's prefix naming the server an attempt went to.
+pub fn describe_peer(target: &Target, peer: &Peer) -> String {
+    match (peer, &target.host) {
+        (Peer::Unix(path), _) => {
+            format!("connection to server on socket \"{}\" failed: ", path.display())
+        }
+        (Peer::Tcp(addr), Host::Tcp { name, .. }) if *name != addr.ip().to_string() => format!(
+            "connection to server at \"{name}\" ({}), port {} failed: ",
+            addr.ip(),
+            addr.port()
+        ),
+        (Peer::Tcp(addr), _) => format!(
+            "connection to server at \"{}\", port {} failed: ",
+            addr.ip(),
+            addr.port()
+        ),
+    }
+}
+
+fn startup_config(
+    params: &ConnectParams,
+    target: &Target,
+    peer: &Peer,
+) -> Result<StartupConfig, Error> {
+    let mut raw = [0u8; 18];
+    getrandom::fill(&mut raw).map_err(|e| {
+        Error::new(ErrorKind::Other, format!("could not generate nonce: {e}"))
+    })?;
+    let tcp = matches!(peer, Peer::Tcp(_));
+    let ssl_required = matches!(
+        params.sslmode,
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
+    );
+    let mut startup = StartupConfig::new(&params.user, &params.dbname);
+    startup.params = params
+        .startup_params()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    startup.password = params.password_for(target).map(str::to_owned);
+    // Unix sockets never negotiate SSL (as libpq). Over TCP pgdblink asks only when SSL is required,
+    // since it cannot speak TLS anyway: prefer/allow connect in plain text.
+    startup.ssl_request = tcp && ssl_required;
+    startup.ssl_required = tcp && ssl_required;
+    startup.protocol = match params.max_protocol_version {
+        ProtocolVersion::V3_0 => frontend::PROTOCOL_3_0,
+        _ => frontend::PROTOCOL_3_2,
+    };
+    startup.min_minor = match params.min_protocol_version {
+        ProtocolVersion::V3_0 => 0,
+        _ => 2,
+    };
+    startup.channel_binding = match params.channel_binding {
+        ChannelBindingMode::Disable => ChannelBinding::Disable,
+        ChannelBindingMode::Require => ChannelBinding::Require,
+        _ => ChannelBinding::Prefer,
+    };
+    startup.scram_nonce = ScramClient::nonce_from_bytes(&raw);
+    Ok(startup)
+}
+
+/// Checks `target_session_attrs` from the parameters the server reported (PostgreSQL 14 and later
+/// report `default_transaction_read_only` and `in_hot_standby`).
+fn check_session_attrs(conn: &Connection, attrs: TargetSessionAttrs) -> Result<(), Error> {
+    let on = |name: &str| conn.parameter(name) == Some("on");
+    let read_only = on("default_transaction_read_only") || on("in_hot_standby");
+    let standby = on("in_hot_standby");
+    let fail = |text: &str| Err(Error::new(ErrorKind::Connect, text));
+    match attrs {
+        TargetSessionAttrs::ReadWrite if read_only => fail("session is read-only"),
+        TargetSessionAttrs::ReadOnly if !read_only => fail("session is not read-only"),
+        TargetSessionAttrs::Primary if standby => fail("server is in hot standby mode"),
+        TargetSessionAttrs::Standby if !standby => fail("server is not in hot standby mode"),
+        _ => Ok(()),
+    }
+}
