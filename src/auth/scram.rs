@@ -230,7 +230,7 @@ impl Drop for ScramKeys {
 }
 
 /// Derives [`ScramKeys`] from an already SASLprep-ed password (see
-/// [`saslprep_password`](super::saslprep_password)), the salt and the iteration count.
+/// [`saslprep_password`]), the salt and the iteration count.
 ///
 /// This is the expensive step: `iterations` rounds of HMAC-SHA-256. The caller bounds `iterations`
 /// ([`ScramClient`] refuses 0 and counts above [`ScramLimits::max_iterations`]).
@@ -374,7 +374,7 @@ pub struct ScramClient {
 
 impl ScramClient {
     /// A new exchange for `password` (SASLprep is applied here, see
-    /// [`saslprep_password`](super::saslprep_password)) with the printable client `nonce`.
+    /// [`saslprep_password`]) with the printable client `nonce`.
     ///
     /// The nonce must be printable ASCII without `,` (RFC 5802); libpq and
     /// [`nonce_from_bytes`](ScramClient::nonce_from_bytes) use 24 base64 characters. The user name
