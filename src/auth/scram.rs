@@ -41,7 +41,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-use super::saslprep::saslprep_password;
+pub use super::saslprep::saslprep_password;
 use crate::{Error, ErrorKind};
 
 /// The SASL mechanism name of SCRAM with SHA-256 and no channel binding.

@@ -833,3 +833,11 @@ fn md5_password_matches_postgres_protocol() {
         );
     }
 }
+
+#[test]
+fn scram_types_are_send_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<ScramClient>();
+    check::<ScramKeys>();
+    check::<ScramKeyCache>();
+}
