@@ -120,11 +120,17 @@ impl<'a> Reader<'a> {
     }
 
     fn truncated(&self, what: &'static str) -> DecodeError {
-        DecodeError::Truncated { tag: self.tag, what }
+        DecodeError::Truncated {
+            tag: self.tag,
+            what,
+        }
     }
 
     fn invalid(&self, what: &'static str) -> DecodeError {
-        DecodeError::InvalidValue { tag: self.tag, what }
+        DecodeError::InvalidValue {
+            tag: self.tag,
+            what,
+        }
     }
 
     fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
@@ -181,7 +187,10 @@ impl<'a> Reader<'a> {
                 self.rest = self.rest.get(i + 1..).unwrap_or_default();
                 Ok(s)
             }
-            None => Err(DecodeError::MissingNul { tag: self.tag, what }),
+            None => Err(DecodeError::MissingNul {
+                tag: self.tag,
+                what,
+            }),
         }
     }
 
@@ -210,22 +219,34 @@ impl<'a> Reader<'a> {
 fn parse_data_row(body: &[u8]) -> Result<DataRow<'_>, DecodeError> {
     const TAG: u8 = b'D';
     let Some((count, fields)) = body.split_first_chunk::<2>() else {
-        return Err(DecodeError::Truncated { tag: TAG, what: "field count" });
+        return Err(DecodeError::Truncated {
+            tag: TAG,
+            what: "field count",
+        });
     };
     let count = i16::from_be_bytes(*count);
     let Ok(count) = u16::try_from(count) else {
-        return Err(DecodeError::InvalidValue { tag: TAG, what: "field count" });
+        return Err(DecodeError::InvalidValue {
+            tag: TAG,
+            what: "field count",
+        });
     };
     let mut rest = fields;
     for _ in 0..count {
         let Some((len, tail)) = rest.split_first_chunk::<4>() else {
-            return Err(DecodeError::Truncated { tag: TAG, what: "field length" });
+            return Err(DecodeError::Truncated {
+                tag: TAG,
+                what: "field length",
+            });
         };
         let len = i32::from_be_bytes(*len);
         if len < 0 {
             // -1 is NULL; "no value bytes follow in the NULL case". Anything lower is garbage.
             if len != -1 {
-                return Err(DecodeError::InvalidValue { tag: TAG, what: "field length" });
+                return Err(DecodeError::InvalidValue {
+                    tag: TAG,
+                    what: "field length",
+                });
             }
             rest = tail;
             continue;
@@ -233,7 +254,12 @@ fn parse_data_row(body: &[u8]) -> Result<DataRow<'_>, DecodeError> {
         // `len` is non-negative, so the cast is lossless.
         match tail.get(len as usize..) {
             Some(t) => rest = t,
-            None => return Err(DecodeError::Truncated { tag: TAG, what: "field value" }),
+            None => {
+                return Err(DecodeError::Truncated {
+                    tag: TAG,
+                    what: "field value",
+                });
+            }
         }
     }
     if !rest.is_empty() {
@@ -242,7 +268,10 @@ fn parse_data_row(body: &[u8]) -> Result<DataRow<'_>, DecodeError> {
             extra: u32::try_from(rest.len()).unwrap_or(u32::MAX),
         });
     }
-    Ok(DataRow { bytes: fields, count })
+    Ok(DataRow {
+        bytes: fields,
+        count,
+    })
 }
 
 /// Parses and validates the body of every message type except `D`.
@@ -1097,3 +1126,7 @@ fn visit(msg: &BackendMessage<'_>) -> u64 {
     }
     sum
 }
+
+#[cfg(test)]
+#[path = "backend_tests.rs"]
+mod tests;

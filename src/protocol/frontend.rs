@@ -96,7 +96,9 @@ pub fn sasl_response(data: &[u8], buf: &mut Vec<u8>) -> Result<(), EncodeError> 
 
 /// Query: `Q` and the SQL text (one or more statements) with a NUL.
 pub fn query(sql: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
-    write_message(buf, Some(b'Q'), |buf| put_cstr(buf, sql.as_bytes(), "query"))
+    write_message(buf, Some(b'Q'), |buf| {
+        put_cstr(buf, sql.as_bytes(), "query")
+    })
 }
 
 /// Terminate: `X`.
@@ -204,7 +206,8 @@ pub fn close(kind: u8, name: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError>
 /// Execute: `E`, the portal name and the row limit ("zero denotes no limit"). `max_rows` must fit an
 /// Int32.
 pub fn execute(portal: &str, max_rows: u32, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
-    let max_rows = i32::try_from(max_rows).map_err(|_| EncodeError::TooLong { what: "row limit" })?;
+    let max_rows =
+        i32::try_from(max_rows).map_err(|_| EncodeError::TooLong { what: "row limit" })?;
     write_message(buf, Some(b'E'), |buf| {
         put_cstr(buf, portal.as_bytes(), "portal name")?;
         buf.extend_from_slice(&max_rows.to_be_bytes());
