@@ -287,3 +287,7 @@ fn check_kind(kind: u8) -> Result<(), EncodeError> {
         }),
     }
 }
+
+#[cfg(test)]
+#[path = "frontend_tests.rs"]
+mod tests;
