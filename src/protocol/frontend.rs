@@ -24,6 +24,270 @@ pub fn startup_message<'a>(
     params: impl IntoIterator<Item = (&'a str, &'a str)>,
     buf: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let _ = (version, params, buf);
-    todo!()
+    // "Int32: Length of message contents in bytes, including self. Int32(196608): The protocol version
+    // number ... The protocol version number is followed by one or more pairs of parameter name and
+    // value strings. A zero byte is required as a terminator after the last name/value pair."
+    write_message(buf, None, |buf| {
+        buf.extend_from_slice(&version.to_be_bytes());
+        for (name, value) in params {
+            put_cstr(buf, name.as_bytes(), "parameter name")?;
+            put_cstr(buf, value.as_bytes(), "parameter value")?;
+        }
+        buf.push(0);
+        Ok(())
+    })
 }
+
+/// SSLRequest: `Int32 8, Int32 80877103`. The server answers with a single byte, `S` or `N`.
+pub fn ssl_request(buf: &mut Vec<u8>) {
+    buf.extend_from_slice(&8u32.to_be_bytes());
+    buf.extend_from_slice(&SSL_REQUEST_CODE.to_be_bytes());
+}
+
+/// CancelRequest: `Int32 12 + key length, Int32 80877102, Int32 pid, Byte[n] key`. Sent as the first
+/// and only packet of a new connection. The key must be 4..=256 bytes.
+pub fn cancel_request(pid: u32, key: &[u8], buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    // Protocol 3.2: "The maximum key length is 256 bytes"; before 3.2 the key was always 4 bytes.
+    if !(4..=256).contains(&key.len()) {
+        return Err(EncodeError::InvalidValue {
+            what: "cancel key length",
+        });
+    }
+    write_message(buf, None, |buf| {
+        buf.extend_from_slice(&CANCEL_REQUEST_CODE.to_be_bytes());
+        buf.extend_from_slice(&pid.to_be_bytes());
+        buf.extend_from_slice(key);
+        Ok(())
+    })
+}
+
+/// PasswordMessage: `p`, the password (cleartext or `md5...`) and a NUL.
+pub fn password_message(password: &[u8], buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    write_message(buf, Some(b'p'), |buf| put_cstr(buf, password, "password"))
+}
+
+/// SASLInitialResponse: `p`, the mechanism name, `Int32` length of the initial response (-1 when
+/// there is none), and its bytes.
+pub fn sasl_initial_response(
+    mechanism: &str,
+    data: Option<&[u8]>,
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    write_message(buf, Some(b'p'), |buf| {
+        put_cstr(buf, mechanism.as_bytes(), "SASL mechanism")?;
+        match data {
+            Some(data) => {
+                buf.extend_from_slice(&len_i32(data.len(), "SASL initial response")?.to_be_bytes());
+                buf.extend_from_slice(data);
+            }
+            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+        Ok(())
+    })
+}
+
+/// SASLResponse: `p` and the raw mechanism data (no inner length).
+pub fn sasl_response(data: &[u8], buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    write_message(buf, Some(b'p'), |buf| {
+        buf.extend_from_slice(data);
+        Ok(())
+    })
+}
+
+/// Query: `Q` and the SQL text (one or more statements) with a NUL.
+pub fn query(sql: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    write_message(buf, Some(b'Q'), |buf| {
+        put_cstr(buf, sql.as_bytes(), "query")
+    })
+}
+
+/// Terminate: `X`.
+pub fn terminate(buf: &mut Vec<u8>) {
+    empty_message(b'X', buf);
+}
+
+/// CopyData: `d` and the bytes.
+pub fn copy_data(data: &[u8], buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    write_message(buf, Some(b'd'), |buf| {
+        buf.extend_from_slice(data);
+        Ok(())
+    })
+}
+
+/// CopyDone: `c`.
+pub fn copy_done(buf: &mut Vec<u8>) {
+    empty_message(b'c', buf);
+}
+
+/// CopyFail: `f` and the error message with a NUL.
+pub fn copy_fail(message: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    write_message(buf, Some(b'f'), |buf| {
+        put_cstr(buf, message.as_bytes(), "copy failure message")
+    })
+}
+
+/// Parse: `P`, the statement name (empty for the unnamed statement), the query, `Int16` count and the
+/// parameter type OIDs (0 leaves a type unspecified).
+pub fn parse(
+    name: &str,
+    query: &str,
+    param_types: &[u32],
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let count = count_i16(param_types.len(), "parameter types")?;
+    write_message(buf, Some(b'P'), |buf| {
+        put_cstr(buf, name.as_bytes(), "statement name")?;
+        put_cstr(buf, query.as_bytes(), "query")?;
+        buf.extend_from_slice(&count.to_be_bytes());
+        for oid in param_types {
+            buf.extend_from_slice(&oid.to_be_bytes());
+        }
+        Ok(())
+    })
+}
+
+/// Bind: `B`, the portal and statement names, the parameter format codes, the parameter values
+/// (`None` is NULL, sent as length -1), and the result-column format codes.
+pub fn bind(
+    portal: &str,
+    statement: &str,
+    param_formats: &[i16],
+    params: &[Option<&[u8]>],
+    result_formats: &[i16],
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let n_formats = count_i16(param_formats.len(), "parameter formats")?;
+    let n_params = count_i16(params.len(), "parameters")?;
+    let n_results = count_i16(result_formats.len(), "result formats")?;
+    write_message(buf, Some(b'B'), |buf| {
+        put_cstr(buf, portal.as_bytes(), "portal name")?;
+        put_cstr(buf, statement.as_bytes(), "statement name")?;
+        buf.extend_from_slice(&n_formats.to_be_bytes());
+        for f in param_formats {
+            buf.extend_from_slice(&f.to_be_bytes());
+        }
+        buf.extend_from_slice(&n_params.to_be_bytes());
+        for p in params {
+            match p {
+                // "As a special case, -1 indicates a NULL parameter value. No value bytes follow."
+                None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+                Some(v) => {
+                    buf.extend_from_slice(&len_i32(v.len(), "parameter value")?.to_be_bytes());
+                    buf.extend_from_slice(v);
+                }
+            }
+        }
+        buf.extend_from_slice(&n_results.to_be_bytes());
+        for f in result_formats {
+            buf.extend_from_slice(&f.to_be_bytes());
+        }
+        Ok(())
+    })
+}
+
+/// Describe: `D`, `S` (prepared statement) or `P` (portal), and the name.
+pub fn describe(kind: u8, name: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    check_kind(kind)?;
+    write_message(buf, Some(b'D'), |buf| {
+        buf.push(kind);
+        put_cstr(buf, name.as_bytes(), "describe target name")
+    })
+}
+
+/// Close: `C`, `S` (prepared statement) or `P` (portal), and the name.
+pub fn close(kind: u8, name: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    check_kind(kind)?;
+    write_message(buf, Some(b'C'), |buf| {
+        buf.push(kind);
+        put_cstr(buf, name.as_bytes(), "close target name")
+    })
+}
+
+/// Execute: `E`, the portal name and the row limit ("zero denotes no limit"). `max_rows` must fit an
+/// Int32.
+pub fn execute(portal: &str, max_rows: u32, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let max_rows =
+        i32::try_from(max_rows).map_err(|_| EncodeError::TooLong { what: "row limit" })?;
+    write_message(buf, Some(b'E'), |buf| {
+        put_cstr(buf, portal.as_bytes(), "portal name")?;
+        buf.extend_from_slice(&max_rows.to_be_bytes());
+        Ok(())
+    })
+}
+
+/// Sync: `S`.
+pub fn sync(buf: &mut Vec<u8>) {
+    empty_message(b'S', buf);
+}
+
+/// Flush: `H`.
+pub fn flush(buf: &mut Vec<u8>) {
+    empty_message(b'H', buf);
+}
+
+/// Appends one message: the optional type byte, an Int32 length (patched once the body is written:
+/// "Length of message contents in bytes, including self"), and the body `write` produces. On error,
+/// `buf` is truncated back to where it was.
+fn write_message(
+    buf: &mut Vec<u8>,
+    tag: Option<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
+) -> Result<(), EncodeError> {
+    let start = buf.len();
+    if let Some(tag) = tag {
+        buf.push(tag);
+    }
+    let len_at = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    let result = write(buf).and_then(|()| len_i32(buf.len() - len_at, "message"));
+    match result {
+        Ok(len) => {
+            buf[len_at..len_at + 4].copy_from_slice(&len.to_be_bytes());
+            Ok(())
+        }
+        Err(e) => {
+            buf.truncate(start);
+            Err(e)
+        }
+    }
+}
+
+/// A message that is only a type byte and the length 4.
+fn empty_message(tag: u8, buf: &mut Vec<u8>) {
+    buf.push(tag);
+    buf.extend_from_slice(&4u32.to_be_bytes());
+}
+
+/// A protocol `String`: the bytes and a NUL, which therefore must not occur inside.
+fn put_cstr(buf: &mut Vec<u8>, s: &[u8], what: &'static str) -> Result<(), EncodeError> {
+    if s.contains(&0) {
+        return Err(EncodeError::InteriorNul { what });
+    }
+    buf.extend_from_slice(s);
+    buf.push(0);
+    Ok(())
+}
+
+/// An Int32 length.
+fn len_i32(len: usize, what: &'static str) -> Result<i32, EncodeError> {
+    i32::try_from(len).map_err(|_| EncodeError::TooLong { what })
+}
+
+/// An Int16 count.
+fn count_i16(n: usize, what: &'static str) -> Result<i16, EncodeError> {
+    i16::try_from(n).map_err(|_| EncodeError::TooLong { what })
+}
+
+/// Describe and Close target `S` (prepared statement) or `P` (portal).
+fn check_kind(kind: u8) -> Result<(), EncodeError> {
+    match kind {
+        b'S' | b'P' => Ok(()),
+        _ => Err(EncodeError::InvalidValue {
+            what: "describe/close kind",
+        }),
+    }
+}
+
+#[cfg(test)]
+#[path = "frontend_tests.rs"]
+mod tests;

@@ -1,0 +1,295 @@
+//! Byte-exact tests of the frontend encoders.
+
+use super::*;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn enc(f: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    f(&mut buf).unwrap();
+    buf
+}
+
+/// Runs an encoder that must fail, checking that `buf` is left exactly as it was.
+fn fails(f: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>) -> EncodeError {
+    let mut buf = b"prior".to_vec();
+    let e = f(&mut buf).unwrap_err();
+    assert_eq!(buf, b"prior");
+    e
+}
+
+#[test]
+fn startup_message_captured_bytes() {
+    // Captured from dblink [V15]: protocol 3.0, user, database, application_name.
+    let b = enc(|b| {
+        startup_message(
+            PROTOCOL_3_0,
+            [
+                ("user", "alice"),
+                ("database", "db1"),
+                ("application_name", "dbl_app"),
+            ],
+            b,
+        )
+    });
+    let body = b"user\0alice\0database\0db1\0application_name\0dbl_app\0\0";
+    let mut expected = ((8 + body.len()) as u32).to_be_bytes().to_vec();
+    expected.extend_from_slice(&[0, 3, 0, 0]);
+    expected.extend_from_slice(body);
+    assert_eq!(b, expected);
+}
+
+#[test]
+fn startup_message_no_params() {
+    let b = enc(|b| startup_message(PROTOCOL_3_2, [], b));
+    assert_eq!(hex(&b), "000000090003000200");
+}
+
+#[test]
+fn startup_message_interior_nul_rejected() {
+    assert_eq!(
+        fails(|b| startup_message(PROTOCOL_3_0, [("user", "a\0b")], b)),
+        EncodeError::InteriorNul {
+            what: "parameter value"
+        }
+    );
+    assert_eq!(
+        fails(|b| startup_message(PROTOCOL_3_0, [("us\0er", "a")], b)),
+        EncodeError::InteriorNul {
+            what: "parameter name"
+        }
+    );
+}
+
+#[test]
+fn ssl_request_bytes() {
+    let mut b = Vec::new();
+    ssl_request(&mut b);
+    assert_eq!(hex(&b), "0000000804d2162f");
+}
+
+#[test]
+fn cancel_request_captured_bytes() {
+    // Captured from dblink/libpq15: pid 4243, key 0x11223344.
+    let b = enc(|b| cancel_request(4243, &[0x11, 0x22, 0x33, 0x44], b));
+    assert_eq!(hex(&b), "0000001004d2162e0000109311223344");
+}
+
+#[test]
+fn cancel_request_long_key() {
+    // Protocol 3.2: length 12 + key length.
+    let key = [0xabu8; 32];
+    let b = enc(|b| cancel_request(1, &key, b));
+    assert_eq!(&b[..12], [0, 0, 0, 44, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0, 1]);
+    assert_eq!(&b[12..], key);
+    assert_eq!(enc(|b| cancel_request(1, &[0; 256], b)).len(), 268);
+}
+
+#[test]
+fn cancel_request_key_of_3_and_257_bytes_rejected() {
+    let e = EncodeError::InvalidValue {
+        what: "cancel key length",
+    };
+    assert_eq!(fails(|b| cancel_request(1, &[0; 3], b)), e);
+    assert_eq!(fails(|b| cancel_request(1, &[0; 257], b)), e);
+}
+
+#[test]
+fn password_message_captured_bytes() {
+    // Captured cleartext: `p` `secret\0`.
+    let b = enc(|b| password_message(b"secret", b));
+    assert_eq!(b, b"p\0\0\0\x0bsecret\0");
+    assert_eq!(
+        fails(|b| password_message(b"se\0cret", b)),
+        EncodeError::InteriorNul { what: "password" }
+    );
+}
+
+#[test]
+fn sasl_initial_response_captured_bytes() {
+    // C→S p len=54 "SCRAM-SHA-256\0" | Int32 32 | "n,,n=,r=xV3yFJ/WUxMSClp1AbComiHv"
+    let b = enc(|b| {
+        sasl_initial_response(
+            "SCRAM-SHA-256",
+            Some(b"n,,n=,r=xV3yFJ/WUxMSClp1AbComiHv"),
+            b,
+        )
+    });
+    let mut expected = b"p\0\0\0\x36SCRAM-SHA-256\0\0\0\0\x20".to_vec();
+    expected.extend_from_slice(b"n,,n=,r=xV3yFJ/WUxMSClp1AbComiHv");
+    assert_eq!(b, expected);
+}
+
+#[test]
+fn sasl_initial_response_without_data() {
+    let b = enc(|b| sasl_initial_response("M", None, b));
+    assert_eq!(hex(&b), "700000000a4d00ffffffff");
+    assert_eq!(
+        fails(|b| sasl_initial_response("M\0", None, b)),
+        EncodeError::InteriorNul {
+            what: "SASL mechanism"
+        }
+    );
+}
+
+#[test]
+fn sasl_response_captured_bytes() {
+    // C→S p len=108: raw client-final, no inner length.
+    let data = b"c=biws,r=xV3yFJ/WUxMSClp1AbComiHv47cvuoaNJpRXgxRLTvTgGSIq,p=yBaOHC359dYM52Zc1ffpypveTi/BNwdJBp4uPpg72Fk=";
+    let b = enc(|b| sasl_response(data, b));
+    assert_eq!(&b[..5], b"p\0\0\0\x6c");
+    assert_eq!(&b[5..], data);
+}
+
+#[test]
+fn query_bytes() {
+    let b = enc(|b| query("SELECT 1", b));
+    assert_eq!(b, b"Q\0\0\0\x0dSELECT 1\0");
+    assert_eq!(
+        fails(|b| query("SELECT\01", b)),
+        EncodeError::InteriorNul { what: "query" }
+    );
+}
+
+#[test]
+fn fixed_messages_bytes() {
+    let mut b = Vec::new();
+    terminate(&mut b);
+    copy_done(&mut b);
+    sync(&mut b);
+    flush(&mut b);
+    assert_eq!(b, b"X\0\0\0\x04c\0\0\0\x04S\0\0\0\x04H\0\0\0\x04");
+}
+
+#[test]
+fn copy_data_and_fail_bytes() {
+    assert_eq!(enc(|b| copy_data(b"1\t\0x\n", b)), b"d\0\0\0\x091\t\0x\n");
+    assert_eq!(
+        enc(|b| copy_fail("COPY FROM STDIN is not supported", b)),
+        b"f\0\0\0\x25COPY FROM STDIN is not supported\0"
+    );
+    assert_eq!(
+        fails(|b| copy_fail("a\0", b)),
+        EncodeError::InteriorNul {
+            what: "copy failure message"
+        }
+    );
+}
+
+#[test]
+fn parse_bytes() {
+    let b = enc(|b| parse("s1", "SELECT $1", &[23, 0], b));
+    assert_eq!(b, b"P\0\0\0\x1bs1\0SELECT $1\0\0\x02\0\0\0\x17\0\0\0\0");
+    assert_eq!(
+        fails(|b| parse("s\01", "q", &[], b)),
+        EncodeError::InteriorNul {
+            what: "statement name"
+        }
+    );
+    assert_eq!(
+        fails(|b| parse("", "q\0", &[], b)),
+        EncodeError::InteriorNul { what: "query" }
+    );
+}
+
+#[test]
+fn parse_too_many_param_types_rejected() {
+    let types = vec![0u32; 32_768];
+    assert_eq!(
+        fails(|b| parse("", "q", &types, b)),
+        EncodeError::TooLong {
+            what: "parameter types"
+        }
+    );
+    // 32767 is the largest count that fits an Int16.
+    assert_eq!(
+        enc(|b| parse("", "q", &types[..32_767], b)).len(),
+        1 + 4 + 1 + 2 + 2 + 4 * 32_767
+    );
+}
+
+#[test]
+fn bind_bytes() {
+    let b = enc(|b| bind("p", "s", &[0], &[Some(b"42"), None], &[1], b));
+    let expected = b"B\0\0\0\x1cp\0s\0\0\x01\0\0\0\x02\0\0\0\x0242\xff\xff\xff\xff\0\x01\0\x01";
+    assert_eq!(hex(&b), hex(expected));
+    let b = enc(|b| bind("", "", &[], &[], &[], b));
+    assert_eq!(b, b"B\0\0\0\x0c\0\0\0\0\0\0\0\0");
+}
+
+#[test]
+fn bind_malformed_rejected() {
+    assert_eq!(
+        fails(|b| bind("p\0", "", &[], &[], &[], b)),
+        EncodeError::InteriorNul {
+            what: "portal name"
+        }
+    );
+    assert_eq!(
+        fails(|b| bind("", "s\0", &[], &[], &[], b)),
+        EncodeError::InteriorNul {
+            what: "statement name"
+        }
+    );
+    let many = vec![None; 32_768];
+    assert_eq!(
+        fails(|b| bind("", "", &[], &many, &[], b)),
+        EncodeError::TooLong { what: "parameters" }
+    );
+    let formats = vec![0i16; 32_768];
+    assert_eq!(
+        fails(|b| bind("", "", &formats, &[], &[], b)),
+        EncodeError::TooLong {
+            what: "parameter formats"
+        }
+    );
+    assert_eq!(
+        fails(|b| bind("", "", &[], &[], &formats, b)),
+        EncodeError::TooLong {
+            what: "result formats"
+        }
+    );
+}
+
+#[test]
+fn describe_and_close_bytes() {
+    assert_eq!(enc(|b| describe(b'S', "s1", b)), b"D\0\0\0\x08Ss1\0");
+    assert_eq!(enc(|b| describe(b'P', "", b)), b"D\0\0\0\x06P\0");
+    assert_eq!(enc(|b| close(b'S', "s1", b)), b"C\0\0\0\x08Ss1\0");
+    assert_eq!(enc(|b| close(b'P', "", b)), b"C\0\0\0\x06P\0");
+}
+
+#[test]
+fn describe_and_close_bad_kind_rejected() {
+    let e = EncodeError::InvalidValue {
+        what: "describe/close kind",
+    };
+    assert_eq!(fails(|b| describe(b'X', "", b)), e);
+    assert_eq!(fails(|b| close(b's', "", b)), e);
+    assert_eq!(
+        fails(|b| close(b'S', "a\0", b)),
+        EncodeError::InteriorNul {
+            what: "close target name"
+        }
+    );
+}
+
+#[test]
+fn execute_bytes() {
+    assert_eq!(enc(|b| execute("", 0, b)), b"E\0\0\0\x09\0\0\0\0\0");
+    assert_eq!(enc(|b| execute("p", 100, b)), b"E\0\0\0\x0ap\0\0\0\0\x64");
+    assert_eq!(
+        fails(|b| execute("", 1 << 31, b)),
+        EncodeError::TooLong { what: "row limit" }
+    );
+}
+
+#[test]
+fn encoders_append_after_existing_bytes() {
+    let mut b = b"xy".to_vec();
+    query("", &mut b).unwrap();
+    sync(&mut b);
+    assert_eq!(b, b"xyQ\0\0\0\x05\0S\0\0\0\x04");
+}
