@@ -33,7 +33,7 @@ pub mod protocol;
 
 #[cfg(feature = "driver")]
 pub mod cluster;
-#[cfg(feature = "driver")]
+#[cfg(all(feature = "driver", pgdblink_conninfo_ready))]
 pub mod driver;
 
 pub use conn::{Column, Notification, QueryResult, Rows};

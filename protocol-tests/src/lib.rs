@@ -1,2 +1,5 @@
-//! Shared support for pgdblink's protocol tests: transcript parsing and replay, a scripted fake
-//! server, and access to the throwaway PostgreSQL cluster.
+//! Shared support for pgdblink's protocol tests: server-side message encoding ([`wire`]), transcripts
+//! replayed under every chunking ([`transcript`]), a scripted fake server, and the throwaway cluster.
+
+pub mod transcript;
+pub mod wire;

@@ -222,6 +222,9 @@ pub struct Connection {
     error_buffer: String,
     fatal: Option<Error>,
     eof: bool,
+    /// The StartupMessage queued after an `N` answer to SSLRequest has not been sent yet: any byte from
+    /// the server now was not asked for (CVE-2021-23222).
+    startup_unsent_after_ssl: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -262,6 +265,7 @@ impl Connection {
             error_buffer: String::new(),
             fatal: None,
             eof: false,
+            startup_unsent_after_ssl: false,
         };
         if conn.config.ssl_request {
             frontend::ssl_request(&mut conn.send);
@@ -335,12 +339,15 @@ impl Connection {
         if self.send_pos == self.send.len() {
             self.send.clear();
             self.send_pos = 0;
+            self.startup_unsent_after_ssl = false;
         }
     }
 
     /// The backend's process id and cancel key, once known.
     pub fn backend_key(&self) -> Option<(u32, &[u8])> {
-        self.backend_key.as_ref().map(|(pid, key)| (*pid, key.as_slice()))
+        self.backend_key
+            .as_ref()
+            .map(|(pid, key)| (*pid, key.as_slice()))
     }
 
     /// A server parameter reported by ParameterStatus (`server_version`, `client_encoding`, ...).
@@ -424,7 +431,9 @@ impl Connection {
     pub fn terminate(&mut self) {
         if !matches!(self.phase, Phase::Closed) {
             frontend::terminate(&mut self.send);
-            self.close(Error::new(ErrorKind::ConnectionLost, NO_CONNECTION_TEXT).with_code("08003"));
+            self.close(
+                Error::new(ErrorKind::ConnectionLost, NO_CONNECTION_TEXT).with_code("08003"),
+            );
         }
     }
 
@@ -515,8 +524,18 @@ impl Connection {
             }
             if matches!(self.phase, Phase::SslResponse) {
                 consumed += 1;
-                self.handle_ssl_response(buf[0], buf.len() > 1);
+                self.handle_ssl_response(buf[0]);
                 continue;
+            }
+            if self.startup_unsent_after_ssl {
+                self.fail(
+                    Error::new(
+                        ErrorKind::Protocol,
+                        "received unencrypted data after SSL response",
+                    )
+                    .with_code("08P01"),
+                );
+                break;
             }
             match protocol::decode(buf, &limits) {
                 Ok(Decoded::Message(msg, len)) => {
@@ -565,15 +584,8 @@ impl Connection {
         }
     }
 
-    fn handle_ssl_response(&mut self, byte: u8, more: bool) {
+    fn handle_ssl_response(&mut self, byte: u8) {
         match byte {
-            b'N' if more => self.fail(
-                Error::new(
-                    ErrorKind::Protocol,
-                    "received unencrypted data after SSL response",
-                )
-                .with_code("08P01"),
-            ),
             b'N' if self.config.ssl_required => self.fail(
                 Error::new(
                     ErrorKind::Connect,
@@ -581,7 +593,10 @@ impl Connection {
                 )
                 .with_code("08001"),
             ),
-            b'N' => self.queue_startup(),
+            b'N' => {
+                self.queue_startup();
+                self.startup_unsent_after_ssl = true;
+            }
             b'S' => self.fail(
                 Error::new(
                     ErrorKind::Unsupported,
@@ -713,7 +728,9 @@ impl Connection {
     fn password(&self) -> Result<&str, Error> {
         match self.config.password.as_deref() {
             Some(p) if !p.is_empty() => Ok(p),
-            _ => Err(Error::new(ErrorKind::Auth, "fe_sendauth: no password supplied").with_code("08001")),
+            _ => Err(
+                Error::new(ErrorKind::Auth, "fe_sendauth: no password supplied").with_code("08001"),
+            ),
         }
     }
 
@@ -764,8 +781,11 @@ impl Connection {
                         "unexpected AuthenticationSASL during SASL exchange",
                     ));
                 }
-                let mechanism =
-                    auth::choose_sasl_mechanism(mechanisms.iter(), self.config.channel_binding, false)?;
+                let mechanism = auth::choose_sasl_mechanism(
+                    mechanisms.iter(),
+                    self.config.channel_binding,
+                    false,
+                )?;
                 let pw = self.password()?;
                 let scram = ScramClient::new(
                     pw.as_bytes(),
@@ -780,7 +800,10 @@ impl Connection {
                 Ok(())
             }
             Authentication::SaslContinue(data) => {
-                let Some(scram) = self.scram.as_mut().filter(|_| matches!(self.phase, Phase::Sasl))
+                let Some(scram) = self
+                    .scram
+                    .as_mut()
+                    .filter(|_| matches!(self.phase, Phase::Sasl))
                 else {
                     return Err(Error::new(
                         ErrorKind::Protocol,
@@ -792,7 +815,10 @@ impl Connection {
                     .map_err(|e| Error::new(ErrorKind::Auth, e.to_string()))
             }
             Authentication::SaslFinal(data) => {
-                let Some(scram) = self.scram.as_mut().filter(|_| matches!(self.phase, Phase::Sasl))
+                let Some(scram) = self
+                    .scram
+                    .as_mut()
+                    .filter(|_| matches!(self.phase, Phase::Sasl))
                 else {
                     return Err(Error::new(
                         ErrorKind::Protocol,

@@ -67,8 +67,8 @@ impl CancelToken {
         };
         match &self.peer {
             Peer::Tcp(addr) => {
-                let mut s = std::net::TcpStream::connect_timeout(addr, timeout)
-                    .map_err(|e| failed(&e))?;
+                let mut s =
+                    std::net::TcpStream::connect_timeout(addr, timeout).map_err(|e| failed(&e))?;
                 exchange(&mut s, &packet, deadline, |s, t| s.set_read_timeout(t))
                     .map_err(|e| failed(&e))
             }
@@ -90,7 +90,10 @@ fn describe(peer: &Peer) -> String {
             addr.ip(),
             addr.port()
         ),
-        Peer::Unix(path) => format!("connection to server on socket \"{}\" failed: ", path.display()),
+        Peer::Unix(path) => format!(
+            "connection to server on socket \"{}\" failed: ",
+            path.display()
+        ),
     }
 }
 
@@ -114,7 +117,12 @@ fn exchange<S: Read + Write>(
             Ok(0) => return Ok(()),
             Ok(_) => continue,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return Err(e);
             }
             Err(_) => return Ok(()),

@@ -141,7 +141,10 @@ impl Client {
     pub fn cancel(&self) -> Result<(), Error> {
         match self.cancel_token() {
             Some(token) => token.cancel(DEFAULT_CANCEL_TIMEOUT),
-            None => Err(Error::new(ErrorKind::Usage, "PQcancel() -- no cancel object supplied")),
+            None => Err(Error::new(
+                ErrorKind::Usage,
+                "PQcancel() -- no cancel object supplied",
+            )),
         }
     }
 
@@ -152,13 +155,20 @@ impl Client {
     }
 
     /// Waits up to `timeout` for at least one notification.
-    pub fn wait_for_notifications(&mut self, timeout: Duration) -> Result<Vec<Notification>, Error> {
+    pub fn wait_for_notifications(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Vec<Notification>, Error> {
         let id = self.id;
         let mut got = Vec::new();
         self.reactor
             .wait_until(Some(Instant::now() + timeout), |r| {
                 r.read_now(id);
-                got = r.get_mut(id).expect("client connection").conn_mut().take_notifications();
+                got = r
+                    .get_mut(id)
+                    .expect("client connection")
+                    .conn_mut()
+                    .take_notifications();
                 !got.is_empty()
             })?;
         Ok(got)

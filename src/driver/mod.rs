@@ -217,7 +217,10 @@ impl Reactor {
             let peers = match resolve_target(target) {
                 Ok(p) => p,
                 Err(text) => {
-                    errors.push_str(&format!("could not translate host name \"{}\" to address: {text}\n", host_name(target)));
+                    errors.push_str(&format!(
+                        "could not translate host name \"{}\" to address: {text}\n",
+                        host_name(target)
+                    ));
                     continue;
                 }
             };
@@ -238,7 +241,8 @@ impl Reactor {
         Err(match last {
             Some(e) if e.code().is_some() && params.targets.len() == 1 => {
                 // Keep the server's SQLSTATE (28P01, 3D000, ...) visible for a single target.
-                Error::new(ErrorKind::Connect, base.message()).with_code(e.code().unwrap_or("08001"))
+                Error::new(ErrorKind::Connect, base.message())
+                    .with_code(e.code().unwrap_or("08001"))
             }
             _ => base,
         })
@@ -265,7 +269,10 @@ impl Reactor {
             Ok(true) => {
                 let socket = self.get_mut(id).expect("connection present");
                 if let Some(e) = socket.take_connect_error() {
-                    Err(Error::new(ErrorKind::Connect, socket::connect_failure_text(peer, &e)))
+                    Err(Error::new(
+                        ErrorKind::Connect,
+                        socket::connect_failure_text(peer, &e),
+                    ))
                 } else if let Some(e) = socket.conn().fatal_error() {
                     Err(e.clone())
                 } else {
@@ -301,9 +308,7 @@ fn host_name(target: &Target) -> String {
 /// The addresses to try for a target, in order.
 fn resolve_target(target: &Target) -> Result<Vec<Peer>, String> {
     match &target.host {
-        Host::Unix { .. } => Ok(vec![Peer::Unix(
-            target.socket_path().unwrap_or_default(),
-        )]),
+        Host::Unix { .. } => Ok(vec![Peer::Unix(target.socket_path().unwrap_or_default())]),
         Host::Tcp {
             addr: Some(addr), ..
         } => Ok(vec![Peer::Tcp(SocketAddr::new(*addr, target.port))]),
@@ -330,7 +335,10 @@ fn resolve_target(target: &Target) -> Result<Vec<Peer>, String> {
 pub fn describe_peer(target: &Target, peer: &Peer) -> String {
     match (peer, &target.host) {
         (Peer::Unix(path), _) => {
-            format!("connection to server on socket \"{}\" failed: ", path.display())
+            format!(
+                "connection to server on socket \"{}\" failed: ",
+                path.display()
+            )
         }
         (Peer::Tcp(addr), Host::Tcp { name, .. }) if *name != addr.ip().to_string() => format!(
             "connection to server at \"{name}\" ({}), port {} failed: ",
@@ -351,9 +359,8 @@ fn startup_config(
     peer: &Peer,
 ) -> Result<StartupConfig, Error> {
     let mut raw = [0u8; 18];
-    getrandom::fill(&mut raw).map_err(|e| {
-        Error::new(ErrorKind::Other, format!("could not generate nonce: {e}"))
-    })?;
+    getrandom::fill(&mut raw)
+        .map_err(|e| Error::new(ErrorKind::Other, format!("could not generate nonce: {e}")))?;
     let tcp = matches!(peer, Peer::Tcp(_));
     let ssl_required = matches!(
         params.sslmode,

@@ -90,7 +90,12 @@ impl Write for Stream {
 }
 
 impl Source for Stream {
-    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         match self {
             Stream::Tcp(s) => s.register(registry, token, interests),
             Stream::Unix(s) => s.register(registry, token, interests),
@@ -297,7 +302,12 @@ impl PgSocket {
 }
 
 impl Source for PgSocket {
-    fn register(&mut self, registry: &Registry, token: Token, interests: Interest) -> io::Result<()> {
+    fn register(
+        &mut self,
+        registry: &Registry,
+        token: Token,
+        interests: Interest,
+    ) -> io::Result<()> {
         self.interest = Some(interests);
         self.stream.register(registry, token, interests)
     }
@@ -329,11 +339,12 @@ pub fn os_error_text(e: &io::Error) -> String {
 pub(crate) fn connect_failure_text(peer: &Peer, e: &io::Error) -> String {
     let mut text = os_error_text(e);
     match (peer, e.kind()) {
-        (Peer::Tcp(_), io::ErrorKind::ConnectionRefused) => {
-            text.push_str("\n\tIs the server running on that host and accepting TCP/IP connections?")
-        }
+        (Peer::Tcp(_), io::ErrorKind::ConnectionRefused) => text
+            .push_str("\n\tIs the server running on that host and accepting TCP/IP connections?"),
         (Peer::Unix(_), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => text
-            .push_str("\n\tIs the server running locally and accepting connections on that socket?"),
+            .push_str(
+                "\n\tIs the server running locally and accepting connections on that socket?",
+            ),
         _ => {}
     }
     text

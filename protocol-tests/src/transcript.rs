@@ -1,0 +1,567 @@
+//! Transcripts: a conversation between pgdblink and a server, written once as readable text and
+//! replayed against the sans-IO [`Connection`] under several chunkings of the server's bytes.
+//!
+//! # Format
+//!
+//! One step a line; `#` starts a comment. Words are separated by spaces; `"..."` quotes a word and
+//! understands `\n`, `\t`, `\\`, `\"` and `\xNN`.
+//!
+//! ```text
+//! config user=alice database=db1 password=pencil nonce=... protocol=3.2 ssl=require
+//! F StartupMessage 3.0 user=alice database=db1 client_encoding=UTF8   # the client must have sent this
+//! B AuthenticationOk                                                  # the server sends this
+//! call send_query "SELECT 1"                                          # a command on the connection
+//! expect state Idle                                                   # an assertion
+//! ```
+//!
+//! Frontend messages (`F`): `StartupMessage <3.0|3.2> k=v...`, `SSLRequest`, `PasswordMessage <text>`,
+//! `SASLInitialResponse <mechanism> <data>`, `SASLResponse <data>`, `Query <sql>`, `CopyFail <text>`,
+//! `Terminate`.
+//!
+//! Backend messages (`B`): `AuthenticationOk`, `AuthenticationCleartextPassword`,
+//! `AuthenticationMD5Password <hex salt>`, `AuthenticationSASL <mechanism>...`,
+//! `AuthenticationSASLContinue <data>`, `AuthenticationSASLFinal <data>`, `Authentication <code>`,
+//! `ParameterStatus <name> <value>`, `BackendKeyData <pid> <hex key>`, `ReadyForQuery <I|T|E>`,
+//! `RowDescription <name:oid>...`, `DataRow <value|NULL>...`, `CommandComplete <tag>`,
+//! `EmptyQueryResponse`, `ErrorResponse <X=value>...`, `NoticeResponse <X=value>...`,
+//! `NotificationResponse <pid> <channel> <payload>`, `NegotiateProtocolVersion <minor> <option>...`,
+//! `CopyOutResponse <format> <ncols>`, `CopyInResponse <format> <ncols>`,
+//! `CopyBothResponse <format> <ncols>`, `CopyData <data>`, `CopyDone`, `SSLResponse <byte>`,
+//! `Raw <hex>`, `EOF`.
+//!
+//! Expectations: `expect state <Startup|Idle|Busy|Closed>`, `expect busy <true|false>`,
+//! `expect pending`, `expect done`, `expect rows <tag> <ncols> [row values joined by | ]...`,
+//! `expect command <tag>`, `expect empty`, `expect error <sqlstate> <message>`,
+//! `expect fatal <substring>`, `expect notice <message>...`, `expect notification <pid> <channel> <payload>`,
+//! `expect errmsg <text>`, `expect param <name> <value>`, `expect key <pid> <hex>`,
+//! `expect no-output`, `expect minor <n>`.
+//! Calls: `call send_query <sql>`, `call send_query_fails <message>`, `call terminate`.
+
+use pgdblink::auth::ScramLimits;
+use pgdblink::conn::{Connection, PollResult, QueryResult, StartupConfig, State};
+use pgdblink::protocol::frontend;
+
+use crate::wire;
+
+/// How the server's bytes between two client-side steps are cut into `handle_input` calls.
+#[derive(Clone, Copy, Debug)]
+pub enum Chunking {
+    /// All at once.
+    Whole,
+    /// One byte per call.
+    Bytewise,
+    /// Random split points from a seeded generator.
+    Random(u64),
+}
+
+/// Splits a line into words, honouring quotes and escapes.
+pub fn words(line: &str) -> Result<Vec<Vec<u8>>, String> {
+    let mut out = Vec::new();
+    let mut chars = line.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let Some(&c) = chars.peek() else { break };
+        if c == '#' {
+            break;
+        }
+        let mut word = Vec::new();
+        if c == '"' {
+            chars.next();
+            loop {
+                match chars.next() {
+                    None => return Err(format!("unterminated quote in: {line}")),
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some('n') => word.push(b'\n'),
+                        Some('t') => word.push(b'\t'),
+                        Some('0') => word.push(0),
+                        Some('x') => {
+                            let hex: String = chars.by_ref().take(2).collect();
+                            word.push(
+                                u8::from_str_radix(&hex, 16)
+                                    .map_err(|_| format!("bad \\x escape in: {line}"))?,
+                            );
+                        }
+                        Some(other) => {
+                            let mut b = [0; 4];
+                            word.extend_from_slice(other.encode_utf8(&mut b).as_bytes());
+                        }
+                        None => return Err(format!("dangling backslash in: {line}")),
+                    },
+                    Some(other) => {
+                        let mut b = [0; 4];
+                        word.extend_from_slice(other.encode_utf8(&mut b).as_bytes());
+                    }
+                }
+            }
+        } else {
+            while let Some(&c) = chars.peek() {
+                if c.is_whitespace() {
+                    break;
+                }
+                let mut b = [0; 4];
+                word.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+                chars.next();
+            }
+        }
+        out.push(word);
+    }
+    Ok(out)
+}
+
+fn text(w: &[u8]) -> String {
+    String::from_utf8_lossy(w).into_owned()
+}
+
+fn hex(s: &[u8]) -> Result<Vec<u8>, String> {
+    let s = text(s);
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    if s.len() % 2 != 0 {
+        return Err(format!("odd hex length: {s}"));
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| format!("bad hex {s}: {e}")))
+        .collect()
+}
+
+fn num<T: std::str::FromStr>(w: &[u8]) -> Result<T, String> {
+    text(w)
+        .parse()
+        .map_err(|_| format!("not a number: {}", text(w)))
+}
+
+/// Encodes a backend message from its words.
+pub fn backend_bytes(w: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let name = text(&w[0]);
+    let args = &w[1..];
+    let arg = |i: usize| -> Result<&[u8], String> {
+        args.get(i)
+            .map(|v| v.as_slice())
+            .ok_or_else(|| format!("{name}: missing argument {}", i + 1))
+    };
+    match name.as_str() {
+        "AuthenticationOk" => wire::authentication(&mut out, 0, &[]),
+        "AuthenticationCleartextPassword" => wire::authentication(&mut out, 3, &[]),
+        "AuthenticationMD5Password" => wire::authentication(&mut out, 5, &hex(arg(0)?)?),
+        "AuthenticationKerberosV5" => wire::authentication(&mut out, 2, &[]),
+        "AuthenticationGSS" => wire::authentication(&mut out, 7, &[]),
+        "AuthenticationSSPI" => wire::authentication(&mut out, 9, &[]),
+        "AuthenticationSASL" => {
+            let mut payload = Vec::new();
+            for m in args {
+                payload.extend_from_slice(m);
+                payload.push(0);
+            }
+            payload.push(0);
+            wire::authentication(&mut out, 10, &payload);
+        }
+        "AuthenticationSASLContinue" => wire::authentication(&mut out, 11, arg(0)?),
+        "AuthenticationSASLFinal" => wire::authentication(&mut out, 12, arg(0)?),
+        "Authentication" => wire::authentication(&mut out, num(arg(0)?)?, &[]),
+        "ParameterStatus" => wire::parameter_status(&mut out, &text(arg(0)?), &text(arg(1)?)),
+        "BackendKeyData" => wire::backend_key_data(&mut out, num(arg(0)?)?, &hex(arg(1)?)?),
+        "ReadyForQuery" => wire::ready_for_query(&mut out, arg(0)?[0]),
+        "RowDescription" => {
+            let mut cols = Vec::new();
+            for a in args {
+                let a = text(a);
+                let (n, oid) = a
+                    .rsplit_once(':')
+                    .ok_or_else(|| format!("column {a} needs name:oid"))?;
+                cols.push((n.to_owned(), num::<u32>(oid.as_bytes())?));
+            }
+            let cols: Vec<(&str, u32)> = cols.iter().map(|(n, o)| (n.as_str(), *o)).collect();
+            wire::row_description(&mut out, &cols);
+        }
+        "DataRow" => {
+            let fields: Vec<Option<&[u8]>> = args
+                .iter()
+                .map(|a| (a.as_slice() != b"NULL").then_some(a.as_slice()))
+                .collect();
+            wire::data_row(&mut out, &fields);
+        }
+        "CommandComplete" => wire::command_complete(&mut out, &text(arg(0)?)),
+        "EmptyQueryResponse" => wire::message(&mut out, b'I', &[]),
+        "ErrorResponse" | "NoticeResponse" => {
+            let mut fields = Vec::new();
+            for a in args {
+                let a = text(a);
+                let (code, value) = a
+                    .split_once('=')
+                    .ok_or_else(|| format!("field {a} needs X=value"))?;
+                fields.push((code.as_bytes()[0], value.to_owned()));
+            }
+            let fields: Vec<(u8, &str)> = fields.iter().map(|(c, v)| (*c, v.as_str())).collect();
+            let tag = if name == "ErrorResponse" { b'E' } else { b'N' };
+            wire::error_fields(&mut out, tag, &fields);
+        }
+        "NotificationResponse" => {
+            wire::notification(&mut out, num(arg(0)?)?, &text(arg(1)?), &text(arg(2)?))
+        }
+        "NegotiateProtocolVersion" => {
+            let mut b = wire::Body::default()
+                .i32(num(arg(0)?)?)
+                .i32(args.len() as i32 - 1);
+            for a in &args[1..] {
+                b = b.cstr(a);
+            }
+            wire::message(&mut out, b'v', &b.0);
+        }
+        "CopyOutResponse" | "CopyInResponse" | "CopyBothResponse" => {
+            let ncols: i16 = num(arg(1)?)?;
+            let mut b = wire::Body::default().u8(num(arg(0)?)?).i16(ncols);
+            for _ in 0..ncols {
+                b = b.i16(0);
+            }
+            let tag = match name.as_str() {
+                "CopyOutResponse" => b'H',
+                "CopyInResponse" => b'G',
+                _ => b'W',
+            };
+            wire::message(&mut out, tag, &b.0);
+        }
+        "CopyData" => wire::message(&mut out, b'd', arg(0)?),
+        "CopyDone" => wire::message(&mut out, b'c', &[]),
+        "SSLResponse" => out.push(arg(0)?[0]),
+        "Raw" => out = hex(&args.concat())?,
+        other => return Err(format!("unknown backend message {other}")),
+    }
+    Ok(out)
+}
+
+/// Encodes an expected frontend message from its words.
+pub fn frontend_bytes(w: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let name = text(&w[0]);
+    let args = &w[1..];
+    let arg = |i: usize| -> Result<&[u8], String> {
+        args.get(i)
+            .map(|v| v.as_slice())
+            .ok_or_else(|| format!("{name}: missing argument {}", i + 1))
+    };
+    let enc = |e: pgdblink::protocol::EncodeError| e.to_string();
+    match name.as_str() {
+        "StartupMessage" => {
+            let version = match text(arg(0)?).as_str() {
+                "3.0" => frontend::PROTOCOL_3_0,
+                "3.2" => frontend::PROTOCOL_3_2,
+                v => return Err(format!("unknown version {v}")),
+            };
+            let pairs: Vec<(String, String)> = args[1..]
+                .iter()
+                .map(|a| {
+                    let a = text(a);
+                    let (k, v) = a.split_once('=').unwrap_or((&a, ""));
+                    (k.to_owned(), v.to_owned())
+                })
+                .collect();
+            frontend::startup_message(
+                version,
+                pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+                &mut out,
+            )
+            .map_err(enc)?;
+        }
+        "SSLRequest" => frontend::ssl_request(&mut out),
+        "PasswordMessage" => frontend::password_message(arg(0)?, &mut out).map_err(enc)?,
+        "SASLInitialResponse" => {
+            frontend::sasl_initial_response(&text(arg(0)?), Some(arg(1)?), &mut out).map_err(enc)?
+        }
+        "SASLResponse" => frontend::sasl_response(arg(0)?, &mut out).map_err(enc)?,
+        "Query" => frontend::query(&text(arg(0)?), &mut out).map_err(enc)?,
+        "CopyFail" => frontend::copy_fail(&text(arg(0)?), &mut out).map_err(enc)?,
+        "Terminate" => frontend::terminate(&mut out),
+        other => return Err(format!("unknown frontend message {other}")),
+    }
+    Ok(out)
+}
+
+/// A small deterministic generator for split points (xorshift).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+}
+
+/// Replays `script` (the transcript text) against a fresh [`Connection`] with `chunking`. Returns a
+/// description of the first mismatch.
+pub fn replay(script: &str, chunking: Chunking) -> Result<(), String> {
+    let mut conn: Option<Connection> = None;
+    let mut server: Vec<u8> = Vec::new();
+    let mut sent: Vec<u8> = Vec::new();
+    let mut rng = Rng(match chunking {
+        Chunking::Random(seed) => seed | 1,
+        _ => 1,
+    });
+    for (lineno, line) in script.lines().enumerate() {
+        let w = words(line).map_err(|e| format!("line {}: {e}", lineno + 1))?;
+        if w.is_empty() {
+            continue;
+        }
+        let at = |e: String| format!("line {} ({}): {e}", lineno + 1, line.trim());
+        let kind = text(&w[0]);
+        if kind == "config" {
+            let mut user = String::from("alice");
+            let mut database = String::from("db1");
+            let mut cfg_params: Vec<(String, String)> = Vec::new();
+            for a in &w[1..] {
+                let a = text(a);
+                let (k, v) = a.split_once('=').unwrap_or((&a, ""));
+                cfg_params.push((k.to_owned(), v.to_owned()));
+                match k {
+                    "user" => user = v.to_owned(),
+                    "database" => database = v.to_owned(),
+                    _ => {}
+                }
+            }
+            let mut config = StartupConfig::new(&user, &database);
+            for (k, v) in cfg_params {
+                match k.as_str() {
+                    "password" => config.password = Some(v),
+                    "nonce" => config.scram_nonce = v,
+                    "protocol" if v == "3.2" => config.protocol = frontend::PROTOCOL_3_2,
+                    "min_minor" => config.min_minor = num(v.as_bytes()).map_err(at)?,
+                    "ssl" => {
+                        config.ssl_request = true;
+                        config.ssl_required = v == "require";
+                    }
+                    "channel_binding" if v == "require" => {
+                        config.channel_binding = pgdblink::auth::ChannelBinding::Require
+                    }
+                    "max_iterations" => {
+                        config.scram_limits = ScramLimits {
+                            max_iterations: num(v.as_bytes()).map_err(at)?,
+                        }
+                    }
+                    "max_small_message" => {
+                        config.limits.max_small_message = num(v.as_bytes()).map_err(at)?
+                    }
+                    "max_data_message" => {
+                        config.limits.max_data_message = num(v.as_bytes()).map_err(at)?
+                    }
+                    _ => {}
+                }
+            }
+            conn = Some(Connection::new(config));
+            continue;
+        }
+        let c = conn
+            .as_mut()
+            .ok_or_else(|| at("the first step must be `config`".into()))?;
+        if kind == "B" {
+            if text(&w[1]) == "EOF" {
+                feed(c, &mut server, chunking, &mut rng);
+                c.handle_eof();
+                continue;
+            }
+            server.extend_from_slice(&backend_bytes(&w[1..]).map_err(at)?);
+            continue;
+        }
+        // Any client-side step: deliver the server's bytes first, then collect what the client sent.
+        feed(c, &mut server, chunking, &mut rng);
+        let out = c.pending_output().to_vec();
+        c.consume_output(out.len());
+        sent.extend_from_slice(&out);
+        match kind.as_str() {
+            "F" => {
+                let expected = frontend_bytes(&w[1..]).map_err(at)?;
+                if !sent.starts_with(&expected) {
+                    return Err(at(format!(
+                        "client sent {:?}\nexpected      {:?}",
+                        String::from_utf8_lossy(&sent),
+                        String::from_utf8_lossy(&expected)
+                    )));
+                }
+                sent.drain(..expected.len());
+            }
+            "call" => match text(&w[1]).as_str() {
+                "send_query" => c
+                    .send_query(&text(w.get(2).ok_or_else(|| at("missing sql".into()))?))
+                    .map_err(|e| at(format!("send_query failed: {e}")))?,
+                "send_query_fails" => {
+                    let sql = "SELECT 1";
+                    match c.send_query(sql) {
+                        Ok(()) => return Err(at("send_query succeeded".into())),
+                        Err(e) if e.message() == text(&w[2]) => {}
+                        Err(e) => return Err(at(format!("send_query failed with {e}"))),
+                    }
+                }
+                "terminate" => c.terminate(),
+                other => return Err(at(format!("unknown call {other}"))),
+            },
+            "expect" => expect(c, &w[1..], &sent).map_err(at)?,
+            other => return Err(at(format!("unknown step {other}"))),
+        }
+    }
+    if !sent.is_empty() {
+        return Err(format!(
+            "the client sent bytes no step expected: {:?}",
+            String::from_utf8_lossy(&sent)
+        ));
+    }
+    Ok(())
+}
+
+fn feed(c: &mut Connection, server: &mut Vec<u8>, chunking: Chunking, rng: &mut Rng) {
+    let bytes = std::mem::take(server);
+    match chunking {
+        Chunking::Whole => {
+            if !bytes.is_empty() {
+                c.handle_input(&bytes)
+            }
+        }
+        Chunking::Bytewise => bytes.chunks(1).for_each(|b| c.handle_input(b)),
+        Chunking::Random(_) => {
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let n = 1 + (rng.next() as usize % rest.len().min(24));
+                c.handle_input(&rest[..n]);
+                rest = &rest[n..];
+            }
+        }
+    }
+}
+
+fn expect(c: &mut Connection, w: &[Vec<u8>], sent: &[u8]) -> Result<(), String> {
+    let what = text(&w[0]);
+    let arg = |i: usize| -> Result<String, String> {
+        w.get(i + 1)
+            .map(|v| text(v))
+            .ok_or_else(|| format!("expect {what}: missing argument"))
+    };
+    match what.as_str() {
+        "state" => {
+            let state = format!("{:?}", c.state());
+            if state != arg(0)? {
+                return Err(format!(
+                    "state is {state} (fatal: {:?})",
+                    c.fatal_error().map(|e| e.to_string())
+                ));
+            }
+        }
+        "busy" => {
+            let want = arg(0)? == "true";
+            if c.is_busy() != want {
+                return Err(format!("is_busy is {}", c.is_busy()));
+            }
+        }
+        "pending" => match c.poll_result() {
+            PollResult::Pending => {}
+            other => return Err(format!("poll_result gave {other:?}")),
+        },
+        "done" => match c.poll_result() {
+            PollResult::Done => {}
+            other => return Err(format!("poll_result gave {other:?}")),
+        },
+        "rows" | "command" | "empty" | "error" => {
+            let got = match c.poll_result() {
+                PollResult::Ready(r) => r,
+                other => return Err(format!("expected a result, poll_result gave {other:?}")),
+            };
+            match (what.as_str(), got) {
+                ("rows", Ok(QueryResult::Rows(rows))) => {
+                    if rows.command_tag() != arg(0)? {
+                        return Err(format!("tag {:?}", rows.command_tag()));
+                    }
+                    let ncols: usize = num(arg(1)?.as_bytes())?;
+                    if rows.columns().len() != ncols {
+                        return Err(format!("{} columns", rows.columns().len()));
+                    }
+                    let expected: Vec<String> = w[3..].iter().map(|v| text(v)).collect();
+                    let actual: Vec<String> = rows
+                        .iter()
+                        .map(|r| {
+                            (0..ncols)
+                                .map(|c| r.get(c).unwrap_or("NULL"))
+                                .collect::<Vec<_>>()
+                                .join("|")
+                        })
+                        .collect();
+                    if expected != actual {
+                        return Err(format!("rows {actual:?}, expected {expected:?}"));
+                    }
+                }
+                ("command", Ok(QueryResult::Command(tag))) if tag == arg(0)? => {}
+                ("empty", Ok(QueryResult::EmptyQuery)) => {}
+                ("error", Err(e))
+                    if e.code() == Some(arg(0)?.as_str()) && e.message() == arg(1)? => {}
+                (_, other) => return Err(format!("result was {other:?}")),
+            }
+        }
+        "fatal" => {
+            let e = c
+                .fatal_error()
+                .ok_or_else(|| format!("no fatal error; state {:?}", c.state()))?;
+            if !e.libpq_text().contains(&arg(0)?) {
+                return Err(format!("fatal error is {:?}", e.libpq_text()));
+            }
+        }
+        "notice" => {
+            let notices = c.take_notices();
+            let got: Vec<String> = notices.iter().map(|n| n.message().to_owned()).collect();
+            let want: Vec<String> = w[1..].iter().map(|v| text(v)).collect();
+            if got != want {
+                return Err(format!("notices {got:?}"));
+            }
+        }
+        "notification" => {
+            let n = c.take_notifications();
+            let want = (num::<u32>(arg(0)?.as_bytes())?, arg(1)?, arg(2)?);
+            match n.as_slice() {
+                [one] if (one.pid, one.channel.clone(), one.payload.clone()) == want => {}
+                _ => return Err(format!("notifications {n:?}")),
+            }
+        }
+        "errmsg" => {
+            if c.error_message() != arg(0)? {
+                return Err(format!("error message {:?}", c.error_message()));
+            }
+        }
+        "param" => {
+            if c.parameter(&arg(0)?) != Some(arg(1)?.as_str()) {
+                return Err(format!("parameter is {:?}", c.parameter(&arg(0)?)));
+            }
+        }
+        "key" => {
+            let (pid, key) = c.backend_key().ok_or("no backend key")?;
+            if pid != num::<u32>(arg(0)?.as_bytes())? || key != hex(arg(1)?.as_bytes())? {
+                return Err(format!("key {pid} {key:02x?}"));
+            }
+        }
+        "minor" => {
+            if c.protocol_minor() != num::<u32>(arg(0)?.as_bytes())? {
+                return Err(format!("minor {}", c.protocol_minor()));
+            }
+        }
+        "no-output" => {
+            if !sent.is_empty() {
+                return Err(format!("client sent {:?}", String::from_utf8_lossy(sent)));
+            }
+        }
+        other => return Err(format!("unknown expectation {other}")),
+    }
+    Ok(())
+}
+
+/// Replays a transcript whole, byte by byte, and under several random splittings, panicking with a
+/// precise message on the first mismatch.
+pub fn replay_all_chunkings(name: &str, script: &str) {
+    let mut chunkings = vec![Chunking::Whole, Chunking::Bytewise];
+    chunkings.extend((1..=16u64).map(|s| Chunking::Random(s.wrapping_mul(0x9e37_79b9_7f4a_7c15))));
+    for chunking in chunkings {
+        if let Err(e) = replay(script, chunking) {
+            panic!("transcript {name} under {chunking:?}: {e}");
+        }
+    }
+}
