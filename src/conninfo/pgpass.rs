@@ -83,7 +83,7 @@ impl PgPass {
 
 /// libpq's `pwdfMatchesString`: if the field at the start of `line` matches `token` (or is `*`),
 /// the rest of the line after its `:`.
-fn match_field<'a>(line: &'a str, token: &str) -> Option<&'a str> {
+pub(crate) fn match_field<'a>(line: &'a str, token: &str) -> Option<&'a str> {
     if let Some(rest) = line.strip_prefix("*:") {
         return Some(rest);
     }
