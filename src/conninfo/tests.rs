@@ -1206,3 +1206,25 @@ fn parse_pseudo_random_inputs_never_panic() {
         }
     }
 }
+
+#[test]
+fn uri_errors_never_show_the_password() {
+    let message = parse_err("postgresql://u:sec%zzret@h/db");
+    assert_eq!(message, r#"invalid percent-encoded token: "********""#);
+    let message = parse_err("postgresql://u:secret@[::1");
+    assert!(!message.contains("secret"), "{message}");
+    assert!(
+        message.ends_with(r#"URI: "postgresql://u:********@[::1""#),
+        "{message}"
+    );
+    let message = parse_err("postgresql://u:secret@[::1]x/db");
+    assert_eq!(
+        message,
+        r#"unexpected character "x" at position 28 in URI (expected ":" or "/"): "postgresql://u:********@[::1]x/db""#
+    );
+    let message = parse_err("postgresql://u@[]");
+    assert_eq!(
+        message,
+        r#"IPv6 host address may not be empty in URI: "postgresql://u@[]""#
+    );
+}

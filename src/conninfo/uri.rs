@@ -32,11 +32,33 @@ fn store_decoded(config: &mut Config, keyword: &str, raw: &str) -> Result<(), Er
     config.store(keyword, &value)
 }
 
+/// `uri` with the password of its credentials, if any, replaced by `********`.
+fn redact(uri: &str, prefix_len: usize) -> String {
+    let rest = uri.get(prefix_len..).unwrap_or("");
+    let credentials_end = rest.find(['@', '/']);
+    if let Some(at) = credentials_end.filter(|&i| rest.as_bytes().get(i) == Some(&b'@')) {
+        let credentials = rest.get(..at).unwrap_or("");
+        if let Some(colon) = credentials.find(':') {
+            if colon + 1 < at {
+                return format!(
+                    "{}{}:********{}",
+                    uri.get(..prefix_len).unwrap_or(""),
+                    rest.get(..colon).unwrap_or(""),
+                    rest.get(at..).unwrap_or("")
+                );
+            }
+        }
+    }
+    uri.to_owned()
+}
+
 /// Parses a URI (`prefix_len` bytes of designator already recognised) into `config`.
 pub(crate) fn parse_uri(uri: &str, prefix_len: usize, config: &mut Config) -> Result<(), Error> {
     let b = uri.as_bytes();
     let start = prefix_len;
     let at = |i: usize| byte_at(b, i);
+    // What error texts show of the URI: the password is masked.
+    let shown = redact(uri, prefix_len);
 
     // Credentials only if an '@' comes before the first '/'.
     let mut p = start;
@@ -60,7 +82,10 @@ pub(crate) fn parse_uri(uri: &str, prefix_len: usize, config: &mut Config) -> Re
             }
             let password = slice(uri, password_start, r);
             if !password.is_empty() {
-                store_decoded(config, "password", password)?;
+                // The error texts echo the raw component; never echo a password.
+                let value = decode(password)
+                    .map_err(|e| config_error(e.message().replace(password, "********")))?;
+                config.store("password", &value)?;
             }
             q = r;
         }
@@ -83,12 +108,12 @@ pub(crate) fn parse_uri(uri: &str, prefix_len: usize, config: &mut Config) -> Re
             }
             if at(p) == 0 {
                 return Err(config_error(format!(
-                    "end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"{uri}\""
+                    "end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"{shown}\""
                 )));
             }
             if p == host_start {
                 return Err(config_error(format!(
-                    "IPv6 host address may not be empty in URI: \"{uri}\""
+                    "IPv6 host address may not be empty in URI: \"{shown}\""
                 )));
             }
             host = slice(uri, host_start, p);
@@ -97,7 +122,7 @@ pub(crate) fn parse_uri(uri: &str, prefix_len: usize, config: &mut Config) -> Re
             if c != 0 && !matches!(c, b':' | b'/' | b'?' | b',') {
                 let ch = uri.get(p..).and_then(|s| s.chars().next()).unwrap_or('?');
                 return Err(config_error(format!(
-                    "unexpected character \"{ch}\" at position {} in URI (expected \":\" or \"/\"): \"{uri}\"",
+                    "unexpected character \"{ch}\" at position {} in URI (expected \":\" or \"/\"): \"{shown}\"",
                     p + 1
                 )));
             }
