@@ -230,9 +230,21 @@ impl FromStr for Config {
     }
 }
 
-/// The value as `Display` and `Debug` show it: the password is always masked.
+/// Keywords whose values are secrets: never shown by `Display`, `Debug` or error texts.
+pub(crate) fn is_secret(keyword: &str) -> bool {
+    matches!(
+        keyword,
+        "password"
+            | "sslpassword"
+            | "oauth_client_secret"
+            | "scram_client_key"
+            | "scram_server_key"
+    )
+}
+
+/// The value as `Display` and `Debug` show it: the password (and other secrets) always masked.
 fn shown_value<'a>(keyword: &str, value: &'a str) -> &'a str {
-    if keyword == "password" {
+    if is_secret(keyword) {
         "********"
     } else {
         value

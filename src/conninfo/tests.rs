@@ -1228,3 +1228,13 @@ fn uri_errors_never_show_the_password() {
         r#"IPv6 host address may not be empty in URI: "postgresql://u@[]""#
     );
 }
+
+#[test]
+fn query_param_secrets_never_shown() {
+    let message = parse_err("postgresql://h?password=top%zzsecret");
+    assert_eq!(message, r#"invalid percent-encoded token: "********""#);
+    let c = parse("postgresql://h?sslpassword=keypass&password=pw");
+    assert!(!c.to_string().contains("keypass"));
+    assert!(!format!("{c:?}").contains("keypass"));
+    assert_eq!(c.get("sslpassword"), Some("keypass"));
+}

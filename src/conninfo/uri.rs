@@ -201,7 +201,14 @@ fn parse_params(params: &str, config: &mut Config) -> Result<(), Error> {
             )));
         }
         let keyword = decode(keyword)?;
-        let value = decode(value)?;
+        let raw_value = value;
+        let value = decode(value).map_err(|e| {
+            if super::is_secret(&keyword) && !raw_value.is_empty() {
+                config_error(e.message().replace(raw_value, "********"))
+            } else {
+                e
+            }
+        })?;
         // JDBC compatibility.
         let (keyword, value) = if keyword == "ssl" && value == "true" {
             ("sslmode", "require")
