@@ -89,7 +89,8 @@ pub enum DecodeError {
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
-            DecodeError::LengthTooSmall { tag, len } | DecodeError::LengthTooLarge { tag, len, .. } => {
+            DecodeError::LengthTooSmall { tag, len }
+            | DecodeError::LengthTooLarge { tag, len, .. } => {
                 write!(
                     f,
                     "lost synchronization with server: got message type \"{}\", length {}",
