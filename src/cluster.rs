@@ -38,13 +38,22 @@ const MAX_SOCKET_PATH: usize = 107;
 
 /// The guardian's script: `$1` is the temporary directory. Every line read from stdin is the pid of
 /// the cluster's current child process (`0`: none); at end of input it is stopped and `$1` removed.
+/// A zombie counts as gone: once our process is gone the postmaster is reparented, and the new
+/// parent (PID 1 in a container) may reap it late or never.
 const GUARDIAN_SCRIPT: &str = r#"trap '' INT HUP
+alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 0
+  s=${s##*) }
+  case $s in Z*|X*) return 1;; esac
+  return 0
+}
 p=0
 while read -r l; do p=$l; done
 if [ "$p" -gt 0 ] 2>/dev/null; then
   kill -INT "$p" 2>/dev/null
   i=0
-  while kill -0 "$p" 2>/dev/null && [ "$i" -lt 100 ]; do sleep 0.1; i=$((i+1)); done
+  while alive "$p" && [ "$i" -lt 200 ]; do sleep 0.05; i=$((i+1)); done
   kill -KILL "$p" 2>/dev/null
 fi
 rm -rf "$1" 2>/dev/null || { sleep 1; rm -rf "$1"; }
@@ -961,6 +970,52 @@ mod tests {
         });
         assert!(result.is_err());
         let (dir, port) = rx.recv().unwrap();
+        assert!(!dir.exists(), "{} still exists", dir.display());
+        assert!(!accepts(port));
+    }
+
+    /// Not a test by itself: the child process of `guardian_cleans_up_after_sigkill`.
+    #[test]
+    #[ignore = "helper run by guardian_cleans_up_after_sigkill"]
+    fn sigkill_helper() {
+        if std::env::var_os("PGDBLINK_CLUSTER_SIGKILL_HELPER").is_none() {
+            return;
+        }
+        let cluster = Cluster::start().unwrap();
+        println!("CLUSTER {} {}", cluster.port(), cluster.dir.display());
+        io::stdout().flush().unwrap();
+        std::thread::sleep(Duration::from_secs(60));
+    }
+
+    #[test]
+    fn guardian_cleans_up_after_sigkill() {
+        use std::io::BufRead;
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "cluster::tests::sigkill_helper",
+                "--ignored",
+                "--nocapture",
+            ])
+            .env("PGDBLINK_CLUSTER_SIGKILL_HELPER", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let line = io::BufReader::new(child.stdout.take().unwrap())
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with("CLUSTER "));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let line = line.expect("the helper printed no CLUSTER line");
+        let mut parts = line.splitn(3, ' ').skip(1);
+        let port: u16 = parts.next().unwrap().parse().unwrap();
+        let dir = PathBuf::from(parts.next().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while dir.exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         assert!(!dir.exists(), "{} still exists", dir.display());
         assert!(!accepts(port));
     }
