@@ -377,7 +377,7 @@ impl Drop for Cluster {
         // see it gone (a zombie child would look alive), then the guardian removes the directory.
         self.guardian.stdin.take();
         let _ = self.postmaster.wait();
-        let _ = self.guardian.child.wait();
+        // Dropping `self.guardian` then waits for the removal to finish.
     }
 }
 
@@ -385,6 +385,14 @@ impl Drop for Cluster {
 struct Guardian {
     child: Child,
     stdin: Option<ChildStdin>,
+}
+
+impl Drop for Guardian {
+    /// Closes the pipe and waits until the guardian has cleaned up (a failed start leaves nothing).
+    fn drop(&mut self) {
+        self.stdin.take();
+        let _ = self.child.wait();
+    }
 }
 
 impl Guardian {
@@ -538,9 +546,8 @@ impl Setup<'_> {
                 Ok(Some(status)) => {
                     guardian.watch(0);
                     let attempt_log = log_since(log_path, log_start);
-                    if attempt_log.contains("could not bind")
-                        || attempt_log.contains("could not create any TCP/IP sockets")
-                    {
+                    // Only a port taken meanwhile is worth another try.
+                    if attempt_log.contains("Address already in use") {
                         return Err(StartError::PortTaken);
                     }
                     return Err(failed(format!(
@@ -972,6 +979,19 @@ mod tests {
         let (dir, port) = rx.recv().unwrap();
         assert!(!dir.exists(), "{} still exists", dir.display());
         assert!(!accepts(port));
+    }
+
+    #[test]
+    fn failed_start_reports_the_server_log() {
+        let err = Cluster::start_with(ClusterOptions {
+            max_connections: None,
+            // TEST-NET-1: not an address of this machine, so the postmaster cannot listen.
+            extra_conf: vec![("listen_addresses".into(), "192.0.2.1".into())],
+        })
+        .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("exited during startup"), "{text}");
+        assert!(text.contains("192.0.2.1"), "{text}");
     }
 
     /// Not a test by itself: the child process of `guardian_cleans_up_after_sigkill`.
