@@ -4,6 +4,11 @@
 //! (no fsync), creates one login role per authentication method (see [`Role`]) and starts the
 //! `postmaster` on a free TCP port of `127.0.0.1` and on a unix socket inside the temporary directory.
 //!
+//! The temporary directory (`$TMPDIR/pgdblink-<pid>-<n>-<time>`, mode 0700) holds `data/`, the
+//! socket directory `sock/` and the server log `server.log`. The server binaries are taken from
+//! `PG_BIN_DIR` if set, else from `initdb` on `PATH`, else from the highest
+//! `/usr/lib/postgresql/*/bin`. PostgreSQL 10 or later is needed (SCRAM).
+//!
 //! When running as root (initdb and postgres refuse to), the server runs as the `postgres` user from
 //! `/etc/passwd`, or `nobody` if there is none.
 //!
