@@ -24,6 +24,25 @@ pub enum Decoded<'a> {
 ///
 /// Returns [`Decoded::NeedMore`] for any strict prefix of a valid message; the length word is checked
 /// against `limits` as soon as the 5-byte header is present, before waiting for the body.
+///
+/// ```
+/// use pgdblink::protocol::backend::TransactionStatus;
+/// use pgdblink::protocol::{BackendMessage, Decoded, Limits, decode};
+///
+/// let limits = Limits::default();
+/// let stream = b"C\0\0\0\x0dSELECT 1\0Z\0\0\0\x05I";
+/// let Ok(Decoded::Message(BackendMessage::CommandComplete { tag }, used)) = decode(stream, &limits)
+/// else { panic!() };
+/// assert_eq!((tag, used), (&b"SELECT 1"[..], 14));
+/// let rest = &stream[used..];
+/// assert_eq!(
+///     decode(rest, &limits),
+///     Ok(Decoded::Message(BackendMessage::ReadyForQuery(TransactionStatus::Idle), 6))
+/// );
+/// // A partial message is not an error: it says how many bytes are missing.
+/// assert_eq!(decode(&rest[..3], &limits), Ok(Decoded::NeedMore(2)));
+/// assert_eq!(decode(&rest[..5], &limits), Ok(Decoded::NeedMore(1)));
+/// ```
 #[inline]
 pub fn decode<'a>(buf: &'a [u8], limits: &Limits) -> Result<Decoded<'a>, DecodeError> {
     // "The first byte of a message identifies the message type, and the next four bytes specify the

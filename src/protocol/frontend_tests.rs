@@ -148,7 +148,7 @@ fn query_bytes() {
     let b = enc(|b| query("SELECT 1", b));
     assert_eq!(b, b"Q\0\0\0\x0dSELECT 1\0");
     assert_eq!(
-        fails(|b| query("SELECT\01", b)),
+        fails(|b| query("SELECT\0 1", b)),
         EncodeError::InteriorNul { what: "query" }
     );
 }
@@ -183,7 +183,7 @@ fn parse_bytes() {
     let b = enc(|b| parse("s1", "SELECT $1", &[23, 0], b));
     assert_eq!(b, b"P\0\0\0\x1bs1\0SELECT $1\0\0\x02\0\0\0\x17\0\0\0\0");
     assert_eq!(
-        fails(|b| parse("s\01", "q", &[], b)),
+        fails(|b| parse("s\0x", "q", &[], b)),
         EncodeError::InteriorNul {
             what: "statement name"
         }
