@@ -33,7 +33,7 @@ pub mod protocol;
 
 #[cfg(feature = "driver")]
 pub mod cluster;
-#[cfg(all(feature = "driver", pgdblink_conninfo_ready))]
+#[cfg(feature = "driver")]
 pub mod driver;
 
 pub use conn::{Column, Notification, QueryResult, Rows};
