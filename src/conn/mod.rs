@@ -698,6 +698,18 @@ impl Connection {
                         "received NegotiateProtocolVersion during authentication".into(),
                     );
                 }
+                // PostgreSQL sends the whole version number (3 << 16 | minor); keep the minor.
+                let newest_minor = if newest_minor > 0xffff {
+                    if newest_minor >> 16 != 3 {
+                        return self.protocol_violation(format!(
+                            "received invalid protocol negotiation message: major version {}",
+                            newest_minor >> 16
+                        ));
+                    }
+                    newest_minor & 0xffff
+                } else {
+                    newest_minor
+                };
                 let requested = self.config.protocol & 0xffff;
                 if newest_minor >= requested {
                     return self.protocol_violation(format!(

@@ -1,0 +1,434 @@
+//! One connection end to end against a real PostgreSQL: the throwaway cluster this test binary starts
+//! (and removes when it exits).
+
+use std::time::{Duration, Instant};
+
+use pgdblink::cluster::{Cluster, Role};
+use pgdblink::conninfo::{Config, MapEnvironment};
+use pgdblink::driver::Client;
+use pgdblink::{ErrorKind, QueryResult};
+
+fn cluster() -> &'static Cluster {
+    Cluster::shared().expect("throwaway cluster")
+}
+
+fn client(role: Role) -> Client {
+    Client::connect(&cluster().conninfo(role)).expect("connect")
+}
+
+fn one_value(client: &mut Client, sql: &str) -> Option<String> {
+    let results = client.query(sql).expect("query");
+    let rows = results.last().and_then(|r| r.rows()).expect("rows");
+    rows.get(0, 0).map(str::to_owned)
+}
+
+#[test]
+fn auth_every_method_over_tcp_and_unix() {
+    for role in [Role::Trust, Role::Password, Role::Md5, Role::Scram] {
+        for conninfo in [cluster().conninfo(role), cluster().conninfo_unix(role)] {
+            let mut c = Client::connect(&conninfo).unwrap_or_else(|e| panic!("{conninfo}: {e}"));
+            assert_eq!(
+                one_value(&mut c, "SELECT current_user").as_deref(),
+                Some(role.user())
+            );
+            assert_eq!(c.conn().parameter("client_encoding"), Some("UTF8"));
+            assert!(c.backend_pid().is_some());
+        }
+    }
+}
+
+#[test]
+fn auth_wrong_password_fails_with_server_text() {
+    for role in [Role::Password, Role::Md5, Role::Scram] {
+        let conninfo = cluster()
+            .conninfo(role)
+            .replace("password=pencil", "password=wrong");
+        let e = Client::connect(&conninfo).expect_err("wrong password must fail");
+        let want = format!(
+            "connection to server at \"127.0.0.1\", port {} failed: FATAL:  password authentication failed for user \"{}\"",
+            cluster().port(),
+            role.user()
+        );
+        assert_eq!(e.message(), want);
+        assert_eq!(e.code(), Some("28P01"));
+        assert_eq!(e.kind(), ErrorKind::Connect);
+        assert!(
+            !format!("{e:?}{e}").contains("wrong"),
+            "password leaked: {e:?}"
+        );
+    }
+}
+
+#[test]
+fn auth_missing_password_is_libpq_text() {
+    let conninfo = cluster()
+        .conninfo(Role::Scram)
+        .replace("password=pencil", "");
+    let config = Config::parse(&conninfo).unwrap();
+    // Hermetic: no PGPASSWORD, no ~/.pgpass.
+    let env = MapEnvironment::new().with_user("nobody");
+    let e = Client::connect_config(&config, &env).expect_err("no password");
+    assert!(
+        e.message()
+            .ends_with("failed: fe_sendauth: no password supplied"),
+        "{e}"
+    );
+}
+
+#[test]
+fn pg_hba_reject_reported() {
+    let e = Client::connect(&cluster().conninfo(Role::Rejected)).expect_err("rejected");
+    assert!(
+        e.message().contains(
+            "FATAL:  pg_hba.conf rejects connection for host \"127.0.0.1\", user \"rejected_user\""
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn connection_refused_text_matches_libpq() {
+    let e = Client::connect("host=127.0.0.1 port=1 dbname=x user=x").expect_err("refused");
+    assert_eq!(
+        e.message(),
+        "connection to server at \"127.0.0.1\", port 1 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?"
+    );
+    assert_eq!(e.code(), Some("08001"));
+}
+
+#[test]
+fn missing_unix_socket_text_matches_libpq() {
+    let e = Client::connect("host=/nonexistent port=5999 dbname=x user=x").expect_err("no socket");
+    assert_eq!(
+        e.message(),
+        "connection to server on socket \"/nonexistent/.s.PGSQL.5999\" failed: No such file or directory\n\tIs the server running locally and accepting connections on that socket?"
+    );
+}
+
+#[test]
+fn unknown_database_reported() {
+    let conninfo = cluster()
+        .conninfo(Role::Trust)
+        .replace("dbname=pgdblink", "dbname=nosuchdb");
+    let e = Client::connect(&conninfo).expect_err("no such db");
+    assert!(
+        e.message()
+            .ends_with("FATAL:  database \"nosuchdb\" does not exist"),
+        "{e}"
+    );
+    assert_eq!(e.code(), Some("3D000"));
+}
+
+#[test]
+fn multi_host_falls_back_to_the_next() {
+    let conninfo = format!(
+        "host=127.0.0.1,127.0.0.1 port=1,{} dbname=pgdblink user=trust_user",
+        cluster().port()
+    );
+    let mut c = Client::connect(&conninfo).expect("second host");
+    assert_eq!(one_value(&mut c, "SELECT 7").as_deref(), Some("7"));
+    // The URI form too.
+    let uri = format!(
+        "postgresql://trust_user@127.0.0.1:1,127.0.0.1:{}/pgdblink",
+        cluster().port()
+    );
+    Client::connect(&uri).expect("URI multi-host");
+}
+
+#[test]
+fn multi_host_errors_are_concatenated() {
+    let e = Client::connect("host=127.0.0.1,127.0.0.1 port=1,2 dbname=x user=x")
+        .expect_err("both fail");
+    let lines: Vec<&str> = e
+        .message()
+        .lines()
+        .filter(|l| l.starts_with("connection to"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{e}");
+    assert!(lines[1].contains("port 2 failed"));
+}
+
+#[test]
+fn multi_statement_results_in_order() {
+    let mut c = client(Role::Trust);
+    c.send_query("SELECT 1 AS a; SELECT 1/0; SELECT 3").unwrap();
+    let first = c.get_result().unwrap().unwrap();
+    assert_eq!(first.rows().unwrap().get(0, 0), Some("1"));
+    let err = c.get_result().expect_err("division by zero");
+    assert_eq!(err.code(), Some("22012"));
+    assert_eq!(err.message(), "division by zero");
+    assert_eq!(c.error_message(), "ERROR:  division by zero\n");
+    assert!(c.get_result().unwrap().is_none());
+    assert!(c.get_result().unwrap().is_none(), "end marker repeats");
+    // Usable again; the error buffer is cleared by the new query.
+    assert_eq!(one_value(&mut c, "SELECT 'ok'").as_deref(), Some("ok"));
+    assert_eq!(c.error_message(), "");
+}
+
+#[test]
+fn commands_empty_queries_and_nulls() {
+    let mut c = client(Role::Trust);
+    let results = c
+        .query("CREATE TEMP TABLE t(a int, b text); INSERT INTO t VALUES (1,'x'),(2,NULL); SELECT a, b FROM t ORDER BY a")
+        .unwrap();
+    assert_eq!(results[0], QueryResult::Command("CREATE TABLE".into()));
+    assert_eq!(results[1], QueryResult::Command("INSERT 0 2".into()));
+    let rows = results[2].rows().unwrap();
+    assert_eq!(rows.command_tag(), "SELECT 2");
+    assert_eq!(rows.columns()[0].name(), "a");
+    assert_eq!(rows.columns()[0].type_oid(), 23);
+    assert_eq!(rows.get(1, 1), None);
+    assert!(rows.is_null(1, 1));
+    assert_eq!(rows.get(0, 1), Some("x"));
+    assert_eq!(c.query(";").unwrap(), vec![QueryResult::EmptyQuery]);
+    assert_eq!(c.query("").unwrap(), vec![QueryResult::EmptyQuery]);
+}
+
+#[test]
+fn server_error_fields_and_formatting() {
+    let mut c = client(Role::Trust);
+    let e = c
+        .query("DO $d$ BEGIN RAISE EXCEPTION 'boom %', 1 USING DETAIL = 'the detail', HINT = 'the hint', ERRCODE = 'P0099'; END $d$")
+        .expect_err("raised");
+    assert_eq!(e.code(), Some("P0099"));
+    assert_eq!(
+        e.to_string(),
+        "ERROR:  boom 1\nDETAIL:  the detail\nHINT:  the hint"
+    );
+    assert_eq!(
+        c.error_message(),
+        "ERROR:  boom 1\nDETAIL:  the detail\nHINT:  the hint\nCONTEXT:  PL/pgSQL function inline_code_block line 1 at RAISE\n"
+    );
+}
+
+#[test]
+fn notices_are_queued_not_printed() {
+    let mut c = client(Role::Trust);
+    c.query("DO $$ BEGIN RAISE NOTICE 'n1'; RAISE WARNING 'w1'; END $$; SELECT 2")
+        .unwrap();
+    let notices = c.take_notices();
+    let texts: Vec<_> = notices
+        .iter()
+        .map(|n| (n.severity().unwrap_or(""), n.message()))
+        .collect();
+    assert_eq!(texts, vec![("NOTICE", "n1"), ("WARNING", "w1")]);
+    assert!(c.take_notices().is_empty());
+}
+
+#[test]
+fn listen_notify_between_connections() {
+    let mut listener = client(Role::Trust);
+    let mut notifier = client(Role::Trust);
+    listener.query("LISTEN pgdblink_chan").unwrap();
+    notifier
+        .query("NOTIFY pgdblink_chan, 'hello'; NOTIFY pgdblink_chan")
+        .unwrap();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < 2 && Instant::now() < deadline {
+        got.extend(
+            listener
+                .wait_for_notifications(Duration::from_secs(1))
+                .unwrap(),
+        );
+    }
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].channel, "pgdblink_chan");
+    assert_eq!(got[0].payload, "hello");
+    assert_eq!(got[1].payload, "");
+    assert_eq!(Some(got[0].pid), notifier.backend_pid());
+    // A self-notification arrives before the query's end.
+    listener.query("NOTIFY pgdblink_chan, 'self'").unwrap();
+    let own = listener.take_notifications();
+    assert_eq!(own.len(), 1);
+    assert_eq!(own[0].payload, "self");
+}
+
+#[test]
+fn cancel_interrupts_sleep_with_57014() {
+    let mut c = client(Role::Trust);
+    c.send_query("SELECT pg_sleep(10)").unwrap();
+    // Make sure the query is running before cancelling it.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(c.is_busy());
+    let start = Instant::now();
+    c.cancel().expect("cancel delivered");
+    let e = c.get_result().expect_err("cancelled");
+    assert_eq!(e.code(), Some("57014"));
+    assert_eq!(e.message(), "canceling statement due to user request");
+    assert!(c.get_result().unwrap().is_none());
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(one_value(&mut c, "SELECT 1").as_deref(), Some("1"));
+}
+
+#[test]
+fn cancel_on_idle_connection_is_harmless() {
+    let mut c = client(Role::Trust);
+    c.cancel().expect("delivered");
+    assert_eq!(one_value(&mut c, "SELECT 5").as_deref(), Some("5"));
+}
+
+#[test]
+fn cancel_over_unix_socket() {
+    let mut c = Client::connect(&cluster().conninfo_unix(Role::Trust)).unwrap();
+    c.send_query("SELECT pg_sleep(10)").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    c.cancel().expect("cancel delivered");
+    assert_eq!(c.get_result().expect_err("cancelled").code(), Some("57014"));
+    assert!(c.get_result().unwrap().is_none());
+}
+
+#[test]
+fn backend_terminated_mid_query() {
+    let mut victim = client(Role::Trust);
+    let mut admin = client(Role::Super);
+    let pid = victim.backend_pid().unwrap();
+    victim.send_query("SELECT pg_sleep(10)").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    admin
+        .query(&format!("SELECT pg_terminate_backend({pid})"))
+        .unwrap();
+    let e = victim.get_result().expect_err("terminated");
+    assert_eq!(e.code(), Some("57P01"));
+    let lost = victim.get_result().expect_err("connection lost");
+    assert_eq!(lost.code(), Some("08006"));
+    assert!(
+        lost.message()
+            .starts_with("server closed the connection unexpectedly")
+    );
+    assert!(victim.get_result().unwrap().is_none());
+    let again = victim.send_query("SELECT 1").expect_err("closed");
+    assert_eq!(again.message(), "no connection to the server");
+    // Other connections are unaffected.
+    assert_eq!(one_value(&mut admin, "SELECT 1").as_deref(), Some("1"));
+}
+
+#[test]
+fn protocol_3_2_request_is_negotiated_down_by_pg15() {
+    let conninfo = format!(
+        "{} max_protocol_version=3.2",
+        cluster().conninfo(Role::Scram)
+    );
+    let mut c = Client::connect(&conninfo).expect("negotiated");
+    assert_eq!(c.conn().protocol_minor(), 0);
+    assert_eq!(one_value(&mut c, "SELECT 42").as_deref(), Some("42"));
+    c.send_query("SELECT pg_sleep(10)").unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    c.cancel().unwrap();
+    assert_eq!(c.get_result().expect_err("cancelled").code(), Some("57014"));
+}
+
+#[test]
+fn sslmode_require_refused_by_server_without_tls() {
+    let conninfo = format!("{} sslmode=require", cluster().conninfo(Role::Trust));
+    let e = Client::connect(&conninfo).expect_err("no TLS");
+    assert!(
+        e.message()
+            .ends_with("failed: server does not support SSL, but SSL was required"),
+        "{e}"
+    );
+    // prefer connects in plain text.
+    let conninfo = format!("{} sslmode=prefer", cluster().conninfo(Role::Trust));
+    Client::connect(&conninfo).expect("prefer");
+}
+
+#[test]
+fn target_session_attrs() {
+    let base = cluster().conninfo(Role::Trust);
+    Client::connect(&format!("{base} target_session_attrs=read-write"))
+        .expect("primary is writable");
+    let e = Client::connect(&format!("{base} target_session_attrs=read-only"))
+        .expect_err("not read-only");
+    assert!(
+        e.message().ends_with("failed: session is not read-only"),
+        "{e}"
+    );
+}
+
+#[test]
+fn copy_both_directions_leave_connection_usable() {
+    let mut c = client(Role::Trust);
+    let e = c
+        .query("COPY (SELECT g FROM generate_series(1,1000) g) TO STDOUT")
+        .expect_err("copy out");
+    assert_eq!(e.message(), "COPY TO STDOUT is not supported");
+    assert_eq!(
+        one_value(&mut c, "SELECT 'after out'").as_deref(),
+        Some("after out")
+    );
+    c.query("CREATE TEMP TABLE ci(a int)").unwrap();
+    let e = c.query("COPY ci FROM STDIN").expect_err("copy in");
+    assert_eq!(e.code(), Some("57014"));
+    assert_eq!(
+        e.message(),
+        "COPY from stdin failed: COPY FROM STDIN is not supported"
+    );
+    assert_eq!(
+        one_value(&mut c, "SELECT count(*) FROM ci").as_deref(),
+        Some("0")
+    );
+}
+
+#[test]
+fn large_result_values_intact() {
+    let mut c = client(Role::Trust);
+    let results = c
+        .query("SELECT g, repeat(md5(g::text), 3) FROM generate_series(1, 100000) g")
+        .unwrap();
+    let rows = results[0].rows().unwrap();
+    assert_eq!(rows.len(), 100_000);
+    assert_eq!(rows.command_tag(), "SELECT 100000");
+    for (i, row) in rows.iter().enumerate().step_by(997) {
+        let g = i + 1;
+        assert_eq!(row.get(0), Some(g.to_string().as_str()));
+        assert_eq!(row.get(1).unwrap().len(), 96);
+    }
+    // One value of 5 MB.
+    let v = one_value(&mut c, "SELECT repeat('x', 5000000)").unwrap();
+    assert_eq!(v.len(), 5_000_000);
+}
+
+#[test]
+fn utf8_values_and_application_name() {
+    let conninfo = format!(
+        "{} application_name='pgdblink test'",
+        cluster().conninfo(Role::Trust)
+    );
+    let mut c = Client::connect(&conninfo).unwrap();
+    assert_eq!(
+        one_value(&mut c, "SELECT current_setting('application_name')").as_deref(),
+        Some("pgdblink test")
+    );
+    assert_eq!(
+        one_value(&mut c, "SELECT 'héllo wörld ✓'").as_deref(),
+        Some("héllo wörld ✓")
+    );
+}
+
+#[test]
+fn options_keyword_sets_gucs() {
+    let conninfo = format!(
+        "{} options='-c search_path=pg_catalog -c work_mem=8MB'",
+        cluster().conninfo(Role::Trust)
+    );
+    let mut c = Client::connect(&conninfo).unwrap();
+    assert_eq!(one_value(&mut c, "SHOW work_mem").as_deref(), Some("8MB"));
+    assert_eq!(
+        one_value(&mut c, "SHOW search_path").as_deref(),
+        Some("pg_catalog")
+    );
+}
+
+#[test]
+fn connect_timeout_against_silent_server() {
+    // A listener that accepts (via the backlog) but never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let start = Instant::now();
+    let e = Client::connect(&format!(
+        "host=127.0.0.1 port={port} user=x dbname=x connect_timeout=2"
+    ))
+    .expect_err("timeout");
+    assert!(e.message().ends_with("failed: timeout expired"), "{e}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
