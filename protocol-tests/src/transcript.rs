@@ -38,7 +38,7 @@
 //! Calls: `call send_query <sql>`, `call send_query_fails <message>`, `call terminate`.
 
 use pgdblink::auth::ScramLimits;
-use pgdblink::conn::{Connection, PollResult, QueryResult, StartupConfig, State};
+use pgdblink::conn::{Connection, PollResult, QueryResult, StartupConfig};
 use pgdblink::protocol::frontend;
 
 use crate::wire;
@@ -118,7 +118,7 @@ fn text(w: &[u8]) -> String {
 fn hex(s: &[u8]) -> Result<Vec<u8>, String> {
     let s = text(s);
     let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("odd hex length: {s}"));
     }
     (0..s.len())
