@@ -1003,8 +1003,12 @@ pub fn exercise(bytes: &[u8]) -> (u64, usize) {
         };
         assert!(used >= 5 && used <= rest.len(), "bad consumed count {used}");
         let exact = rest.get(..used).unwrap_or_default();
-        // The message decoded from a buffer holding nothing more must be identical.
+        // The message decoded from a buffer holding nothing more, or with other bytes appended,
+        // must be identical.
         assert_eq!(decode(exact, &limits), Ok(Decoded::Message(msg, used)));
+        let mut longer = exact.to_vec();
+        longer.extend_from_slice(&[0xff, 0, b'D']);
+        assert_eq!(decode(&longer, &limits), Ok(Decoded::Message(msg, used)));
         // Strict prefixes: header prefixes, and the one just short of complete.
         for p in (0..5.min(used)).chain([used - 1]) {
             assert_eq!(

@@ -1307,3 +1307,20 @@ fn captured_copy_out_sequence_decoded() {
     assert_eq!(tags, b"HdcCZ");
     assert_eq!(pos, stream.len());
 }
+
+#[test]
+fn decode_mutated_messages_never_panic() {
+    // A deterministic miniature of the fuzz target: every byte of every valid message replaced by
+    // boundary values, each result run through the same invariant checks.
+    for m in valid_messages() {
+        for i in 0..m.len() {
+            for v in [0x00, 0x01, 0x04, 0x7f, 0x80, 0xfe, 0xff] {
+                let mut bad = m.clone();
+                bad[i] = v;
+                exercise(&bad);
+                bad.truncate(i);
+                exercise(&bad);
+            }
+        }
+    }
+}
