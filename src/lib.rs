@@ -34,8 +34,12 @@ pub mod protocol;
 #[cfg(feature = "driver")]
 pub mod cluster;
 #[cfg(feature = "driver")]
+pub mod dblink;
+#[cfg(feature = "driver")]
 pub mod driver;
 
 pub use conn::{Column, Notification, QueryResult, Rows};
 pub use conninfo::Config;
+#[cfg(feature = "driver")]
+pub use dblink::Dblink;
 pub use error::{Error, ErrorKind};

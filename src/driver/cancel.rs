@@ -36,6 +36,11 @@ impl CancelToken {
         CancelToken { peer, pid, key }
     }
 
+    /// The address the cancel request goes to.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
     /// The backend process id.
     pub fn pid(&self) -> u32 {
         self.pid
@@ -127,5 +132,93 @@ fn exchange<S: Read + Write>(
             }
             Err(_) => return Ok(()),
         }
+    }
+}
+
+/// A cancel request in progress on a non-blocking socket (driven by the reactor).
+pub(crate) struct CancelRequest<'a> {
+    token: &'a CancelToken,
+    stream: super::Stream,
+    packet: Vec<u8>,
+    written: usize,
+    result: Option<Result<(), Error>>,
+}
+
+impl<'a> CancelRequest<'a> {
+    pub(crate) fn start(token: &'a CancelToken) -> Result<CancelRequest<'a>, Error> {
+        let mut packet = Vec::with_capacity(16);
+        frontend::cancel_request(token.pid, &token.key, &mut packet)
+            .map_err(|e| Error::new(ErrorKind::Usage, e.to_string()))?;
+        let stream = super::Stream::connect(&token.peer).map_err(|e| token.failure(&e))?;
+        Ok(CancelRequest {
+            token,
+            stream,
+            packet,
+            written: 0,
+            result: None,
+        })
+    }
+
+    pub(crate) fn stream_mut(&mut self) -> &mut super::Stream {
+        &mut self.stream
+    }
+
+    /// Advances as far as the socket allows; true when finished (either way).
+    pub(crate) fn progress(&mut self) -> bool {
+        if self.result.is_some() {
+            return true;
+        }
+        if self.written < self.packet.len() {
+            match self.stream.check_connected() {
+                Ok(true) => {}
+                Ok(false) => return false,
+                Err(e) => {
+                    self.result = Some(Err(self.token.failure(&e)));
+                    return true;
+                }
+            }
+            while self.written < self.packet.len() {
+                match self.stream.write(&self.packet[self.written..]) {
+                    Ok(n) => self.written += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => {
+                        self.result = Some(Err(self.token.failure(&e)));
+                        return true;
+                    }
+                }
+            }
+        }
+        let mut buf = [0u8; 64];
+        loop {
+            match self.stream.read(&mut buf) {
+                // The server closed the socket: the request has been processed.
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A reset after the request was written counts as closed, as in libpq.
+                Err(_) => break,
+            }
+        }
+        self.result = Some(Ok(()));
+        true
+    }
+
+    pub(crate) fn outcome(&mut self) -> Result<(), Error> {
+        self.result.take().unwrap_or(Ok(()))
+    }
+}
+
+impl CancelToken {
+    fn failure(&self, e: &io::Error) -> Error {
+        Error::new(
+            ErrorKind::Io,
+            format!(
+                "{}{}",
+                describe(&self.peer),
+                connect_failure_text(&self.peer, e)
+            ),
+        )
     }
 }

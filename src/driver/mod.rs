@@ -18,6 +18,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use mio::event::Source;
 use mio::{Events, Poll, Token};
 
 use crate::auth::{ChannelBinding, ScramClient};
@@ -33,6 +34,13 @@ use crate::protocol::frontend;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(usize);
 
+impl ConnId {
+    /// The index of the connection in its reactor (small, reused after close).
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// The size of the read buffer shared by all connections of a reactor.
 const SCRATCH_SIZE: usize = 64 * 1024;
 
@@ -43,7 +51,12 @@ pub struct Reactor {
     sockets: Vec<Option<PgSocket>>,
     free: Vec<usize>,
     scratch: Vec<u8>,
+    /// Connections that had readiness events in the last [`Reactor::dispatch`].
+    ready: Vec<ConnId>,
 }
+
+/// The token of a cancel request's socket (never a connection's index).
+const CANCEL_TOKEN: Token = Token(usize::MAX);
 
 impl std::fmt::Debug for Reactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,6 +75,7 @@ impl Reactor {
             sockets: Vec::new(),
             free: Vec::new(),
             scratch: vec![0; SCRATCH_SIZE],
+            ready: Vec::new(),
         })
     }
 
@@ -129,7 +143,9 @@ impl Reactor {
     /// Reads the connection's available input without blocking (what `is_busy` does).
     pub fn read_now(&mut self, id: ConnId) {
         if let Some(Some(socket)) = self.sockets.get_mut(id.0) {
-            socket.read_available(&mut self.scratch);
+            // Outside an event: an unconsumed edge (if any) stays queued in the poll, so a short read
+            // cannot lose an end of stream here.
+            socket.read_available(&mut self.scratch, false);
             socket.flush();
         }
         let _ = self.update(id);
@@ -151,14 +167,22 @@ impl Reactor {
             Err(e) => return Err(socket::io_error(e)),
         }
         let registry = self.poll.registry();
+        self.ready.clear();
         for event in self.events.iter() {
             let index = event.token().0;
             if let Some(Some(socket)) = self.sockets.get_mut(index) {
-                socket.on_event(&mut self.scratch);
+                let closed = event.is_read_closed() || event.is_error();
+                socket.on_event(&mut self.scratch, closed);
                 let _ = socket.update_registration(registry, event.token());
+                self.ready.push(ConnId(index));
             }
         }
         Ok(())
+    }
+
+    /// The connections that had readiness events in the last [`dispatch`](Self::dispatch).
+    pub fn last_ready(&self) -> &[ConnId] {
+        &self.ready
     }
 
     /// Dispatches events until `done` returns true (checked first) or `deadline` passes. Returns
@@ -286,6 +310,40 @@ impl Reactor {
                 self.close(id);
                 Err(e)
             }
+        }
+    }
+
+    /// Cancels the query running on connection `id`: a CancelRequest on a new non-blocking socket to the
+    /// exact address the connection uses, then a wait (at most `timeout`) until the server closes that
+    /// socket. Every connection keeps being served meanwhile; the connection's own state is untouched.
+    pub fn cancel(&mut self, id: ConnId, timeout: Duration) -> Result<(), Error> {
+        match self.cancel_token(id) {
+            Some(token) => self.run_cancel(&token, timeout),
+            None => Err(Error::new(
+                ErrorKind::Usage,
+                "PQcancel() -- no cancel object supplied",
+            )),
+        }
+    }
+
+    /// Runs a cancel request like [`cancel`](Self::cancel) for any token.
+    pub fn run_cancel(&mut self, token: &CancelToken, timeout: Duration) -> Result<(), Error> {
+        let deadline = Instant::now() + timeout;
+        let mut request = cancel::CancelRequest::start(token)?;
+        request
+            .stream_mut()
+            .register(
+                self.poll.registry(),
+                CANCEL_TOKEN,
+                mio::Interest::READABLE | mio::Interest::WRITABLE,
+            )
+            .map_err(socket::io_error)?;
+        let finished = self.wait_until(Some(deadline), |_| request.progress());
+        let _ = request.stream_mut().deregister(self.poll.registry());
+        match finished {
+            Ok(true) => request.outcome(),
+            Ok(false) => Err(Error::new(ErrorKind::Io, "cancel request timed out")),
+            Err(e) => Err(e),
         }
     }
 

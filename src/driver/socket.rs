@@ -207,7 +207,7 @@ impl PgSocket {
     /// reads available input. I/O failures end the session (the connection reports them); a failed
     /// TCP/unix connect is kept for [`take_connect_error`](Self::take_connect_error), so the caller can
     /// try the next address.
-    pub fn on_event(&mut self, scratch: &mut [u8]) {
+    pub fn on_event(&mut self, scratch: &mut [u8], read_closed: bool) {
         if self.connect_error.is_some() {
             return;
         }
@@ -222,7 +222,7 @@ impl PgSocket {
             }
         }
         self.flush();
-        self.read_available(scratch);
+        self.read_available(scratch, read_closed);
         // Reading may have produced output (authentication replies, CopyFail).
         self.flush();
     }
@@ -263,9 +263,12 @@ impl PgSocket {
 
     /// Reads whatever input is available without blocking and hands it to the session.
     ///
-    /// A short read means the socket's receive queue was empty at that moment, so the next edge of
-    /// readiness will report new data: there is no need for the extra `WouldBlock` read.
-    pub fn read_available(&mut self, scratch: &mut [u8]) {
+    /// A short read means the socket's receive queue held no more data at that moment, so any data
+    /// arriving later raises a new edge of readiness, and the extra read that would only return
+    /// `WouldBlock` is skipped. The exception is an end of stream already queued behind the data:
+    /// it raises no new edge, so when the event says the peer has closed (`read_closed`) the socket
+    /// is read until `WouldBlock` or end of stream.
+    pub fn read_available(&mut self, scratch: &mut [u8], read_closed: bool) {
         if !self.connected {
             return;
         }
@@ -277,7 +280,7 @@ impl PgSocket {
                 }
                 Ok(n) => {
                     self.conn.handle_input(&scratch[..n]);
-                    if n < scratch.len() {
+                    if n < scratch.len() && !read_closed {
                         break;
                     }
                 }

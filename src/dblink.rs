@@ -1,0 +1,439 @@
+//! [`Dblink`]: PostgreSQL's dblink API on named connections, in Rust.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use crate::conn::{Connection, Notification, PollResult, QueryResult, Rows, State};
+use crate::driver::{ConnId, Reactor};
+use crate::error::{Error, ErrorKind};
+use crate::protocol::backend::TransactionStatus;
+
+/// How long [`Dblink::cancel_query`] waits for the server to close the cancel socket.
+pub const CANCEL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A registry of named connections, all driven by one `mio::Poll` in the caller's thread: no async
+/// runtime, no background threads. While a call waits on one connection, the input of every other
+/// connection is still read and parsed, so no server stalls on a full socket buffer.
+///
+/// The functions mirror PostgreSQL's dblink (`dblink_connect`, `dblink_send_query`,
+/// `dblink_get_result`, ...), with its error texts and SQLSTATEs.
+///
+/// ```no_run
+/// use pgdblink::Dblink;
+///
+/// let mut db = Dblink::new();
+/// db.connect("a", "host=10.0.0.1 dbname=app user=app")?;
+/// db.connect("b", "host=10.0.0.2 dbname=app user=app")?;
+/// db.send_query("a", "SELECT count(*) FROM orders")?;
+/// db.send_query("b", "SELECT count(*) FROM orders")?;
+/// for name in ["a", "b"] {
+///     while let Some(result) = db.get_result(name)? {
+///         println!("{name}: {:?}", result.rows().and_then(|r| r.get(0, 0)));
+///     }
+/// }
+/// # Ok::<(), pgdblink::Error>(())
+/// ```
+pub struct Dblink {
+    reactor: Reactor,
+    names: HashMap<String, Entry>,
+    /// The name of each connection, by its id.
+    by_id: Vec<Option<String>>,
+    cancel_timeout: Duration,
+}
+
+struct Entry {
+    id: ConnId,
+    /// Cursors opened by [`Dblink::open`] inside the transaction it began.
+    open_cursors: u32,
+    /// [`Dblink::open`] began the remote transaction (and closing the last cursor commits it).
+    new_xact_for_cursor: bool,
+}
+
+impl std::fmt::Debug for Dblink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dblink")
+            .field("connections", &self.names.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Dblink {
+    fn default() -> Dblink {
+        Dblink::new()
+    }
+}
+
+/// `connection "NAME" not available` (08003).
+fn not_available(name: &str) -> Error {
+    Error::new(
+        ErrorKind::Usage,
+        format!("connection \"{name}\" not available"),
+    )
+    .with_severity("ERROR")
+    .with_code("08003")
+}
+
+/// `could not establish connection` (08001) with libpq's reason as the detail.
+fn could_not_connect(reason: &Error) -> Error {
+    Error::new(ErrorKind::Connect, "could not establish connection")
+        .with_severity("ERROR")
+        .with_code("08001")
+        .with_detail(reason.message())
+}
+
+impl Dblink {
+    /// An empty registry.
+    ///
+    /// # Panics
+    ///
+    /// If the operating system cannot create a poll instance (epoll/kqueue), which only happens when
+    /// the process is out of file descriptors or memory; [`Dblink::try_new`] returns that as an error.
+    pub fn new() -> Dblink {
+        Dblink::try_new().expect("could not create a mio::Poll")
+    }
+
+    /// An empty registry, or the OS error if no poll instance can be created.
+    pub fn try_new() -> Result<Dblink, Error> {
+        Ok(Dblink {
+            reactor: Reactor::new()?,
+            names: HashMap::new(),
+            by_id: Vec::new(),
+            cancel_timeout: CANCEL_TIMEOUT,
+        })
+    }
+
+    /// Sets how long [`cancel_query`](Self::cancel_query) waits for the server (default 30 s).
+    pub fn set_cancel_timeout(&mut self, timeout: Duration) {
+        self.cancel_timeout = timeout;
+    }
+
+    fn entry(&self, name: &str) -> Result<&Entry, Error> {
+        self.names.get(name).ok_or_else(|| not_available(name))
+    }
+
+    fn id(&self, name: &str) -> Result<ConnId, Error> {
+        self.entry(name).map(|e| e.id)
+    }
+
+    /// The session state machine of a named connection (server parameters, backend pid, transaction
+    /// status, ...).
+    pub fn conn(&self, name: &str) -> Result<&Connection, Error> {
+        let id = self.id(name)?;
+        Ok(self.reactor.get(id).expect("registered connection").conn())
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> &mut Connection {
+        self.reactor
+            .get_mut(id)
+            .expect("registered connection")
+            .conn_mut()
+    }
+
+    /// `dblink_connect(name, connstr)`: opens a connection under `name`, blocking until it is ready.
+    ///
+    /// Errors: `duplicate connection name` (42710) if the name is taken; `could not establish
+    /// connection` (08001) with libpq's reason as the detail. A failed connect does not reserve the
+    /// name. Names are exact, case-sensitive strings; `""` is a valid name.
+    pub fn connect(&mut self, name: &str, conninfo: &str) -> Result<(), Error> {
+        if self.names.contains_key(name) {
+            return Err(Error::new(ErrorKind::Usage, "duplicate connection name")
+                .with_severity("ERROR")
+                .with_code("42710"));
+        }
+        let id = self
+            .reactor
+            .connect(conninfo)
+            .map_err(|e| could_not_connect(&e))?;
+        self.register(name, id);
+        Ok(())
+    }
+
+    fn register(&mut self, name: &str, id: ConnId) {
+        self.names.insert(
+            name.to_owned(),
+            Entry {
+                id,
+                open_cursors: 0,
+                new_xact_for_cursor: false,
+            },
+        );
+        if self.by_id.len() <= id_index(id) {
+            self.by_id.resize(id_index(id) + 1, None);
+        }
+        self.by_id[id_index(id)] = Some(name.to_owned());
+    }
+
+    /// `dblink_disconnect(name)`: sends Terminate, closes the socket and forgets the name, also when the
+    /// connection is busy or broken.
+    pub fn disconnect(&mut self, name: &str) -> Result<(), Error> {
+        let entry = self.names.remove(name).ok_or_else(|| not_available(name))?;
+        self.by_id[id_index(entry.id)] = None;
+        self.reactor.close(entry.id);
+        Ok(())
+    }
+
+    /// `dblink_get_connections()`: the open names, in no particular order.
+    pub fn connections(&self) -> Vec<String> {
+        self.names.keys().cloned().collect()
+    }
+
+    /// `dblink_send_query(name, sql)`: dispatches a simple Query without waiting.
+    ///
+    /// A connection whose previous results (or end marker) have not all been taken refuses with
+    /// `another command is already in progress` (no SQLSTATE), which is also appended to its error
+    /// message; a closed one with `no connection to the server`.
+    pub fn send_query(&mut self, name: &str, sql: &str) -> Result<(), Error> {
+        let id = self.id(name)?;
+        self.conn_mut(id).send_query(sql)?;
+        self.reactor.flush(id);
+        Ok(())
+    }
+
+    /// `dblink_is_busy(name)`: reads and parses whatever input is available without blocking; true iff
+    /// [`get_result`](Self::get_result) would have to wait. A broken connection is not busy.
+    pub fn is_busy(&mut self, name: &str) -> Result<bool, Error> {
+        let id = self.id(name)?;
+        self.reactor.read_now(id);
+        Ok(self.conn_mut(id).is_busy())
+    }
+
+    /// `dblink_get_result(name)`: blocks until the next result of the query in flight.
+    ///
+    /// `Ok(Some(r))`: one result per statement, in order. `Err(e)`: that statement failed on the server
+    /// (`e.code()` is its SQLSTATE) or the connection was lost (08006); the end marker still follows.
+    /// `Ok(None)`: the end marker; the connection is usable again. Returned again on every further
+    /// call, and at once on a connection with nothing in flight.
+    pub fn get_result(&mut self, name: &str) -> Result<Option<QueryResult>, Error> {
+        let id = self.id(name)?;
+        self.next_result(id)
+    }
+
+    fn next_result(&mut self, id: ConnId) -> Result<Option<QueryResult>, Error> {
+        loop {
+            match self.conn_mut(id).poll_result() {
+                PollResult::Ready(r) => return r.map(Some),
+                PollResult::Done => return Ok(None),
+                PollResult::Pending => self.reactor.dispatch(None)?,
+            }
+        }
+    }
+
+    /// `dblink_cancel_query(name)`: sends a CancelRequest on a new socket to the exact address the
+    /// connection uses and waits (bounded) until the server has processed it. The connection's state is
+    /// untouched: the caller still drains [`get_result`](Self::get_result). `Ok(())` on an idle
+    /// connection too; `Err` for an unknown name or when the request could not be delivered.
+    pub fn cancel_query(&mut self, name: &str) -> Result<(), Error> {
+        let id = self.id(name)?;
+        let timeout = self.cancel_timeout;
+        self.reactor.cancel(id, timeout)
+    }
+
+    /// `dblink_error_message(name)`: `None` where dblink says `OK`; otherwise libpq's formatted text
+    /// without the trailing newline, e.g. `ERROR:  division by zero`.
+    pub fn error_message(&self, name: &str) -> Result<Option<String>, Error> {
+        let text = self.conn(name)?.error_message();
+        let text = text.strip_suffix('\n').unwrap_or(text);
+        Ok((!text.is_empty()).then(|| text.to_owned()))
+    }
+
+    /// `dblink_get_notify(name)`: reads available input, then returns and forgets the notifications
+    /// received so far, in arrival order (including those that arrived while a query ran).
+    pub fn get_notify(&mut self, name: &str) -> Result<Vec<Notification>, Error> {
+        let id = self.id(name)?;
+        self.reactor.read_now(id);
+        Ok(self.conn_mut(id).take_notifications())
+    }
+
+    /// Notices (RAISE NOTICE, WARNING) received on the connection, returned and forgotten; never
+    /// printed.
+    pub fn take_notices(&mut self, name: &str) -> Result<Vec<Error>, Error> {
+        let id = self.id(name)?;
+        Ok(self.conn_mut(id).take_notices())
+    }
+
+    /// Runs `f` on the named connection `target`, or on a temporary connection opened with `target` as
+    /// a connection string (closed before returning).
+    fn with_target<T>(
+        &mut self,
+        target: &str,
+        f: impl FnOnce(&mut Dblink, ConnId) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        if let Some(entry) = self.names.get(target) {
+            let id = entry.id;
+            return f(self, id);
+        }
+        let id = self
+            .reactor
+            .connect(target)
+            .map_err(|e| could_not_connect(&e))?;
+        let result = f(self, id);
+        self.reactor.close(id);
+        result
+    }
+
+    /// Sends `sql` and takes every result up to the end marker; returns the last result, or the first
+    /// error once everything is drained.
+    fn run_to_end(&mut self, id: ConnId, sql: &str) -> Result<QueryResult, Error> {
+        self.conn_mut(id).send_query(sql)?;
+        self.reactor.flush(id);
+        let mut last = None;
+        let mut first_error = None;
+        loop {
+            match self.next_result(id) {
+                Ok(Some(r)) => last = Some(r),
+                Ok(None) => break,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        last.ok_or_else(|| {
+            Error::new(
+                ErrorKind::ConnectionLost,
+                "could not obtain message string for remote error",
+            )
+            .with_code("08006")
+        })
+    }
+
+    /// `dblink(conn, sql)`: runs `sql` and returns its last result. `target` is a connection name if one
+    /// is open under that text, else a connection string for a temporary connection. A busy connection
+    /// refuses with `another command is already in progress` and keeps its pending results.
+    pub fn query(&mut self, target: &str, sql: &str) -> Result<QueryResult, Error> {
+        self.with_target(target, |db, id| db.run_to_end(id, sql))
+    }
+
+    /// `dblink_exec(conn, sql)`: like [`query`](Self::query), returning the last result's command tag
+    /// (`INSERT 0 3`, `SET`), `""` for an empty statement. A last result with rows is refused with
+    /// `statement returning results not allowed` (2F003).
+    pub fn exec(&mut self, target: &str, sql: &str) -> Result<String, Error> {
+        self.with_target(target, |db, id| exec_on(db, id, sql))
+    }
+
+    /// `dblink_open(name, cursor, sql)`: declares a cursor. On a remote connection outside a transaction,
+    /// begins one first; that transaction is committed when the last cursor opened this way is closed.
+    /// The cursor name and the query are interpolated verbatim, as dblink does.
+    pub fn open(&mut self, name: &str, cursor: &str, sql: &str) -> Result<(), Error> {
+        let id = self.id(name)?;
+        if self.conn_mut(id).transaction_status() == TransactionStatus::Idle
+            && self.conn_mut(id).state() == State::Idle
+        {
+            exec_on(self, id, "BEGIN")?;
+            let entry = self.names.get_mut(name).expect("entry");
+            entry.new_xact_for_cursor = true;
+            entry.open_cursors = 0;
+        }
+        let entry = self.names.get_mut(name).expect("entry");
+        if entry.new_xact_for_cursor {
+            entry.open_cursors += 1;
+        }
+        exec_on(self, id, &format!("DECLARE {cursor} CURSOR FOR {sql}"))?;
+        Ok(())
+    }
+
+    /// `dblink_fetch(name, cursor, count)`: fetches up to `count` rows from a cursor.
+    pub fn fetch(&mut self, name: &str, cursor: &str, count: u64) -> Result<Rows, Error> {
+        let id = self.id(name)?;
+        match self.run_to_end(id, &format!("FETCH {count} FROM {cursor}"))? {
+            QueryResult::Rows(rows) => Ok(rows),
+            _ => Err(Error::new(
+                ErrorKind::Usage,
+                format!("cursor \"{cursor}\" does not exist"),
+            )
+            .with_severity("ERROR")
+            .with_code("34000")),
+        }
+    }
+
+    /// `dblink_close(name, cursor)`: closes a cursor; closing the last cursor that [`open`](Self::open)
+    /// opened in a transaction it began commits that transaction.
+    pub fn close(&mut self, name: &str, cursor: &str) -> Result<(), Error> {
+        let id = self.id(name)?;
+        exec_on(self, id, &format!("CLOSE {cursor}"))?;
+        let entry = self.names.get_mut(name).expect("entry");
+        if entry.new_xact_for_cursor {
+            entry.open_cursors = entry.open_cursors.saturating_sub(1);
+            if entry.open_cursors == 0 {
+                entry.new_xact_for_cursor = false;
+                exec_on(self, id, "COMMIT")?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Beyond dblink: blocks until at least one named connection with a query in flight is no longer
+    /// busy, or `timeout` passes; returns those names (empty on timeout, and at once when nothing is in
+    /// flight). This is how one thread fans a query out to many servers.
+    pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<String>, Error> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut ready = Vec::new();
+        let mut in_flight = false;
+        for (name, entry) in &self.names {
+            let conn = self.reactor.get(entry.id).expect("registered").conn();
+            if conn.state() == State::Busy {
+                in_flight = true;
+                if !conn.is_busy() {
+                    ready.push(name.clone());
+                }
+            }
+        }
+        if !ready.is_empty() || !in_flight {
+            return Ok(ready);
+        }
+        loop {
+            let left = match deadline {
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Ok(ready);
+                    }
+                    Some(d - now)
+                }
+                None => None,
+            };
+            self.reactor.dispatch(left)?;
+            for &id in self.reactor.last_ready() {
+                let conn = self.reactor.get(id).expect("registered").conn();
+                if conn.state() == State::Busy && !conn.is_busy() {
+                    if let Some(Some(name)) = self.by_id.get(id_index(id)) {
+                        if !ready.contains(name) {
+                            ready.push(name.clone());
+                        }
+                    }
+                }
+            }
+            if !ready.is_empty() {
+                return Ok(ready);
+            }
+        }
+    }
+}
+
+fn exec_on(db: &mut Dblink, id: ConnId, sql: &str) -> Result<String, Error> {
+    match db.run_to_end(id, sql)? {
+        QueryResult::Rows(_) => Err(Error::new(
+            ErrorKind::Usage,
+            "statement returning results not allowed",
+        )
+        .with_severity("ERROR")
+        .with_code("2F003")),
+        QueryResult::Command(tag) => Ok(tag),
+        _ => Ok(String::new()),
+    }
+}
+
+fn id_index(id: ConnId) -> usize {
+    id.index()
+}
+
+impl Drop for Dblink {
+    fn drop(&mut self) {
+        let ids: Vec<ConnId> = self.names.values().map(|e| e.id).collect();
+        for id in ids {
+            self.reactor.close(id);
+        }
+    }
+}
