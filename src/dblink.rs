@@ -189,6 +189,22 @@ impl Dblink {
         Ok(())
     }
 
+    /// Beyond dblink: like [`send_query`](Self::send_query), in chunked-rows mode. Each row set comes
+    /// back from [`get_result`](Self::get_result) as several [`Rows`] of at most `max_rows` rows (all but
+    /// the last [`Rows::is_partial`]), and the connection stops reading while too many rows wait to be
+    /// taken, so a result of any size streams through bounded memory.
+    pub fn send_query_chunked(
+        &mut self,
+        name: &str,
+        sql: &str,
+        max_rows: usize,
+    ) -> Result<(), Error> {
+        let id = self.id(name)?;
+        self.conn_mut(id).send_query_chunked(sql, max_rows)?;
+        self.reactor.flush(id);
+        Ok(())
+    }
+
     /// `dblink_is_busy(name)`: reads and parses whatever input is available without blocking; true iff
     /// [`get_result`](Self::get_result) would have to wait. A broken connection is not busy.
     pub fn is_busy(&mut self, name: &str) -> Result<bool, Error> {
@@ -213,7 +229,7 @@ impl Dblink {
             match self.conn_mut(id).poll_result() {
                 PollResult::Ready(r) => return r.map(Some),
                 PollResult::Done => return Ok(None),
-                PollResult::Pending => self.reactor.dispatch(None)?,
+                PollResult::Pending => self.reactor.progress(id, None)?,
             }
         }
     }

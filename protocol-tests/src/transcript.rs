@@ -31,11 +31,13 @@
 //!
 //! Expectations: `expect state <Startup|Idle|Busy|Closed>`, `expect busy <true|false>`,
 //! `expect pending`, `expect done`, `expect rows <tag> <ncols> [row values joined by | ]...`,
+//! `expect partial "" <ncols> [rows]...` (a chunk of a row set in chunked-rows mode),
 //! `expect command <tag>`, `expect empty`, `expect error <sqlstate> <message>`,
 //! `expect fatal <substring>`, `expect notice <message>...`, `expect notification <pid> <channel> <payload>`,
 //! `expect errmsg <text>`, `expect param <name> <value>`, `expect key <pid> <hex>`,
 //! `expect no-output`, `expect minor <n>`.
-//! Calls: `call send_query <sql>`, `call send_query_fails <message>`, `call terminate`.
+//! Calls: `call send_query <sql>`, `call send_query_chunked <max rows> <sql>`,
+//! `call send_query_fails <message>`, `call terminate`.
 
 use pgdblink::auth::ScramLimits;
 use pgdblink::conn::{Connection, PollResult, QueryResult, StartupConfig};
@@ -389,6 +391,15 @@ pub fn replay(script: &str, chunking: Chunking) -> Result<(), String> {
                 "send_query" => c
                     .send_query(&text(w.get(2).ok_or_else(|| at("missing sql".into()))?))
                     .map_err(|e| at(format!("send_query failed: {e}")))?,
+                "send_query_chunked" => {
+                    let n: usize =
+                        num(w.get(2).ok_or_else(|| at("missing row count".into()))?).map_err(at)?;
+                    c.send_query_chunked(
+                        &text(w.get(3).ok_or_else(|| at("missing sql".into()))?),
+                        n,
+                    )
+                    .map_err(|e| at(format!("send_query_chunked failed: {e}")))?
+                }
                 "send_query_fails" => {
                     let sql = "SELECT 1";
                     match c.send_query(sql) {
@@ -464,13 +475,16 @@ fn expect(c: &mut Connection, w: &[Vec<u8>], sent: &[u8]) -> Result<(), String> 
             PollResult::Done => {}
             other => return Err(format!("poll_result gave {other:?}")),
         },
-        "rows" | "command" | "empty" | "error" => {
+        "rows" | "partial" | "command" | "empty" | "error" => {
             let got = match c.poll_result() {
                 PollResult::Ready(r) => r,
                 other => return Err(format!("expected a result, poll_result gave {other:?}")),
             };
             match (what.as_str(), got) {
-                ("rows", Ok(QueryResult::Rows(rows))) => {
+                ("rows" | "partial", Ok(QueryResult::Rows(rows))) => {
+                    if rows.is_partial() != (what == "partial") {
+                        return Err(format!("is_partial is {}", rows.is_partial()));
+                    }
                     if rows.command_tag() != arg(0)? {
                         return Err(format!("tag {:?}", rows.command_tag()));
                     }

@@ -62,6 +62,10 @@ pub const COPY_OUT_TEXT: &str = "COPY TO STDOUT is not supported";
 /// The CopyFail message pgdblink answers a COPY FROM STDIN with.
 pub const COPY_IN_TEXT: &str = "COPY FROM STDIN is not supported";
 
+/// In chunked-rows mode, the bytes of row data the connection queues before it stops reading from
+/// the server until the caller takes results (backpressure).
+pub const MAX_QUEUED_ROW_BYTES: usize = 1 << 20;
+
 /// How many notices a connection keeps before dropping the oldest.
 pub const MAX_QUEUED_NOTICES: usize = 1024;
 
@@ -210,6 +214,10 @@ pub struct Connection {
     tx_status: TransactionStatus,
     /// Results ready for the caller.
     results: VecDeque<Result<QueryResult, Error>>,
+    /// In chunked mode: the approximate bytes of row data in `results` and `pass_results`.
+    queued_bytes: usize,
+    /// Chunked-rows mode for the query in flight: deliver row sets in results of at most this many rows.
+    chunk_rows: Option<usize>,
     /// Results completed in the current input pass whose rows refer to the pending chunk.
     pass_results: Vec<Result<QueryResult, Error>>,
     current: Option<PartialRows>,
@@ -255,6 +263,8 @@ impl Connection {
             params: Vec::new(),
             tx_status: TransactionStatus::Idle,
             results: VecDeque::new(),
+            queued_bytes: 0,
+            chunk_rows: None,
             pass_results: Vec::new(),
             current: None,
             copy: CopyState::None,
@@ -330,7 +340,9 @@ impl Connection {
 
     /// Whether the connection expects input (it is open and the server has not closed).
     pub fn wants_read(&self) -> bool {
-        !matches!(self.phase, Phase::Closed) && !self.eof
+        !matches!(self.phase, Phase::Closed)
+            && !self.eof
+            && !(self.chunk_rows.is_some() && self.queued_bytes >= MAX_QUEUED_ROW_BYTES)
     }
 
     /// Marks `n` bytes of [`pending_output`](Self::pending_output) as sent.
@@ -396,6 +408,20 @@ impl Connection {
     /// Dispatches a simple Query. Allowed only in [`State::Idle`]; otherwise the error text is appended
     /// to the error buffer (as libpq does) and returned.
     pub fn send_query(&mut self, sql: &str) -> Result<(), Error> {
+        self.start_query(sql, None)
+    }
+
+    /// Like [`send_query`](Self::send_query), in chunked-rows mode (libpq's `PQsetChunkedRowsMode`;
+    /// `max_rows == 1` is its single-row mode): each row set is delivered as several [`Rows`] results
+    /// of at most `max_rows` rows, every one but the last marked [`Rows::is_partial`], the last carrying
+    /// the command tag. Rows are not accumulated, and while more than [`MAX_QUEUED_ROW_BYTES`] of rows
+    /// wait to be taken the connection stops reading ([`wants_read`](Self::wants_read) is false), so a
+    /// result of any size streams through bounded memory.
+    pub fn send_query_chunked(&mut self, sql: &str, max_rows: usize) -> Result<(), Error> {
+        self.start_query(sql, Some(max_rows.max(1)))
+    }
+
+    fn start_query(&mut self, sql: &str, chunk_rows: Option<usize>) -> Result<(), Error> {
         match self.phase {
             Phase::Idle => {}
             Phase::Closed => {
@@ -412,6 +438,8 @@ impl Connection {
         }
         self.phase = Phase::Busy;
         self.query_done = false;
+        self.chunk_rows = chunk_rows;
+        self.queued_bytes = 0;
         Ok(())
     }
 
@@ -440,6 +468,9 @@ impl Connection {
     /// The next result, the end marker, or "not yet".
     pub fn poll_result(&mut self) -> PollResult {
         if let Some(r) = self.results.pop_front() {
+            if self.chunk_rows.is_some() {
+                self.queued_bytes = self.queued_bytes.saturating_sub(result_bytes(&r));
+            }
             return PollResult::Ready(r);
         }
         match self.phase {
@@ -906,6 +937,9 @@ impl Connection {
     }
 
     fn finish_result(&mut self, r: Result<QueryResult, Error>, refers_pending: bool) {
+        if self.chunk_rows.is_some() {
+            self.queued_bytes += result_bytes(&r);
+        }
         if refers_pending {
             self.pass_results.push(r);
         } else if self.pass_results.is_empty() {
@@ -969,6 +1003,15 @@ impl Connection {
                 let chunk_index = partial.rows.chunks.len() as u32;
                 partial.rows.row_chunk.push(chunk_index);
                 partial.pending_rows += 1;
+                if let Some(max) = self.chunk_rows {
+                    if partial.rows.len() >= max {
+                        let columns = partial.rows.columns.clone();
+                        let mut batch = std::mem::replace(&mut partial.rows, Rows::new(columns));
+                        batch.partial = true;
+                        let pending = std::mem::take(&mut partial.pending_rows) > 0;
+                        self.finish_result(Ok(QueryResult::Rows(batch)), pending);
+                    }
+                }
             }
             BackendMessage::CommandComplete { tag } => {
                 let tag = String::from_utf8_lossy(tag).into_owned();
@@ -1037,6 +1080,14 @@ impl Connection {
                 protocol::printable(message_tag(&other))
             )),
         }
+    }
+}
+
+/// The approximate memory a queued result holds: its values and their offsets.
+fn result_bytes(r: &Result<QueryResult, Error>) -> usize {
+    match r {
+        Ok(QueryResult::Rows(rows)) => rows.data_bytes(),
+        _ => 0,
     }
 }
 

@@ -77,6 +77,8 @@ pub struct Rows {
     /// For each field (row-major), `(start, len)` in its row's chunk; `len == -1` is NULL.
     pub(crate) fields: Vec<(u32, i32)>,
     pub(crate) tag: String,
+    /// A chunk of a row set delivered in chunked-rows mode, more rows follow.
+    pub(crate) partial: bool,
 }
 
 impl Rows {
@@ -87,7 +89,24 @@ impl Rows {
             row_chunk: Vec::new(),
             fields: Vec::new(),
             tag: String::new(),
+            partial: false,
         }
+    }
+
+    /// The approximate bytes this row set holds: its values and their offsets.
+    pub(crate) fn data_bytes(&self) -> usize {
+        let values: usize = self
+            .fields
+            .iter()
+            .map(|&(_, len)| len.max(0) as usize)
+            .sum();
+        values + self.fields.len() * std::mem::size_of::<(u32, i32)>()
+    }
+
+    /// Whether more rows of the same row set follow in the next result (chunked-rows mode); the last
+    /// chunk is not partial and carries the command tag.
+    pub fn is_partial(&self) -> bool {
+        self.partial
     }
 
     /// The columns.

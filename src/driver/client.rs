@@ -63,6 +63,15 @@ impl Client {
         Ok(())
     }
 
+    /// Like [`send_query`](Self::send_query) in chunked-rows mode: row sets come back as several
+    /// results of at most `max_rows` rows, streamed through bounded memory (see
+    /// [`Connection::send_query_chunked`]).
+    pub fn send_query_chunked(&mut self, sql: &str, max_rows: usize) -> Result<(), Error> {
+        self.conn_mut().send_query_chunked(sql, max_rows)?;
+        self.reactor.flush(self.id);
+        Ok(())
+    }
+
     /// Reads available input without blocking; true iff [`get_result`](Self::get_result) would wait.
     pub fn is_busy(&mut self) -> bool {
         self.reactor.read_now(self.id);
@@ -92,16 +101,20 @@ impl Client {
         let id = self.id;
         let mut outcome = None;
         self.reactor.wait_until(deadline, |r| {
-            let conn = r.get_mut(id).expect("client connection").conn_mut();
-            match conn.poll_result() {
-                PollResult::Pending => false,
-                PollResult::Ready(res) => {
-                    outcome = Some(res.map(Some));
-                    true
-                }
-                PollResult::Done => {
-                    outcome = Some(Ok(None));
-                    true
+            loop {
+                let socket = r.get_mut(id).expect("client connection");
+                match socket.conn_mut().poll_result() {
+                    // Input left behind by backpressure raises no readiness event: read it now.
+                    PollResult::Pending if socket.read_paused() => r.read_now(id),
+                    PollResult::Pending => return false,
+                    PollResult::Ready(res) => {
+                        outcome = Some(res.map(Some));
+                        return true;
+                    }
+                    PollResult::Done => {
+                        outcome = Some(Ok(None));
+                        return true;
+                    }
                 }
             }
         })?;

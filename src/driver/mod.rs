@@ -140,6 +140,17 @@ impl Reactor {
         let _ = self.update(id);
     }
 
+    /// Makes progress on connection `id` while the caller waits for it: reads input left behind by
+    /// backpressure, or waits once for readiness on all connections.
+    pub fn progress(&mut self, id: ConnId, timeout: Option<Duration>) -> Result<(), Error> {
+        if self.get(id).is_some_and(|s| s.read_paused()) {
+            self.read_now(id);
+            Ok(())
+        } else {
+            self.dispatch(timeout)
+        }
+    }
+
     /// Reads the connection's available input without blocking (what `is_busy` does).
     pub fn read_now(&mut self, id: ConnId) {
         if let Some(Some(socket)) = self.sockets.get_mut(id.0) {

@@ -130,6 +130,9 @@ pub struct PgSocket {
     connected: bool,
     connect_error: Option<io::Error>,
     interest: Option<Interest>,
+    /// Reading stopped because the session asked for backpressure, not because the socket was empty:
+    /// no new readiness edge will come, so the caller must read again once results were taken.
+    read_paused: bool,
 }
 
 impl PgSocket {
@@ -143,6 +146,7 @@ impl PgSocket {
             connected: false,
             connect_error: None,
             interest: None,
+            read_paused: false,
         })
     }
 
@@ -272,7 +276,13 @@ impl PgSocket {
         if !self.connected {
             return;
         }
-        while self.conn.wants_read() {
+        self.read_paused = false;
+        loop {
+            if !self.conn.wants_read() {
+                // Backpressure (chunked rows) or a closed session: only the former resumes.
+                self.read_paused = !matches!(self.conn.state(), crate::conn::State::Closed);
+                break;
+            }
             match self.stream.read(scratch) {
                 Ok(0) => {
                     self.conn.handle_eof();
@@ -292,6 +302,12 @@ impl PgSocket {
                 }
             }
         }
+    }
+
+    /// Whether reading was paused by backpressure with input possibly left in the socket: read again
+    /// (e.g. [`Reactor::read_now`](super::Reactor::read_now)) once results have been taken.
+    pub fn read_paused(&self) -> bool {
+        self.read_paused
     }
 
     /// Sends Terminate (best effort, without blocking) and shuts the socket down.
