@@ -340,9 +340,8 @@ impl Connection {
 
     /// Whether the connection expects input (it is open and the server has not closed).
     pub fn wants_read(&self) -> bool {
-        !matches!(self.phase, Phase::Closed)
-            && !self.eof
-            && !(self.chunk_rows.is_some() && self.queued_bytes >= MAX_QUEUED_ROW_BYTES)
+        let backpressure = self.chunk_rows.is_some() && self.queued_bytes >= MAX_QUEUED_ROW_BYTES;
+        !(matches!(self.phase, Phase::Closed) || self.eof || backpressure)
     }
 
     /// Marks `n` bytes of [`pending_output`](Self::pending_output) as sent.
