@@ -93,6 +93,12 @@ impl Dblink {
     }
 
     /// An empty registry, or the OS error if no poll instance can be created.
+    ///
+    /// ```no_run
+    /// let db = pgdblink::Dblink::try_new()?;
+    /// assert!(db.connections().is_empty());
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn try_new() -> Result<Dblink, Error> {
         Ok(Dblink {
             reactor: Reactor::new()?,
@@ -103,6 +109,12 @@ impl Dblink {
     }
 
     /// Sets how long [`cancel_query`](Self::cancel_query) waits for the server (default 30 s).
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.set_cancel_timeout(std::time::Duration::from_secs(5));
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn set_cancel_timeout(&mut self, timeout: Duration) {
         self.cancel_timeout = timeout;
     }
@@ -117,6 +129,14 @@ impl Dblink {
 
     /// The session state machine of a named connection (server parameters, backend pid, transaction
     /// status, ...).
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "host=/tmp dbname=postgres")?;
+    /// let conn = db.conn("c")?;
+    /// println!("pid {:?}, server {:?}", conn.backend_key().map(|k| k.0), conn.parameter("server_version"));
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn conn(&self, name: &str) -> Result<&Connection, Error> {
         let id = self.id(name)?;
         Ok(self.reactor.get(id).expect("registered connection").conn())
@@ -134,6 +154,14 @@ impl Dblink {
     /// Errors: `duplicate connection name` (42710) if the name is taken; `could not establish
     /// connection` (08001) with libpq's reason as the detail. A failed connect does not reserve the
     /// name. Names are exact, case-sensitive strings; `""` is a valid name.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c1", "host=127.0.0.1 port=5432 dbname=postgres user=postgres")?;
+    /// let e = db.connect("c1", "host=127.0.0.1").unwrap_err();
+    /// assert_eq!(e.code(), Some("42710"));
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn connect(&mut self, name: &str, conninfo: &str) -> Result<(), Error> {
         if self.names.contains_key(name) {
             return Err(Error::new(ErrorKind::Usage, "duplicate connection name")
@@ -165,6 +193,14 @@ impl Dblink {
 
     /// `dblink_disconnect(name)`: sends Terminate, closes the socket and forgets the name, also when the
     /// connection is busy or broken.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c1", "dbname=postgres")?;
+    /// db.disconnect("c1")?;
+    /// assert_eq!(db.disconnect("c1").unwrap_err().code(), Some("08003"));
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn disconnect(&mut self, name: &str) -> Result<(), Error> {
         let entry = self.names.remove(name).ok_or_else(|| not_available(name))?;
         self.by_id[id_index(entry.id)] = None;
@@ -173,6 +209,16 @@ impl Dblink {
     }
 
     /// `dblink_get_connections()`: the open names, in no particular order.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("a", "dbname=postgres")?;
+    /// db.connect("b", "dbname=postgres")?;
+    /// let mut names = db.connections();
+    /// names.sort();
+    /// assert_eq!(names, ["a", "b"]);
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn connections(&self) -> Vec<String> {
         self.names.keys().cloned().collect()
     }
@@ -182,6 +228,14 @@ impl Dblink {
     /// A connection whose previous results (or end marker) have not all been taken refuses with
     /// `another command is already in progress` (no SQLSTATE), which is also appended to its error
     /// message; a closed one with `no connection to the server`.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.send_query("c", "SELECT pg_sleep(1); SELECT 2")?;
+    /// assert!(db.send_query("c", "SELECT 3").is_err()); // busy until the end marker is taken
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn send_query(&mut self, name: &str, sql: &str) -> Result<(), Error> {
         let id = self.id(name)?;
         self.conn_mut(id).send_query(sql)?;
@@ -193,6 +247,18 @@ impl Dblink {
     /// back from [`get_result`](Self::get_result) as several [`Rows`] of at most `max_rows` rows (all but
     /// the last [`Rows::is_partial`]), and the connection stops reading while too many rows wait to be
     /// taken, so a result of any size streams through bounded memory.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.send_query_chunked("c", "SELECT g FROM generate_series(1, 10000000) g", 1000)?;
+    /// let mut total = 0;
+    /// while let Some(result) = db.get_result("c")? {
+    ///     total += result.rows().map_or(0, |r| r.len());
+    /// }
+    /// assert_eq!(total, 10_000_000);
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn send_query_chunked(
         &mut self,
         name: &str,
@@ -207,6 +273,17 @@ impl Dblink {
 
     /// `dblink_is_busy(name)`: reads and parses whatever input is available without blocking; true iff
     /// [`get_result`](Self::get_result) would have to wait. A broken connection is not busy.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.send_query("c", "SELECT pg_sleep(1)")?;
+    /// while db.is_busy("c")? {
+    ///     // do other work
+    /// }
+    /// let result = db.get_result("c")?; // does not block now
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn is_busy(&mut self, name: &str) -> Result<bool, Error> {
         let id = self.id(name)?;
         self.reactor.read_now(id);
@@ -219,6 +296,16 @@ impl Dblink {
     /// (`e.code()` is its SQLSTATE) or the connection was lost (08006); the end marker still follows.
     /// `Ok(None)`: the end marker; the connection is usable again. Returned again on every further
     /// call, and at once on a connection with nothing in flight.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.send_query("c", "SELECT 1; SELECT 1/0; SELECT 3")?;
+    /// assert!(db.get_result("c")?.is_some()); // the first SELECT
+    /// assert_eq!(db.get_result("c").unwrap_err().code(), Some("22012")); // division by zero
+    /// assert!(db.get_result("c")?.is_none()); // the end marker
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn get_result(&mut self, name: &str) -> Result<Option<QueryResult>, Error> {
         let id = self.id(name)?;
         self.next_result(id)
@@ -238,6 +325,16 @@ impl Dblink {
     /// connection uses and waits (bounded) until the server has processed it. The connection's state is
     /// untouched: the caller still drains [`get_result`](Self::get_result). `Ok(())` on an idle
     /// connection too; `Err` for an unknown name or when the request could not be delivered.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.send_query("c", "SELECT pg_sleep(60)")?;
+    /// db.cancel_query("c")?;
+    /// assert_eq!(db.get_result("c").unwrap_err().code(), Some("57014"));
+    /// assert!(db.get_result("c")?.is_none());
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn cancel_query(&mut self, name: &str) -> Result<(), Error> {
         let id = self.id(name)?;
         let timeout = self.cancel_timeout;
@@ -246,6 +343,15 @@ impl Dblink {
 
     /// `dblink_error_message(name)`: `None` where dblink says `OK`; otherwise libpq's formatted text
     /// without the trailing newline, e.g. `ERROR:  division by zero`.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// assert_eq!(db.error_message("c")?, None);
+    /// let _ = db.query("c", "SELECT 1/0");
+    /// assert_eq!(db.error_message("c")?.as_deref(), Some("ERROR:  division by zero"));
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn error_message(&self, name: &str) -> Result<Option<String>, Error> {
         let text = self.conn(name)?.error_message();
         let text = text.strip_suffix('\n').unwrap_or(text);
@@ -254,6 +360,16 @@ impl Dblink {
 
     /// `dblink_get_notify(name)`: reads available input, then returns and forgets the notifications
     /// received so far, in arrival order (including those that arrived while a query ran).
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.exec("c", "LISTEN jobs")?;
+    /// db.exec("c", "NOTIFY jobs, 'job 17'")?;
+    /// let notes = db.get_notify("c")?;
+    /// assert_eq!((notes[0].channel.as_str(), notes[0].payload.as_str()), ("jobs", "job 17"));
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn get_notify(&mut self, name: &str) -> Result<Vec<Notification>, Error> {
         let id = self.id(name)?;
         self.reactor.read_now(id);
@@ -262,6 +378,14 @@ impl Dblink {
 
     /// Notices (RAISE NOTICE, WARNING) received on the connection, returned and forgotten; never
     /// printed.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.exec("c", "DO $$ BEGIN RAISE NOTICE 'hello'; END $$")?;
+    /// assert_eq!(db.take_notices("c")?[0].message(), "hello");
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn take_notices(&mut self, name: &str) -> Result<Vec<Error>, Error> {
         let id = self.id(name)?;
         Ok(self.conn_mut(id).take_notices())
@@ -318,6 +442,14 @@ impl Dblink {
     /// `dblink(conn, sql)`: runs `sql` and returns its last result. `target` is a connection name if one
     /// is open under that text, else a connection string for a temporary connection. A busy connection
     /// refuses with `another command is already in progress` and keeps its pending results.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// // A connection string: a temporary connection, closed before returning.
+    /// let result = db.query("host=127.0.0.1 dbname=postgres", "SELECT 1; SELECT 2 AS two")?;
+    /// assert_eq!(result.rows().unwrap().get(0, 0), Some("2"));
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn query(&mut self, target: &str, sql: &str) -> Result<QueryResult, Error> {
         self.with_target(target, |db, id| db.run_to_end(id, sql))
     }
@@ -325,6 +457,15 @@ impl Dblink {
     /// `dblink_exec(conn, sql)`: like [`query`](Self::query), returning the last result's command tag
     /// (`INSERT 0 3`, `SET`), `""` for an empty statement. A last result with rows is refused with
     /// `statement returning results not allowed` (2F003).
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// let tag = db.exec("c", "CREATE TEMP TABLE t(x int); INSERT INTO t VALUES (1), (2)")?;
+    /// assert_eq!(tag, "INSERT 0 2");
+    /// assert_eq!(db.exec("c", "SELECT 1").unwrap_err().code(), Some("2F003"));
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn exec(&mut self, target: &str, sql: &str) -> Result<String, Error> {
         self.with_target(target, |db, id| exec_on(db, id, sql))
     }
@@ -332,6 +473,15 @@ impl Dblink {
     /// `dblink_open(name, cursor, sql)`: declares a cursor. On a remote connection outside a transaction,
     /// begins one first; that transaction is committed when the last cursor opened this way is closed.
     /// The cursor name and the query are interpolated verbatim, as dblink does.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.open("c", "cur", "SELECT g FROM generate_series(1, 100) g")?; // begins a transaction
+    /// assert_eq!(db.fetch("c", "cur", 10)?.len(), 10);
+    /// db.close("c", "cur")?; // the last cursor: commits
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn open(&mut self, name: &str, cursor: &str, sql: &str) -> Result<(), Error> {
         let id = self.id(name)?;
         if self.conn_mut(id).transaction_status() == TransactionStatus::Idle
@@ -351,6 +501,16 @@ impl Dblink {
     }
 
     /// `dblink_fetch(name, cursor, count)`: fetches up to `count` rows from a cursor.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.open("c", "cur", "SELECT g FROM generate_series(1, 5) g")?;
+    /// assert_eq!(db.fetch("c", "cur", 3)?.command_tag(), "FETCH 3");
+    /// assert_eq!(db.fetch("c", "cur", 3)?.len(), 2);
+    /// assert_eq!(db.fetch("c", "cur", 3)?.len(), 0); // past the end
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn fetch(&mut self, name: &str, cursor: &str, count: u64) -> Result<Rows, Error> {
         let id = self.id(name)?;
         match self.run_to_end(id, &format!("FETCH {count} FROM {cursor}"))? {
@@ -366,6 +526,16 @@ impl Dblink {
 
     /// `dblink_close(name, cursor)`: closes a cursor; closing the last cursor that [`open`](Self::open)
     /// opened in a transaction it began commits that transaction.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.exec("c", "BEGIN")?; // the caller's transaction stays open after close
+    /// db.open("c", "cur", "SELECT 1")?;
+    /// db.close("c", "cur")?;
+    /// db.exec("c", "COMMIT")?;
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn close(&mut self, name: &str, cursor: &str) -> Result<(), Error> {
         let id = self.id(name)?;
         exec_on(self, id, &format!("CLOSE {cursor}"))?;
@@ -383,6 +553,25 @@ impl Dblink {
     /// Beyond dblink: blocks until at least one named connection with a query in flight is no longer
     /// busy, or `timeout` passes; returns those names (empty on timeout, and at once when nothing is in
     /// flight). This is how one thread fans a query out to many servers.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let mut db = pgdblink::Dblink::new();
+    /// for i in 0..50 {
+    ///     db.connect(&format!("c{i}"), "dbname=postgres")?;
+    ///     db.send_query(&format!("c{i}"), "SELECT random()")?;
+    /// }
+    /// let mut left = 50;
+    /// while left > 0 {
+    ///     for name in db.wait(Some(Duration::from_secs(10)))? {
+    ///         while let Some(result) = db.get_result(&name)? {
+    ///             println!("{name}: {:?}", result.rows().and_then(|r| r.get(0, 0)));
+    ///         }
+    ///         left -= 1;
+    ///     }
+    /// }
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<String>, Error> {
         let deadline = timeout.map(|t| Instant::now() + t);
         let mut ready = Vec::new();
