@@ -66,6 +66,9 @@ pub const COPY_IN_TEXT: &str = "COPY FROM STDIN is not supported";
 /// the server until the caller takes results (backpressure).
 pub const MAX_QUEUED_ROW_BYTES: usize = 1 << 20;
 
+/// How much the receive buffer grows at least when it needs room.
+const RECV_RESERVE: usize = 32 * 1024;
+
 /// How many notices a connection keeps before dropping the oldest.
 pub const MAX_QUEUED_NOTICES: usize = 1024;
 
@@ -192,13 +195,6 @@ enum CopyState {
     In,
 }
 
-/// A result under construction, with its rows' offsets into the receive buffer not yet frozen.
-struct PartialRows {
-    rows: Rows,
-    /// The number of rows (at the end of `row_chunk`) whose chunk is the pending one.
-    pending_rows: usize,
-}
-
 /// One PostgreSQL session, sans-IO. See the [module documentation](self).
 pub struct Connection {
     phase: Phase,
@@ -220,7 +216,10 @@ pub struct Connection {
     chunk_rows: Option<usize>,
     /// Results completed in the current input pass whose rows refer to the pending chunk.
     pass_results: Vec<Result<QueryResult, Error>>,
-    current: Option<PartialRows>,
+    /// The row set under construction.
+    current: Option<Rows>,
+    /// The last RowDescription's bytes and the columns built from them.
+    last_columns: Option<(Vec<u8>, Arc<[Column]>)>,
     copy: CopyState,
     /// ReadyForQuery (or a lost connection) ended the query in flight.
     query_done: bool,
@@ -267,6 +266,7 @@ impl Connection {
             chunk_rows: None,
             pass_results: Vec::new(),
             current: None,
+            last_columns: None,
             copy: CopyState::None,
             query_done: true,
             notifications: VecDeque::new(),
@@ -490,6 +490,11 @@ impl Connection {
         if matches!(self.phase, Phase::Closed) || self.eof {
             return;
         }
+        if self.recv.capacity() - self.recv.len() < data.len() {
+            // Reserve generously: row sets keep parts of this buffer alive (shared, not copied), and
+            // the room after them serves the next reads without a new allocation.
+            self.recv.reserve(data.len().max(RECV_RESERVE));
+        }
         self.recv.extend_from_slice(data);
         self.process();
     }
@@ -581,7 +586,7 @@ impl Connection {
             }
         }
         self.recv = recv;
-        let rows_pending = self.current.as_ref().is_some_and(|p| p.pending_rows > 0)
+        let rows_pending = self.current.as_ref().is_some_and(|rows| rows.pending > 0)
             || !self.pass_results.is_empty();
         if rows_pending {
             let chunk = self.recv.split_to(consumed).freeze();
@@ -596,21 +601,14 @@ impl Connection {
 
     /// Gives the chunk just consumed to every row that refers to it.
     fn attach_chunk(&mut self, chunk: Bytes) {
-        for r in self.pass_results.drain(..) {
-            let r = match r {
-                Ok(QueryResult::Rows(mut rows)) => {
-                    rows.chunks.push(chunk.clone());
-                    Ok(QueryResult::Rows(rows))
-                }
-                other => other,
-            };
+        for mut r in self.pass_results.drain(..) {
+            if let Ok(QueryResult::Rows(rows)) = &mut r {
+                rows.attach(&chunk);
+            }
             self.results.push_back(r);
         }
-        if let Some(p) = &mut self.current {
-            if p.pending_rows > 0 {
-                p.rows.chunks.push(chunk);
-                p.pending_rows = 0;
-            }
+        if let Some(rows) = &mut self.current {
+            rows.attach(&chunk);
         }
     }
 
@@ -961,25 +959,32 @@ impl Connection {
                         "server sent a second RowDescription before CommandComplete".into(),
                     );
                 }
-                let columns: Arc<[Column]> = desc
-                    .fields()
-                    .map(|f| Column::new(String::from_utf8_lossy(f.name), f.type_oid))
-                    .collect();
-                self.current = Some(PartialRows {
-                    rows: Rows::new(columns),
-                    pending_rows: 0,
-                });
+                // A query run again describes the same columns: reuse them instead of rebuilding.
+                let columns = match &self.last_columns {
+                    Some((bytes, columns)) if bytes.as_slice() == desc.as_bytes() => {
+                        columns.clone()
+                    }
+                    _ => {
+                        let columns: Arc<[Column]> = desc
+                            .fields()
+                            .map(|f| Column::new(text(f.name), f.type_oid))
+                            .collect();
+                        self.last_columns = Some((desc.as_bytes().to_vec(), columns.clone()));
+                        columns
+                    }
+                };
+                self.current = Some(Rows::new(columns));
             }
             BackendMessage::DataRow(row) => {
                 if matches!(self.copy, CopyState::Out) {
                     return;
                 }
-                let Some(partial) = self.current.as_mut() else {
+                let Some(rows) = self.current.as_mut() else {
                     return self.protocol_violation(
                         "server sent data (\"D\" message) without prior row description (\"T\" message)".into(),
                     );
                 };
-                let ncols = partial.rows.columns.len();
+                let ncols = rows.columns.len();
                 if row.len() != ncols {
                     let n = row.len();
                     return self.protocol_violation(format!(
@@ -992,28 +997,23 @@ impl Connection {
                 if body_offset + row.body().len() > u32::MAX as usize {
                     return self.protocol_violation("row too large".into());
                 }
-                let fields = &mut partial.rows.fields;
-                for range in row.ranges() {
-                    match range {
-                        Some(r) => fields.push(((body_offset + r.start) as u32, r.len() as i32)),
-                        None => fields.push((0, -1)),
-                    }
-                }
-                let chunk_index = partial.rows.chunks.len() as u32;
-                partial.rows.row_chunk.push(chunk_index);
-                partial.pending_rows += 1;
+                rows.fields.extend(row.ranges().map(|range| match range {
+                    Some(r) => ((body_offset + r.start) as u32, r.len() as i32),
+                    None => (0, -1),
+                }));
+                rows.push_pending_row();
                 if let Some(max) = self.chunk_rows {
-                    if partial.rows.len() >= max {
-                        let columns = partial.rows.columns.clone();
-                        let mut batch = std::mem::replace(&mut partial.rows, Rows::new(columns));
+                    if rows.len() >= max {
+                        let columns = rows.columns.clone();
+                        let mut batch = std::mem::replace(rows, Rows::new(columns));
                         batch.partial = true;
-                        let pending = std::mem::take(&mut partial.pending_rows) > 0;
+                        let pending = batch.pending > 0;
                         self.finish_result(Ok(QueryResult::Rows(batch)), pending);
                     }
                 }
             }
             BackendMessage::CommandComplete { tag } => {
-                let tag = String::from_utf8_lossy(tag).into_owned();
+                let tag = text(tag);
                 match std::mem::take(&mut self.copy) {
                     CopyState::Out => {
                         self.finish_result(
@@ -1029,10 +1029,10 @@ impl Connection {
                     CopyState::In | CopyState::None => {}
                 }
                 match self.current.take() {
-                    Some(mut partial) => {
-                        partial.rows.tag = tag;
-                        let pending = partial.pending_rows > 0;
-                        self.finish_result(Ok(QueryResult::Rows(partial.rows)), pending);
+                    Some(mut rows) => {
+                        rows.tag = tag;
+                        let pending = rows.pending > 0;
+                        self.finish_result(Ok(QueryResult::Rows(rows)), pending);
                     }
                     None => self.finish_result(Ok(QueryResult::Command(tag)), false),
                 }
@@ -1079,6 +1079,15 @@ impl Connection {
                 protocol::printable(message_tag(&other))
             )),
         }
+    }
+}
+
+/// Server text as a `String`: the bytes as they are when valid UTF-8 (always, with the UTF8 client
+/// encoding pgdblink asks for), else with replacement characters.
+fn text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     }
 }
 

@@ -70,10 +70,13 @@ impl Column {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Rows {
     pub(crate) columns: Arc<[Column]>,
-    /// The receive buffers the rows live in.
-    pub(crate) chunks: Vec<Bytes>,
-    /// For each row, the index of its chunk.
-    pub(crate) row_chunk: Vec<u32>,
+    /// The receive buffers the rows live in, each with the index of the first row it holds (rows are
+    /// appended in order, so a row lives in the last chunk whose first row is not after it).
+    pub(crate) chunks: Vec<(Bytes, u32)>,
+    /// Number of rows.
+    pub(crate) nrows: u32,
+    /// Rows at the end whose chunk is still the receive buffer of the current input pass.
+    pub(crate) pending: u32,
     /// For each field (row-major), `(start, len)` in its row's chunk; `len == -1` is NULL.
     pub(crate) fields: Vec<(u32, i32)>,
     pub(crate) tag: String,
@@ -86,10 +89,25 @@ impl Rows {
         Rows {
             columns,
             chunks: Vec::new(),
-            row_chunk: Vec::new(),
+            nrows: 0,
+            pending: 0,
             fields: Vec::new(),
             tag: String::new(),
             partial: false,
+        }
+    }
+
+    /// Appends a row whose fields were pushed to `fields`; its bytes are in the pending chunk.
+    pub(crate) fn push_pending_row(&mut self) {
+        self.nrows += 1;
+        self.pending += 1;
+    }
+
+    /// Gives the rows received in the current input pass their chunk.
+    pub(crate) fn attach(&mut self, chunk: &Bytes) {
+        if self.pending > 0 {
+            self.chunks.push((chunk.clone(), self.nrows - self.pending));
+            self.pending = 0;
         }
     }
 
@@ -116,12 +134,12 @@ impl Rows {
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.row_chunk.len()
+        self.nrows as usize
     }
 
     /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
-        self.row_chunk.is_empty()
+        self.nrows == 0
     }
 
     /// The raw bytes of a value; `None` for SQL NULL or an index out of range.
@@ -130,7 +148,16 @@ impl Rows {
         if col >= ncols {
             return None;
         }
-        let chunk = self.chunks.get(*self.row_chunk.get(row)? as usize)?;
+        if row >= self.len() {
+            return None;
+        }
+        let chunk = match self.chunks.as_slice() {
+            [(only, _)] => only,
+            chunks => {
+                let after = chunks.partition_point(|&(_, first)| first as usize <= row);
+                &chunks.get(after.checked_sub(1)?)?.0
+            }
+        };
         let (start, len) = *self.fields.get(row.checked_mul(ncols)?.checked_add(col)?)?;
         if len < 0 {
             return None;

@@ -673,6 +673,12 @@ pub struct FieldDescription<'a> {
 }
 
 impl<'a> RowDescription<'a> {
+    /// The raw column descriptions (the body after the Int16 column count): equal bytes describe equal
+    /// columns, which lets a caller reuse what it built from an earlier identical description.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
     /// Number of columns.
     pub fn len(&self) -> usize {
         self.count as usize
