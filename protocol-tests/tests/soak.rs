@@ -117,10 +117,10 @@ fn soak_500_connections() {
 
     while completed + cancelled < total || !in_flight.is_empty() {
         // Now and then: cancel a cancellable query, or terminate a backend mid-query.
-        if rng.below(4) == 0 {
-            if let Some((&i, _)) = in_flight.iter().find(|(_, f)| f.kind == Kind::Cancellable) {
-                db.cancel_query(&names[i]).unwrap();
-            }
+        if rng.below(4) == 0
+            && let Some((&i, _)) = in_flight.iter().find(|(_, f)| f.kind == Kind::Cancellable)
+        {
+            db.cancel_query(&names[i]).unwrap();
         }
         if terminated.len() < TERMINATED && completed > total / 4 * (terminated.len() as u64 + 1) {
             let victim = LISTENERS + terminated.len() * 7;
