@@ -11,8 +11,11 @@ use super::table::{render_error, render_result};
 /// What happened on one connection.
 struct Outcome {
     name: String,
-    /// Results, errors and notices, in arrival order.
+    /// Results and errors, in order.
     output: String,
+    /// Notices and warnings, in arrival order (shown after the results: the server interleaves them
+    /// with results, but one read can hold both, so their exact place is not known).
+    notices: String,
     failed: bool,
     started: Instant,
     elapsed: Option<Duration>,
@@ -27,6 +30,7 @@ pub fn run(conns: &[(String, String)], sql: &str, null: &str) -> Result<bool, Er
         let mut outcome = Outcome {
             name: name.clone(),
             output: String::new(),
+            notices: String::new(),
             failed: false,
             started: Instant::now(),
             elapsed: None,
@@ -88,7 +92,7 @@ fn collect(db: &mut Dblink, outcome: &mut Outcome, null: &str) -> Result<bool, E
             outcome.elapsed = Some(outcome.started.elapsed());
         }
         for notice in db.take_notices(&name)? {
-            outcome.output.push_str(&render_error(&notice));
+            outcome.notices.push_str(&render_error(&notice));
         }
         match next {
             Ok(Some(result)) => push_result(&mut outcome.output, &result, null),
@@ -125,6 +129,7 @@ fn render_outcome(o: &Outcome) -> String {
     let mut out = head;
     out.push('\n');
     out.push_str(&o.output);
+    out.push_str(&o.notices);
     out.push('\n');
     out
 }

@@ -82,7 +82,7 @@ pub fn row_count(n: usize) -> String {
     }
 }
 
-/// Rows as a psql table with its row-count footer; SQL NULL shown as `null`. Newlines, tabs and
+/// Rows as a psql table with its row-count footer and a blank line; SQL NULL shown as `null`. Newlines, tabs and
 /// carriage returns inside values are shown as `\n`, `\t`, `\r` to keep one line per row.
 pub fn render_rows(rows: &Rows, null: &str) -> String {
     let table = Table {
@@ -112,7 +112,7 @@ pub fn render_rows(rows: &Rows, null: &str) -> String {
     };
     let mut out = table.render();
     out.push_str(&row_count(rows.len()));
-    out.push('\n');
+    out.push_str("\n\n");
     out
 }
 
@@ -135,7 +135,7 @@ pub fn render_result(result: &QueryResult, null: &str) -> String {
 }
 
 /// An error or notice as libpq formats it (`ERROR:  msg`, `DETAIL:  ...`, `HINT:  ...`), with a
-/// `SQLSTATE: xxxxx` line after the first line when it has one.
+/// `SQLSTATE: xxxxx` line after the first line of an error (not of a notice).
 pub fn render_error(e: &Error) -> String {
     let text = e.libpq_text();
     let (first, rest) = text.split_once('\n').unwrap_or((&text, ""));
@@ -145,7 +145,11 @@ pub fn render_error(e: &Error) -> String {
     }
     out.push_str(first);
     out.push('\n');
-    if let Some(code) = e.code() {
+    let error = !matches!(
+        e.severity(),
+        Some("NOTICE" | "WARNING" | "INFO" | "LOG" | "DEBUG")
+    );
+    if let Some(code) = e.code().filter(|_| error) {
         out.push_str("SQLSTATE: ");
         out.push_str(code);
         out.push('\n');
