@@ -130,6 +130,10 @@ fn render_outcome(o: &Outcome) -> String {
     out.push('\n');
     out.push_str(&o.output);
     out.push_str(&o.notices);
+    // One blank line after each connection (a table already ends in one).
+    while out.ends_with("\n\n") {
+        out.pop();
+    }
     out.push('\n');
     out
 }

@@ -196,7 +196,7 @@ fn verb_with_args(db: &mut Dblink, verb: &str, rest: &str, null: &str) -> Result
                     .collect(),
             };
             print!("{}", table.render());
-            println!("{}", row_count(notes.len()));
+            println!("{}\n", row_count(notes.len()));
         }
         "conns" => {
             let mut names = db.connections();
