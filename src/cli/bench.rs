@@ -90,21 +90,17 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
     if let Some(core) = plan.pin {
         bench::pin_current_thread(core)?;
     }
-    let cluster = match &plan.conninfo {
-        Some(_) => None,
+    let (cluster, main_conninfo) = match &plan.conninfo {
+        Some(conninfo) => (None, conninfo.clone()),
         None => {
             progress.show("starting a throwaway PostgreSQL cluster ...");
             let cluster = Cluster::start()?;
             if let Some(core) = plan.pin {
                 bench::pin_process(cluster.postmaster_pid(), core)?;
             }
-            Some(cluster)
+            let conninfo = cluster.conninfo(Role::Trust);
+            (Some(cluster), conninfo)
         }
-    };
-    let main_conninfo = match (&plan.conninfo, &cluster) {
-        (Some(c), _) => c.clone(),
-        (None, Some(cluster)) => cluster.conninfo(Role::Trust),
-        (None, None) => unreachable!("a cluster is started when no conninfo is given"),
     };
     progress.show("connecting ...");
     let version = {
@@ -194,12 +190,12 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
     };
     let pinning = pinning_note(plan.pin, cluster.as_ref());
     if plan.json {
-        println!("{}", json(&server, &pinning, plan.pin, &results));
+        outln!("{}", json(&server, &pinning, plan.pin, &results));
     } else {
-        println!("server: {server}");
-        println!("pinning: {pinning}");
-        println!();
-        print!("{}", table(&results));
+        outln!("server: {server}");
+        outln!("pinning: {pinning}");
+        outln!();
+        out!("{}", table(&results));
     }
     Ok(())
 }

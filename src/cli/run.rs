@@ -77,7 +77,7 @@ pub fn run(conns: &[(String, String)], sql: &str, null: &str) -> Result<bool, Er
     let mut all_ok = true;
     for outcome in &outcomes {
         all_ok &= !outcome.failed;
-        print!("{}", render_outcome(outcome));
+        out!("{}", render_outcome(outcome));
     }
     Ok(all_ok)
 }

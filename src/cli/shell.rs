@@ -32,7 +32,7 @@ pub fn shell(null: &str, echo: bool) -> Result<(), Error> {
     if interactive {
         let mut editor = DefaultEditor::new()
             .map_err(|e| Error::new(pgdblink::ErrorKind::Io, format!("line editor: {e}")))?;
-        println!("pgdblink shell: dblink's verbs on named connections; `help` lists them.");
+        outln!("pgdblink shell: dblink's verbs on named connections; `help` lists them.");
         loop {
             match editor.readline("pgdblink> ") {
                 Ok(line) => {
@@ -57,7 +57,7 @@ pub fn shell(null: &str, echo: bool) -> Result<(), Error> {
         for line in io::stdin().lock().lines() {
             let line = line?;
             if echo {
-                println!("pgdblink> {line}");
+                outln!("pgdblink> {line}");
             }
             let go_on = execute(&mut db, &line, null);
             let _ = io::stdout().flush();
@@ -111,12 +111,12 @@ fn execute(db: &mut Dblink, line: &str, null: &str) -> bool {
     let (verb, rest) = word(line);
     match verb.to_ascii_lowercase().as_str() {
         "quit" | "exit" | "\\q" => return false,
-        "help" | "\\?" | "?" => println!("{HELP}"),
+        "help" | "\\?" | "?" => outln!("{HELP}"),
         verb => {
             if let Err(message) = verb_with_args(db, verb, rest, null) {
-                print!("{message}");
+                out!("{message}");
                 if !message.ends_with('\n') {
-                    println!();
+                    outln!();
                 }
             }
         }
@@ -151,37 +151,37 @@ fn verb_with_args(db: &mut Dblink, verb: &str, rest: &str, null: &str) -> Result
         "connect" => {
             need_tail("NAME CONNINFO")?;
             db.connect(&name, tail).map_err(shown)?;
-            println!("OK");
+            outln!("OK");
         }
         "send" => {
             need_tail("NAME SQL")?;
             db.send_query(&name, tail).map_err(shown)?;
-            println!("1");
+            outln!("1");
         }
         "busy" => {
             need_name("NAME")?;
             let busy = db.is_busy(&name).map_err(shown)?;
-            println!("{}", u8::from(busy));
+            outln!("{}", u8::from(busy));
         }
         "result" => {
             need_name("NAME")?;
             let next = db.get_result(&name);
             print_notices(db, &name);
             match next.map_err(shown)? {
-                Some(result) => print!("{}", render_result(&result, null)),
-                None => println!("(end of results)"),
+                Some(result) => out!("{}", render_result(&result, null)),
+                None => outln!("(end of results)"),
             }
         }
         "cancel" => {
             need_name("NAME")?;
             db.cancel_query(&name).map_err(shown)?;
-            println!("OK");
+            outln!("OK");
         }
         "errmsg" => {
             need_name("NAME")?;
             match db.error_message(&name).map_err(shown)? {
-                Some(text) => println!("{text}"),
-                None => println!("OK"),
+                Some(text) => outln!("{text}"),
+                None => outln!("OK"),
             }
         }
         "notify" => {
@@ -195,35 +195,35 @@ fn verb_with_args(db: &mut Dblink, verb: &str, rest: &str, null: &str) -> Result
                     .map(|n| vec![n.channel.clone(), n.pid.to_string(), n.payload.clone()])
                     .collect(),
             };
-            print!("{}", table.render());
-            println!("{}\n", row_count(notes.len()));
+            out!("{}", table.render());
+            outln!("{}\n", row_count(notes.len()));
         }
         "conns" => {
             let mut names = db.connections();
             names.sort();
             if names.is_empty() {
-                println!("(none)");
+                outln!("(none)");
             }
             for name in names {
-                println!("{name}");
+                outln!("{name}");
             }
         }
         "disconnect" => {
             need_name("NAME")?;
             db.disconnect(&name).map_err(shown)?;
-            println!("OK");
+            outln!("OK");
         }
         "query" => {
             need_tail("TARGET SQL")?;
             let result = db.query(&name, tail);
             print_notices(db, &name);
-            print!("{}", render_result(&result.map_err(shown)?, null));
+            out!("{}", render_result(&result.map_err(shown)?, null));
         }
         "exec" => {
             need_tail("TARGET SQL")?;
             let tag = db.exec(&name, tail);
             print_notices(db, &name);
-            println!("{}", tag.map_err(shown)?);
+            outln!("{}", tag.map_err(shown)?);
         }
         _ => {
             return Err(format!(
@@ -237,7 +237,7 @@ fn verb_with_args(db: &mut Dblink, verb: &str, rest: &str, null: &str) -> Result
 fn print_notices(db: &mut Dblink, name: &str) {
     if let Ok(notices) = db.take_notices(name) {
         for notice in notices {
-            print!("{}", render_error(&notice));
+            out!("{}", render_error(&notice));
         }
     }
 }
