@@ -365,6 +365,11 @@ impl Cluster {
         &self.bin_dir
     }
 
+    /// The process id of the postmaster (its backends are its children).
+    pub fn postmaster_pid(&self) -> u32 {
+        self.postmaster.id()
+    }
+
     /// The server log so far (for diagnosing test failures).
     pub fn log(&self) -> String {
         fs::read(&self.log_path)

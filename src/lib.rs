@@ -32,6 +32,8 @@ pub mod error;
 pub mod protocol;
 
 #[cfg(feature = "driver")]
+pub mod bench;
+#[cfg(feature = "driver")]
 pub mod cluster;
 #[cfg(feature = "driver")]
 pub mod dblink;

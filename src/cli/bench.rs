@@ -1,0 +1,327 @@
+//! `pgdblink bench`: the scenarios of [`pgdblink::bench`] with progress, a table or JSON.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
+
+use pgdblink::Error;
+use pgdblink::bench::{self, ScenarioResult};
+use pgdblink::cluster::{Cluster, Role};
+use pgdblink::driver::Client;
+
+use super::table::{Align, Table};
+
+/// A scenario of `pgdblink bench`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// `SELECT 1` one after another on one connection.
+    RoundTrips,
+    /// One query streaming `--rows` rows of two columns.
+    Rows,
+    /// `SELECT 1` on `--connections` connections at once, one thread.
+    FanOut,
+    /// Connection set-up and tear-down, per authentication method.
+    Connect,
+    /// Cancel a running query and wait for its error (`--cancels` times).
+    Cancel,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 5] = [
+        Scenario::RoundTrips,
+        Scenario::Rows,
+        Scenario::FanOut,
+        Scenario::Connect,
+        Scenario::Cancel,
+    ];
+}
+
+/// What `pgdblink bench` was asked to do.
+#[derive(Debug)]
+pub struct Plan {
+    pub conninfo: Option<String>,
+    pub auth: Vec<(String, String)>,
+    pub scenarios: Vec<Scenario>,
+    pub duration: Duration,
+    pub rows: u64,
+    pub connections: usize,
+    pub cancels: u64,
+    pub pin: Option<usize>,
+    pub json: bool,
+}
+
+/// One step: a label for the progress line and the scenario to run.
+struct Step {
+    label: String,
+    scenario: Scenario,
+    conninfo: String,
+    /// For `connect`: the name of the authentication method.
+    method: Option<String>,
+}
+
+struct Progress {
+    tty: bool,
+}
+
+impl Progress {
+    fn show(&self, text: &str) {
+        let mut err = std::io::stderr();
+        if self.tty {
+            let _ = write!(err, "\r\x1b[K{text}");
+        } else {
+            let _ = writeln!(err, "{text}");
+        }
+        let _ = err.flush();
+    }
+
+    fn clear(&self) {
+        if self.tty {
+            let _ = write!(std::io::stderr(), "\r\x1b[K");
+        }
+    }
+}
+
+pub fn bench(plan: &Plan) -> Result<(), Error> {
+    let progress = Progress {
+        tty: std::io::stderr().is_terminal(),
+    };
+    // Pin this thread first: the cluster's processes are started from it, but they are pinned
+    // explicitly below, so the order does not matter for them.
+    if let Some(core) = plan.pin {
+        bench::pin_current_thread(core)?;
+    }
+    let (cluster, main_conninfo) = match &plan.conninfo {
+        Some(conninfo) => (None, conninfo.clone()),
+        None => {
+            progress.show("starting a throwaway PostgreSQL cluster ...");
+            let cluster = Cluster::start()?;
+            if let Some(core) = plan.pin {
+                bench::pin_process(cluster.postmaster_pid(), core)?;
+            }
+            let conninfo = cluster.conninfo(Role::Trust);
+            (Some(cluster), conninfo)
+        }
+    };
+    progress.show("connecting ...");
+    let version = {
+        let client = Client::connect(&main_conninfo)?;
+        client
+            .conn()
+            .parameter("server_version")
+            .unwrap_or("?")
+            .to_owned()
+    };
+
+    let mut steps = Vec::new();
+    for &scenario in &plan.scenarios {
+        let mut push = |label: String, conninfo: &str, method: Option<String>| {
+            steps.push(Step {
+                label,
+                scenario,
+                conninfo: conninfo.to_owned(),
+                method,
+            })
+        };
+        let secs = plan.duration.as_secs_f64();
+        match scenario {
+            Scenario::RoundTrips => push(format!("round trips ({secs} s)"), &main_conninfo, None),
+            Scenario::Rows => push(format!("rows ({} rows)", plan.rows), &main_conninfo, None),
+            Scenario::FanOut => push(
+                format!("fan-out ({} connections, {secs} s)", plan.connections),
+                &main_conninfo,
+                None,
+            ),
+            Scenario::Connect => {
+                let mut methods: Vec<(String, String)> = match &cluster {
+                    Some(c) => [
+                        ("trust", Role::Trust),
+                        ("password", Role::Password),
+                        ("md5", Role::Md5),
+                        ("scram-sha-256", Role::Scram),
+                    ]
+                    .into_iter()
+                    .map(|(m, r)| (m.to_owned(), c.conninfo(r)))
+                    .collect(),
+                    None => vec![("conninfo".to_owned(), main_conninfo.clone())],
+                };
+                methods.extend(plan.auth.iter().cloned());
+                for (method, conninfo) in methods {
+                    push(
+                        format!("connect: {method} ({secs} s)"),
+                        &conninfo,
+                        Some(method),
+                    );
+                }
+            }
+            Scenario::Cancel => push(
+                format!("cancel ({} times)", plan.cancels),
+                &main_conninfo,
+                None,
+            ),
+        }
+    }
+
+    let mut results = Vec::new();
+    let total = steps.len();
+    for (i, step) in steps.iter().enumerate() {
+        progress.show(&format!("[{}/{}] {} ...", i + 1, total, step.label));
+        let mut r = match step.scenario {
+            Scenario::RoundTrips => bench::round_trips(&step.conninfo, plan.duration),
+            Scenario::Rows => bench::rows(&step.conninfo, plan.rows),
+            Scenario::FanOut => bench::fan_out(&step.conninfo, plan.connections, plan.duration),
+            Scenario::Connect => bench::connect(&step.conninfo, plan.duration),
+            Scenario::Cancel => bench::cancel_latency(&step.conninfo, plan.cancels),
+        }
+        .inspect_err(|_| progress.clear())?;
+        if let Some(method) = &step.method {
+            r.name = format!("connect: {method}");
+        }
+        results.push(r);
+    }
+    progress.clear();
+
+    let server = match &cluster {
+        Some(c) => format!(
+            "throwaway cluster, PostgreSQL {version} ({}), 127.0.0.1:{} over TCP",
+            c.bin_dir().display(),
+            c.port()
+        ),
+        None => format!("--conninfo, PostgreSQL {version}"),
+    };
+    let pinning = pinning_note(plan.pin, cluster.as_ref());
+    if plan.json {
+        outln!("{}", json(&server, &pinning, plan.pin, &results));
+    } else {
+        outln!("server: {server}");
+        outln!("pinning: {pinning}");
+        outln!();
+        out!("{}", table(&results));
+    }
+    Ok(())
+}
+
+fn pinning_note(pin: Option<usize>, cluster: Option<&Cluster>) -> String {
+    match (pin, cluster) {
+        (Some(core), Some(_)) => format!(
+            "client thread and server (postmaster and every backend it forks) pinned to CPU {core} \
+             with taskset"
+        ),
+        (Some(core), None) => format!(
+            "client thread pinned to CPU {core} with taskset; the server (not started by pgdblink) \
+             is not pinned"
+        ),
+        (None, _) => {
+            let client = bench::current_thread_id()
+                .and_then(bench::affinity)
+                .unwrap_or_else(|| "?".to_owned());
+            let server = cluster
+                .and_then(|c| bench::affinity(c.postmaster_pid()))
+                .map(|s| format!(", server on CPUs {s}"))
+                .unwrap_or_default();
+            format!(
+                "none (client may run on CPUs {client}{server}); round trips include cross-core \
+                 wake-ups, use --pin CORE to measure on one core"
+            )
+        }
+    }
+}
+
+fn table(results: &[ScenarioResult]) -> String {
+    let t = Table {
+        headers: [
+            "scenario",
+            "operations",
+            "seconds",
+            "operations/s",
+            "client CPU µs/op",
+            "server CPU µs/op",
+            "notes",
+        ]
+        .map(String::from)
+        .to_vec(),
+        align: vec![
+            Align::Left,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Right,
+            Align::Left,
+        ],
+        rows: results
+            .iter()
+            .map(|r| {
+                vec![
+                    r.name.clone(),
+                    r.operations.to_string(),
+                    format!("{:.3}", r.seconds),
+                    format!("{:.0}", r.ops_per_second()),
+                    format!("{:.2}", r.client_cpu_us_per_op()),
+                    r.server_cpu_us_per_op()
+                        .map(|v| format!("{v:.2}"))
+                        .unwrap_or_else(|| "-".to_owned()),
+                    r.notes.clone(),
+                ]
+            })
+            .collect(),
+    };
+    t.render()
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_number(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        "null".to_owned()
+    }
+}
+
+fn json(server: &str, pinning: &str, pin: Option<usize>, results: &[ScenarioResult]) -> String {
+    let mut out = String::from("{\n");
+    let _ = writeln!(out, "  \"server\": {},", json_string(server));
+    let _ = writeln!(out, "  \"pinning\": {},", json_string(pinning));
+    let _ = writeln!(
+        out,
+        "  \"pinned_cpu\": {},",
+        pin.map_or("null".to_owned(), |c| c.to_string())
+    );
+    out.push_str("  \"results\": [");
+    for (i, r) in results.iter().enumerate() {
+        out.push_str(if i == 0 { "\n" } else { ",\n" });
+        let _ = write!(
+            out,
+            "    {{\"name\": {}, \"operations\": {}, \"seconds\": {}, \"operations_per_second\": {}, \
+             \"client_cpu_seconds\": {}, \"client_cpu_us_per_operation\": {}, \
+             \"server_cpu_seconds\": {}, \"server_cpu_us_per_operation\": {}, \"notes\": {}}}",
+            json_string(&r.name),
+            r.operations,
+            json_number(r.seconds),
+            json_number(r.ops_per_second()),
+            json_number(r.client_cpu_seconds),
+            json_number(r.client_cpu_us_per_op()),
+            r.server_cpu_seconds.map_or("null".to_owned(), json_number),
+            r.server_cpu_us_per_op()
+                .map_or("null".to_owned(), json_number),
+            json_string(&r.notes),
+        );
+    }
+    out.push_str("\n  ]\n}");
+    out
+}
