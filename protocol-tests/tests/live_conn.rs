@@ -432,3 +432,28 @@ fn connect_timeout_against_silent_server() {
     assert!(e.message().ends_with("failed: timeout expired"), "{e}");
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+#[test]
+fn scram_key_cache_never_admits_a_wrong_or_old_password() {
+    // Its own cluster: the test changes scram_user's password.
+    let own = Cluster::start().expect("cluster");
+    let conninfo = own.conninfo(Role::Scram);
+    for _ in 0..3 {
+        Client::connect(&conninfo).expect("cached reconnect");
+    }
+    let wrong = conninfo.replace("password=pencil", "password=second");
+    assert_eq!(
+        Client::connect(&wrong).expect_err("wrong password").code(),
+        Some("28P01")
+    );
+    // A new password means a new salt: the old keys must not be used.
+    Client::connect(&own.conninfo(Role::Super))
+        .unwrap()
+        .query("ALTER ROLE scram_user PASSWORD 'second'")
+        .unwrap();
+    Client::connect(&wrong).expect("new password");
+    assert_eq!(
+        Client::connect(&conninfo).expect_err("old password").code(),
+        Some("28P01")
+    );
+}

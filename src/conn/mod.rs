@@ -42,11 +42,11 @@ pub use result::{Column, Notification, QueryResult, Row, Rows};
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::auth::{self, ChannelBinding, ScramClient, ScramLimits};
+use crate::auth::{self, ChannelBinding, ScramClient, ScramKeyCache, ScramLimits};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::backend::{Authentication, BackendMessage, TransactionStatus};
 use crate::protocol::{self, Decoded, Limits, frontend};
@@ -98,6 +98,9 @@ pub struct StartupConfig {
     pub scram_limits: ScramLimits,
     /// Decoder limits.
     pub limits: Limits,
+    /// A cache of SCRAM keys derived from (password, salt, iteration count), shared between
+    /// connections: a reconnect to the same server skips PBKDF2. The keys are as secret as the password.
+    pub scram_cache: Option<Arc<Mutex<ScramKeyCache>>>,
 }
 
 impl StartupConfig {
@@ -120,6 +123,7 @@ impl StartupConfig {
             scram_nonce: "pgdblinkpgdblinkpgdblink".to_owned(),
             scram_limits: ScramLimits::default(),
             limits: Limits::default(),
+            scram_cache: None,
         }
     }
 
@@ -850,7 +854,15 @@ impl Connection {
                         "AuthenticationSASLContinue received from server, but SASL authentication was not started",
                     ));
                 };
-                let reply = scram.handle_server_first(data)?;
+                let reply = match &self.config.scram_cache {
+                    Some(cache) => {
+                        // A poisoned lock only means another thread panicked mid-update; the cache
+                        // holds whole entries, so it is still usable.
+                        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+                        scram.handle_server_first_cached(data, &mut cache)?
+                    }
+                    None => scram.handle_server_first(data)?,
+                };
                 frontend::sasl_response(&reply, &mut self.send)
                     .map_err(|e| Error::new(ErrorKind::Auth, e.to_string()))
             }

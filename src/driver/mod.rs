@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use mio::event::Source;
 use mio::{Events, Poll, Token};
 
-use crate::auth::{ChannelBinding, ScramClient};
+use crate::auth::{ChannelBinding, ScramClient, ScramKeyCache};
 use crate::conn::{Connection, StartupConfig, State};
 use crate::conninfo::{
     ChannelBindingMode, Config, ConnectParams, Environment, GssEncMode, Host, ProtocolVersion,
@@ -29,6 +29,7 @@ use crate::conninfo::{
 };
 use crate::error::{Error, ErrorKind};
 use crate::protocol::frontend;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Identifies a connection inside a [`Reactor`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -41,8 +42,19 @@ impl ConnId {
     }
 }
 
-/// The size of the read buffer shared by all connections of a reactor.
+/// The size of the read buffer shared by all connections of all reactors of a thread.
 const SCRATCH_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    /// One read buffer per thread, whatever the number of reactors and connections: a socket's bytes are
+    /// handed to its session before the next socket is read.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; SCRATCH_SIZE]);
+}
+
+/// Runs `f` with this thread's read buffer.
+fn with_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    SCRATCH.with(|s| f(&mut s.borrow_mut()))
+}
 
 /// One `mio::Poll` driving many connections.
 pub struct Reactor {
@@ -50,7 +62,6 @@ pub struct Reactor {
     events: Events,
     sockets: Vec<Option<PgSocket>>,
     free: Vec<usize>,
-    scratch: Vec<u8>,
     /// Connections that had readiness events in the last [`Reactor::dispatch`].
     ready: Vec<ConnId>,
 }
@@ -74,7 +85,6 @@ impl Reactor {
             events: Events::with_capacity(1024),
             sockets: Vec::new(),
             free: Vec::new(),
-            scratch: vec![0; SCRATCH_SIZE],
             ready: Vec::new(),
         })
     }
@@ -156,7 +166,7 @@ impl Reactor {
         if let Some(Some(socket)) = self.sockets.get_mut(id.0) {
             // Outside an event: an unconsumed edge (if any) stays queued in the poll, so a short read
             // cannot lose an end of stream here.
-            socket.read_available(&mut self.scratch, false);
+            with_scratch(|scratch| socket.read_available(scratch, false));
             socket.flush();
         }
         let _ = self.update(id);
@@ -183,7 +193,7 @@ impl Reactor {
             let index = event.token().0;
             if let Some(Some(socket)) = self.sockets.get_mut(index) {
                 let closed = event.is_read_closed() || event.is_error();
-                socket.on_event(&mut self.scratch, closed);
+                with_scratch(|scratch| socket.on_event(scratch, closed));
                 let _ = socket.update_registration(registry, event.token());
                 self.ready.push(ConnId(index));
             }
@@ -460,7 +470,17 @@ fn startup_config(
         _ => ChannelBinding::Prefer,
     };
     startup.scram_nonce = ScramClient::nonce_from_bytes(&raw);
+    startup.scram_cache = Some(scram_key_cache());
     Ok(startup)
+}
+
+/// The process-wide cache of derived SCRAM keys: reconnecting with the same password to the same server
+/// (same salt and iteration count) costs what a trust connection costs.
+fn scram_key_cache() -> Arc<Mutex<ScramKeyCache>> {
+    static CACHE: OnceLock<Arc<Mutex<ScramKeyCache>>> = OnceLock::new();
+    CACHE
+        .get_or_init(|| Arc::new(Mutex::new(ScramKeyCache::new(64))))
+        .clone()
 }
 
 /// Checks `target_session_attrs` from the parameters the server reported (PostgreSQL 14 and later
