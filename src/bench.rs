@@ -227,15 +227,23 @@ pub fn round_trips(conninfo: &str, duration: Duration) -> Result<ScenarioResult,
     ))
 }
 
-/// Row streaming: one query returning `n_rows` rows of two columns (`int4`, `text`), received and
-/// kept in memory. One operation is one row.
+/// Row streaming: one query returning `n_rows` rows of two columns (`int4`, `text`), received, kept in
+/// memory, and every value visited as text. One operation is one row.
 pub fn rows(conninfo: &str, n_rows: u64) -> Result<ScenarioResult, Error> {
     let mut client = Client::connect(conninfo)?;
     let sql = format!("SELECT g, 'row ' || g FROM generate_series(1, {n_rows}) AS g");
     let server = ServerCpu::new(client.backend_pid().into_iter().collect());
     let meter = Meter::start();
     let got = match one_result(&mut client, &sql)? {
-        QueryResult::Rows(rows) => rows.len() as u64,
+        QueryResult::Rows(rows) => {
+            // Visit every value, as a program using the rows would.
+            let mut bytes = 0usize;
+            for row in rows.iter() {
+                bytes += row.get(0).map_or(0, str::len) + row.get(1).map_or(0, str::len);
+            }
+            std::hint::black_box(bytes);
+            rows.len() as u64
+        }
         _ => return Err(unexpected("result without rows")),
     };
     let r = result(

@@ -1,0 +1,358 @@
+//! pgdblink side by side with libpq's asynchronous API and tokio-postgres, on the same throwaway
+//! PostgreSQL cluster, in the same run: round trips, rows, fan-out over 50 and 500 connections, and
+//! SCRAM connection set-up.
+//!
+//! `cargo bench --bench compare` (or `-- --seconds 5` for longer runs). The server and the client are
+//! pinned to one core (`taskset`, when available) so a round trip does not pay a cross-core wake-up; the
+//! output says whether pinning took effect. The libpq peer (`benches/peers/libpq_peer.c`) is compiled at
+//! run time with `cc` and libpq's headers (Debian: `libpq-dev`); without them it is skipped with a note.
+//! tokio-postgres runs on a current-thread runtime in the measuring thread, using the simple query
+//! protocol like the others. Every client visits every value of the row result.
+//!
+//! The table goes to stdout; `target/compare.json` gets the same figures.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pgdblink::bench::{self, ScenarioResult};
+use pgdblink::cluster::{Cluster, ClusterOptions, Role};
+use tokio_postgres::{NoTls, SimpleQueryMessage};
+
+const CORE: usize = 0;
+
+struct Row {
+    scenario: String,
+    client: &'static str,
+    result: Option<ScenarioResult>,
+    note: String,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let seconds: f64 = args
+        .iter()
+        .position(|a| a == "--seconds")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3.0);
+    let duration = Duration::from_secs_f64(seconds);
+    let rows_n: u64 = 1_000_000;
+
+    let cluster = Cluster::start_with(ClusterOptions {
+        max_connections: Some(600),
+        ..ClusterOptions::default()
+    })
+    .expect("throwaway cluster");
+    let pinned = pin(&cluster);
+    let trust = cluster.conninfo(Role::Trust);
+    let scram = cluster.conninfo(Role::Scram);
+    let peer = build_libpq_peer();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+
+    let mut table: Vec<Row> = Vec::new();
+    let mut add = |scenario: &str, client: &'static str, r: Result<ScenarioResult, String>| {
+        eprintln!("  {scenario:<26} {client:<15} {}", match &r {
+            Ok(r) => format!("{:.0} ops/s", r.ops_per_second()),
+            Err(e) => e.clone(),
+        });
+        table.push(Row {
+            scenario: scenario.to_owned(),
+            client,
+            note: r.as_ref().err().cloned().unwrap_or_default(),
+            result: r.ok(),
+        });
+    };
+
+    eprintln!("round trips (SELECT 1, one connection, {seconds} s each)");
+    add("round trips", "pgdblink", bench::round_trips(&trust, duration).map_err(|e| e.to_string()));
+    add("round trips", "libpq", run_peer(&peer, &["rt", &trust, &seconds.to_string()]));
+    add("round trips", "tokio-postgres", rt.block_on(tokio_round_trips(&trust, duration)));
+
+    eprintln!("rows ({rows_n} x 2 text columns, best of 3)");
+    let best = |f: &mut dyn FnMut() -> Result<ScenarioResult, String>| {
+        (0..3)
+            .map(|_| f())
+            .min_by(|a, b| match (a, b) {
+                (Ok(a), Ok(b)) => a.seconds.total_cmp(&b.seconds),
+                (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+                _ => std::cmp::Ordering::Greater,
+            })
+            .expect("three runs")
+    };
+    add("rows", "pgdblink", best(&mut || bench::rows(&trust, rows_n).map_err(|e| e.to_string())));
+    add("rows", "libpq", best(&mut || run_peer(&peer, &["rows", &trust, &rows_n.to_string()])));
+    add("rows", "tokio-postgres", best(&mut || rt.block_on(tokio_rows(&trust, rows_n))));
+
+    for n in [50usize, 500] {
+        let name = format!("fan-out, {n} connections");
+        eprintln!("{name} (SELECT 1 to all, in rounds, one thread, {seconds} s each)");
+        add(&name, "pgdblink", bench::fan_out(&trust, n, duration).map_err(|e| e.to_string()));
+        add(&name, "libpq", run_peer(&peer, &["fanout", &trust, &n.to_string(), &seconds.to_string()]));
+        add(&name, "tokio-postgres", rt.block_on(tokio_fan_out(&trust, n, duration)));
+    }
+
+    eprintln!("connect with SCRAM-SHA-256 ({seconds} s each)");
+    add("connect (SCRAM)", "pgdblink", bench::connect(&scram, duration).map_err(|e| e.to_string()));
+    add("connect (SCRAM)", "libpq", run_peer(&peer, &["connect", &scram, &seconds.to_string()]));
+    add("connect (SCRAM)", "tokio-postgres", rt.block_on(tokio_connect(&scram, duration)));
+
+    print_table(&table, &pinned);
+    write_json(&table, &pinned);
+}
+
+/// Pins the server (postmaster and, by inheritance, every backend) and this thread to one core.
+fn pin(cluster: &Cluster) -> String {
+    let server = bench::pin_process(cluster.postmaster_pid(), CORE).map_err(|e| e.to_string());
+    let client = bench::pin_current_thread(CORE).map_err(|e| e.to_string());
+    match (server, client) {
+        (Ok(()), Ok(())) => format!("client and server pinned to core {CORE} (taskset)"),
+        (s, c) => format!(
+            "NOT pinned (server: {}, client: {}): round trips include cross-core wake-ups",
+            s.err().unwrap_or_else(|| "ok".into()),
+            c.err().unwrap_or_else(|| "ok".into())
+        ),
+    }
+}
+
+/// Compiles the libpq peer, or says why it cannot.
+fn build_libpq_peer() -> Result<PathBuf, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/libpq_peer.c");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/libpq_peer");
+    let include = Command::new("pg_config")
+        .arg("--includedir")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|| "/usr/include/postgresql".to_owned());
+    let status = Command::new("cc")
+        .args(["-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .arg(format!("-I{include}"))
+        .arg("-lpq")
+        .output()
+        .map_err(|e| format!("libpq peer skipped: cc: {e}"))?;
+    if !status.status.success() {
+        return Err(format!(
+            "libpq peer skipped: could not compile it (is libpq-dev installed?): {}",
+            String::from_utf8_lossy(&status.stderr).lines().next().unwrap_or("")
+        ));
+    }
+    Ok(out)
+}
+
+/// Runs the libpq peer pinned to the same core and parses `ops seconds cpu`.
+fn run_peer(peer: &Result<PathBuf, String>, args: &[&str]) -> Result<ScenarioResult, String> {
+    let peer = peer.as_ref().map_err(Clone::clone)?;
+    let mut cmd = if which("taskset") {
+        let mut c = Command::new("taskset");
+        c.args(["-c", &CORE.to_string()]).arg(peer);
+        c
+    } else {
+        Command::new(peer)
+    };
+    let out = cmd.args(args).output().map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let f: Vec<f64> = text.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    if f.len() != 3 {
+        return Err(format!("unexpected peer output {text:?}"));
+    }
+    Ok(scenario(args[0], f[0] as u64, f[1], f[2]))
+}
+
+fn which(tool: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {tool}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn scenario(name: &str, operations: u64, seconds: f64, cpu: f64) -> ScenarioResult {
+    ScenarioResult {
+        name: name.to_owned(),
+        operations,
+        seconds,
+        client_cpu_seconds: cpu,
+        server_cpu_seconds: None,
+        notes: String::new(),
+    }
+}
+
+/// Wall and thread-CPU time around `f`.
+async fn measured<F: std::future::Future<Output = Result<u64, String>>>(
+    name: &str,
+    f: F,
+) -> Result<ScenarioResult, String> {
+    let cpu0 = bench::thread_cpu_time().unwrap_or_default();
+    let t0 = Instant::now();
+    let ops = f.await?;
+    let seconds = t0.elapsed().as_secs_f64();
+    let cpu = bench::thread_cpu_time().unwrap_or_default().saturating_sub(cpu0);
+    Ok(scenario(name, ops, seconds, cpu.as_secs_f64()))
+}
+
+async fn tokio_client(conninfo: &str) -> Result<tokio_postgres::Client, String> {
+    let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    Ok(client)
+}
+
+async fn tokio_round_trips(conninfo: &str, duration: Duration) -> Result<ScenarioResult, String> {
+    let client = tokio_client(conninfo).await?;
+    for _ in 0..100 {
+        client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
+    }
+    measured("rt", async {
+        let t0 = Instant::now();
+        let mut ops = 0;
+        while t0.elapsed() < duration {
+            client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
+            ops += 1;
+        }
+        Ok(ops)
+    })
+    .await
+}
+
+async fn tokio_rows(conninfo: &str, n: u64) -> Result<ScenarioResult, String> {
+    let client = tokio_client(conninfo).await?;
+    let sql = format!("SELECT g, 'row ' || g FROM generate_series(1, {n}) AS g");
+    measured("rows", async {
+        let messages = client.simple_query(&sql).await.map_err(|e| e.to_string())?;
+        let mut rows = 0;
+        let mut bytes = 0usize;
+        for m in &messages {
+            if let SimpleQueryMessage::Row(row) = m {
+                bytes += row.get(0).map_or(0, str::len) + row.get(1).map_or(0, str::len);
+                rows += 1;
+            }
+        }
+        std::hint::black_box(bytes);
+        Ok(rows)
+    })
+    .await
+}
+
+async fn tokio_fan_out(conninfo: &str, n: usize, duration: Duration) -> Result<ScenarioResult, String> {
+    let mut clients = Vec::with_capacity(n);
+    for _ in 0..n {
+        clients.push(tokio_client(conninfo).await?);
+    }
+    let clients = std::rc::Rc::new(clients);
+    measured("fanout", async {
+        let t0 = Instant::now();
+        let mut ops = 0u64;
+        while t0.elapsed() < duration {
+            // One round: SELECT 1 on every connection at once, all awaited together.
+            let round = clients.iter().map(|c| c.simple_query("SELECT 1"));
+            for r in join_all(round).await {
+                r.map_err(|e| e.to_string())?;
+            }
+            ops += n as u64;
+        }
+        Ok(ops)
+    })
+    .await
+}
+
+/// Awaits all futures concurrently on this thread (what `futures::future::join_all` does).
+async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (i, f) in pending.iter_mut().enumerate() {
+            if outputs[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    outputs.into_iter().map(|o| o.expect("ready")).collect()
+}
+
+async fn tokio_connect(conninfo: &str, duration: Duration) -> Result<ScenarioResult, String> {
+    drop(tokio_client(conninfo).await?);
+    measured("connect", async {
+        let t0 = Instant::now();
+        let mut ops = 0;
+        while t0.elapsed() < duration {
+            drop(tokio_client(conninfo).await?);
+            ops += 1;
+        }
+        Ok(ops)
+    })
+    .await
+}
+
+fn print_table(table: &[Row], pinned: &str) {
+    println!("pgdblink vs libpq (async API) vs tokio-postgres, same server, same run; {pinned}");
+    println!();
+    println!(
+        "| {:<26} | {:<14} | {:>12} | {:>16} | {:>13} | {:>13} |",
+        "scenario", "client", "ops/s", "client CPU µs/op", "ops/s vs libpq", "CPU vs libpq"
+    );
+    println!("|{:-<28}|{:-<16}|{:->14}|{:->18}|{:->15}|{:->15}|", "", "", "", "", "", "");
+    for row in table {
+        let libpq = table
+            .iter()
+            .find(|r| r.scenario == row.scenario && r.client == "libpq")
+            .and_then(|r| r.result.as_ref());
+        match &row.result {
+            Some(r) => {
+                let (speed, cpu) = match libpq {
+                    Some(l) => (
+                        format!("{:.2}x", r.ops_per_second() / l.ops_per_second()),
+                        format!("{:.2}x", r.client_cpu_us_per_op() / l.client_cpu_us_per_op()),
+                    ),
+                    None => ("-".into(), "-".into()),
+                };
+                println!(
+                    "| {:<26} | {:<14} | {:>12.0} | {:>16.3} | {:>13} | {:>13} |",
+                    row.scenario,
+                    row.client,
+                    r.ops_per_second(),
+                    r.client_cpu_us_per_op(),
+                    speed,
+                    cpu
+                );
+            }
+            None => println!("| {:<26} | {:<14} | {}", row.scenario, row.client, row.note),
+        }
+    }
+}
+
+fn write_json(table: &[Row], pinned: &str) {
+    let mut out = format!("{{\"pinning\": {pinned:?}, \"results\": [");
+    for (i, row) in table.iter().filter(|r| r.result.is_some()).enumerate() {
+        let r = row.result.as_ref().expect("filtered");
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&format!(
+            "{{\"scenario\": {:?}, \"client\": {:?}, \"operations\": {}, \"seconds\": {:.6}, \"client_cpu_seconds\": {:.6}}}",
+            row.scenario, row.client, r.operations, r.seconds, r.client_cpu_seconds
+        ));
+    }
+    out.push_str("]}\n");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compare.json");
+    let _ = std::fs::write(path, out);
+}

@@ -1,0 +1,174 @@
+/*
+ * libpq's asynchronous API doing the same work as pgdblink's benchmark scenarios, so both can be
+ * measured side by side on the same server. Built by benches/compare.rs at run time (cc + libpq-dev);
+ * never part of pgdblink's own build.
+ *
+ *   libpq_peer rt      CONNINFO SECONDS           SELECT 1 round trips on one connection
+ *   libpq_peer rows    CONNINFO N                 one query of N rows x 2 text columns, every value visited
+ *   libpq_peer fanout  CONNINFO CONNS SECONDS     SELECT 1 on CONNS connections from one thread (poll)
+ *   libpq_peer connect CONNINFO SECONDS           connect + first query + disconnect, repeatedly
+ *
+ * Prints one line: "<operations> <seconds> <client cpu seconds>".
+ */
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+
+static double now(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void die(PGconn *conn, const char *what)
+{
+    fprintf(stderr, "%s: %s", what, conn ? PQerrorMessage(conn) : "out of memory\n");
+    exit(1);
+}
+
+static PGconn *connect_or_die(const char *conninfo)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    if (PQstatus(conn) != CONNECTION_OK)
+        die(conn, "connect");
+    return conn;
+}
+
+/* Waits until the connection's result is complete, with the async API: poll, consume, isBusy. */
+static void wait_ready(PGconn *conn)
+{
+    struct pollfd p = {.fd = PQsocket(conn), .events = POLLIN};
+    while (PQisBusy(conn)) {
+        poll(&p, 1, -1);
+        if (!PQconsumeInput(conn))
+            die(conn, "consume");
+    }
+}
+
+/* Takes every result of the query in flight, visiting every value; returns the number of rows. */
+static long drain(PGconn *conn)
+{
+    long rows = 0;
+    PGresult *res;
+    for (;;) {
+        wait_ready(conn);
+        res = PQgetResult(conn);
+        if (res == NULL)
+            break;
+        if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+            int n = PQntuples(res), cols = PQnfields(res);
+            volatile long sum = 0;
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < cols; c++)
+                    sum += PQgetlength(res, i, c) + (unsigned char) PQgetvalue(res, i, c)[0];
+            rows += n;
+        } else if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            die(conn, "query");
+        PQclear(res);
+    }
+    return rows;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: libpq_peer rt|rows|fanout|connect CONNINFO ARGS...\n");
+        return 2;
+    }
+    const char *mode = argv[1], *conninfo = argv[2];
+    long ops = 0;
+    double t0, c0;
+
+    if (strcmp(mode, "rt") == 0) {
+        double seconds = atof(argv[3]);
+        PGconn *conn = connect_or_die(conninfo);
+        t0 = now(CLOCK_MONOTONIC);
+        c0 = now(CLOCK_THREAD_CPUTIME_ID);
+        while (now(CLOCK_MONOTONIC) - t0 < seconds) {
+            for (int i = 0; i < 100; i++) {
+                if (!PQsendQuery(conn, "SELECT 1"))
+                    die(conn, "send");
+                drain(conn);
+            }
+            ops += 100;
+        }
+        PQfinish(conn);
+    } else if (strcmp(mode, "rows") == 0) {
+        long n = atol(argv[3]);
+        char sql[128];
+        PGconn *conn = connect_or_die(conninfo);
+        snprintf(sql, sizeof sql, "SELECT g, 'row ' || g FROM generate_series(1, %ld) AS g", n);
+        t0 = now(CLOCK_MONOTONIC);
+        c0 = now(CLOCK_THREAD_CPUTIME_ID);
+        if (!PQsendQuery(conn, sql))
+            die(conn, "send");
+        ops = drain(conn);
+        PQfinish(conn);
+    } else if (strcmp(mode, "fanout") == 0 && argc >= 5) {
+        int nconn = atoi(argv[3]);
+        double seconds = atof(argv[4]);
+        PGconn **conns = calloc(nconn, sizeof *conns);
+        struct pollfd *fds = calloc(nconn, sizeof *fds);
+        for (int i = 0; i < nconn; i++) {
+            conns[i] = connect_or_die(conninfo);
+            fds[i].fd = PQsocket(conns[i]);
+            fds[i].events = POLLIN;
+        }
+        t0 = now(CLOCK_MONOTONIC);
+        c0 = now(CLOCK_THREAD_CPUTIME_ID);
+        /* In rounds, as pgdblink's scenario: SELECT 1 to all, then every result as it completes. */
+        while (now(CLOCK_MONOTONIC) - t0 < seconds) {
+            for (int i = 0; i < nconn; i++) {
+                if (!PQsendQuery(conns[i], "SELECT 1"))
+                    die(conns[i], "send");
+                fds[i].fd = PQsocket(conns[i]);
+            }
+            int left = nconn;
+            while (left > 0) {
+                poll(fds, nconn, -1);
+                for (int i = 0; i < nconn; i++) {
+                    if (!(fds[i].revents & POLLIN) || fds[i].fd < 0)
+                        continue;
+                    PGconn *conn = conns[i];
+                    if (!PQconsumeInput(conn))
+                        die(conn, "consume");
+                    PGresult *res;
+                    while (!PQisBusy(conn) && (res = PQgetResult(conn)) != NULL) {
+                        if (PQresultStatus(res) != PGRES_TUPLES_OK)
+                            die(conn, "query");
+                        (void) PQgetvalue(res, 0, 0);
+                        PQclear(res);
+                    }
+                    if (!PQisBusy(conn)) {
+                        fds[i].fd = -1; /* done this round: poll ignores negative fds */
+                        left--;
+                    }
+                }
+            }
+            ops += nconn;
+        }
+        for (int i = 0; i < nconn; i++) {
+            drain(conns[i]);
+            PQfinish(conns[i]);
+        }
+    } else if (strcmp(mode, "connect") == 0) {
+        double seconds = atof(argv[3]);
+        t0 = now(CLOCK_MONOTONIC);
+        c0 = now(CLOCK_THREAD_CPUTIME_ID);
+        while (now(CLOCK_MONOTONIC) - t0 < seconds) {
+            PGconn *conn = connect_or_die(conninfo);
+            PQfinish(conn);
+            ops++;
+        }
+    } else {
+        fprintf(stderr, "unknown mode %s\n", mode);
+        return 2;
+    }
+    printf("%ld %.6f %.6f\n", ops, now(CLOCK_MONOTONIC) - t0, now(CLOCK_THREAD_CPUTIME_ID) - c0);
+    return 0;
+}
