@@ -343,6 +343,13 @@ impl Connection {
         }
     }
 
+    /// How many received bytes are buffered, waiting for the rest of a message (for the fuzz targets'
+    /// memory property: never more than one message within the decoder's limits).
+    #[doc(hidden)]
+    pub fn buffered_input(&self) -> usize {
+        self.recv.len()
+    }
+
     /// The backend's process id and cancel key, once known.
     pub fn backend_key(&self) -> Option<(u32, &[u8])> {
         self.backend_key
