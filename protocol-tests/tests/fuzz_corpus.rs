@@ -294,3 +294,19 @@ fn generate_fuzz_seed_corpora() {
         b"\x01sSELECT $1\xff\x02ps\x01\x02\xff\x05p\xff\x06",
     );
 }
+
+/// Fuzz finding (conn_state): closing a connection still waiting for the answer to its SSLRequest
+/// queued a Terminate, which the server would read as a startup packet of length 0x58000000.
+#[test]
+fn conn_state_terminate_before_ssl_response_is_not_sent() {
+    let input = fs::read(corpus_dir("conn_state").join("regression_terminate_before_ssl_response"))
+        .expect("regression file");
+    fuzzing::conn_state(&input);
+
+    let mut conn = pgdblink::conn::Connection::new(fuzzing::conn_config(0x04));
+    let n = conn.pending_output().len();
+    conn.consume_output(n);
+    conn.terminate();
+    assert!(conn.pending_output().is_empty(), "Terminate sent before the SSL response");
+    assert_eq!(conn.state(), pgdblink::conn::State::Closed);
+}

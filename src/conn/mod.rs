@@ -437,7 +437,11 @@ impl Connection {
     /// once the output is written).
     pub fn terminate(&mut self) {
         if !matches!(self.phase, Phase::Closed) {
-            frontend::terminate(&mut self.send);
+            // Before the answer to SSLRequest the server expects a TLS handshake or a startup packet:
+            // a Terminate there would be a malformed packet (found by the conn_state fuzz target).
+            if !matches!(self.phase, Phase::SslResponse) {
+                frontend::terminate(&mut self.send);
+            }
             self.close(
                 Error::new(ErrorKind::ConnectionLost, NO_CONNECTION_TEXT).with_code("08003"),
             );
