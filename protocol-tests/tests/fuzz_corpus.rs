@@ -307,6 +307,9 @@ fn conn_state_terminate_before_ssl_response_is_not_sent() {
     let n = conn.pending_output().len();
     conn.consume_output(n);
     conn.terminate();
-    assert!(conn.pending_output().is_empty(), "Terminate sent before the SSL response");
+    assert!(
+        conn.pending_output().is_empty(),
+        "Terminate sent before the SSL response"
+    );
     assert_eq!(conn.state(), pgdblink::conn::State::Closed);
 }
