@@ -148,10 +148,8 @@ fn conn_state_seeds() -> Vec<(String, Vec<u8>)> {
                     .last_mut()
                     .unwrap()
                     .extend_from_slice(&backend_bytes(&w[1..]).unwrap()),
-                b"call" | b"F" => {
-                    if !segments.last().unwrap().is_empty() {
-                        segments.push(Vec::new());
-                    }
+                b"call" | b"F" if !segments.last().unwrap().is_empty() => {
+                    segments.push(Vec::new());
                 }
                 _ => {}
             }
