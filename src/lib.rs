@@ -29,6 +29,8 @@ pub mod auth;
 pub mod conn;
 pub mod conninfo;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod protocol;
 
 #[cfg(feature = "driver")]

@@ -358,6 +358,13 @@ impl Connection {
         }
     }
 
+    /// How many received bytes are buffered, waiting for the rest of a message (for the fuzz targets'
+    /// memory property: never more than one message within the decoder's limits).
+    #[doc(hidden)]
+    pub fn buffered_input(&self) -> usize {
+        self.recv.len()
+    }
+
     /// The backend's process id and cancel key, once known.
     pub fn backend_key(&self) -> Option<(u32, &[u8])> {
         self.backend_key
@@ -461,7 +468,11 @@ impl Connection {
     /// once the output is written).
     pub fn terminate(&mut self) {
         if !matches!(self.phase, Phase::Closed) {
-            frontend::terminate(&mut self.send);
+            // Before the answer to SSLRequest the server expects a TLS handshake or a startup packet:
+            // a Terminate there would be a malformed packet (found by the conn_state fuzz target).
+            if !matches!(self.phase, Phase::SslResponse) {
+                frontend::terminate(&mut self.send);
+            }
             self.close(
                 Error::new(ErrorKind::ConnectionLost, NO_CONNECTION_TEXT).with_code("08003"),
             );

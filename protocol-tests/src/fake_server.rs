@@ -1,0 +1,263 @@
+//! A scripted fake PostgreSQL server, for the conversations a real server cannot be made to have:
+//! closing at a chosen byte, malformed messages, hostile SCRAM parameters, silence, trickling, resets.
+//!
+//! [`FakeServer::start`] binds `127.0.0.1:0` and serves each accepted connection with the next script
+//! in its own thread. Every wait is bounded ([`IO_TIMEOUT`], [`ACCEPT_TIMEOUT`], the durations in the
+//! steps), so a server thread always ends on its own, and [`FakeServer::join`] never blocks forever.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::wire;
+
+/// How long a read from the client may take before the script gives up.
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the server waits for the next connection before it gives up.
+pub const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One step of a script.
+#[derive(Clone, Debug)]
+pub enum Step {
+    /// Read one untagged startup-phase packet (SSLRequest, StartupMessage, CancelRequest).
+    ReadStartup,
+    /// Read one tagged frontend message.
+    ReadMessage,
+    /// Send these bytes in one write.
+    Send(Vec<u8>),
+    /// Send these bytes one at a time, pausing between them.
+    Trickle(Vec<u8>, Duration),
+    /// Do nothing for a while.
+    Sleep(Duration),
+    /// Stay silent, with the socket open, for this long (reading and discarding what arrives), then
+    /// close: a server that never answers.
+    Hang(Duration),
+    /// Close the connection in an orderly way (FIN).
+    Close,
+    /// Read the client's SASLInitialResponse and answer with AuthenticationSASLContinue carrying the
+    /// server-first message this function builds from the client's nonce.
+    ScramFirst(fn(&str) -> String),
+    /// Wait until the client's unread bytes have arrived, then close without reading them, which
+    /// makes the kernel answer with a reset (RST) instead of a FIN.
+    Reset,
+}
+
+/// What one scripted connection received: the raw packets read by `ReadStartup`/`ReadMessage`.
+pub type Received = Vec<Vec<u8>>;
+
+/// A running fake server. See the [module documentation](self).
+pub struct FakeServer {
+    addr: SocketAddr,
+    handle: JoinHandle<Vec<Result<Received, String>>>,
+}
+
+impl FakeServer {
+    /// Serves one connection per script, in order, each in its own thread.
+    pub fn start(scripts: Vec<Vec<Step>>) -> FakeServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local address");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
+        let handle = thread::spawn(move || {
+            let mut workers = Vec::new();
+            for script in scripts {
+                let deadline = Instant::now() + ACCEPT_TIMEOUT;
+                let stream = loop {
+                    match listener.accept() {
+                        Ok((s, _)) => break Some(s),
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            if Instant::now() >= deadline {
+                                break None;
+                            }
+                            thread::sleep(Duration::from_millis(2));
+                        }
+                        Err(_) => break None,
+                    }
+                };
+                let Some(stream) = stream else {
+                    workers.push(None);
+                    break;
+                };
+                let (tx, rx) = mpsc::channel();
+                thread::spawn(move || {
+                    let _ = tx.send(run_script(stream, &script));
+                });
+                workers.push(Some(rx));
+            }
+            workers
+                .into_iter()
+                .map(|w| match w {
+                    None => Err("no connection arrived".to_owned()),
+                    Some(rx) => rx
+                        .recv_timeout(ACCEPT_TIMEOUT + IO_TIMEOUT)
+                        .unwrap_or_else(|_| Err("script did not finish".to_owned())),
+                })
+                .collect()
+        });
+        FakeServer { addr, handle }
+    }
+
+    /// Serves one connection with one script.
+    pub fn single(script: Vec<Step>) -> FakeServer {
+        FakeServer::start(vec![script])
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// A connection string for this server: user `alice`, database `db1`, no SSL, a 2-second
+    /// connect timeout, plus `extra` (`"password=pencil"`, `"sslmode=prefer"`, ...).
+    pub fn conninfo(&self, extra: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=alice dbname=db1 sslmode=disable connect_timeout=2 {extra}",
+            self.port()
+        )
+    }
+
+    /// Waits for every script to end; returns, per connection, the packets it read or why it
+    /// failed. Bounded: each script ends on its own.
+    pub fn join(self) -> Vec<Result<Received, String>> {
+        self.handle.join().expect("fake server thread")
+    }
+}
+
+fn read_exact_timeout(s: &mut TcpStream, buf: &mut [u8]) -> Result<(), String> {
+    s.read_exact(buf).map_err(|e| format!("read: {e}"))
+}
+
+fn run_script(mut s: TcpStream, script: &[Step]) -> Result<Received, String> {
+    s.set_read_timeout(Some(IO_TIMEOUT))
+        .map_err(|e| e.to_string())?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    let mut received = Vec::new();
+    for step in script {
+        match step {
+            Step::ReadStartup => {
+                let mut len = [0u8; 4];
+                read_exact_timeout(&mut s, &mut len)?;
+                let n = u32::from_be_bytes(len) as usize;
+                if !(8..=10_000).contains(&n) {
+                    return Err(format!("startup packet length {n}"));
+                }
+                let mut body = vec![0; n - 4];
+                read_exact_timeout(&mut s, &mut body)?;
+                received.push([&len[..], &body].concat());
+            }
+            Step::ReadMessage => {
+                let mut head = [0u8; 5];
+                read_exact_timeout(&mut s, &mut head)?;
+                let n = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+                if !(4..=1_000_000).contains(&n) {
+                    return Err(format!("message length {n}"));
+                }
+                let mut body = vec![0; n - 4];
+                read_exact_timeout(&mut s, &mut body)?;
+                received.push([&head[..], &body].concat());
+            }
+            Step::Send(bytes) => {
+                // The client may already have gone; that is its right.
+                let _ = s.write_all(bytes);
+            }
+            Step::Trickle(bytes, pause) => {
+                for b in bytes {
+                    if s.write_all(&[*b]).is_err() {
+                        break;
+                    }
+                    thread::sleep(*pause);
+                }
+            }
+            Step::ScramFirst(build) => {
+                let mut head = [0u8; 5];
+                read_exact_timeout(&mut s, &mut head)?;
+                let n = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+                if head[0] != b'p' || !(4..=10_000).contains(&n) {
+                    return Err(format!("expected SASLInitialResponse, got {head:?}"));
+                }
+                let mut body = vec![0; n - 4];
+                read_exact_timeout(&mut s, &mut body)?;
+                let text = String::from_utf8_lossy(&body).into_owned();
+                let nonce = text
+                    .split_once("r=")
+                    .map(|(_, r)| r.to_owned())
+                    .ok_or("no client nonce")?;
+                let mut out = Vec::new();
+                wire::authentication(&mut out, 11, build(&nonce).as_bytes());
+                let _ = s.write_all(&out);
+                received.push([&head[..], &body].concat());
+            }
+            Step::Sleep(d) => thread::sleep(*d),
+            Step::Hang(d) => {
+                let deadline = Instant::now() + *d;
+                let mut buf = [0u8; 256];
+                loop {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    let _ = s.set_read_timeout(Some(left));
+                    match s.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                            ) => {}
+                        Err(_) => break,
+                    }
+                }
+                return Ok(received);
+            }
+            Step::Close => {
+                let _ = s.shutdown(Shutdown::Write);
+                // Give the client a moment to read the FIN, then drop.
+                thread::sleep(Duration::from_millis(5));
+                return Ok(received);
+            }
+            Step::Reset => {
+                thread::sleep(Duration::from_millis(30));
+                return Ok(received);
+            }
+        }
+    }
+    Ok(received)
+}
+
+/// A trust startup as PostgreSQL sends it: AuthenticationOk, two ParameterStatus, BackendKeyData,
+/// ReadyForQuery(idle).
+pub fn trust_startup() -> Vec<u8> {
+    let mut out = Vec::new();
+    wire::authentication(&mut out, 0, &[]);
+    wire::parameter_status(&mut out, "server_version", "17.0");
+    wire::parameter_status(&mut out, "client_encoding", "UTF8");
+    wire::backend_key_data(&mut out, 4242, &[1, 2, 3, 4]);
+    wire::ready_for_query(&mut out, b'I');
+    out
+}
+
+/// The result of `SELECT 1`: RowDescription, DataRow, CommandComplete, ReadyForQuery(idle).
+pub fn select_1_result() -> Vec<u8> {
+    let mut out = Vec::new();
+    wire::row_description(&mut out, &[("?column?", 23)]);
+    wire::data_row(&mut out, &[Some(b"1")]);
+    wire::command_complete(&mut out, "SELECT 1");
+    wire::ready_for_query(&mut out, b'I');
+    out
+}
+
+/// The script of a session that starts (trust), reads one query and answers it with `answer`, then
+/// runs `then`.
+pub fn query_script(answer: Vec<u8>, then: Step) -> Vec<Step> {
+    vec![
+        Step::ReadStartup,
+        Step::Send(trust_startup()),
+        Step::ReadMessage,
+        Step::Send(answer),
+        then,
+    ]
+}

@@ -1,0 +1,470 @@
+//! Fault injection: a scripted fake server (`protocol_tests::fake_server`) does what a real server
+//! cannot be made to do. Every fault must give a clear `Err` (exact texts asserted), no panic, no hang
+//! and no unbounded memory, and every other named connection in the same `Dblink` (one to the real
+//! throwaway cluster, opened before the fault) must keep working.
+
+use std::time::{Duration, Instant};
+
+use pgdblink::cluster::{Cluster, Role};
+use pgdblink::{Dblink, Error, QueryResult};
+use protocol_tests::fake_server::{FakeServer, Step, query_script, select_1_result, trust_startup};
+use protocol_tests::wire;
+
+/// A Dblink with a connection named `keeper` to the real cluster.
+fn dblink_with_keeper() -> Dblink {
+    let cluster = Cluster::shared().expect("throwaway cluster");
+    let mut db = Dblink::new();
+    db.connect("keeper", &cluster.conninfo(Role::Trust))
+        .expect("keeper connects");
+    db
+}
+
+/// The keeper still answers, and is the only connection left besides `also`.
+fn assert_keeper_works(db: &mut Dblink) {
+    let r = db
+        .query("keeper", "SELECT 1")
+        .expect("keeper still answers");
+    assert_eq!(r.rows().and_then(|r| r.get(0, 0)), Some("1"));
+}
+
+/// Takes every result of the query in flight on `name` up to the end marker.
+fn drain(db: &mut Dblink, name: &str) -> Vec<Result<QueryResult, Error>> {
+    let mut out = Vec::new();
+    loop {
+        match db.get_result(name) {
+            Ok(None) => break,
+            Ok(Some(r)) => out.push(Ok(r)),
+            Err(e) => out.push(Err(e)),
+        }
+        assert!(out.len() < 10, "no end marker");
+    }
+    // The end marker is returned again.
+    assert!(matches!(db.get_result(name), Ok(None)));
+    out
+}
+
+/// The one error among `results`.
+fn the_error(results: &[Result<QueryResult, Error>]) -> &Error {
+    let errors: Vec<&Error> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(errors.len(), 1, "expected one error in {results:?}");
+    errors[0]
+}
+
+/// Connects `name` to a fake server that answers the query with `answer` and then closes; returns
+/// the results of the query.
+fn query_fault(db: &mut Dblink, answer: Vec<u8>) -> Vec<Result<QueryResult, Error>> {
+    let server = FakeServer::single(query_script(answer, Step::Close));
+    db.connect("fake", &server.conninfo(""))
+        .expect("fake connects");
+    db.send_query("fake", "SELECT 1").expect("query sent");
+    let results = drain(db, "fake");
+    // A broken connection refuses further queries, and disconnect still works.
+    let e = db.send_query("fake", "SELECT 1").expect_err("closed");
+    assert_eq!(e.message(), "no connection to the server");
+    db.disconnect("fake").expect("disconnect");
+    server.join();
+    results
+}
+
+fn assert_protocol_error(results: &[Result<QueryResult, Error>], text: &str) {
+    let e = the_error(results);
+    assert_eq!(e.message(), text);
+    assert_eq!(e.code(), Some("08P01"));
+}
+
+const LOST: &str = "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.";
+
+#[test]
+fn fault_server_closes_at_every_byte_of_startup() {
+    let mut db = dblink_with_keeper();
+    let startup = trust_startup();
+    let started = Instant::now();
+    for cut in 0..startup.len() {
+        let server = FakeServer::single(vec![
+            Step::ReadStartup,
+            Step::Send(startup[..cut].to_vec()),
+            Step::Close,
+        ]);
+        let e = db
+            .connect("fake", &server.conninfo(""))
+            .expect_err("a cut startup fails");
+        assert_eq!(e.code(), Some("08001"), "cut at {cut}");
+        assert_eq!(e.message(), "could not establish connection");
+        let detail = e.detail().expect("reason");
+        let prefix = format!(
+            "connection to server at \"127.0.0.1\", port {} failed: ",
+            server.port()
+        );
+        assert!(detail.starts_with(&prefix), "cut at {cut}: {detail}");
+        let reason = &detail[prefix.len()..];
+        // Cut on a message boundary: the server just closed; inside a message: mid-message.
+        assert!(
+            reason == LOST || reason == "server closed the connection in the middle of a message",
+            "cut at {cut}: {reason}"
+        );
+        // A failed connect does not reserve the name.
+        assert!(!db.connections().contains(&"fake".to_owned()));
+        server.join();
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_keeper_works(&mut db);
+}
+
+#[test]
+fn fault_server_closes_at_every_byte_of_result() {
+    let mut db = dblink_with_keeper();
+    let result = select_1_result();
+    for cut in 0..result.len() {
+        let results = query_fault(&mut db, result[..cut].to_vec());
+        let e = the_error(&results);
+        assert_eq!(e.code(), Some("08006"), "cut at {cut}");
+        assert!(
+            e.message() == LOST
+                || e.message() == "server closed the connection in the middle of a message",
+            "cut at {cut}: {}",
+            e.message()
+        );
+        // The rows arrive only when CommandComplete did, and before the error.
+        let complete = result.len() - 6;
+        if cut >= complete {
+            let rows = results[0].as_ref().expect("rows first");
+            assert_eq!(rows.rows().and_then(|r| r.get(0, 0)), Some("1"));
+        } else {
+            assert_eq!(results.len(), 1, "cut at {cut}");
+        }
+    }
+    assert_keeper_works(&mut db);
+}
+
+#[test]
+fn fault_length_below_four() {
+    let mut db = dblink_with_keeper();
+    let results = query_fault(&mut db, b"T\0\0\0\x03".to_vec());
+    assert_protocol_error(
+        &results,
+        "lost synchronization with server: got message type \"T\", length 3",
+    );
+    assert_keeper_works(&mut db);
+}
+
+#[test]
+fn fault_length_above_cap_refused_without_allocating() {
+    let mut db = dblink_with_keeper();
+    let mut answer = Vec::new();
+    wire::row_description(&mut answer, &[("x", 25)]);
+    // A DataRow announcing 2^30 + 1 bytes, of which only the header is sent: the client must refuse
+    // it at once rather than wait for (or allocate) a gigabyte.
+    answer.extend_from_slice(b"D\x40\0\0\x01\0\x01");
+    let server = FakeServer::single(query_script(answer, Step::Hang(Duration::from_secs(3))));
+    db.connect("fake", &server.conninfo("")).unwrap();
+    let started = Instant::now();
+    db.send_query("fake", "SELECT x").unwrap();
+    let results = drain(&mut db, "fake");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "waited for the body"
+    );
+    assert_protocol_error(
+        &results,
+        "lost synchronization with server: got message type \"D\", length 1073741825",
+    );
+    db.disconnect("fake").unwrap();
+    assert_keeper_works(&mut db);
+    server.join();
+}
+
+#[test]
+fn fault_unknown_tag() {
+    let mut db = dblink_with_keeper();
+    let results = query_fault(&mut db, b"q\0\0\0\x04".to_vec());
+    assert_protocol_error(
+        &results,
+        "unexpected response from server; first received character was \"q\"",
+    );
+    assert_keeper_works(&mut db);
+}
+
+#[test]
+fn fault_data_row_with_more_fields_than_row_description() {
+    let mut db = dblink_with_keeper();
+    let mut answer = Vec::new();
+    wire::row_description(&mut answer, &[("a", 25)]);
+    wire::data_row(&mut answer, &[Some(b"1"), Some(b"2")]);
+    wire::command_complete(&mut answer, "SELECT 1");
+    wire::ready_for_query(&mut answer, b'I');
+    let results = query_fault(&mut db, answer);
+    assert_protocol_error(
+        &results,
+        "unexpected field count in \"D\" message: 2 fields, 1 columns",
+    );
+    assert_keeper_works(&mut db);
+}
+
+#[test]
+fn fault_data_row_negative_field_length() {
+    let mut db = dblink_with_keeper();
+    let mut answer = Vec::new();
+    wire::row_description(&mut answer, &[("a", 25)]);
+    wire::message(&mut answer, b'D', &wire::Body::default().i16(1).i32(-2).0);
+    let results = query_fault(&mut db, answer);
+    assert_protocol_error(&results, "invalid \"D\" message: bad field length");
+    assert_keeper_works(&mut db);
+}
+
+#[test]
+fn fault_truncated_error_response() {
+    let mut db = dblink_with_keeper();
+    // The length covers the fields, but the list's terminating NUL is missing.
+    let mut answer = Vec::new();
+    wire::message(&mut answer, b'E', b"SERROR\0C42000\0Mbroken");
+    let results = query_fault(&mut db, answer);
+    assert_protocol_error(
+        &results,
+        "invalid \"E\" message: field value is not NUL-terminated",
+    );
+    // Cut off by the server closing in the middle of it.
+    let mut full = Vec::new();
+    wire::error_fields(&mut full, b'E', &[(b'S', "ERROR"), (b'M', "boom")]);
+    let results = query_fault(&mut db, full[..full.len() - 3].to_vec());
+    let e = the_error(&results);
+    assert_eq!(
+        e.message(),
+        "server closed the connection in the middle of a message"
+    );
+    assert_eq!(e.code(), Some("08006"));
+    assert_keeper_works(&mut db);
+}
+
+#[test]
+fn fault_ssl_response_followed_by_extra_bytes_refused() {
+    // CVE-2021-23222: bytes after the one-byte answer to SSLRequest were not asked for (a man in the
+    // middle may have injected them). Over TCP pgdblink sends SSLRequest only when SSL is required
+    // (it has no TLS, so prefer/allow go plain), so `N` is refused before the injected bytes are even
+    // looked at; the `ssl_response_with_extra_bytes` transcript covers the sans-IO path where `N` is
+    // acceptable and the extra bytes alone cause the refusal.
+    let mut db = dblink_with_keeper();
+    let mut answer = b"N".to_vec();
+    answer.extend_from_slice(&trust_startup());
+    let server = FakeServer::single(vec![Step::ReadStartup, Step::Send(answer), Step::Close]);
+    let conninfo = server.conninfo("sslmode=require");
+    let e = db.connect("fake", &conninfo).expect_err("refused");
+    assert_eq!(e.code(), Some("08001"));
+    assert_eq!(e.message(), "could not establish connection");
+    assert_eq!(
+        e.detail(),
+        Some(
+            format!(
+                "connection to server at \"127.0.0.1\", port {} failed: server does not support SSL, but SSL was required",
+                server.port()
+            )
+            .as_str()
+        )
+    );
+    assert!(!db.connections().contains(&"fake".to_owned()));
+    let received = server.join();
+    // The client sent its SSLRequest and nothing else: no StartupMessage into the injected
+    // conversation.
+    let received = received[0].as_ref().unwrap();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0], [0, 0, 0, 8, 4, 210, 22, 47]);
+    assert_keeper_works(&mut db);
+}
+
+/// Connects to a fake server that asks for SCRAM and answers with `first`; returns the connect
+/// error's reason.
+fn scram_fault(db: &mut Dblink, first: fn(&str) -> String, extra: Vec<Step>) -> String {
+    let mut sasl = Vec::new();
+    wire::authentication(&mut sasl, 10, b"SCRAM-SHA-256\0\0");
+    let mut script = vec![Step::ReadStartup, Step::Send(sasl), Step::ScramFirst(first)];
+    script.extend(extra);
+    script.push(Step::Close);
+    let server = FakeServer::single(script);
+    let e = db
+        .connect("fake", &server.conninfo("password=pencil"))
+        .expect_err("refused");
+    assert_eq!(e.code(), Some("08001"));
+    let detail = e.detail().expect("reason").to_owned();
+    let prefix = format!(
+        "connection to server at \"127.0.0.1\", port {} failed: ",
+        server.port()
+    );
+    server.join();
+    detail
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{detail}"))
+        .to_owned()
+}
+
+#[test]
+fn fault_scram_iteration_count_zero() {
+    let mut db = dblink_with_keeper();
+    let reason = scram_fault(&mut db, |n| format!("r={n}srv,s=c2FsdA==,i=0"), vec![]);
+    assert_eq!(reason, "malformed SCRAM message (invalid iteration count)");
+    assert_keeper_works(&mut db);
+}
+
+#[test]
+fn fault_scram_iteration_count_billion_refused_quickly() {
+    let mut db = dblink_with_keeper();
+    let started = Instant::now();
+    let reason = scram_fault(
+        &mut db,
+        |n| format!("r={n}srv,s=c2FsdA==,i=1000000000"),
+        vec![],
+    );
+    assert_eq!(
+        reason,
+        "SCRAM iteration count 1000000000 exceeds the limit of 1000000"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "ran PBKDF2");
+    assert_keeper_works(&mut db);
+}
+
+#[test]
+fn fault_scram_nonce_without_client_prefix() {
+    let mut db = dblink_with_keeper();
+    let reason = scram_fault(
+        &mut db,
+        |_| "r=serveronlynonce,s=c2FsdA==,i=4096".to_owned(),
+        vec![],
+    );
+    assert_eq!(reason, "invalid SCRAM response (nonce mismatch)");
+    assert_keeper_works(&mut db);
+}
+
+#[test]
+fn fault_scram_bad_server_signature() {
+    let mut db = dblink_with_keeper();
+    let mut fin = Vec::new();
+    // Base64 of 32 zero bytes: well formed, but not the signature the password gives.
+    wire::authentication(
+        &mut fin,
+        12,
+        b"v=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    );
+    let reason = scram_fault(
+        &mut db,
+        |n| format!("r={n}srv,s=c2FsdA==,i=4096"),
+        vec![Step::ReadMessage, Step::Send(fin)],
+    );
+    assert_eq!(reason, "incorrect server signature");
+    assert_keeper_works(&mut db);
+}
+
+#[test]
+fn fault_server_never_answers_connect_timeout() {
+    let mut db = dblink_with_keeper();
+    let server = FakeServer::single(vec![Step::ReadStartup, Step::Hang(Duration::from_secs(4))]);
+    let started = Instant::now();
+    let e = db
+        .connect("fake", &server.conninfo(""))
+        .expect_err("timed out");
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(1900) && elapsed < Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+    assert_eq!(e.code(), Some("08001"));
+    assert_eq!(
+        e.detail(),
+        Some(
+            format!(
+                "connection to server at \"127.0.0.1\", port {} failed: timeout expired",
+                server.port()
+            )
+            .as_str()
+        )
+    );
+    assert_keeper_works(&mut db);
+    server.join();
+}
+
+#[test]
+fn fault_cancel_never_acknowledged_times_out() {
+    let mut db = dblink_with_keeper();
+    // Connection 1: a session whose query never finishes. Connection 2: the cancel socket, which the
+    // server accepts and then neither answers nor closes.
+    let server = FakeServer::start(vec![
+        vec![
+            Step::ReadStartup,
+            Step::Send(trust_startup()),
+            Step::ReadMessage,
+            Step::Hang(Duration::from_secs(3)),
+        ],
+        vec![Step::ReadStartup, Step::Hang(Duration::from_secs(3))],
+    ]);
+    db.connect("fake", &server.conninfo("")).unwrap();
+    db.send_query("fake", "SELECT pg_sleep(100)").unwrap();
+    db.set_cancel_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    let e = db.cancel_query("fake").expect_err("timed out");
+    assert_eq!(e.message(), "cancel request timed out");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The connection's state is untouched: still busy.
+    assert!(db.is_busy("fake").unwrap());
+    db.disconnect("fake").unwrap();
+    assert_keeper_works(&mut db);
+    let received = server.join();
+    // The cancel connection received exactly one 16-byte CancelRequest.
+    let cancel = &received[1].as_ref().unwrap()[0];
+    assert_eq!(cancel.len(), 16);
+    assert_eq!(&cancel[4..8], &80_877_102u32.to_be_bytes());
+    assert_eq!(&cancel[8..12], &4242u32.to_be_bytes());
+}
+
+#[test]
+fn fault_trickled_one_byte_at_a_time_still_works() {
+    let mut db = dblink_with_keeper();
+    let pause = Duration::from_micros(300);
+    let server = FakeServer::single(vec![
+        Step::ReadStartup,
+        Step::Trickle(trust_startup(), pause),
+        Step::ReadMessage,
+        Step::Trickle(select_1_result(), pause),
+        Step::ReadMessage,
+        Step::Close,
+    ]);
+    db.connect("fake", &server.conninfo("")).unwrap();
+    assert_eq!(
+        db.conn("fake").unwrap().parameter("server_version"),
+        Some("17.0")
+    );
+    // The other connection is served while this one trickles.
+    db.send_query("fake", "SELECT 1").unwrap();
+    assert_keeper_works(&mut db);
+    let results = drain(&mut db, "fake");
+    assert_eq!(results.len(), 1);
+    let rows = results[0].as_ref().expect("rows");
+    assert_eq!(rows.rows().and_then(|r| r.get(0, 0)), Some("1"));
+    assert_eq!(rows.command_tag(), "SELECT 1");
+    db.disconnect("fake").unwrap();
+    let received = server.join();
+    // Startup, the query, and Terminate on disconnect.
+    assert_eq!(received[0].as_ref().unwrap().last().unwrap()[0], b'X');
+}
+
+#[test]
+fn fault_connection_reset_mid_query() {
+    let mut db = dblink_with_keeper();
+    let mut partial = Vec::new();
+    wire::row_description(&mut partial, &[("a", 25)]);
+    // The server sends part of a result, then closes without reading the client's query: the
+    // kernel answers with a reset.
+    let server = FakeServer::single(vec![
+        Step::ReadStartup,
+        Step::Send(trust_startup()),
+        Step::Sleep(Duration::from_millis(20)),
+        Step::Send(partial),
+        Step::Reset,
+    ]);
+    db.connect("fake", &server.conninfo("")).unwrap();
+    db.send_query("fake", "SELECT a FROM t").unwrap();
+    let results = drain(&mut db, "fake");
+    let e = the_error(&results);
+    assert_eq!(e.code(), Some("08006"));
+    assert_eq!(e.message(), LOST);
+    assert_eq!(db.error_message("fake").unwrap().as_deref(), Some(LOST));
+    db.disconnect("fake").unwrap();
+    assert_keeper_works(&mut db);
+    server.join();
+}

@@ -1,0 +1,842 @@
+//! The checking loops behind the fuzz targets (`fuzz/fuzz_targets/*.rs`), kept in the library so that
+//! the corpus-replay test (`protocol-tests/tests/fuzz_corpus.rs`) runs exactly the same checks on the
+//! stable toolchain. Every function panics when a property is violated; that panic is the finding.
+//!
+//! Not part of the API: hidden from the documentation and free to change.
+
+use crate::auth::{ChannelBinding, ScramClient, ScramLimits};
+use crate::conn::{Connection, MAX_QUEUED_NOTICES, PollResult, QueryResult, StartupConfig, State};
+use crate::conninfo::Config;
+use crate::protocol::{Limits, frontend};
+
+/// The SCRAM client nonce the fuzz targets (and the `startup_scram` transcript) use.
+pub const NONCE: &str = "xV3yFJ/WUxMSClp1AbComiHv";
+/// The password the fuzz targets use (the transcripts' SCRAM, MD5 and cleartext password).
+pub const PASSWORD: &str = "pencil";
+/// The largest SCRAM iteration count the fuzz targets obey (PostgreSQL's default), so that one run
+/// costs at most one PBKDF2 of 4096 rounds.
+pub const MAX_ITERATIONS: u32 = 4096;
+
+// ---------------------------------------------------------------------------------------------
+// Frontend stream validation
+// ---------------------------------------------------------------------------------------------
+
+/// One frontend message found by [`check_frontend_stream`]: its type byte (0 for the untagged
+/// startup-phase packets) and body (after the length word).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The type byte, or 0 for SSLRequest / StartupMessage / CancelRequest.
+    pub tag: u8,
+    /// The message body.
+    pub body: &'a [u8],
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8]) -> Reader<'a> {
+        Reader { buf, pos: 0 }
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or_else(|| format!("{n} bytes run past the end at offset {}", self.pos))?;
+        let s = &self.buf[self.pos..end];
+        self.pos = end;
+        Ok(s)
+    }
+    fn i16(&mut self) -> Result<i16, String> {
+        Ok(i16::from_be_bytes(
+            self.take(2)?.try_into().unwrap_or([0; 2]),
+        ))
+    }
+    fn i32(&mut self) -> Result<i32, String> {
+        Ok(i32::from_be_bytes(
+            self.take(4)?.try_into().unwrap_or([0; 4]),
+        ))
+    }
+    fn cstr(&mut self) -> Result<&'a [u8], String> {
+        let rest = &self.buf[self.pos..];
+        let n = rest
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or_else(|| format!("string without NUL at offset {}", self.pos))?;
+        self.pos += n + 1;
+        Ok(&rest[..n])
+    }
+    fn end(&self) -> Result<(), String> {
+        if self.pos == self.buf.len() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} trailing bytes in message",
+                self.buf.len() - self.pos
+            ))
+        }
+    }
+}
+
+/// Checks the body of one tagged frontend message for its type. `sasl` says a SASLInitialResponse was
+/// seen, so a `p` is a SASLResponse.
+fn check_tagged_body(tag: u8, body: &[u8], sasl: &mut bool) -> Result<(), String> {
+    let mut r = Reader::new(body);
+    match tag {
+        b'p' if *sasl => {
+            // SASLResponse: SCRAM's client-final message.
+            if !body.starts_with(b"c=biws,r=") || body.contains(&0) {
+                return Err(format!(
+                    "bad SASLResponse {:?}",
+                    String::from_utf8_lossy(body)
+                ));
+            }
+            return Ok(());
+        }
+        b'p' => {
+            // Either a SASLInitialResponse (mechanism, Int32 length, data) or a PasswordMessage.
+            let first = r.cstr()?;
+            if r.pos < body.len() {
+                if !first.starts_with(b"SCRAM-SHA-256") {
+                    return Err("unknown SASL mechanism".into());
+                }
+                let n = r.i32()?;
+                if n >= 0 {
+                    r.take(n as usize)?;
+                } else if n != -1 {
+                    return Err(format!("SASLInitialResponse length {n}"));
+                }
+                *sasl = true;
+            }
+        }
+        b'Q' | b'f' => {
+            let text = r.cstr()?;
+            std::str::from_utf8(text).map_err(|_| "query text is not UTF-8".to_string())?;
+        }
+        b'X' | b'c' | b'S' | b'H' => {}
+        b'd' => return Ok(()),
+        b'P' => {
+            r.cstr()?;
+            r.cstr()?;
+            let n = r.i16()?;
+            if n < 0 {
+                return Err("negative parameter type count".into());
+            }
+            r.take(4 * n as usize)?;
+        }
+        b'B' => {
+            r.cstr()?;
+            r.cstr()?;
+            let nf = r.i16()?;
+            if nf < 0 {
+                return Err("negative format count".into());
+            }
+            r.take(2 * nf as usize)?;
+            let np = r.i16()?;
+            if np < 0 {
+                return Err("negative parameter count".into());
+            }
+            for _ in 0..np {
+                let len = r.i32()?;
+                if len >= 0 {
+                    r.take(len as usize)?;
+                } else if len != -1 {
+                    return Err(format!("parameter length {len}"));
+                }
+            }
+            let nr = r.i16()?;
+            if nr < 0 {
+                return Err("negative result format count".into());
+            }
+            r.take(2 * nr as usize)?;
+        }
+        b'D' | b'C' => {
+            let kind = r.take(1)?[0];
+            if kind != b'S' && kind != b'P' {
+                return Err(format!("bad Describe/Close kind {kind}"));
+            }
+            r.cstr()?;
+        }
+        b'E' => {
+            r.cstr()?;
+            if r.i32()? < 0 {
+                return Err("negative row limit".into());
+            }
+        }
+        other => return Err(format!("unknown frontend message type 0x{other:02x}")),
+    }
+    r.end()
+}
+
+/// Splits a client-to-server byte stream into messages and checks each: an optional SSLRequest, a
+/// StartupMessage (protocol 3.0 or 3.2, NUL-terminated name/value pairs) or CancelRequest, then
+/// tagged messages whose length words fit and whose bodies have the layout of their type; nothing
+/// after Terminate; the stream ends on a message boundary. An empty stream is well formed.
+pub fn check_frontend_stream(bytes: &[u8]) -> Result<Vec<Frame<'_>>, String> {
+    let mut frames = Vec::new();
+    let mut pos = 0;
+    let mut started = false;
+    let mut ssl_seen = false;
+    let mut sasl = false;
+    let mut terminated = false;
+    while pos < bytes.len() {
+        if terminated {
+            return Err(format!("bytes after Terminate at offset {pos}"));
+        }
+        if !started {
+            let mut r = Reader::new(&bytes[pos..]);
+            let len = r.i32()?;
+            if len < 8 {
+                return Err(format!("startup packet length {len}"));
+            }
+            let body = Reader::new(&bytes[pos + 4..]).take(len as usize - 4)?;
+            let mut b = Reader::new(body);
+            let code = b.i32()? as u32;
+            match code {
+                frontend::SSL_REQUEST_CODE if !ssl_seen && len == 8 => ssl_seen = true,
+                frontend::CANCEL_REQUEST_CODE if !ssl_seen => {
+                    if !(12 + 4..=12 + 256).contains(&len) {
+                        return Err(format!("CancelRequest length {len}"));
+                    }
+                    terminated = true;
+                }
+                frontend::PROTOCOL_3_0 | frontend::PROTOCOL_3_2 => {
+                    loop {
+                        let name = b.cstr()?;
+                        if name.is_empty() {
+                            break;
+                        }
+                        b.cstr()?;
+                    }
+                    b.end()?;
+                    started = true;
+                }
+                other => return Err(format!("bad startup code {other}")),
+            }
+            frames.push(Frame { tag: 0, body });
+            pos += len as usize;
+            continue;
+        }
+        let tag = bytes[pos];
+        let mut r = Reader::new(&bytes[pos + 1..]);
+        let len = r.i32()?;
+        if len < 4 {
+            return Err(format!("message length {len} below 4"));
+        }
+        let body = r.take(len as usize - 4)?;
+        check_tagged_body(tag, body, &mut sasl)
+            .map_err(|e| format!("message '{}' at offset {pos}: {e}", tag as char))?;
+        if tag == b'X' {
+            terminated = true;
+        }
+        frames.push(Frame { tag, body });
+        pos += 1 + len as usize;
+    }
+    Ok(frames)
+}
+
+// ---------------------------------------------------------------------------------------------
+// conn_state
+// ---------------------------------------------------------------------------------------------
+
+/// How the `conn_state` input is laid out: byte 0 selects the startup options, byte 1 is the length
+/// of a control block taken from the end of the input, and everything in between is what the server
+/// sends. Each control byte is one chunk of `(c & 0x7f) + 1` server bytes; `c & 0x80` ends a segment
+/// after the chunk. Between segments the client acts (drain, consume output, send a query); inside a
+/// segment only chunking differs. Server bytes left over when the control block runs out form one
+/// last chunk and segment.
+pub struct ConnInput<'a> {
+    /// The startup option bits (see [`conn_config`]).
+    pub options: u8,
+    /// The server's bytes.
+    pub server: &'a [u8],
+    /// The chunking control bytes.
+    pub control: &'a [u8],
+}
+
+impl<'a> ConnInput<'a> {
+    /// Splits a fuzz input.
+    pub fn parse(data: &'a [u8]) -> ConnInput<'a> {
+        let options = data.first().copied().unwrap_or(0);
+        let rest = data.get(2..).unwrap_or_default();
+        let n = (data.get(1).copied().unwrap_or(0) as usize).min(rest.len());
+        let (server, control) = rest.split_at(rest.len() - n);
+        ConnInput {
+            options,
+            server,
+            control,
+        }
+    }
+
+    /// Builds a fuzz input from segments of server bytes (each fed in chunks of up to 128 bytes), so
+    /// that the client acts after each segment: the form the seed corpus uses.
+    pub fn encode(options: u8, segments: &[Vec<u8>]) -> Vec<u8> {
+        let mut server = Vec::new();
+        let mut control = Vec::new();
+        for seg in segments {
+            server.extend_from_slice(seg);
+            let mut left = seg.len();
+            if left == 0 {
+                continue;
+            }
+            while left > 0 {
+                let n = left.min(128);
+                left -= n;
+                control.push((n - 1) as u8 | if left == 0 { 0x80 } else { 0 });
+            }
+        }
+        control.truncate(255);
+        let mut out = vec![options, control.len() as u8];
+        out.extend_from_slice(&server);
+        out.extend_from_slice(&control);
+        out
+    }
+
+    /// The segments, each a list of chunks.
+    fn segments(&self) -> Vec<Vec<&'a [u8]>> {
+        let mut segments = Vec::new();
+        let mut current = Vec::new();
+        let mut pos = 0;
+        for &c in self.control {
+            if pos >= self.server.len() {
+                break;
+            }
+            let n = ((c & 0x7f) as usize + 1).min(self.server.len() - pos);
+            current.push(&self.server[pos..pos + n]);
+            pos += n;
+            if c & 0x80 != 0 {
+                segments.push(std::mem::take(&mut current));
+            }
+        }
+        if pos < self.server.len() {
+            current.push(&self.server[pos..]);
+        }
+        if !current.is_empty() {
+            segments.push(current);
+        }
+        segments
+    }
+}
+
+/// Option bits of the `conn_state` input: 0x01 a password, 0x02 protocol 3.2, 0x04 SSLRequest first,
+/// 0x08 SSL required, 0x10 at least protocol 3.2 after negotiation, 0x20 channel binding required,
+/// 0x40 small decoder limits (1 KiB data messages, 256-byte others), 0x80 the server closes at the end.
+pub fn conn_config(options: u8) -> StartupConfig {
+    let mut config = StartupConfig::new("alice", "db1");
+    if options & 0x01 != 0 {
+        config = config.password(PASSWORD);
+    }
+    if options & 0x02 != 0 {
+        config.protocol = frontend::PROTOCOL_3_2;
+    }
+    config.ssl_request = options & 0x04 != 0;
+    config.ssl_required = options & 0x08 != 0;
+    if options & 0x10 != 0 {
+        config.min_minor = 2;
+    }
+    if options & 0x20 != 0 {
+        config.channel_binding = ChannelBinding::Require;
+    }
+    if options & 0x40 != 0 {
+        config.limits = Limits {
+            max_data_message: 1024,
+            max_small_message: 256,
+        };
+    }
+    config.scram_nonce = NONCE.to_owned();
+    config.scram_limits = ScramLimits {
+        max_iterations: MAX_ITERATIONS,
+    };
+    config
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Each segment in one `handle_input`.
+    Whole,
+    /// Each segment in its chunks, results and notifications drained after every chunk.
+    Chunked,
+    /// As `Chunked`, and after every chunk part of the output is consumed and, when idle, a query
+    /// is sent: the most interleaving, checked for the invariants only.
+    Aggressive,
+}
+
+struct Run {
+    conn: Connection,
+    limits: Limits,
+    /// Every byte the client has "sent" (consumed output).
+    sent: Vec<u8>,
+    summary: String,
+    /// Results (and the end marker, once per query) taken in the current segment.
+    results: String,
+    /// Notifications taken in the current segment.
+    notifications: String,
+    /// The end marker of the current query cycle was seen.
+    done: bool,
+    closed: Option<String>,
+    queries: usize,
+}
+
+fn describe_result(r: &Result<QueryResult, crate::Error>) -> String {
+    match r {
+        Ok(QueryResult::Rows(rows)) => {
+            let mut s = format!("rows {:?} cols", rows.command_tag());
+            for c in rows.columns() {
+                s.push_str(&format!(" {:?}:{}", c.name(), c.type_oid()));
+            }
+            for row in 0..rows.len() {
+                s.push_str(" |");
+                for col in 0..rows.columns().len() {
+                    let v = rows.get_bytes(row, col);
+                    assert_eq!(v.is_none(), rows.is_null(row, col));
+                    s.push_str(&format!(" {v:?}"));
+                }
+                assert!(rows.get_bytes(row, rows.columns().len()).is_none());
+            }
+            assert!(rows.get_bytes(rows.len(), 0).is_none());
+            s
+        }
+        Ok(QueryResult::Command(tag)) => format!("command {tag:?}"),
+        Ok(QueryResult::EmptyQuery) => "empty".to_owned(),
+        Err(e) => format!("error {:?} {:?} {:?}", e.code(), e.severity(), e.message()),
+    }
+}
+
+impl Run {
+    fn new(options: u8) -> Run {
+        let config = conn_config(options);
+        let limits = config.limits;
+        let mut run = Run {
+            conn: Connection::new(config),
+            limits,
+            sent: Vec::new(),
+            summary: String::new(),
+            results: String::new(),
+            notifications: String::new(),
+            done: false,
+            closed: None,
+            queries: 0,
+        };
+        run.check();
+        run
+    }
+
+    /// The invariants that hold after every call.
+    fn check(&mut self) {
+        let conn = &self.conn;
+        assert_eq!(conn.wants_write(), !conn.pending_output().is_empty());
+        if let Some(text) = &self.closed {
+            assert_eq!(conn.state(), State::Closed, "a closed connection reopened");
+            let now = conn.fatal_error().map(|e| e.to_string());
+            assert_eq!(now.as_ref(), Some(text), "the fatal error changed");
+            assert!(!conn.wants_read());
+        } else if conn.state() == State::Closed {
+            let e = conn
+                .fatal_error()
+                .expect("a closed connection has a fatal error");
+            self.closed = Some(e.to_string());
+        }
+        // The receive buffer holds at most one incomplete message, which the decoder has already
+        // checked against the limits once its header is in.
+        let cap = self
+            .limits
+            .max_data_message
+            .max(self.limits.max_small_message) as usize
+            + 1;
+        assert!(
+            conn.buffered_input() <= cap,
+            "{} bytes buffered, cap {cap}",
+            conn.buffered_input()
+        );
+        if conn.is_busy() {
+            assert_eq!(conn.state(), State::Busy);
+        }
+    }
+
+    fn drain_results(&mut self) {
+        loop {
+            let busy = self.conn.is_busy();
+            let r = self.conn.poll_result();
+            assert_eq!(busy, matches!(r, PollResult::Pending), "is_busy disagrees");
+            match r {
+                PollResult::Ready(r) => {
+                    assert!(!self.done, "a result after the end marker");
+                    let line = describe_result(&r);
+                    self.results.push_str(&line);
+                    self.results.push('\n');
+                }
+                PollResult::Pending => break,
+                PollResult::Done => {
+                    if !self.done {
+                        self.results.push_str("done\n");
+                        self.done = true;
+                    }
+                    assert!(matches!(self.conn.poll_result(), PollResult::Done));
+                    assert_ne!(self.conn.state(), State::Busy);
+                    break;
+                }
+            }
+        }
+        for n in self.conn.take_notifications() {
+            self.summary.push_str(&format!(
+                "notify {} {:?} {:?}\n",
+                n.pid, n.channel, n.payload
+            ));
+        }
+        self.check();
+    }
+
+    fn drain_notices(&mut self) {
+        let notices = self.conn.take_notices();
+        assert!(notices.len() <= MAX_QUEUED_NOTICES);
+        for n in notices {
+            self.summary
+                .push_str(&format!("notice {:?}\n", n.message()));
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        let n = n.min(self.conn.pending_output().len());
+        let out = self.conn.pending_output()[..n].to_vec();
+        self.sent.extend_from_slice(&out);
+        self.conn.consume_output(n);
+        self.check();
+    }
+
+    fn maybe_query(&mut self) {
+        let state = self.conn.state();
+        let before_buffer = self.conn.error_message().len();
+        let sql = ["SELECT 1", "SELECT 1; SELECT 2", "", "COPY t TO STDOUT"][self.queries % 4];
+        match self.conn.send_query(sql) {
+            Ok(()) => {
+                assert_eq!(state, State::Idle);
+                assert_eq!(self.conn.state(), State::Busy);
+                self.queries += 1;
+                self.done = false;
+                self.summary.push_str(&format!("query {sql:?}\n"));
+            }
+            Err(e) => {
+                assert_ne!(state, State::Idle);
+                assert!(self.conn.error_message().len() > before_buffer);
+                self.summary
+                    .push_str(&format!("refused {:?}\n", e.message()));
+            }
+        }
+        self.check();
+    }
+
+    fn end_segment(&mut self) {
+        self.drain_results();
+        self.summary.push_str(&std::mem::take(&mut self.results));
+        self.summary
+            .push_str(&std::mem::take(&mut self.notifications));
+        self.drain_notices();
+        let c = &self.conn;
+        self.summary.push_str(&format!(
+            "-- {:?} tx={:?} minor={} key={:?} params={:?} fatal={:?} errmsg={:?} out={}\n",
+            c.state(),
+            c.transaction_status(),
+            c.protocol_minor(),
+            c.backend_key(),
+            (
+                c.parameter("server_version"),
+                c.parameter("client_encoding")
+            ),
+            c.fatal_error().map(|e| e.to_string()),
+            c.error_message(),
+            c.pending_output().len(),
+        ));
+        self.consume(usize::MAX);
+        self.maybe_query();
+    }
+}
+
+fn run_conn(input: &ConnInput<'_>, mode: Mode) -> (String, Vec<u8>) {
+    let mut run = Run::new(input.options);
+    let segments = input.segments();
+    let control = input.control;
+    let mut k = 0;
+    for seg in &segments {
+        if mode == Mode::Whole {
+            let whole: Vec<u8> = seg.concat();
+            run.conn.handle_input(&whole);
+            run.check();
+        } else {
+            for chunk in seg {
+                run.conn.handle_input(chunk);
+                run.check();
+                run.drain_results();
+                if mode == Mode::Aggressive {
+                    let c = control.get(k).copied().unwrap_or(0xff);
+                    run.consume((c & 0x0f) as usize * 7);
+                    if c & 0x10 != 0 {
+                        run.maybe_query();
+                    }
+                    run.drain_notices();
+                }
+                k += 1;
+            }
+        }
+        run.end_segment();
+    }
+    if input.options & 0x80 != 0 {
+        run.conn.handle_eof();
+        run.check();
+        run.end_segment();
+    }
+    let was_closed = run.conn.state() == State::Closed;
+    run.conn.terminate();
+    run.check();
+    assert_eq!(run.conn.state(), State::Closed);
+    if was_closed {
+        assert!(run.conn.pending_output().is_empty() || run.conn.wants_write());
+    }
+    // Input after the end changes nothing.
+    run.conn.handle_input(b"Z\0\0\0\x05I");
+    run.check();
+    run.consume(usize::MAX);
+    (run.summary, run.sent)
+}
+
+/// The `conn_state` target: runs the input whole, chunked and with aggressive interleaving; checks
+/// the invariants (no panic, a closed connection stays closed with the same fatal error, the receive
+/// buffer stays under the decoder's caps, `is_busy` agrees with `poll_result`, the client's output is
+/// a well-formed frontend stream) and that whole and chunked runs produce the same summary, which is
+/// returned.
+pub fn conn_state(data: &[u8]) -> String {
+    let input = ConnInput::parse(data);
+    let (whole, sent_whole) = run_conn(&input, Mode::Whole);
+    let (chunked, sent_chunked) = run_conn(&input, Mode::Chunked);
+    assert_eq!(whole, chunked, "chunking changed the outcome");
+    assert_eq!(sent_whole, sent_chunked, "chunking changed the output");
+    if let Err(e) = check_frontend_stream(&sent_whole) {
+        panic!("malformed client output: {e}\n{sent_whole:?}");
+    }
+    let (_, sent_aggressive) = run_conn(&input, Mode::Aggressive);
+    if let Err(e) = check_frontend_stream(&sent_aggressive) {
+        panic!("malformed client output (interleaved): {e}\n{sent_aggressive:?}");
+    }
+    chunked
+}
+
+// ---------------------------------------------------------------------------------------------
+// scram
+// ---------------------------------------------------------------------------------------------
+
+/// The `scram` target: the input is server-first, a newline, then server-final. Runs them through a
+/// [`ScramClient`] with [`PASSWORD`] and [`NONCE`]; checks the client-final's shape and that errors
+/// are sticky. Returns whether the exchange completed.
+pub fn scram(data: &[u8]) -> bool {
+    let (first, last) = match data.iter().position(|&b| b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, &[][..]),
+    };
+    let mut client = ScramClient::new(
+        PASSWORD.as_bytes(),
+        NONCE,
+        ScramLimits {
+            max_iterations: MAX_ITERATIONS,
+        },
+    );
+    assert_eq!(
+        client.client_first_message(),
+        format!("n,,n=,r={NONCE}").into_bytes()
+    );
+    match client.handle_server_first(first) {
+        Ok(reply) => {
+            let text = std::str::from_utf8(&reply).expect("client-final is ASCII");
+            let rest = text
+                .strip_prefix("c=biws,r=")
+                .expect("client-final starts with c=biws,r=");
+            assert!(rest.starts_with(NONCE), "nonce lost its client prefix");
+            let (_, proof) = rest.rsplit_once(",p=").expect("client-final has a proof");
+            assert_eq!(proof.len(), 44, "proof is base64 of 32 bytes");
+            assert!(!client.is_complete());
+            // A second server-first is out of order.
+            assert!(client.handle_server_first(first).is_err());
+        }
+        Err(e) => {
+            assert_eq!(e.kind(), crate::ErrorKind::Auth, "{e}");
+            // Sticky: the same error again, and server-final refused with it too.
+            let again = client.handle_server_first(first).expect_err("sticky");
+            assert_eq!(again.message(), e.message());
+            let fin = client.handle_server_final(last).expect_err("sticky");
+            assert_eq!(fin.message(), e.message());
+            assert!(!client.is_complete());
+            return false;
+        }
+    }
+    match client.handle_server_final(last) {
+        Ok(()) => {
+            assert!(client.is_complete());
+            assert!(client.handle_server_final(last).is_err());
+            true
+        }
+        Err(e) => {
+            assert!(!client.is_complete());
+            let again = client.handle_server_final(last).expect_err("sticky");
+            assert_eq!(again.message(), e.message());
+            false
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// conninfo
+// ---------------------------------------------------------------------------------------------
+
+/// The `conninfo` target: parses the text as a connection string. If it parses, `Display` must give a
+/// string that parses back to the same configuration (with secrets masked as `********`), and neither
+/// `Display` nor `Debug` may depend on a secret's value. Returns whether it parsed.
+pub fn conninfo(text: &str) -> bool {
+    let Ok(config) = Config::parse(text) else {
+        return false;
+    };
+    let shown = config.to_string();
+    let reparsed = Config::parse(&shown)
+        .unwrap_or_else(|e| panic!("Display output {shown:?} does not parse: {e}"));
+    let mut masked = config.clone();
+    let mut changed = config.clone();
+    let secrets: Vec<String> = config
+        .iter()
+        .filter(|(k, _)| crate::conninfo::is_secret(k))
+        .map(|(k, _)| k.to_owned())
+        .collect();
+    for k in &secrets {
+        masked.set(k, "********").expect("known keyword");
+        changed
+            .set(k, "another secret value")
+            .expect("known keyword");
+    }
+    assert_eq!(reparsed, masked, "Display of {text:?} is {shown:?}");
+    assert_eq!(shown, changed.to_string(), "Display depends on a secret");
+    assert_eq!(
+        format!("{config:?}"),
+        format!("{changed:?}"),
+        "Debug depends on a secret"
+    );
+    for (k, v) in config.iter() {
+        assert_eq!(config.get(k), Some(v));
+    }
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// frontend_roundtrip
+// ---------------------------------------------------------------------------------------------
+
+/// The `frontend_roundtrip` target: builds frontend messages from the input, encodes each, and checks
+/// that an encoding error leaves the buffer untouched, that the buffer is a well-formed stream, and
+/// that every message reads back to what was encoded. Returns the number of messages encoded.
+pub fn frontend_roundtrip(data: &[u8]) -> usize {
+    let mut buf = Vec::new();
+    frontend::startup_message(frontend::PROTOCOL_3_0, [("user", "u")], &mut buf)
+        .expect("startup encodes");
+    let mut expected: Vec<(u8, Vec<u8>)> = Vec::new();
+    let mut sasl = false;
+    for part in data.split(|&b| b == 0xff) {
+        let Some((&op, arg)) = part.split_first() else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(arg).into_owned();
+        let (a, b) = text.split_at(
+            text.char_indices()
+                .nth(text.chars().count() / 2)
+                .map_or(0, |(i, _)| i),
+        );
+        let before = buf.clone();
+        let (tag, result) = match op % 12 {
+            0 => (b'Q', frontend::query(&text, &mut buf)),
+            1 => {
+                let types: Vec<u32> = arg
+                    .chunks(4)
+                    .map(|c| c.len() as u32 * 1000 + c[0] as u32)
+                    .collect();
+                (b'P', frontend::parse(a, b, &types, &mut buf))
+            }
+            2 => {
+                let params: Vec<Option<&[u8]>> = arg
+                    .chunks(3)
+                    .map(|c| if c[0] % 5 == 0 { None } else { Some(c) })
+                    .collect();
+                let formats: Vec<i16> = arg.iter().take(3).map(|&x| i16::from(x % 2)).collect();
+                (
+                    b'B',
+                    frontend::bind(a, b, &formats, &params, &formats, &mut buf),
+                )
+            }
+            3 => (
+                b'D',
+                frontend::describe(arg.first().copied().unwrap_or(b'S'), b, &mut buf),
+            ),
+            4 => (
+                b'C',
+                frontend::close(arg.first().copied().unwrap_or(b'P'), b, &mut buf),
+            ),
+            5 => {
+                let rows = arg.iter().fold(0u32, |acc, &x| {
+                    acc.wrapping_mul(251).wrapping_add(u32::from(x))
+                });
+                (b'E', frontend::execute(a, rows, &mut buf))
+            }
+            6 => {
+                frontend::sync(&mut buf);
+                (b'S', Ok(()))
+            }
+            7 => (b'd', frontend::copy_data(arg, &mut buf)),
+            8 => (b'f', frontend::copy_fail(&text, &mut buf)),
+            9 if !sasl => (b'p', frontend::password_message(arg, &mut buf)),
+            10 if !sasl => {
+                let r = frontend::sasl_initial_response(
+                    "SCRAM-SHA-256",
+                    (!arg.is_empty()).then_some(arg),
+                    &mut buf,
+                );
+                if r.is_ok() {
+                    sasl = true;
+                }
+                (b'p', r)
+            }
+            _ => {
+                frontend::flush(&mut buf);
+                (b'H', Ok(()))
+            }
+        };
+        match result {
+            Ok(()) => {
+                let body = buf[before.len() + 5..].to_vec();
+                assert_eq!(buf[before.len()], tag);
+                assert_eq!(
+                    u32::from_be_bytes(buf[before.len() + 1..before.len() + 5].try_into().unwrap())
+                        as usize,
+                    body.len() + 4
+                );
+                // The strings went in whole: the text or its halves appear in the body.
+                match tag {
+                    b'Q' | b'f' => assert_eq!(body, [text.as_bytes(), b"\0"].concat()),
+                    b'P' => assert!(
+                        body.starts_with(&[a.as_bytes(), b"\0", b.as_bytes(), b"\0"].concat())
+                    ),
+                    b'd' => assert_eq!(body, arg),
+                    b'p' if op % 12 == 9 => assert_eq!(body, [arg, b"\0"].concat()),
+                    _ => {}
+                }
+                expected.push((tag, body));
+            }
+            Err(_) => assert_eq!(buf, before, "a failed encode changed the buffer"),
+        }
+    }
+    let frames = match check_frontend_stream(&buf) {
+        Ok(f) => f,
+        Err(e) => panic!("malformed frontend stream: {e}"),
+    };
+    assert_eq!(frames.len(), expected.len() + 1);
+    for (frame, (tag, body)) in frames[1..].iter().zip(&expected) {
+        assert_eq!(frame.tag, *tag);
+        assert_eq!(frame.body, &body[..]);
+    }
+    expected.len()
+}
