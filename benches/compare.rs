@@ -55,10 +55,13 @@ fn main() {
 
     let mut table: Vec<Row> = Vec::new();
     let mut add = |scenario: &str, client: &'static str, r: Result<ScenarioResult, String>| {
-        eprintln!("  {scenario:<26} {client:<15} {}", match &r {
-            Ok(r) => format!("{:.0} ops/s", r.ops_per_second()),
-            Err(e) => e.clone(),
-        });
+        eprintln!(
+            "  {scenario:<26} {client:<15} {}",
+            match &r {
+                Ok(r) => format!("{:.0} ops/s", r.ops_per_second()),
+                Err(e) => e.clone(),
+            }
+        );
         table.push(Row {
             scenario: scenario.to_owned(),
             client,
@@ -68,9 +71,21 @@ fn main() {
     };
 
     eprintln!("round trips (SELECT 1, one connection, {seconds} s each)");
-    add("round trips", "pgdblink", bench::round_trips(&trust, duration).map_err(|e| e.to_string()));
-    add("round trips", "libpq", run_peer(&peer, &["rt", &trust, &seconds.to_string()]));
-    add("round trips", "tokio-postgres", rt.block_on(tokio_round_trips(&trust, duration)));
+    add(
+        "round trips",
+        "pgdblink",
+        bench::round_trips(&trust, duration).map_err(|e| e.to_string()),
+    );
+    add(
+        "round trips",
+        "libpq",
+        run_peer(&peer, &["rt", &trust, &seconds.to_string()]),
+    );
+    add(
+        "round trips",
+        "tokio-postgres",
+        rt.block_on(tokio_round_trips(&trust, duration)),
+    );
 
     eprintln!("rows ({rows_n} x 2 text columns, best of 3)");
     let best = |f: &mut dyn FnMut() -> Result<ScenarioResult, String>| {
@@ -83,22 +98,61 @@ fn main() {
             })
             .expect("three runs")
     };
-    add("rows", "pgdblink", best(&mut || bench::rows(&trust, rows_n).map_err(|e| e.to_string())));
-    add("rows", "libpq", best(&mut || run_peer(&peer, &["rows", &trust, &rows_n.to_string()])));
-    add("rows", "tokio-postgres", best(&mut || rt.block_on(tokio_rows(&trust, rows_n))));
+    add(
+        "rows",
+        "pgdblink",
+        best(&mut || bench::rows(&trust, rows_n).map_err(|e| e.to_string())),
+    );
+    add(
+        "rows",
+        "libpq",
+        best(&mut || run_peer(&peer, &["rows", &trust, &rows_n.to_string()])),
+    );
+    add(
+        "rows",
+        "tokio-postgres",
+        best(&mut || rt.block_on(tokio_rows(&trust, rows_n))),
+    );
 
     for n in [50usize, 500] {
         let name = format!("fan-out, {n} connections");
         eprintln!("{name} (SELECT 1 to all, in rounds, one thread, {seconds} s each)");
-        add(&name, "pgdblink", bench::fan_out(&trust, n, duration).map_err(|e| e.to_string()));
-        add(&name, "libpq", run_peer(&peer, &["fanout", &trust, &n.to_string(), &seconds.to_string()]));
-        add(&name, "tokio-postgres", rt.block_on(tokio_fan_out(&trust, n, duration)));
+        add(
+            &name,
+            "pgdblink",
+            bench::fan_out(&trust, n, duration).map_err(|e| e.to_string()),
+        );
+        add(
+            &name,
+            "libpq",
+            run_peer(
+                &peer,
+                &["fanout", &trust, &n.to_string(), &seconds.to_string()],
+            ),
+        );
+        add(
+            &name,
+            "tokio-postgres",
+            rt.block_on(tokio_fan_out(&trust, n, duration)),
+        );
     }
 
     eprintln!("connect with SCRAM-SHA-256 ({seconds} s each)");
-    add("connect (SCRAM)", "pgdblink", bench::connect(&scram, duration).map_err(|e| e.to_string()));
-    add("connect (SCRAM)", "libpq", run_peer(&peer, &["connect", &scram, &seconds.to_string()]));
-    add("connect (SCRAM)", "tokio-postgres", rt.block_on(tokio_connect(&scram, duration)));
+    add(
+        "connect (SCRAM)",
+        "pgdblink",
+        bench::connect(&scram, duration).map_err(|e| e.to_string()),
+    );
+    add(
+        "connect (SCRAM)",
+        "libpq",
+        run_peer(&peer, &["connect", &scram, &seconds.to_string()]),
+    );
+    add(
+        "connect (SCRAM)",
+        "tokio-postgres",
+        rt.block_on(tokio_connect(&scram, duration)),
+    );
 
     print_table(&table, &pinned);
     write_json(&table, &pinned);
@@ -140,7 +194,10 @@ fn build_libpq_peer() -> Result<PathBuf, String> {
     if !status.status.success() {
         return Err(format!(
             "libpq peer skipped: could not compile it (is libpq-dev installed?): {}",
-            String::from_utf8_lossy(&status.stderr).lines().next().unwrap_or("")
+            String::from_utf8_lossy(&status.stderr)
+                .lines()
+                .next()
+                .unwrap_or("")
         ));
     }
     Ok(out)
@@ -161,7 +218,10 @@ fn run_peer(peer: &Result<PathBuf, String>, args: &[&str]) -> Result<ScenarioRes
         return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    let f: Vec<f64> = text.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+    let f: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
     if f.len() != 3 {
         return Err(format!("unexpected peer output {text:?}"));
     }
@@ -195,7 +255,9 @@ async fn measured<F: std::future::Future<Output = Result<u64, String>>>(
     let t0 = Instant::now();
     let ops = f.await?;
     let seconds = t0.elapsed().as_secs_f64();
-    let cpu = bench::thread_cpu_time().unwrap_or_default().saturating_sub(cpu0);
+    let cpu = bench::thread_cpu_time()
+        .unwrap_or_default()
+        .saturating_sub(cpu0);
     Ok(scenario(name, ops, seconds, cpu.as_secs_f64()))
 }
 
@@ -210,13 +272,19 @@ async fn tokio_client(conninfo: &str) -> Result<tokio_postgres::Client, String> 
 async fn tokio_round_trips(conninfo: &str, duration: Duration) -> Result<ScenarioResult, String> {
     let client = tokio_client(conninfo).await?;
     for _ in 0..100 {
-        client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
+        client
+            .simple_query("SELECT 1")
+            .await
+            .map_err(|e| e.to_string())?;
     }
     measured("rt", async {
         let t0 = Instant::now();
         let mut ops = 0;
         while t0.elapsed() < duration {
-            client.simple_query("SELECT 1").await.map_err(|e| e.to_string())?;
+            client
+                .simple_query("SELECT 1")
+                .await
+                .map_err(|e| e.to_string())?;
             ops += 1;
         }
         Ok(ops)
@@ -243,7 +311,11 @@ async fn tokio_rows(conninfo: &str, n: u64) -> Result<ScenarioResult, String> {
     .await
 }
 
-async fn tokio_fan_out(conninfo: &str, n: usize, duration: Duration) -> Result<ScenarioResult, String> {
+async fn tokio_fan_out(
+    conninfo: &str,
+    n: usize,
+    duration: Duration,
+) -> Result<ScenarioResult, String> {
     let mut clients = Vec::with_capacity(n);
     for _ in 0..n {
         clients.push(tokio_client(conninfo).await?);
@@ -310,7 +382,10 @@ fn print_table(table: &[Row], pinned: &str) {
         "| {:<26} | {:<14} | {:>12} | {:>16} | {:>13} | {:>13} |",
         "scenario", "client", "ops/s", "client CPU µs/op", "ops/s vs libpq", "CPU vs libpq"
     );
-    println!("|{:-<28}|{:-<16}|{:->14}|{:->18}|{:->15}|{:->15}|", "", "", "", "", "", "");
+    println!(
+        "|{:-<28}|{:-<16}|{:->14}|{:->18}|{:->15}|{:->15}|",
+        "", "", "", "", "", ""
+    );
     for row in table {
         let libpq = table
             .iter()
@@ -321,7 +396,10 @@ fn print_table(table: &[Row], pinned: &str) {
                 let (speed, cpu) = match libpq {
                     Some(l) => (
                         format!("{:.2}x", r.ops_per_second() / l.ops_per_second()),
-                        format!("{:.2}x", r.client_cpu_us_per_op() / l.client_cpu_us_per_op()),
+                        format!(
+                            "{:.2}x",
+                            r.client_cpu_us_per_op() / l.client_cpu_us_per_op()
+                        ),
                     ),
                     None => ("-".into(), "-".into()),
                 };
