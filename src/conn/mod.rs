@@ -587,6 +587,22 @@ impl Connection {
                 );
                 break;
             }
+            // The hot path: a row of the row set in progress, validated and indexed in one pass.
+            if let Some(rows) = self.current.as_mut().filter(|_| {
+                matches!(self.phase, Phase::Busy)
+                    && !self.query_done
+                    && matches!(self.copy, CopyState::None)
+            }) && let Some(len) = protocol::backend::data_row_offsets(
+                buf,
+                &limits,
+                rows.columns.len(),
+                consumed,
+                &mut rows.fields,
+            ) {
+                consumed += len;
+                self.row_added();
+                continue;
+            }
             match protocol::decode(buf, &limits) {
                 Ok(Decoded::Message(msg, len)) => {
                     let base = consumed;
@@ -970,6 +986,24 @@ impl Connection {
         }
     }
 
+    /// A row's fields were appended to the row set in progress: count it and, in chunked-rows mode,
+    /// hand over a full chunk.
+    fn row_added(&mut self) {
+        let Some(rows) = self.current.as_mut() else {
+            return;
+        };
+        rows.push_pending_row();
+        if let Some(max) = self.chunk_rows
+            && rows.len() >= max
+        {
+            let columns = rows.columns.clone();
+            let mut batch = std::mem::replace(rows, Rows::new(columns));
+            batch.partial = true;
+            let pending = batch.pending > 0;
+            self.finish_result(Ok(QueryResult::Rows(batch)), pending);
+        }
+    }
+
     fn handle_busy_message(&mut self, msg: BackendMessage<'_>, base: usize, buf: &[u8]) {
         if self.query_done {
             // After ReadyForQuery nothing but the asynchronous messages handled above may arrive.
@@ -1024,16 +1058,7 @@ impl Connection {
                     Some(r) => ((body_offset + r.start) as u32, r.len() as i32),
                     None => (0, -1),
                 }));
-                rows.push_pending_row();
-                if let Some(max) = self.chunk_rows {
-                    if rows.len() >= max {
-                        let columns = rows.columns.clone();
-                        let mut batch = std::mem::replace(rows, Rows::new(columns));
-                        batch.partial = true;
-                        let pending = batch.pending > 0;
-                        self.finish_result(Ok(QueryResult::Rows(batch)), pending);
-                    }
-                }
+                self.row_added();
             }
             BackendMessage::CommandComplete { tag } => {
                 let tag = text(tag);

@@ -231,6 +231,64 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The fast path for the hottest message: if `buf` starts with a complete, valid DataRow of exactly
+/// `ncols` fields, appends each field's `(offset, length)` to `out` (offsets relative to the start of
+/// `buf`, plus `base`; length -1 for NULL) and returns the bytes the message occupies. Validation and
+/// collecting the offsets happen in one pass.
+///
+/// Returns `None`, with `out` unchanged, for anything else (another message type, a partial message,
+/// another field count, offsets beyond `u32`, any malformation): the caller then uses [`decode`], which
+/// gives the precise answer. So this function accepts exactly the DataRows `decode` accepts.
+#[inline]
+pub fn data_row_offsets(
+    buf: &[u8],
+    limits: &Limits,
+    ncols: usize,
+    base: usize,
+    out: &mut Vec<(u32, i32)>,
+) -> Option<usize> {
+    let (&[b'D', l0, l1, l2, l3], _) = buf.split_first_chunk::<5>()? else {
+        return None;
+    };
+    let len = u32::from_be_bytes([l0, l1, l2, l3]);
+    if !(6..=limits.max_data_message).contains(&len) {
+        return None;
+    }
+    let total = usize::try_from(len).ok()?.checked_add(1)?;
+    let body = buf.get(5..total)?;
+    let (count, mut rest) = body.split_first_chunk::<2>()?;
+    if u16::from_be_bytes(*count) as usize != ncols || base.checked_add(total)? > u32::MAX as usize
+    {
+        return None;
+    }
+    let start = out.len();
+    out.reserve(ncols);
+    for _ in 0..ncols {
+        let Some((field_len, tail)) = rest.split_first_chunk::<4>() else {
+            out.truncate(start);
+            return None;
+        };
+        let field_len = i32::from_be_bytes(*field_len);
+        // `tail` ends where the message ends.
+        let offset = base + (total - tail.len());
+        if field_len == -1 {
+            out.push((0, -1));
+            rest = tail;
+        } else if let Some(t) = usize::try_from(field_len).ok().and_then(|l| tail.get(l..)) {
+            out.push((offset as u32, field_len));
+            rest = t;
+        } else {
+            out.truncate(start);
+            return None;
+        }
+    }
+    if !rest.is_empty() {
+        out.truncate(start);
+        return None;
+    }
+    Some(total)
+}
+
 /// Validates a `D` body in one pass: "Int16: the number of column values that follow (possibly
 /// zero)", then per column "Int32: the length of the column value, in bytes ... As a special case,
 /// -1 indicates a NULL column value", then that many bytes.
@@ -992,6 +1050,7 @@ pub fn exercise(bytes: &[u8]) -> (u64, usize) {
     let mut sum = 0u64;
     let mut messages = 0usize;
     while let Some(rest) = bytes.get(pos..) {
+        check_data_row_fast_path(rest, &limits);
         let (msg, used) = match decode(rest, &limits) {
             Ok(Decoded::Message(msg, used)) => (msg, used),
             Ok(Decoded::NeedMore(n)) => {
@@ -1029,6 +1088,35 @@ pub fn exercise(bytes: &[u8]) -> (u64, usize) {
         pos += used;
     }
     (sum, messages)
+}
+
+/// The property of [`data_row_offsets`]: it accepts exactly the DataRows [`decode`] accepts (with their
+/// field count), with the same fields; for everything else it returns `None` and leaves `out` alone.
+fn check_data_row_fast_path(buf: &[u8], limits: &Limits) {
+    let declared = buf
+        .get(5..7)
+        .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]) as usize);
+    for ncols in [declared, declared + 1] {
+        let mut out = vec![(7, 7)];
+        let fast = data_row_offsets(buf, limits, ncols, 100, &mut out);
+        match decode(buf, limits) {
+            Ok(Decoded::Message(BackendMessage::DataRow(row), used)) if row.len() == ncols => {
+                assert_eq!(fast, Some(used), "fast path refused a valid DataRow");
+                let body_offset = 100 + (row.body().as_ptr() as usize - buf.as_ptr() as usize);
+                let expected: Vec<(u32, i32)> = std::iter::once((7, 7))
+                    .chain(row.ranges().map(|r| match r {
+                        Some(r) => ((body_offset + r.start) as u32, r.len() as i32),
+                        None => (0, -1),
+                    }))
+                    .collect();
+                assert_eq!(out, expected, "fast path fields differ");
+            }
+            _ => {
+                assert_eq!(fast, None, "fast path accepted what decode does not");
+                assert_eq!(out, [(7, 7)], "fast path touched the output");
+            }
+        }
+    }
 }
 
 /// Touches every accessor of `msg`, returning a checksum so nothing is optimized away.

@@ -1324,3 +1324,63 @@ fn decode_mutated_messages_never_panic() {
         }
     }
 }
+
+#[test]
+fn data_row_fast_path_matches_decode() {
+    let limits = Limits::default();
+    let mut row = Vec::new();
+    // Two rows back to back: a value, a NULL, an empty value.
+    for _ in 0..2 {
+        row.extend_from_slice(b"D\0\0\0\x15\0\x03\0\0\0\x03abc\xff\xff\xff\xff\0\0\0\0");
+    }
+    let mut out = Vec::new();
+    assert_eq!(data_row_offsets(&row, &limits, 3, 10, &mut out), Some(22));
+    assert_eq!(out, vec![(10 + 11, 3), (0, -1), (10 + 22, 0)]);
+    // The same through the shared property check, for every cut of the stream.
+    for cut in 0..=row.len() {
+        exercise(&row[..cut]);
+    }
+}
+
+#[test]
+fn data_row_fast_path_declines_everything_else() {
+    let limits = Limits::default();
+    let valid = b"D\0\0\0\x0b\0\x01\0\0\0\x011".to_vec();
+    let mut out = vec![(1, 1)];
+    assert_eq!(
+        data_row_offsets(&valid, &limits, 2, 0, &mut out),
+        None,
+        "wrong column count"
+    );
+    assert_eq!(
+        data_row_offsets(&valid[..11], &limits, 1, 0, &mut out),
+        None,
+        "partial"
+    );
+    let mut bad_len = valid.clone();
+    bad_len[10] = 2; // the field claims 2 bytes, one is there
+    assert_eq!(data_row_offsets(&bad_len, &limits, 1, 0, &mut out), None);
+    let mut negative = valid.clone();
+    negative[7..11].copy_from_slice(&(-2i32).to_be_bytes());
+    assert_eq!(data_row_offsets(&negative, &limits, 1, 0, &mut out), None);
+    let mut trailing = b"D\0\0\0\x0c\0\x01\0\0\0\x011".to_vec();
+    trailing.push(b'x');
+    assert_eq!(
+        data_row_offsets(&trailing, &limits, 1, 0, &mut out),
+        None,
+        "trailing bytes"
+    );
+    assert_eq!(
+        data_row_offsets(b"C\0\0\0\x0dSELECT 1\0", &limits, 1, 0, &mut out),
+        None
+    );
+    assert_eq!(
+        data_row_offsets(&valid, &limits, 1, u32::MAX as usize, &mut out),
+        None,
+        "offset overflow"
+    );
+    assert_eq!(out, vec![(1, 1)], "untouched");
+    for bytes in [&bad_len, &negative, &trailing] {
+        exercise(bytes);
+    }
+}
