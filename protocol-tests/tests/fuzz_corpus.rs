@@ -311,3 +311,13 @@ fn conn_state_terminate_before_ssl_response_is_not_sent() {
     );
     assert_eq!(conn.state(), pgdblink::conn::State::Closed);
 }
+
+/// Fuzz finding (conn_state): after AuthenticationSASL and the client's SASLInitialResponse, a server
+/// answering AuthenticationCleartextPassword got the password in clear text. A method switch in the
+/// middle of a SASL exchange is now refused before anything is sent.
+#[test]
+fn conn_state_cleartext_request_during_sasl_is_refused() {
+    let input = fs::read(corpus_dir("conn_state").join("regression_cleartext_during_sasl"))
+        .expect("regression file");
+    fuzzing::conn_state(&input);
+}

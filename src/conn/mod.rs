@@ -809,6 +809,21 @@ impl Connection {
         let unsupported =
             |text: &str| Err(Error::new(ErrorKind::Unsupported, text).with_code("08001"));
         let needs_binding = self.config.channel_binding == ChannelBinding::Require;
+        // Once a SASL exchange has begun, only its continuation, its outcome and AuthenticationOk may
+        // follow: a server that switches to another method now (say, cleartext) is trying to downgrade
+        // the exchange, and must not get the password.
+        if matches!(self.phase, Phase::Sasl)
+            && !matches!(
+                auth,
+                Authentication::SaslContinue(_) | Authentication::SaslFinal(_) | Authentication::Ok
+            )
+        {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "unexpected authentication request during SASL exchange",
+            )
+            .with_code("08P01"));
+        }
         match auth {
             Authentication::Ok => {
                 if matches!(self.phase, Phase::Sasl) && !self.sasl_done {
