@@ -588,32 +588,26 @@ impl Dblink {
         if !ready.is_empty() || !in_flight {
             return Ok(ready);
         }
-        loop {
-            let left = match deadline {
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return Ok(ready);
-                    }
-                    Some(d - now)
-                }
-                None => None,
-            };
-            self.reactor.dispatch(left)?;
-            for &id in self.reactor.last_ready() {
-                let conn = self.reactor.get(id).expect("registered").conn();
+        let by_id = &self.by_id;
+        let mut scanned = false;
+        self.reactor.wait_until(deadline, |r| {
+            // The first call comes before any dispatch: the scan above already found nothing.
+            if !std::mem::replace(&mut scanned, true) {
+                return false;
+            }
+            for &id in r.last_ready() {
+                let conn = r.get(id).expect("registered").conn();
                 if conn.state() == State::Busy && !conn.is_busy() {
-                    if let Some(Some(name)) = self.by_id.get(id_index(id)) {
+                    if let Some(Some(name)) = by_id.get(id_index(id)) {
                         if !ready.contains(name) {
                             ready.push(name.clone());
                         }
                     }
                 }
             }
-            if !ready.is_empty() {
-                return Ok(ready);
-            }
-        }
+            !ready.is_empty()
+        })?;
+        Ok(ready)
     }
 }
 

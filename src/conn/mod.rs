@@ -791,7 +791,7 @@ impl Connection {
             }
             other => self.protocol_violation(format!(
                 "expected authentication request from server, but received {}",
-                protocol::printable(message_tag(&other))
+                protocol::printable(other.tag())
             )),
         }
     }
@@ -963,7 +963,7 @@ impl Connection {
             }
             other => self.protocol_violation(format!(
                 "unexpected message from server during startup: \"{}\"",
-                protocol::printable(message_tag(&other))
+                protocol::printable(other.tag())
             )),
         }
     }
@@ -980,7 +980,7 @@ impl Connection {
             other => {
                 let text = format!(
                     "message type 0x{:02x} arrived from server while idle",
-                    message_tag(&other)
+                    other.tag()
                 );
                 self.push_notice(Error::new(ErrorKind::Protocol, text));
             }
@@ -1139,7 +1139,7 @@ impl Connection {
             }
             other => self.protocol_violation(format!(
                 "unexpected response from server; first received character was \"{}\"",
-                protocol::printable(message_tag(&other))
+                protocol::printable(other.tag())
             )),
         }
     }
@@ -1173,34 +1173,4 @@ fn error_from_fields(fields: crate::protocol::backend::ErrorFields<'_>) -> Error
         .map(|(c, v)| (c, String::from_utf8_lossy(v).into_owned()))
         .collect();
     Error::from_fields(owned.iter().map(|(c, v)| (*c, v.as_str())))
-}
-
-/// The type byte of a decoded message, for error texts.
-fn message_tag(msg: &BackendMessage<'_>) -> u8 {
-    match msg {
-        BackendMessage::Authentication(_) => b'R',
-        BackendMessage::BackendKeyData { .. } => b'K',
-        BackendMessage::ParameterStatus { .. } => b'S',
-        BackendMessage::ReadyForQuery(_) => b'Z',
-        BackendMessage::RowDescription(_) => b'T',
-        BackendMessage::DataRow(_) => b'D',
-        BackendMessage::CommandComplete { .. } => b'C',
-        BackendMessage::EmptyQueryResponse => b'I',
-        BackendMessage::ErrorResponse(_) => b'E',
-        BackendMessage::NoticeResponse(_) => b'N',
-        BackendMessage::NotificationResponse { .. } => b'A',
-        BackendMessage::NegotiateProtocolVersion { .. } => b'v',
-        BackendMessage::CopyInResponse(_) => b'G',
-        BackendMessage::CopyOutResponse(_) => b'H',
-        BackendMessage::CopyBothResponse(_) => b'W',
-        BackendMessage::CopyData(_) => b'd',
-        BackendMessage::CopyDone => b'c',
-        BackendMessage::ParseComplete => b'1',
-        BackendMessage::BindComplete => b'2',
-        BackendMessage::CloseComplete => b'3',
-        BackendMessage::NoData => b'n',
-        BackendMessage::ParameterDescription(_) => b't',
-        BackendMessage::PortalSuspended => b's',
-        BackendMessage::FunctionCallResponse(_) => b'V',
-    }
 }

@@ -60,14 +60,7 @@ impl CancelToken {
             ) {
                 Error::new(ErrorKind::Io, "cancel request timed out")
             } else {
-                Error::new(
-                    ErrorKind::Io,
-                    format!(
-                        "{}{}",
-                        describe(&self.peer),
-                        connect_failure_text(&self.peer, e)
-                    ),
-                )
+                self.failure(e)
             }
         };
         match &self.peer {
