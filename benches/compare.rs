@@ -2,7 +2,8 @@
 //! PostgreSQL cluster, in the same run: round trips, rows, fan-out over 50 and 500 connections, and
 //! SCRAM connection set-up.
 //!
-//! `cargo bench --bench compare` (or `-- --seconds 5` for longer runs). The server and the client are
+//! `cargo bench --bench compare` (`-- --seconds 5 --repeat 5` for longer runs; each scenario runs
+//! `--repeat` times per client, interleaved, and the median is reported with the spread of the runs). The server and the client are
 //! pinned to one core (`taskset`, when available) so a round trip does not pay a cross-core wake-up; the
 //! output says whether pinning took effect. The libpq peer (`benches/peers/libpq_peer.c`) is compiled at
 //! run time with `cc` and libpq's headers (Debian: `libpq-dev`); without them it is skipped with a note.
@@ -53,105 +54,126 @@ fn main() {
         .build()
         .expect("tokio runtime");
 
+    let repeat: usize = args
+        .iter()
+        .position(|a| a == "--repeat")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
     let mut table: Vec<Row> = Vec::new();
-    let mut add = |scenario: &str, client: &'static str, r: Result<ScenarioResult, String>| {
-        eprintln!(
-            "  {scenario:<26} {client:<15} {}",
-            match &r {
-                Ok(r) => format!("{:.0} ops/s", r.ops_per_second()),
-                Err(e) => e.clone(),
+    // Each scenario runs `repeat` times per client, the clients interleaved (so a disturbance hits all
+    // of them alike); the median run by operations/s is reported.
+    let mut scenario = |name: &str,
+                        clients: &mut [(
+        &'static str,
+        &mut dyn FnMut() -> Result<ScenarioResult, String>,
+    )]| {
+        eprintln!("{name} ({repeat} runs each, interleaved)");
+        let mut runs: Vec<Vec<Result<ScenarioResult, String>>> =
+            clients.iter().map(|_| Vec::new()).collect();
+        for _ in 0..repeat {
+            for (i, (_, run)) in clients.iter_mut().enumerate() {
+                runs[i].push(run());
             }
-        );
-        table.push(Row {
-            scenario: scenario.to_owned(),
-            client,
-            note: r.as_ref().err().cloned().unwrap_or_default(),
-            result: r.ok(),
-        });
+        }
+        for ((client, _), results) in clients.iter().zip(runs) {
+            let mut ok: Vec<ScenarioResult> = Vec::new();
+            let mut err = None;
+            for r in results {
+                match r {
+                    Ok(r) => ok.push(r),
+                    Err(e) => err = Some(e),
+                }
+            }
+            ok.sort_by(|a, b| a.ops_per_second().total_cmp(&b.ops_per_second()));
+            let spread = match (ok.first(), ok.last()) {
+                (Some(lo), Some(hi)) => {
+                    format!("{:.0}..{:.0}", lo.ops_per_second(), hi.ops_per_second())
+                }
+                _ => String::new(),
+            };
+            let median = (!ok.is_empty()).then(|| ok.swap_remove(ok.len() / 2));
+            eprintln!(
+                "  {client:<15} {}",
+                match &median {
+                    Some(r) => format!("median {:.0} ops/s (runs {spread})", r.ops_per_second()),
+                    None => err.clone().unwrap_or_default(),
+                }
+            );
+            table.push(Row {
+                scenario: name.to_owned(),
+                client,
+                note: if median.is_some() {
+                    spread
+                } else {
+                    err.unwrap_or_default()
+                },
+                result: median,
+            });
+        }
     };
 
-    eprintln!("round trips (SELECT 1, one connection, {seconds} s each)");
-    add(
+    scenario(
         "round trips",
-        "pgdblink",
-        bench::round_trips(&trust, duration).map_err(|e| e.to_string()),
+        &mut [
+            ("pgdblink", &mut || {
+                bench::round_trips(&trust, duration).map_err(|e| e.to_string())
+            }),
+            ("libpq", &mut || {
+                run_peer(&peer, &["rt", &trust, &seconds.to_string()])
+            }),
+            ("tokio-postgres", &mut || {
+                rt.block_on(tokio_round_trips(&trust, duration))
+            }),
+        ],
     );
-    add(
-        "round trips",
-        "libpq",
-        run_peer(&peer, &["rt", &trust, &seconds.to_string()]),
+    scenario(
+        "rows (1M x 2 columns)",
+        &mut [
+            ("pgdblink", &mut || {
+                bench::rows(&trust, rows_n).map_err(|e| e.to_string())
+            }),
+            ("libpq", &mut || {
+                run_peer(&peer, &["rows", &trust, &rows_n.to_string()])
+            }),
+            ("tokio-postgres", &mut || {
+                rt.block_on(tokio_rows(&trust, rows_n))
+            }),
+        ],
     );
-    add(
-        "round trips",
-        "tokio-postgres",
-        rt.block_on(tokio_round_trips(&trust, duration)),
-    );
-
-    eprintln!("rows ({rows_n} x 2 text columns, best of 3)");
-    let best = |f: &mut dyn FnMut() -> Result<ScenarioResult, String>| {
-        (0..3)
-            .map(|_| f())
-            .min_by(|a, b| match (a, b) {
-                (Ok(a), Ok(b)) => a.seconds.total_cmp(&b.seconds),
-                (Ok(_), Err(_)) => std::cmp::Ordering::Less,
-                _ => std::cmp::Ordering::Greater,
-            })
-            .expect("three runs")
-    };
-    add(
-        "rows",
-        "pgdblink",
-        best(&mut || bench::rows(&trust, rows_n).map_err(|e| e.to_string())),
-    );
-    add(
-        "rows",
-        "libpq",
-        best(&mut || run_peer(&peer, &["rows", &trust, &rows_n.to_string()])),
-    );
-    add(
-        "rows",
-        "tokio-postgres",
-        best(&mut || rt.block_on(tokio_rows(&trust, rows_n))),
-    );
-
     for n in [50usize, 500] {
         let name = format!("fan-out, {n} connections");
-        eprintln!("{name} (SELECT 1 to all, in rounds, one thread, {seconds} s each)");
-        add(
+        scenario(
             &name,
-            "pgdblink",
-            bench::fan_out(&trust, n, duration).map_err(|e| e.to_string()),
-        );
-        add(
-            &name,
-            "libpq",
-            run_peer(
-                &peer,
-                &["fanout", &trust, &n.to_string(), &seconds.to_string()],
-            ),
-        );
-        add(
-            &name,
-            "tokio-postgres",
-            rt.block_on(tokio_fan_out(&trust, n, duration)),
+            &mut [
+                ("pgdblink", &mut || {
+                    bench::fan_out(&trust, n, duration).map_err(|e| e.to_string())
+                }),
+                ("libpq", &mut || {
+                    run_peer(
+                        &peer,
+                        &["fanout", &trust, &n.to_string(), &seconds.to_string()],
+                    )
+                }),
+                ("tokio-postgres", &mut || {
+                    rt.block_on(tokio_fan_out(&trust, n, duration))
+                }),
+            ],
         );
     }
-
-    eprintln!("connect with SCRAM-SHA-256 ({seconds} s each)");
-    add(
+    scenario(
         "connect (SCRAM)",
-        "pgdblink",
-        bench::connect(&scram, duration).map_err(|e| e.to_string()),
-    );
-    add(
-        "connect (SCRAM)",
-        "libpq",
-        run_peer(&peer, &["connect", &scram, &seconds.to_string()]),
-    );
-    add(
-        "connect (SCRAM)",
-        "tokio-postgres",
-        rt.block_on(tokio_connect(&scram, duration)),
+        &mut [
+            ("pgdblink", &mut || {
+                bench::connect(&scram, duration).map_err(|e| e.to_string())
+            }),
+            ("libpq", &mut || {
+                run_peer(&peer, &["connect", &scram, &seconds.to_string()])
+            }),
+            ("tokio-postgres", &mut || {
+                rt.block_on(tokio_connect(&scram, duration))
+            }),
+        ],
     );
 
     print_table(&table, &pinned);
@@ -404,13 +426,14 @@ fn print_table(table: &[Row], pinned: &str) {
                     None => ("-".into(), "-".into()),
                 };
                 println!(
-                    "| {:<26} | {:<14} | {:>12.0} | {:>16.3} | {:>13} | {:>13} |",
+                    "| {:<26} | {:<14} | {:>12.0} | {:>16.3} | {:>14} | {:>12} | {:<17} |",
                     row.scenario,
                     row.client,
                     r.ops_per_second(),
                     r.client_cpu_us_per_op(),
                     speed,
-                    cpu
+                    cpu,
+                    row.note
                 );
             }
             None => println!("| {:<26} | {:<14} | {}", row.scenario, row.client, row.note),

@@ -38,6 +38,11 @@ pub struct Dblink {
     names: HashMap<String, Entry>,
     /// The name of each connection, by its id.
     by_id: Vec<Option<String>>,
+    /// Connections with a query sent by `send_query` whose end marker has not been taken yet.
+    in_flight: Vec<bool>,
+    in_flight_count: usize,
+    /// Connections the last [`Dblink::wait`] reported: still ready until their results are taken.
+    reported: Vec<ConnId>,
     cancel_timeout: Duration,
 }
 
@@ -104,6 +109,9 @@ impl Dblink {
             reactor: Reactor::new()?,
             names: HashMap::new(),
             by_id: Vec::new(),
+            in_flight: Vec::new(),
+            in_flight_count: 0,
+            reported: Vec::new(),
             cancel_timeout: CANCEL_TIMEOUT,
         })
     }
@@ -187,6 +195,7 @@ impl Dblink {
         );
         if self.by_id.len() <= id_index(id) {
             self.by_id.resize(id_index(id) + 1, None);
+            self.in_flight.resize(id_index(id) + 1, false);
         }
         self.by_id[id_index(id)] = Some(name.to_owned());
     }
@@ -204,6 +213,7 @@ impl Dblink {
     pub fn disconnect(&mut self, name: &str) -> Result<(), Error> {
         let entry = self.names.remove(name).ok_or_else(|| not_available(name))?;
         self.by_id[id_index(entry.id)] = None;
+        self.set_in_flight(entry.id, false);
         self.reactor.close(entry.id);
         Ok(())
     }
@@ -240,6 +250,7 @@ impl Dblink {
         let id = self.id(name)?;
         self.conn_mut(id).send_query(sql)?;
         self.reactor.flush(id);
+        self.set_in_flight(id, true);
         Ok(())
     }
 
@@ -268,6 +279,7 @@ impl Dblink {
         let id = self.id(name)?;
         self.conn_mut(id).send_query_chunked(sql, max_rows)?;
         self.reactor.flush(id);
+        self.set_in_flight(id, true);
         Ok(())
     }
 
@@ -311,11 +323,27 @@ impl Dblink {
         self.next_result(id)
     }
 
+    fn set_in_flight(&mut self, id: ConnId, on: bool) {
+        if let Some(slot) = self.in_flight.get_mut(id_index(id))
+            && *slot != on
+        {
+            *slot = on;
+            if on {
+                self.in_flight_count += 1;
+            } else {
+                self.in_flight_count -= 1;
+            }
+        }
+    }
+
     fn next_result(&mut self, id: ConnId) -> Result<Option<QueryResult>, Error> {
         loop {
             match self.conn_mut(id).poll_result() {
                 PollResult::Ready(r) => return r.map(Some),
-                PollResult::Done => return Ok(None),
+                PollResult::Done => {
+                    self.set_in_flight(id, false);
+                    return Ok(None);
+                }
                 PollResult::Pending => self.reactor.progress(id, None)?,
             }
         }
@@ -574,40 +602,41 @@ impl Dblink {
     /// ```
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<String>, Error> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        let mut ready = Vec::new();
-        let mut in_flight = false;
-        for (name, entry) in &self.names {
-            let conn = self.reactor.get(entry.id).expect("registered").conn();
-            if conn.state() == State::Busy {
-                in_flight = true;
-                if !conn.is_busy() {
-                    ready.push(name.clone());
-                }
+        if self.in_flight_count == 0 {
+            self.reported.clear();
+            return Ok(Vec::new());
+        }
+        // Only connections whose input was read since the last call, or that the last call reported,
+        // can have become ready: no scan of every connection.
+        let mut candidates = std::mem::take(&mut self.reported);
+        candidates.extend(self.reactor.take_touched());
+        let mut ready_ids: Vec<ConnId> = Vec::new();
+        let (reactor, in_flight) = (&mut self.reactor, &self.in_flight);
+        let is_ready = |r: &Reactor, id: ConnId| {
+            in_flight.get(id_index(id)).copied().unwrap_or(false)
+                && r.get(id).is_some_and(|s| !s.conn().is_busy())
+        };
+        for id in candidates {
+            if is_ready(reactor, id) && !ready_ids.contains(&id) {
+                ready_ids.push(id);
             }
         }
-        if !ready.is_empty() || !in_flight {
-            return Ok(ready);
-        }
-        let by_id = &self.by_id;
-        let mut scanned = false;
-        self.reactor.wait_until(deadline, |r| {
-            // The first call comes before any dispatch: the scan above already found nothing.
-            if !std::mem::replace(&mut scanned, true) {
-                return false;
-            }
-            for &id in r.last_ready() {
-                let conn = r.get(id).expect("registered").conn();
-                if conn.state() == State::Busy && !conn.is_busy() {
-                    if let Some(Some(name)) = by_id.get(id_index(id)) {
-                        if !ready.contains(name) {
-                            ready.push(name.clone());
-                        }
+        if ready_ids.is_empty() {
+            reactor.wait_until(deadline, |r| {
+                for id in r.take_touched() {
+                    if is_ready(r, id) && !ready_ids.contains(&id) {
+                        ready_ids.push(id);
                     }
                 }
-            }
-            !ready.is_empty()
-        })?;
-        Ok(ready)
+                !ready_ids.is_empty()
+            })?;
+        }
+        let names = ready_ids
+            .iter()
+            .filter_map(|&id| self.by_id.get(id_index(id)).cloned().flatten())
+            .collect();
+        self.reported = ready_ids;
+        Ok(names)
     }
 }
 

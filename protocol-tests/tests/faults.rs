@@ -468,3 +468,44 @@ fn fault_connection_reset_mid_query() {
     assert_keeper_works(&mut db);
     server.join();
 }
+
+#[test]
+fn cancel_with_protocol_3_2_key_sends_the_whole_key() {
+    // A protocol 3.2 server (PostgreSQL 18 sends 32-byte keys): the CancelRequest must carry the whole
+    // key, 12 + 32 bytes, and the server closing the socket completes the cancel.
+    let key: Vec<u8> = (0u8..32).collect();
+    let mut startup = Vec::new();
+    wire::authentication(&mut startup, 0, &[]);
+    wire::backend_key_data(&mut startup, 777, &key);
+    wire::ready_for_query(&mut startup, b'I');
+    let server = FakeServer::start(vec![
+        vec![
+            Step::ReadStartup,
+            Step::Send(startup),
+            Step::ReadMessage,
+            Step::Hang(Duration::from_secs(2)),
+        ],
+        vec![Step::ReadStartup, Step::Close],
+    ]);
+    let mut db = dblink_with_keeper();
+    db.connect("v32", &server.conninfo("max_protocol_version=3.2"))
+        .unwrap();
+    assert_eq!(db.conn("v32").unwrap().protocol_minor(), 2);
+    db.send_query("v32", "SELECT pg_sleep(100)").unwrap();
+    db.cancel_query("v32").expect("cancel delivered");
+    db.disconnect("v32").unwrap();
+    assert_keeper_works(&mut db);
+    let received = server.join();
+    let startup_packet = &received[0].as_ref().unwrap()[0];
+    assert_eq!(
+        &startup_packet[4..8],
+        &196_610u32.to_be_bytes(),
+        "asked for 3.2"
+    );
+    let cancel = &received[1].as_ref().unwrap()[0];
+    assert_eq!(cancel.len(), 12 + 32);
+    assert_eq!(&cancel[0..4], &44u32.to_be_bytes());
+    assert_eq!(&cancel[4..8], &80_877_102u32.to_be_bytes());
+    assert_eq!(&cancel[8..12], &777u32.to_be_bytes());
+    assert_eq!(&cancel[12..], key.as_slice());
+}

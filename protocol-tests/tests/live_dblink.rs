@@ -622,3 +622,29 @@ fn fan_out_200_connections() {
     assert_eq!(pids.len(), 200, "200 distinct backends");
     assert!(db.wait(Some(Duration::from_secs(1))).unwrap().is_empty());
 }
+
+#[test]
+fn wait_reports_ready_connections_until_their_results_are_taken() {
+    let mut db = Dblink::new();
+    db.connect("a", &trust()).unwrap();
+    db.connect("b", &trust()).unwrap();
+    db.send_query("a", "SELECT 1").unwrap();
+    assert_eq!(db.wait(Some(Duration::from_secs(10))).unwrap(), vec!["a"]);
+    // Not taken yet: reported again, at once.
+    assert_eq!(db.wait(Some(Duration::from_secs(10))).unwrap(), vec!["a"]);
+    while db.get_result("a").unwrap().is_some() {}
+    assert!(
+        db.wait(Some(Duration::from_secs(10))).unwrap().is_empty(),
+        "nothing in flight"
+    );
+
+    // Readiness noticed while the caller waited on another connection is still reported.
+    db.send_query("a", "SELECT 2").unwrap();
+    db.send_query("b", "SELECT pg_sleep(0.3)").unwrap();
+    assert!(db.get_result("b").unwrap().is_some());
+    let start = Instant::now();
+    let mut ready = db.wait(Some(Duration::from_secs(10))).unwrap();
+    ready.sort();
+    assert_eq!(ready, vec!["a", "b"]);
+    assert!(start.elapsed() < Duration::from_secs(1));
+}

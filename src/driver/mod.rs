@@ -64,6 +64,10 @@ pub struct Reactor {
     free: Vec<usize>,
     /// Connections that had readiness events in the last [`Reactor::dispatch`].
     ready: Vec<ConnId>,
+    /// Connections whose input was read since the last [`Reactor::take_touched`], each once.
+    touched: Vec<ConnId>,
+    /// Whether a connection is in `touched`, by index.
+    is_touched: Vec<bool>,
 }
 
 /// The token of a cancel request's socket (never a connection's index).
@@ -86,6 +90,8 @@ impl Reactor {
             sockets: Vec::new(),
             free: Vec::new(),
             ready: Vec::new(),
+            touched: Vec::new(),
+            is_touched: Vec::new(),
         })
     }
 
@@ -168,6 +174,7 @@ impl Reactor {
             // cannot lose an end of stream here.
             with_scratch(|scratch| socket.read_available(scratch, false));
             socket.flush();
+            mark_touched(&mut self.touched, &mut self.is_touched, id.0);
         }
         let _ = self.update(id);
     }
@@ -196,9 +203,20 @@ impl Reactor {
                 with_scratch(|scratch| socket.on_event(scratch, closed));
                 let _ = socket.update_registration(registry, event.token());
                 self.ready.push(ConnId(index));
+                mark_touched(&mut self.touched, &mut self.is_touched, index);
             }
         }
         Ok(())
+    }
+
+    /// The connections whose input was read (by [`dispatch`](Self::dispatch) or
+    /// [`read_now`](Self::read_now)) since the last call, each once; forgets them. This is how a caller
+    /// watching many connections finds the ones whose state may have changed without scanning all.
+    pub fn take_touched(&mut self) -> Vec<ConnId> {
+        for id in &self.touched {
+            self.is_touched[id.0] = false;
+        }
+        std::mem::take(&mut self.touched)
     }
 
     /// The connections that had readiness events in the last [`dispatch`](Self::dispatch).
@@ -373,6 +391,16 @@ impl Reactor {
         let socket = self.get(id)?;
         let (pid, key) = socket.conn().backend_key()?;
         Some(CancelToken::new(socket.peer().clone(), pid, key.to_vec()))
+    }
+}
+
+fn mark_touched(touched: &mut Vec<ConnId>, is_touched: &mut Vec<bool>, index: usize) {
+    if is_touched.len() <= index {
+        is_touched.resize(index + 1, false);
+    }
+    if !is_touched[index] {
+        is_touched[index] = true;
+        touched.push(ConnId(index));
     }
 }
 
