@@ -22,6 +22,9 @@ use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 const CORE: usize = 0;
 
+/// One client's way to run a scenario once.
+type Run<'a> = &'a mut dyn FnMut() -> Result<ScenarioResult, String>;
+
 struct Row {
     scenario: String,
     client: &'static str,
@@ -41,7 +44,9 @@ fn main() {
     let rows_n: u64 = 1_000_000;
 
     let cluster = Cluster::start_with(ClusterOptions {
-        max_connections: Some(600),
+        // Fan-out runs open 500 connections each, one run right after the other while the previous
+        // run's backends may still be exiting.
+        max_connections: Some(1200),
         ..ClusterOptions::default()
     })
     .expect("throwaway cluster");
@@ -63,11 +68,7 @@ fn main() {
     let mut table: Vec<Row> = Vec::new();
     // Each scenario runs `repeat` times per client, the clients interleaved (so a disturbance hits all
     // of them alike); the median run by operations/s is reported.
-    let mut scenario = |name: &str,
-                        clients: &mut [(
-        &'static str,
-        &mut dyn FnMut() -> Result<ScenarioResult, String>,
-    )]| {
+    let mut scenario = |name: &str, clients: &mut [(&'static str, Run)]| {
         eprintln!("{name} ({repeat} runs each, interleaved)");
         let mut runs: Vec<Vec<Result<ScenarioResult, String>>> =
             clients.iter().map(|_| Vec::new()).collect();
@@ -82,7 +83,10 @@ fn main() {
             for r in results {
                 match r {
                     Ok(r) => ok.push(r),
-                    Err(e) => err = Some(e),
+                    Err(e) => {
+                        eprintln!("  {client}: a run failed: {e}");
+                        err = Some(e)
+                    }
                 }
             }
             ok.sort_by(|a, b| a.ops_per_second().total_cmp(&b.ops_per_second()));
