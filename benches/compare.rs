@@ -3,7 +3,9 @@
 //! SCRAM connection set-up.
 //!
 //! `cargo bench --bench compare` (`-- --seconds 5 --repeat 5` for longer runs; each scenario runs
-//! `--repeat` times per client, interleaved, and the median is reported with the spread of the runs). The server and the client are
+//! `--repeat` times per client, interleaved, and the median is reported with the spread of the runs;
+//! `--only TEXT` runs the scenarios whose name contains TEXT; `--no-pin` leaves client and server free
+//! to use every core). The server and the client are
 //! pinned to one core (`taskset`, when available) so a round trip does not pay a cross-core wake-up; the
 //! output says whether pinning took effect. The libpq peer (`benches/peers/libpq_peer.c`) is compiled at
 //! run time with `cc` and libpq's headers (Debian: `libpq-dev`); without them it is skipped with a note.
@@ -21,6 +23,9 @@ use pgdblink::cluster::{Cluster, ClusterOptions, Role};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 const CORE: usize = 0;
+
+/// Whether the libpq peer is pinned too (cleared by `--no-pin`).
+static PIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
 /// One client's way to run a scenario once.
 type Run<'a> = &'a mut dyn FnMut() -> Result<ScenarioResult, String>;
@@ -50,7 +55,18 @@ fn main() {
         ..ClusterOptions::default()
     })
     .expect("throwaway cluster");
-    let pinned = pin(&cluster);
+    let no_pin = args.iter().any(|a| a == "--no-pin");
+    let only: Option<String> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let pinned = if no_pin {
+        PIN.store(false, std::sync::atomic::Ordering::Relaxed);
+        "NOT pinned (--no-pin): client and server share both cores; round trips include cross-core wake-ups".to_owned()
+    } else {
+        pin(&cluster)
+    };
     let trust = cluster.conninfo(Role::Trust);
     let scram = cluster.conninfo(Role::Scram);
     let peer = build_libpq_peer();
@@ -69,6 +85,9 @@ fn main() {
     // Each scenario runs `repeat` times per client, the clients interleaved (so a disturbance hits all
     // of them alike); the median run by operations/s is reported.
     let mut scenario = |name: &str, clients: &mut [(&'static str, Run)]| {
+        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+            return;
+        }
         eprintln!("{name} ({repeat} runs each, interleaved)");
         let mut runs: Vec<Vec<Result<ScenarioResult, String>>> =
             clients.iter().map(|_| Vec::new()).collect();
@@ -232,7 +251,7 @@ fn build_libpq_peer() -> Result<PathBuf, String> {
 /// Runs the libpq peer pinned to the same core and parses `ops seconds cpu`.
 fn run_peer(peer: &Result<PathBuf, String>, args: &[&str]) -> Result<ScenarioResult, String> {
     let peer = peer.as_ref().map_err(Clone::clone)?;
-    let mut cmd = if which("taskset") {
+    let mut cmd = if PIN.load(std::sync::atomic::Ordering::Relaxed) && which("taskset") {
         let mut c = Command::new("taskset");
         c.args(["-c", &CORE.to_string()]).arg(peer);
         c
