@@ -135,16 +135,19 @@ fn num<T: std::str::FromStr>(w: &[u8]) -> Result<T, String> {
         .map_err(|_| format!("not a number: {}", text(w)))
 }
 
+/// Argument `i` of the message `name`, or an error naming what is missing.
+fn nth_arg<'a>(name: &str, args: &'a [Vec<u8>], i: usize) -> Result<&'a [u8], String> {
+    args.get(i)
+        .map(|v| v.as_slice())
+        .ok_or_else(|| format!("{name}: missing argument {}", i + 1))
+}
+
 /// Encodes a backend message from its words.
 pub fn backend_bytes(w: &[Vec<u8>]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let name = text(&w[0]);
     let args = &w[1..];
-    let arg = |i: usize| -> Result<&[u8], String> {
-        args.get(i)
-            .map(|v| v.as_slice())
-            .ok_or_else(|| format!("{name}: missing argument {}", i + 1))
-    };
+    let arg = |i: usize| nth_arg(&name, args, i);
     match name.as_str() {
         "AuthenticationOk" => wire::authentication(&mut out, 0, &[]),
         "AuthenticationCleartextPassword" => wire::authentication(&mut out, 3, &[]),
@@ -240,11 +243,7 @@ pub fn frontend_bytes(w: &[Vec<u8>]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let name = text(&w[0]);
     let args = &w[1..];
-    let arg = |i: usize| -> Result<&[u8], String> {
-        args.get(i)
-            .map(|v| v.as_slice())
-            .ok_or_else(|| format!("{name}: missing argument {}", i + 1))
-    };
+    let arg = |i: usize| nth_arg(&name, args, i);
     let enc = |e: pgdblink::protocol::EncodeError| e.to_string();
     match name.as_str() {
         "StartupMessage" => {
