@@ -805,6 +805,14 @@ impl Connection {
         }
     }
 
+    /// The SCRAM exchange in progress, or a protocol error with `text` when none is.
+    fn sasl_client(&mut self, text: &str) -> Result<&mut ScramClient, Error> {
+        match (&self.phase, self.scram.as_mut()) {
+            (Phase::Sasl, Some(scram)) => Ok(scram),
+            _ => Err(Error::new(ErrorKind::Protocol, text)),
+        }
+    }
+
     fn handle_authentication(&mut self, auth: Authentication<'_>) -> Result<(), Error> {
         let unsupported =
             |text: &str| Err(Error::new(ErrorKind::Unsupported, text).with_code("08001"));
@@ -886,17 +894,11 @@ impl Connection {
                 Ok(())
             }
             Authentication::SaslContinue(data) => {
-                let Some(scram) = self
-                    .scram
-                    .as_mut()
-                    .filter(|_| matches!(self.phase, Phase::Sasl))
-                else {
-                    return Err(Error::new(
-                        ErrorKind::Protocol,
-                        "AuthenticationSASLContinue received from server, but SASL authentication was not started",
-                    ));
-                };
-                let reply = match &self.config.scram_cache {
+                let cache = self.config.scram_cache.clone();
+                let scram = self.sasl_client(
+                    "AuthenticationSASLContinue received from server, but SASL authentication was not started",
+                )?;
+                let reply = match &cache {
                     Some(cache) => {
                         // A poisoned lock only means another thread panicked mid-update; the cache
                         // holds whole entries, so it is still usable.
@@ -909,16 +911,9 @@ impl Connection {
                     .map_err(|e| Error::new(ErrorKind::Auth, e.to_string()))
             }
             Authentication::SaslFinal(data) => {
-                let Some(scram) = self
-                    .scram
-                    .as_mut()
-                    .filter(|_| matches!(self.phase, Phase::Sasl))
-                else {
-                    return Err(Error::new(
-                        ErrorKind::Protocol,
-                        "AuthenticationSASLFinal received from server, but SASL authentication was not completed",
-                    ));
-                };
+                let scram = self.sasl_client(
+                    "AuthenticationSASLFinal received from server, but SASL authentication was not completed",
+                )?;
                 scram.handle_server_final(data)?;
                 self.sasl_done = true;
                 Ok(())
