@@ -397,6 +397,21 @@ fn describe_result(r: &Result<QueryResult, crate::Error>) -> String {
                 assert!(rows.get_bytes(row, rows.columns().len()).is_none());
             }
             assert!(rows.get_bytes(rows.len(), 0).is_none());
+            // The sequential iterator sees exactly what random access sees.
+            let ncols = rows.columns().len();
+            let mut iter = rows.iter();
+            assert_eq!(iter.len(), rows.len());
+            for index in 0..rows.len() {
+                let row = iter.next().expect("the iterator yields every row");
+                assert_eq!(row.len(), ncols);
+                for col in 0..ncols {
+                    assert_eq!(row.get_bytes(col), rows.get_bytes(index, col));
+                    assert_eq!(row.get(col), rows.get(index, col));
+                    assert_eq!(row.is_null(col), rows.is_null(index, col));
+                }
+                assert!(row.get_bytes(ncols).is_none());
+            }
+            assert!(iter.next().is_none());
             s
         }
         Ok(QueryResult::Command(tag)) => format!("command {tag:?}"),

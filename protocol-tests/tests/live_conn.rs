@@ -457,3 +457,43 @@ fn scram_key_cache_never_admits_a_wrong_or_old_password() {
         Some("28P01")
     );
 }
+
+/// Right after a send the driver reads once before waiting (the answer is often there already). The
+/// answers must be the same whether that early read finds the answer (fast queries), finds nothing
+/// (slow ones, after which early reads pause for a few queries) or finds only part of it (a result
+/// larger than one read), over TCP and unix sockets, with `Client` and with `Dblink`.
+#[test]
+fn early_read_after_send_gives_the_same_answers_fast_slow_and_large() {
+    for conninfo in [
+        cluster().conninfo(Role::Trust),
+        cluster().conninfo_unix(Role::Trust),
+    ] {
+        let mut c = Client::connect(&conninfo).expect("connect");
+        let mut db = pgdblink::Dblink::new();
+        db.connect("a", &conninfo).expect("connect");
+        for i in 0..60u32 {
+            let sql = match i % 6 {
+                // Slower than a send: the early read finds nothing.
+                0 => format!("SELECT {i}, pg_sleep(0.01)::text"),
+                // Several reads' worth of rows.
+                3 => format!("SELECT {i}, repeat('x', g) FROM generate_series(1, 700) AS g"),
+                _ => format!("SELECT {i}, 'fast'"),
+            };
+            let via_client = c.query(&sql).expect("client query");
+            let rows = via_client[0].rows().expect("rows");
+            db.send_query("a", &sql).expect("send");
+            let via_db = db.get_result("a").expect("result").expect("one result");
+            assert!(db.get_result("a").expect("end").is_none());
+            let db_rows = via_db.rows().expect("rows");
+            assert_eq!(rows.len(), db_rows.len(), "{sql}");
+            for (r, (x, y)) in rows.iter().zip(db_rows.iter()).enumerate() {
+                assert_eq!(x.get(0), Some(i.to_string().as_str()), "{sql} row {r}");
+                assert_eq!(x.get(1), y.get(1), "{sql} row {r}");
+            }
+            if i % 6 == 3 {
+                assert_eq!(rows.len(), 700);
+                assert_eq!(rows.get(699, 1).map(str::len), Some(700));
+            }
+        }
+    }
+}

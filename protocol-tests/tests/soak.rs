@@ -84,6 +84,9 @@ fn soak_500_connections() {
     let mut completed = 0u64;
     let mut cancelled = 0u64;
     let mut notifies_sent = 0u64;
+    // Notifications of queries whose backend was terminated: whether they committed (and notified)
+    // before the signal is up to the server's timing.
+    let mut notifies_uncertain = 0u64;
     let mut notifies_seen: Vec<u64> = vec![0; LISTENERS];
     let mut terminated: Vec<usize> = Vec::new();
     let mut rss_after_warmup = None;
@@ -126,6 +129,9 @@ fn soak_500_connections() {
             let victim = LISTENERS + terminated.len() * 7;
             if let Some(f) = in_flight.get(&victim) {
                 let seq_before = f.seq;
+                if f.kind == Kind::Notify {
+                    notifies_uncertain += 1;
+                }
                 db.query(
                     "admin",
                     &format!("SELECT pg_terminate_backend({})", pids[victim]),
@@ -207,15 +213,20 @@ fn soak_500_connections() {
 
     // Collect the last notifications: every listener sees every one that was sent.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while notifies_seen.iter().any(|&s| s < notifies_sent) && Instant::now() < deadline {
+    while notifies_seen
+        .iter()
+        .any(|&s| s < notifies_sent || s != notifies_seen[0])
+        && Instant::now() < deadline
+    {
         for (l, seen) in notifies_seen.iter_mut().enumerate() {
             *seen += db.get_notify(&names[l]).unwrap().len() as u64;
         }
         std::thread::sleep(Duration::from_millis(10));
     }
     assert!(
-        notifies_seen.iter().all(|&s| s == notifies_sent),
-        "sent {notifies_sent}, seen {notifies_seen:?}"
+        notifies_seen.iter().all(|&s| s == notifies_seen[0])
+            && (notifies_sent..=notifies_sent + notifies_uncertain).contains(&notifies_seen[0]),
+        "sent {notifies_sent} (and {notifies_uncertain} by terminated backends), seen {notifies_seen:?}"
     );
 
     // Every surviving connection still answers.
@@ -231,7 +242,7 @@ fn soak_500_connections() {
     let warm = rss_after_warmup.unwrap_or(rss_end);
     eprintln!(
         "soak: {} queries ({completed} rows verified, {cancelled} cancelled) over {} connections in {:.1}s; \
-         {notifies_sent} notifications x {LISTENERS} listeners; {} backends terminated; \
+         {notifies_sent} notifications ({notifies_uncertain} more uncertain) x {LISTENERS} listeners; {} backends terminated; \
          RSS after warm-up {warm} KiB, at end {rss_end} KiB",
         completed + cancelled,
         CONNECTIONS,

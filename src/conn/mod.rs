@@ -38,7 +38,7 @@
 
 mod result;
 
-pub use result::{Column, Notification, QueryResult, Row, Rows};
+pub use result::{Column, Notification, QueryResult, Row, RowIter, Rows};
 
 use std::collections::VecDeque;
 use std::fmt;

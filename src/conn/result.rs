@@ -145,25 +145,44 @@ impl Rows {
     /// The raw bytes of a value; `None` for SQL NULL or an index out of range.
     pub fn get_bytes(&self, row: usize, col: usize) -> Option<&[u8]> {
         let ncols = self.columns.len();
-        if col >= ncols {
+        if col >= ncols || row >= self.len() {
             return None;
         }
-        if row >= self.len() {
+        let chunk = self.chunk_of(row)?;
+        let field = *self.fields.get(row.checked_mul(ncols)?.checked_add(col)?)?;
+        field_bytes(chunk, field)
+    }
+
+    /// The receive buffer row `row` lives in. Rows are spread over the chunks roughly evenly, so the
+    /// chunk at the row's proportional position is the first guess, corrected by a step or two;
+    /// a binary search only where rows are very unevenly sized. Sequential and random access both
+    /// cost O(1) in the usual case (no search per value).
+    fn chunk_of(&self, row: usize) -> Option<&Bytes> {
+        let chunks = self.chunks.as_slice();
+        if let [(only, _)] = chunks {
+            return Some(only);
+        }
+        let n = chunks.len();
+        if n == 0 {
             return None;
         }
-        let chunk = match self.chunks.as_slice() {
-            [(only, _)] => only,
-            chunks => {
-                let after = chunks.partition_point(|&(_, first)| first as usize <= row);
-                &chunks.get(after.checked_sub(1)?)?.0
+        // `row < nrows`, so the guess is below `n`.
+        let mut i = (row as u64 * n as u64 / u64::from(self.nrows.max(1))) as usize;
+        let starts = |i: usize| chunks[i].1 as usize;
+        for _ in 0..4 {
+            if starts(i) > row {
+                if i == 0 {
+                    break;
+                }
+                i -= 1;
+            } else if i + 1 < n && starts(i + 1) <= row {
+                i += 1;
+            } else {
+                return Some(&chunks[i].0);
             }
-        };
-        let (start, len) = *self.fields.get(row.checked_mul(ncols)?.checked_add(col)?)?;
-        if len < 0 {
-            return None;
         }
-        let start = start as usize;
-        chunk.get(start..start + len as usize)
+        let after = chunks.partition_point(|&(_, first)| first as usize <= row);
+        Some(&chunks.get(after.checked_sub(1)?)?.0)
     }
 
     /// The text value at `row`, `col`; `None` for SQL NULL (or an index out of range, or a value that is
@@ -190,11 +209,63 @@ impl Rows {
         &self.tag
     }
 
-    /// Iterates over the rows.
-    pub fn iter(&self) -> impl Iterator<Item = Row<'_>> {
-        (0..self.len()).map(move |index| Row { rows: self, index })
+    /// Iterates over the rows in order, walking the receive buffers alongside (no lookup per row).
+    pub fn iter(&self) -> RowIter<'_> {
+        RowIter {
+            rows: self,
+            index: 0,
+            chunk: 0,
+        }
     }
 }
+
+/// The bytes of a field in its row's chunk; `None` for NULL (`len < 0`) or bad bounds.
+#[inline]
+fn field_bytes(chunk: &[u8], (start, len): (u32, i32)) -> Option<&[u8]> {
+    let len = usize::try_from(len).ok()?;
+    let start = start as usize;
+    chunk.get(start..start.checked_add(len)?)
+}
+
+/// The rows of a [`Rows`] in order: [`Rows::iter`].
+#[derive(Clone, Debug)]
+pub struct RowIter<'a> {
+    rows: &'a Rows,
+    index: usize,
+    /// The chunk holding row `index` (or a chunk before it).
+    chunk: usize,
+}
+
+impl<'a> Iterator for RowIter<'a> {
+    type Item = Row<'a>;
+
+    fn next(&mut self) -> Option<Row<'a>> {
+        let rows = self.rows;
+        if self.index >= rows.len() {
+            return None;
+        }
+        let chunks = rows.chunks.as_slice();
+        while self.chunk + 1 < chunks.len() && chunks[self.chunk + 1].1 as usize <= self.index {
+            self.chunk += 1;
+        }
+        let ncols = rows.columns.len();
+        let at = self.index * ncols;
+        let row = Row {
+            chunk: chunks.get(self.chunk).map_or(&[][..], |(c, _)| &c[..]),
+            fields: rows.fields.get(at..at + ncols).unwrap_or(&[]),
+            ncols,
+        };
+        self.index += 1;
+        Some(row)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.rows.len() - self.index.min(self.rows.len());
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for RowIter<'_> {}
 
 impl fmt::Debug for Rows {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -210,24 +281,37 @@ impl fmt::Debug for Rows {
 /// One row of a [`Rows`].
 #[derive(Clone, Copy)]
 pub struct Row<'a> {
-    rows: &'a Rows,
-    index: usize,
+    /// The receive buffer the row lives in.
+    chunk: &'a [u8],
+    /// The row's fields: `(start, len)` in `chunk`, `len == -1` for NULL.
+    fields: &'a [(u32, i32)],
+    ncols: usize,
 }
 
 impl<'a> Row<'a> {
-    /// The text value of column `col`; `None` for SQL NULL.
+    /// The text value of column `col`; `None` for SQL NULL (or a column out of range).
     pub fn get(&self, col: usize) -> Option<&'a str> {
-        self.rows.get(self.index, col)
+        std::str::from_utf8(self.get_bytes(col)?).ok()
+    }
+
+    /// The raw bytes of column `col`; `None` for SQL NULL (or a column out of range).
+    pub fn get_bytes(&self, col: usize) -> Option<&'a [u8]> {
+        field_bytes(self.chunk, *self.fields.get(col)?)
+    }
+
+    /// Whether column `col` is SQL NULL.
+    pub fn is_null(&self, col: usize) -> bool {
+        self.fields.get(col).is_some_and(|&(_, len)| len < 0)
     }
 
     /// Number of columns.
     pub fn len(&self) -> usize {
-        self.rows.columns.len()
+        self.ncols
     }
 
     /// Whether the row has no columns.
     pub fn is_empty(&self) -> bool {
-        self.rows.columns.is_empty()
+        self.ncols == 0
     }
 }
 
@@ -248,4 +332,88 @@ pub struct Notification {
     pub pid: u32,
     /// The payload (`""` when none was given).
     pub payload: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row set of `sizes.len()` chunks, chunk `i` holding `sizes[i]` rows of one text column whose
+    /// value is the row's number; every third value is NULL.
+    fn chunked_rows(sizes: &[usize]) -> Rows {
+        let mut rows = Rows::new(Arc::from(vec![Column::new("n", 25)]));
+        for &size in sizes {
+            let mut chunk = Vec::new();
+            for _ in 0..size {
+                let n = rows.nrows;
+                if n % 3 == 2 {
+                    rows.fields.push((0, -1));
+                } else {
+                    let text = n.to_string();
+                    // Some bytes before the value, as a DataRow's header would be.
+                    chunk.extend_from_slice(b"hdr");
+                    rows.fields.push((chunk.len() as u32, text.len() as i32));
+                    chunk.extend_from_slice(text.as_bytes());
+                }
+                rows.push_pending_row();
+            }
+            rows.attach(&Bytes::from(chunk));
+        }
+        rows
+    }
+
+    fn expected(row: usize) -> Option<String> {
+        (row % 3 != 2).then(|| row.to_string())
+    }
+
+    #[test]
+    fn random_access_finds_the_right_chunk_for_even_and_uneven_chunks() {
+        let cases: [&[usize]; 6] = [
+            &[10],
+            &[5, 5, 5, 5],
+            &[1, 1, 1, 200, 1, 1],
+            &[300, 1, 1, 1, 1, 1, 1, 1, 1],
+            &[1, 0, 7, 0, 0, 90, 2],
+            &[64; 40],
+        ];
+        for sizes in cases {
+            let rows = chunked_rows(sizes);
+            assert_eq!(rows.len(), sizes.iter().sum::<usize>());
+            for row in 0..rows.len() {
+                assert_eq!(
+                    rows.get(row, 0).map(str::to_owned),
+                    expected(row),
+                    "{sizes:?} row {row}"
+                );
+                assert_eq!(rows.is_null(row, 0), expected(row).is_none());
+            }
+            // Backwards and scattered access too.
+            for row in (0..rows.len()).rev().step_by(7) {
+                assert_eq!(rows.get(row, 0).map(str::to_owned), expected(row));
+            }
+            assert_eq!(rows.get(rows.len(), 0), None);
+            assert_eq!(rows.get(0, 1), None);
+        }
+    }
+
+    #[test]
+    fn iteration_walks_the_chunks_in_order() {
+        for sizes in [&[3usize, 0, 4, 1][..], &[1; 17][..], &[250, 2][..], &[][..]] {
+            let rows = chunked_rows(sizes);
+            let mut iter = rows.iter();
+            assert_eq!(iter.len(), rows.len());
+            let mut seen = 0;
+            for (index, row) in iter.by_ref().enumerate() {
+                assert_eq!(row.len(), 1);
+                assert_eq!(row.get(0).map(str::to_owned), expected(index));
+                assert_eq!(row.get_bytes(0), rows.get_bytes(index, 0));
+                assert_eq!(row.is_null(0), expected(index).is_none());
+                assert_eq!(row.get(1), None);
+                seen += 1;
+            }
+            assert_eq!(seen, rows.len());
+            assert!(iter.next().is_none());
+            assert_eq!(iter.len(), 0);
+        }
+    }
 }

@@ -158,25 +158,47 @@ impl Reactor {
 
     /// Makes progress on connection `id` while the caller waits for it: reads input left behind by
     /// backpressure, or waits once for readiness on all connections.
+    ///
+    /// Right after a query was sent, the first call reads without waiting (see
+    /// [`PgSocket::take_read_hint`]): where the answer is already there, that saves the wait.
     pub fn progress(&mut self, id: ConnId, timeout: Option<Duration>) -> Result<(), Error> {
         if self.get(id).is_some_and(|s| s.read_paused()) {
             self.read_now(id);
+            Ok(())
+        } else if self.read_on_hint(id) {
             Ok(())
         } else {
             self.dispatch(timeout)
         }
     }
 
-    /// Reads the connection's available input without blocking (what `is_busy` does).
-    pub fn read_now(&mut self, id: ConnId) {
+    /// If connection `id` has just sent output (its read hint is set), reads its available input now
+    /// and returns true; otherwise returns false and does nothing. A caller about to wait for the
+    /// connection's answer calls this first.
+    pub fn read_on_hint(&mut self, id: ConnId) -> bool {
+        if !self.get_mut(id).is_some_and(|s| s.take_read_hint()) {
+            return false;
+        }
+        let n = self.read_now(id);
+        if let Some(socket) = self.get_mut(id) {
+            socket.hint_result(n);
+        }
+        true
+    }
+
+    /// Reads the connection's available input without blocking (what `is_busy` does); returns the
+    /// number of bytes read.
+    pub fn read_now(&mut self, id: ConnId) -> usize {
+        let mut n = 0;
         if let Some(Some(socket)) = self.sockets.get_mut(id.0) {
             // Outside an event: an unconsumed edge (if any) stays queued in the poll, so a short read
             // cannot lose an end of stream here.
-            with_scratch(|scratch| socket.read_available(scratch, false));
+            n = with_scratch(|scratch| socket.read_available(scratch, false));
             socket.flush();
             mark_touched(&mut self.touched, &mut self.is_touched, id.0);
         }
         let _ = self.update(id);
+        n
     }
 
     fn update(&mut self, id: ConnId) -> io::Result<()> {

@@ -133,7 +133,14 @@ pub struct PgSocket {
     /// Reading stopped because the session asked for backpressure, not because the socket was empty:
     /// no new readiness edge will come, so the caller must read again once results were taken.
     read_paused: bool,
+    /// Output was just sent: the answer may already be here (see [`PgSocket::take_read_hint`]).
+    read_hint: bool,
+    /// Sends to let pass without setting `read_hint`, after an early read found nothing.
+    hint_skip: u8,
 }
+
+/// After an early read found nothing, how many sends go by before the next early read.
+const HINT_BACKOFF: u8 = 15;
 
 impl PgSocket {
     /// Starts a non-blocking connect to `peer`; `conn` is the session that will run over it.
@@ -147,6 +154,8 @@ impl PgSocket {
             connect_error: None,
             interest: None,
             read_paused: false,
+            read_hint: false,
+            hint_skip: 0,
         })
     }
 
@@ -246,13 +255,17 @@ impl PgSocket {
         if !self.connected {
             return;
         }
+        let mut sent = false;
         while self.conn.wants_write() {
             match self.stream.write(self.conn.pending_output()) {
                 Ok(0) => {
                     self.conn.handle_eof();
                     break;
                 }
-                Ok(n) => self.conn.consume_output(n),
+                Ok(n) => {
+                    self.conn.consume_output(n);
+                    sent = true;
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => {
@@ -263,6 +276,29 @@ impl PgSocket {
                 }
             }
         }
+        if sent {
+            if self.hint_skip == 0 {
+                self.read_hint = true;
+            } else {
+                self.hint_skip -= 1;
+            }
+        }
+    }
+
+    /// Whether to read once before waiting for readiness, because output was just sent and the answer
+    /// may already have arrived: on one core the server typically runs, answers and blocks again
+    /// before the send returns, so reading straight away saves the wait (a syscall per round trip).
+    /// Taking the hint clears it; report what the read found with [`hint_result`](Self::hint_result).
+    pub fn take_read_hint(&mut self) -> bool {
+        std::mem::take(&mut self.read_hint)
+    }
+
+    /// How an early read taken on a hint went: after one that found nothing (the server answers
+    /// later than the send returns, as across cores), the next few sends set no hint.
+    pub fn hint_result(&mut self, bytes_read: usize) {
+        if bytes_read == 0 {
+            self.hint_skip = HINT_BACKOFF;
+        }
     }
 
     /// Reads whatever input is available without blocking and hands it to the session.
@@ -272,11 +308,14 @@ impl PgSocket {
     /// `WouldBlock` is skipped. The exception is an end of stream already queued behind the data:
     /// it raises no new edge, so when the event says the peer has closed (`read_closed`) the socket
     /// is read until `WouldBlock` or end of stream.
-    pub fn read_available(&mut self, scratch: &mut [u8], read_closed: bool) {
+    ///
+    /// Returns the number of bytes read.
+    pub fn read_available(&mut self, scratch: &mut [u8], read_closed: bool) -> usize {
         if !self.connected {
-            return;
+            return 0;
         }
         self.read_paused = false;
+        let mut total = 0;
         loop {
             if !self.conn.wants_read() {
                 // Backpressure (chunked rows) or a closed session: only the former resumes.
@@ -289,6 +328,7 @@ impl PgSocket {
                     break;
                 }
                 Ok(n) => {
+                    total += n;
                     self.conn.handle_input(&scratch[..n]);
                     if n < scratch.len() && !read_closed {
                         break;
@@ -302,6 +342,7 @@ impl PgSocket {
                 }
             }
         }
+        total
     }
 
     /// Whether reading was paused by backpressure with input possibly left in the socket: read again
