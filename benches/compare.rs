@@ -4,8 +4,12 @@
 //!
 //! `cargo bench --bench compare` (`-- --seconds 5 --repeat 5` for longer runs; each scenario runs
 //! `--repeat` times per client, interleaved, and the median is reported with the spread of the runs;
-//! `--only TEXT` runs the scenarios whose name contains TEXT; `--no-pin` leaves client and server free
-//! to use every core). The server and the client are
+//! `--only LIST` runs the scenarios named in a comma-separated list of `round-trips`, `rows`,
+//! `fan-out`, `connect`; `--no-pin` leaves client and server free to use every core).
+//!
+//! Besides the ratio of the medians, each client's *paired* ratio to libpq is reported: the median,
+//! over the repeats, of the ratio between the two runs of the same repeat (which ran one right after
+//! the other), so a slow drift of the machine or the server cancels out. The server and the client are
 //! pinned to one core (`taskset`, when available) so a round trip does not pay a cross-core wake-up; the
 //! output says whether pinning took effect. The libpq peer (`benches/peers/libpq_peer.c`) is compiled at
 //! run time with `cc` and libpq's headers (Debian: `libpq-dev`); without them it is skipped with a note.
@@ -35,6 +39,22 @@ struct Row {
     client: &'static str,
     result: Option<ScenarioResult>,
     note: String,
+    /// Median over the repeats of (this client's ops/s / libpq's ops/s in the same repeat), and the
+    /// same for client CPU per operation; `None` for libpq itself or without paired runs.
+    paired: Option<(f64, f64)>,
+}
+
+/// The scenario keys `--only` takes, each with the prefix of the scenario names it selects.
+const SCENARIOS: [(&str, &str); 4] = [
+    ("round-trips", "round trips"),
+    ("rows", "rows"),
+    ("fan-out", "fan-out"),
+    ("connect", "connect"),
+];
+
+fn median(mut values: Vec<f64>) -> Option<f64> {
+    values.sort_by(f64::total_cmp);
+    values.get(values.len() / 2).copied()
 }
 
 fn main() {
@@ -56,11 +76,27 @@ fn main() {
     })
     .expect("throwaway cluster");
     let no_pin = args.iter().any(|a| a == "--no-pin");
-    let only: Option<String> = args
+    let only: Option<Vec<&'static str>> = args
         .iter()
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1))
-        .cloned();
+        .map(|list| {
+            list.split(',')
+                .map(
+                    |key| match SCENARIOS.iter().find(|(k, _)| *k == key.trim()) {
+                        Some((_, prefix)) => *prefix,
+                        None => {
+                            let keys: Vec<&str> = SCENARIOS.iter().map(|(k, _)| *k).collect();
+                            eprintln!(
+                                "--only: unknown scenario {key:?}; one of {}",
+                                keys.join(", ")
+                            );
+                            std::process::exit(2);
+                        }
+                    },
+                )
+                .collect()
+        });
     let pinned = if no_pin {
         PIN.store(false, std::sync::atomic::Ordering::Relaxed);
         "NOT pinned (--no-pin): client and server share both cores; round trips include cross-core wake-ups".to_owned()
@@ -85,7 +121,10 @@ fn main() {
     // Each scenario runs `repeat` times per client, the clients interleaved (so a disturbance hits all
     // of them alike); the median run by operations/s is reported.
     let mut scenario = |name: &str, clients: &mut [(&'static str, Run)]| {
-        if only.as_deref().is_some_and(|o| !name.contains(o)) {
+        if only
+            .as_ref()
+            .is_some_and(|o| !o.iter().any(|prefix| name.starts_with(prefix)))
+        {
             return;
         }
         eprintln!("{name} ({repeat} runs each, interleaved)");
@@ -96,7 +135,30 @@ fn main() {
                 runs[i].push(run());
             }
         }
-        for ((client, _), results) in clients.iter().zip(runs) {
+        let libpq = clients.iter().position(|(c, _)| *c == "libpq");
+        let paired: Vec<Option<(f64, f64)>> = runs
+            .iter()
+            .enumerate()
+            .map(|(i, mine)| {
+                let theirs = &runs[libpq.filter(|&l| l != i)?];
+                let pairs: Vec<(f64, f64)> = mine
+                    .iter()
+                    .zip(theirs)
+                    .filter_map(|(m, t)| {
+                        let (m, t) = (m.as_ref().ok()?, t.as_ref().ok()?);
+                        Some((
+                            m.ops_per_second() / t.ops_per_second(),
+                            m.client_cpu_us_per_op() / t.client_cpu_us_per_op(),
+                        ))
+                    })
+                    .collect();
+                Some((
+                    median(pairs.iter().map(|p| p.0).collect())?,
+                    median(pairs.iter().map(|p| p.1).collect())?,
+                ))
+            })
+            .collect();
+        for (((client, _), results), paired) in clients.iter().zip(runs).zip(paired) {
             let mut ok: Vec<ScenarioResult> = Vec::new();
             let mut err = None;
             for r in results {
@@ -132,6 +194,7 @@ fn main() {
                     err.unwrap_or_default()
                 },
                 result: median,
+                paired,
             });
         }
     };
@@ -424,12 +487,19 @@ fn print_table(table: &[Row], pinned: &str) {
     println!("pgdblink vs libpq (async API) vs tokio-postgres, same server, same run; {pinned}");
     println!();
     println!(
-        "| {:<26} | {:<14} | {:>12} | {:>16} | {:>13} | {:>13} |",
-        "scenario", "client", "ops/s", "client CPU µs/op", "ops/s vs libpq", "CPU vs libpq"
+        "| {:<26} | {:<14} | {:>12} | {:>16} | {:>14} | {:>12} | {:>13} | {:<17} |",
+        "scenario",
+        "client",
+        "ops/s",
+        "client CPU µs/op",
+        "ops/s vs libpq",
+        "CPU vs libpq",
+        "paired ratios",
+        "runs (ops/s)"
     );
     println!(
-        "|{:-<28}|{:-<16}|{:->14}|{:->18}|{:->15}|{:->15}|",
-        "", "", "", "", "", ""
+        "|{:-<28}|{:-<16}|{:->14}|{:->18}|{:->16}|{:->14}|{:->15}|{:-<19}|",
+        "", "", "", "", "", "", "", ""
     );
     for row in table {
         let libpq = table
@@ -448,14 +518,19 @@ fn print_table(table: &[Row], pinned: &str) {
                     ),
                     None => ("-".into(), "-".into()),
                 };
+                let paired = match row.paired {
+                    Some((ops, cpu)) => format!("{ops:.2}x {cpu:.2}x"),
+                    None => "-".into(),
+                };
                 println!(
-                    "| {:<26} | {:<14} | {:>12.0} | {:>16.3} | {:>14} | {:>12} | {:<17} |",
+                    "| {:<26} | {:<14} | {:>12.0} | {:>16.3} | {:>14} | {:>12} | {:>13} | {:<17} |",
                     row.scenario,
                     row.client,
                     r.ops_per_second(),
                     r.client_cpu_us_per_op(),
                     speed,
                     cpu,
+                    paired,
                     row.note
                 );
             }
@@ -471,8 +546,14 @@ fn write_json(table: &[Row], pinned: &str) {
         if i > 0 {
             out.push(',');
         }
+        let paired = match row.paired {
+            Some((ops, cpu)) => format!(
+                ", \"paired_ops_ratio_vs_libpq\": {ops:.4}, \"paired_cpu_ratio_vs_libpq\": {cpu:.4}"
+            ),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "{{\"scenario\": {:?}, \"client\": {:?}, \"operations\": {}, \"seconds\": {:.6}, \"client_cpu_seconds\": {:.6}}}",
+            "{{\"scenario\": {:?}, \"client\": {:?}, \"operations\": {}, \"seconds\": {:.6}, \"client_cpu_seconds\": {:.6}{paired}}}",
             row.scenario, row.client, r.operations, r.seconds, r.client_cpu_seconds
         ));
     }

@@ -610,24 +610,21 @@ impl Dblink {
         // can have become ready: no scan of every connection.
         let mut candidates = std::mem::take(&mut self.reported);
         candidates.extend(self.reactor.take_touched());
-        let mut ready_ids: Vec<ConnId> = Vec::new();
+        // Each list holds an id once, but one may be in both: sorting makes a repeat adjacent (no
+        // quadratic search when hundreds are ready at once).
+        candidates.sort_unstable();
+        candidates.dedup();
         let (reactor, in_flight) = (&mut self.reactor, &self.in_flight);
         let is_ready = |r: &Reactor, id: ConnId| {
             in_flight.get(id_index(id)).copied().unwrap_or(false)
                 && r.get(id).is_some_and(|s| !s.conn().is_busy())
         };
-        for id in candidates {
-            if is_ready(reactor, id) && !ready_ids.contains(&id) {
-                ready_ids.push(id);
-            }
-        }
+        candidates.retain(|&id| is_ready(reactor, id));
+        let mut ready_ids = candidates;
         if ready_ids.is_empty() {
             reactor.wait_until(deadline, |r| {
-                for id in r.take_touched() {
-                    if is_ready(r, id) && !ready_ids.contains(&id) {
-                        ready_ids.push(id);
-                    }
-                }
+                // `take_touched` lists each id once, and the first batch with a ready id ends the wait.
+                ready_ids.extend(r.take_touched().into_iter().filter(|&id| is_ready(r, id)));
                 !ready_ids.is_empty()
             })?;
         }
