@@ -599,6 +599,8 @@ impl Connection {
                 consumed,
                 &mut rows.fields,
             ) {
+                // What the values occupy: the message less its header and the length words.
+                rows.value_bytes += (len - 7 - 4 * rows.columns.len()) as u64;
                 consumed += len;
                 self.row_added();
                 continue;
@@ -1061,13 +1063,18 @@ impl Connection {
                 // Offsets are relative to the chunk that will be frozen at the end of this pass, which
                 // starts where `buf` starts minus `base`.
                 let body_offset = base + offset_in(buf, row.body());
-                if body_offset + row.body().len() > u32::MAX as usize {
+                if body_offset + row.body().len() >= protocol::backend::NULL_FIELD as usize {
                     return self.protocol_violation("row too large".into());
                 }
+                let mut value_bytes = 0;
                 rows.fields.extend(row.ranges().map(|range| match range {
-                    Some(r) => ((body_offset + r.start) as u32, r.len() as i32),
-                    None => (0, -1),
+                    Some(r) => {
+                        value_bytes += r.len() as u64;
+                        (body_offset + r.start) as u32
+                    }
+                    None => protocol::backend::NULL_FIELD,
                 }));
+                rows.value_bytes += value_bytes;
                 self.row_added();
             }
             BackendMessage::CommandComplete { tag } => {

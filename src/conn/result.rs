@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::protocol::backend::NULL_FIELD;
+
 /// One result of a statement.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,8 +79,12 @@ pub struct Rows {
     pub(crate) nrows: u32,
     /// Rows at the end whose chunk is still the receive buffer of the current input pass.
     pub(crate) pending: u32,
-    /// For each field (row-major), `(start, len)` in its row's chunk; `len == -1` is NULL.
-    pub(crate) fields: Vec<(u32, i32)>,
+    /// For each field (row-major), where its value starts in its row's chunk ([`NULL_FIELD`] for
+    /// NULL). The value's length is the big-endian `i32` in the four bytes before it, as the server
+    /// sent it: four bytes a field instead of eight.
+    pub(crate) fields: Vec<u32>,
+    /// The bytes of all values (NULLs count none).
+    pub(crate) value_bytes: u64,
     pub(crate) tag: String,
     /// A chunk of a row set delivered in chunked-rows mode, more rows follow.
     pub(crate) partial: bool,
@@ -92,6 +98,7 @@ impl Rows {
             nrows: 0,
             pending: 0,
             fields: Vec::new(),
+            value_bytes: 0,
             tag: String::new(),
             partial: false,
         }
@@ -113,12 +120,8 @@ impl Rows {
 
     /// The approximate bytes this row set holds: its values and their offsets.
     pub(crate) fn data_bytes(&self) -> usize {
-        let values: usize = self
-            .fields
-            .iter()
-            .map(|&(_, len)| len.max(0) as usize)
-            .sum();
-        values + self.fields.len() * std::mem::size_of::<(u32, i32)>()
+        usize::try_from(self.value_bytes).unwrap_or(usize::MAX)
+            + self.fields.len() * std::mem::size_of::<u32>()
     }
 
     /// Whether more rows of the same row set follow in the next result (chunked-rows mode); the last
@@ -199,7 +202,7 @@ impl Rows {
             .and_then(|i| i.checked_add(col))
             .and_then(|i| self.fields.get(i))
         {
-            Some(&(_, len)) => col < ncols && len < 0,
+            Some(&start) => col < ncols && start == NULL_FIELD,
             None => false,
         }
     }
@@ -219,11 +222,18 @@ impl Rows {
     }
 }
 
-/// The bytes of a field in its row's chunk; `None` for NULL (`len < 0`) or bad bounds.
+/// The bytes of the field whose value starts at `start` in its row's chunk, its length read from the
+/// four bytes before it; `None` for NULL or bad bounds.
 #[inline]
-fn field_bytes(chunk: &[u8], (start, len): (u32, i32)) -> Option<&[u8]> {
-    let len = usize::try_from(len).ok()?;
+fn field_bytes(chunk: &[u8], start: u32) -> Option<&[u8]> {
+    if start == NULL_FIELD {
+        return None;
+    }
     let start = start as usize;
+    let &word = chunk
+        .get(start.checked_sub(4)?..start)?
+        .first_chunk::<4>()?;
+    let len = usize::try_from(i32::from_be_bytes(word)).ok()?;
     chunk.get(start..start.checked_add(len)?)
 }
 
@@ -283,8 +293,8 @@ impl fmt::Debug for Rows {
 pub struct Row<'a> {
     /// The receive buffer the row lives in.
     chunk: &'a [u8],
-    /// The row's fields: `(start, len)` in `chunk`, `len == -1` for NULL.
-    fields: &'a [(u32, i32)],
+    /// Where the row's values start in `chunk` ([`NULL_FIELD`] for NULL).
+    fields: &'a [u32],
     ncols: usize,
 }
 
@@ -301,7 +311,7 @@ impl<'a> Row<'a> {
 
     /// Whether column `col` is SQL NULL.
     pub fn is_null(&self, col: usize) -> bool {
-        self.fields.get(col).is_some_and(|&(_, len)| len < 0)
+        self.fields.get(col) == Some(&NULL_FIELD)
     }
 
     /// Number of columns.
@@ -346,13 +356,16 @@ mod tests {
             let mut chunk = Vec::new();
             for _ in 0..size {
                 let n = rows.nrows;
+                // Some bytes before each field, as a DataRow's header would be, then its length.
+                chunk.extend_from_slice(b"hdr");
                 if n % 3 == 2 {
-                    rows.fields.push((0, -1));
+                    chunk.extend_from_slice(&(-1i32).to_be_bytes());
+                    rows.fields.push(NULL_FIELD);
                 } else {
                     let text = n.to_string();
-                    // Some bytes before the value, as a DataRow's header would be.
-                    chunk.extend_from_slice(b"hdr");
-                    rows.fields.push((chunk.len() as u32, text.len() as i32));
+                    chunk.extend_from_slice(&(text.len() as i32).to_be_bytes());
+                    rows.fields.push(chunk.len() as u32);
+                    rows.value_bytes += text.len() as u64;
                     chunk.extend_from_slice(text.as_bytes());
                 }
                 rows.push_pending_row();

@@ -231,21 +231,26 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// The field offset [`data_row_offsets`] records for a NULL value (no real offset is this large).
+pub const NULL_FIELD: u32 = u32::MAX;
+
 /// The fast path for the hottest message: if `buf` starts with a complete, valid DataRow of exactly
-/// `ncols` fields, appends each field's `(offset, length)` to `out` (offsets relative to the start of
-/// `buf`, plus `base`; length -1 for NULL) and returns the bytes the message occupies. Validation and
-/// collecting the offsets happen in one pass.
+/// `ncols` fields, appends each field's value offset to `out` (relative to the start of `buf`, plus
+/// `base`; [`NULL_FIELD`] for NULL) and returns the bytes the message occupies. A value's length is
+/// the big-endian `i32` in the four bytes before its offset, so one `u32` per field is all a row set
+/// keeps. Validation and collecting the offsets happen in one pass.
 ///
 /// Returns `None`, with `out` unchanged, for anything else (another message type, a partial message,
-/// another field count, offsets beyond `u32`, any malformation): the caller then uses [`decode`], which
-/// gives the precise answer. So this function accepts exactly the DataRows `decode` accepts.
+/// another field count, offsets from `u32::MAX` on, any malformation): the caller then uses
+/// [`decode`], which gives the precise answer. So this function accepts exactly the DataRows `decode`
+/// accepts.
 #[inline]
 pub fn data_row_offsets(
     buf: &[u8],
     limits: &Limits,
     ncols: usize,
     base: usize,
-    out: &mut Vec<(u32, i32)>,
+    out: &mut Vec<u32>,
 ) -> Option<usize> {
     let (&[b'D', l0, l1, l2, l3], _) = buf.split_first_chunk::<5>()? else {
         return None;
@@ -257,7 +262,7 @@ pub fn data_row_offsets(
     let total = usize::try_from(len).ok()?.checked_add(1)?;
     let body = buf.get(5..total)?;
     let (count, mut rest) = body.split_first_chunk::<2>()?;
-    if u16::from_be_bytes(*count) as usize != ncols || base.checked_add(total)? > u32::MAX as usize
+    if u16::from_be_bytes(*count) as usize != ncols || base.checked_add(total)? >= u32::MAX as usize
     {
         return None;
     }
@@ -272,10 +277,10 @@ pub fn data_row_offsets(
         // `tail` ends where the message ends.
         let offset = base + (total - tail.len());
         if field_len == -1 {
-            out.push((0, -1));
+            out.push(NULL_FIELD);
             rest = tail;
         } else if let Some(t) = usize::try_from(field_len).ok().and_then(|l| tail.get(l..)) {
-            out.push((offset as u32, field_len));
+            out.push(offset as u32);
             rest = t;
         } else {
             out.truncate(start);
@@ -1097,23 +1102,29 @@ fn check_data_row_fast_path(buf: &[u8], limits: &Limits) {
         .get(5..7)
         .map_or(0, |c| u16::from_be_bytes([c[0], c[1]]) as usize);
     for ncols in [declared, declared + 1] {
-        let mut out = vec![(7, 7)];
+        let mut out = vec![7];
         let fast = data_row_offsets(buf, limits, ncols, 100, &mut out);
         match decode(buf, limits) {
             Ok(Decoded::Message(BackendMessage::DataRow(row), used)) if row.len() == ncols => {
                 assert_eq!(fast, Some(used), "fast path refused a valid DataRow");
-                let body_offset = 100 + (row.body().as_ptr() as usize - buf.as_ptr() as usize);
-                let expected: Vec<(u32, i32)> = std::iter::once((7, 7))
+                let body_start = row.body().as_ptr() as usize - buf.as_ptr() as usize;
+                let expected: Vec<u32> = std::iter::once(7)
                     .chain(row.ranges().map(|r| match r {
-                        Some(r) => ((body_offset + r.start) as u32, r.len() as i32),
-                        None => (0, -1),
+                        Some(r) => (100 + body_start + r.start) as u32,
+                        None => NULL_FIELD,
                     }))
                     .collect();
                 assert_eq!(out, expected, "fast path fields differ");
+                // The length word before each value is the value's length.
+                for r in row.ranges().flatten() {
+                    let at = body_start + r.start;
+                    let word: [u8; 4] = buf[at - 4..at].try_into().expect("4 bytes");
+                    assert_eq!(i32::from_be_bytes(word) as usize, r.len());
+                }
             }
             _ => {
                 assert_eq!(fast, None, "fast path accepted what decode does not");
-                assert_eq!(out, [(7, 7)], "fast path touched the output");
+                assert_eq!(out, [7], "fast path touched the output");
             }
         }
     }
