@@ -1078,7 +1078,6 @@ impl Connection {
                 self.row_added();
             }
             BackendMessage::CommandComplete { tag } => {
-                let tag = text(tag);
                 match std::mem::take(&mut self.copy) {
                     CopyState::Out => {
                         self.finish_result(
@@ -1095,11 +1094,14 @@ impl Connection {
                 }
                 match self.current.take() {
                     Some(mut rows) => {
-                        rows.tag = tag;
+                        rows.tag = match std::str::from_utf8(tag) {
+                            Ok(t) => result::Tag::new(t),
+                            Err(_) => result::Tag::new(&String::from_utf8_lossy(tag)),
+                        };
                         let pending = rows.pending > 0;
                         self.finish_result(Ok(QueryResult::Rows(rows)), pending);
                     }
-                    None => self.finish_result(Ok(QueryResult::Command(tag)), false),
+                    None => self.finish_result(Ok(QueryResult::Command(text(tag))), false),
                 }
             }
             BackendMessage::EmptyQueryResponse => {

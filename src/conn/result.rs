@@ -74,7 +74,7 @@ pub struct Rows {
     pub(crate) columns: Arc<[Column]>,
     /// The receive buffers the rows live in, each with the index of the first row it holds (rows are
     /// appended in order, so a row lives in the last chunk whose first row is not after it).
-    pub(crate) chunks: Vec<(Bytes, u32)>,
+    pub(crate) chunks: Chunks,
     /// Number of rows.
     pub(crate) nrows: u32,
     /// Rows at the end whose chunk is still the receive buffer of the current input pass.
@@ -85,7 +85,7 @@ pub struct Rows {
     pub(crate) fields: Vec<u32>,
     /// The bytes of all values (NULLs count none).
     pub(crate) value_bytes: u64,
-    pub(crate) tag: String,
+    pub(crate) tag: Tag,
     /// A chunk of a row set delivered in chunked-rows mode, more rows follow.
     pub(crate) partial: bool,
 }
@@ -94,12 +94,12 @@ impl Rows {
     pub(crate) fn new(columns: Arc<[Column]>) -> Rows {
         Rows {
             columns,
-            chunks: Vec::new(),
+            chunks: Chunks::default(),
             nrows: 0,
             pending: 0,
             fields: Vec::new(),
             value_bytes: 0,
-            tag: String::new(),
+            tag: Tag::default(),
             partial: false,
         }
     }
@@ -113,7 +113,7 @@ impl Rows {
     /// Gives the rows received in the current input pass their chunk.
     pub(crate) fn attach(&mut self, chunk: &Bytes) {
         if self.pending > 0 {
-            self.chunks.push((chunk.clone(), self.nrows - self.pending));
+            self.chunks.push(chunk.clone(), self.nrows - self.pending);
             self.pending = 0;
         }
     }
@@ -161,17 +161,14 @@ impl Rows {
     /// a binary search only where rows are very unevenly sized. Sequential and random access both
     /// cost O(1) in the usual case (no search per value).
     fn chunk_of(&self, row: usize) -> Option<&Bytes> {
-        let chunks = self.chunks.as_slice();
-        if let [(only, _)] = chunks {
-            return Some(only);
+        let chunks = &self.chunks;
+        if chunks.rest.is_empty() {
+            return chunks.first.as_ref().map(|(only, _)| only);
         }
         let n = chunks.len();
-        if n == 0 {
-            return None;
-        }
         // `row < nrows`, so the guess is below `n`.
         let mut i = (row as u64 * n as u64 / u64::from(self.nrows.max(1))) as usize;
-        let starts = |i: usize| chunks[i].1 as usize;
+        let starts = |i: usize| chunks.get(i).map_or(usize::MAX, |c| c.1 as usize);
         for _ in 0..4 {
             if starts(i) > row {
                 if i == 0 {
@@ -181,11 +178,10 @@ impl Rows {
             } else if i + 1 < n && starts(i + 1) <= row {
                 i += 1;
             } else {
-                return Some(&chunks[i].0);
+                return chunks.get(i).map(|(c, _)| c);
             }
         }
-        let after = chunks.partition_point(|&(_, first)| first as usize <= row);
-        Some(&chunks.get(after.checked_sub(1)?)?.0)
+        chunks.get(chunks.search(row)?).map(|(c, _)| c)
     }
 
     /// The text value at `row`, `col`; `None` for SQL NULL (or an index out of range, or a value that is
@@ -209,7 +205,7 @@ impl Rows {
 
     /// The command tag: `SELECT 3`, `FETCH 4`.
     pub fn command_tag(&self) -> &str {
-        &self.tag
+        self.tag.as_str()
     }
 
     /// Iterates over the rows in order, walking the receive buffers alongside (no lookup per row).
@@ -218,6 +214,82 @@ impl Rows {
             rows: self,
             index: 0,
             chunk: 0,
+        }
+    }
+}
+
+/// The receive buffers a row set spans, each with the index of its first row; the first is kept
+/// inline, since most row sets fit in one (no allocation for them).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Chunks {
+    first: Option<(Bytes, u32)>,
+    rest: Vec<(Bytes, u32)>,
+}
+
+impl Chunks {
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    fn get(&self, i: usize) -> Option<&(Bytes, u32)> {
+        match i {
+            0 => self.first.as_ref(),
+            _ => self.rest.get(i - 1),
+        }
+    }
+
+    pub(crate) fn push(&mut self, chunk: Bytes, first_row: u32) {
+        match self.first {
+            None => self.first = Some((chunk, first_row)),
+            Some(_) => self.rest.push((chunk, first_row)),
+        }
+    }
+
+    /// The index of the last chunk whose first row is not after `row` (binary search).
+    fn search(&self, row: usize) -> Option<usize> {
+        let (_, start) = self.first.as_ref()?;
+        if *start as usize > row {
+            return None;
+        }
+        Some(
+            self.rest
+                .partition_point(|&(_, first)| first as usize <= row),
+        )
+    }
+}
+
+/// A command tag, inline when short (`SELECT 1`, `INSERT 0 5`: no allocation), else on the heap.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Tag {
+    Inline(u8, [u8; TAG_INLINE]),
+    Heap(Box<str>),
+}
+
+const TAG_INLINE: usize = 22;
+
+impl Default for Tag {
+    fn default() -> Tag {
+        Tag::Inline(0, [0; TAG_INLINE])
+    }
+}
+
+impl Tag {
+    pub(crate) fn new(text: &str) -> Tag {
+        match text.len() {
+            n if n <= TAG_INLINE => {
+                let mut bytes = [0; TAG_INLINE];
+                bytes[..n].copy_from_slice(text.as_bytes());
+                Tag::Inline(n as u8, bytes)
+            }
+            _ => Tag::Heap(text.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Copied from a `&str` whole, so always valid.
+            Tag::Inline(n, bytes) => std::str::from_utf8(&bytes[..*n as usize]).unwrap_or(""),
+            Tag::Heap(text) => text,
         }
     }
 }
@@ -254,8 +326,11 @@ impl<'a> Iterator for RowIter<'a> {
         if self.index >= rows.len() {
             return None;
         }
-        let chunks = rows.chunks.as_slice();
-        while self.chunk + 1 < chunks.len() && chunks[self.chunk + 1].1 as usize <= self.index {
+        let chunks = &rows.chunks;
+        while chunks
+            .get(self.chunk + 1)
+            .is_some_and(|c| c.1 as usize <= self.index)
+        {
             self.chunk += 1;
         }
         let ncols = rows.columns.len();
@@ -284,7 +359,7 @@ impl fmt::Debug for Rows {
             list.entry(&row);
         }
         list.finish()?;
-        write!(f, " {:?}", self.tag)
+        write!(f, " {:?}", self.tag.as_str())
     }
 }
 
@@ -406,6 +481,25 @@ mod tests {
             }
             assert_eq!(rows.get(rows.len(), 0), None);
             assert_eq!(rows.get(0, 1), None);
+        }
+    }
+
+    #[test]
+    fn command_tags_inline_and_on_the_heap() {
+        let texts = [
+            String::new(),
+            "SELECT 1".to_owned(),
+            "x".repeat(TAG_INLINE),
+            "é".repeat(TAG_INLINE / 2),
+            "x".repeat(TAG_INLINE + 1),
+            "INSERT 0 18446744073709551615".to_owned(),
+        ];
+        for text in texts {
+            let mut rows = Rows::new(Arc::from(Vec::new()));
+            rows.tag = Tag::new(&text);
+            assert_eq!(rows.command_tag(), text);
+            assert_eq!(rows.clone(), rows);
+            assert!(format!("{rows:?}").contains(&format!("{text:?}")));
         }
     }
 
