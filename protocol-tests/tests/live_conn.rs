@@ -497,3 +497,86 @@ fn early_read_after_send_gives_the_same_answers_fast_slow_and_large() {
         }
     }
 }
+
+/// The early-read hint's back-off, on a real connection: a send sets the hint; after an early read
+/// that found nothing the next 15 sends set none, after a second miss in a row the next 31, then 63;
+/// an early read that found the answer starts over at 15. Answers are unaffected throughout.
+#[test]
+fn early_read_hint_backs_off_after_misses_and_resets_on_a_hit() {
+    use mio::event::Source;
+    use pgdblink::conn::{Connection, PollResult, StartupConfig, State};
+    use pgdblink::driver::{Peer, PgSocket};
+
+    let mut poll = mio::Poll::new().expect("poll");
+    let mut events = mio::Events::with_capacity(8);
+    let token = mio::Token(0);
+    let peer = Peer::Tcp(([127, 0, 0, 1], cluster().port()).into());
+    let startup = StartupConfig::new(Role::Trust.user(), "postgres");
+    let mut socket = PgSocket::connect(peer, Connection::new(startup)).expect("connect");
+    let both = mio::Interest::READABLE | mio::Interest::WRITABLE;
+    socket
+        .register(poll.registry(), token, both)
+        .expect("register");
+    let mut scratch = vec![0u8; 64 * 1024];
+    let mut wait = |socket: &mut PgSocket| {
+        poll.poll(&mut events, Some(Duration::from_secs(10)))
+            .expect("poll");
+        socket.on_event(&mut scratch, false);
+        socket
+            .update_registration(poll.registry(), token)
+            .expect("reregister");
+    };
+    while socket.conn().state() == State::Startup {
+        wait(&mut socket);
+    }
+    assert!(socket.conn().fatal_error().is_none());
+    // One query; returns whether its send set the hint. The hint is taken either way, and the query
+    // answered (and checked) through readiness events.
+    let mut query = |socket: &mut PgSocket, n: u32| -> bool {
+        socket
+            .conn_mut()
+            .send_query(&format!("SELECT {n}"))
+            .expect("send");
+        socket.flush();
+        let hinted = socket.take_read_hint();
+        loop {
+            match socket.conn_mut().poll_result() {
+                PollResult::Ready(r) => {
+                    let r = r.expect("result");
+                    assert_eq!(
+                        r.rows().and_then(|rows| rows.get(0, 0)),
+                        Some(n.to_string().as_str())
+                    );
+                }
+                PollResult::Done => return hinted,
+                PollResult::Pending => wait(socket),
+            }
+        }
+    };
+    let mut n = 0;
+    let mut run = |socket: &mut PgSocket| {
+        n += 1;
+        query(socket, n)
+    };
+    // Hints pass until a miss is reported.
+    assert!(run(&mut socket) && run(&mut socket));
+    for gap in [15, 31, 63] {
+        socket.hint_result(0);
+        for _ in 0..gap {
+            assert!(!run(&mut socket), "a send during the back-off set the hint");
+        }
+        assert!(
+            run(&mut socket),
+            "the hint did not come back after {gap} sends"
+        );
+    }
+    // A hit starts over: the next miss lets 15 sends pass again.
+    socket.hint_result(1);
+    assert!(run(&mut socket));
+    socket.hint_result(0);
+    for _ in 0..15 {
+        assert!(!run(&mut socket));
+    }
+    assert!(run(&mut socket));
+    socket.close();
+}

@@ -137,10 +137,16 @@ pub struct PgSocket {
     read_hint: bool,
     /// Sends to let pass without setting `read_hint`, after an early read found nothing.
     hint_skip: u8,
+    /// How many sends the next miss lets pass: doubles (plus one) with every miss in a row, from
+    /// [`HINT_BACKOFF_MIN`] to [`HINT_BACKOFF_MAX`]; a hit starts it over.
+    hint_backoff: u8,
 }
 
-/// After an early read found nothing, how many sends go by before the next early read.
-const HINT_BACKOFF: u8 = 15;
+/// After an early read found nothing, how many sends go by before the next early read ...
+const HINT_BACKOFF_MIN: u8 = 15;
+/// ... and at most, after misses in a row: a connection whose answers never come that fast pays one
+/// empty read in 256 sends.
+const HINT_BACKOFF_MAX: u8 = 255;
 
 impl PgSocket {
     /// Starts a non-blocking connect to `peer`; `conn` is the session that will run over it.
@@ -156,6 +162,7 @@ impl PgSocket {
             read_paused: false,
             read_hint: false,
             hint_skip: 0,
+            hint_backoff: HINT_BACKOFF_MIN,
         })
     }
 
@@ -286,18 +293,22 @@ impl PgSocket {
     }
 
     /// Whether to read once before waiting for readiness, because output was just sent and the answer
-    /// may already have arrived: on one core the server typically runs, answers and blocks again
-    /// before the send returns, so reading straight away saves the wait (a syscall per round trip).
-    /// Taking the hint clears it; report what the read found with [`hint_result`](Self::hint_result).
+    /// may already have arrived (the caller did other work after sending, or the server answered
+    /// before the send returned): reading straight away then saves the wait, a syscall. Taking the
+    /// hint clears it; report what the read found with [`hint_result`](Self::hint_result).
     pub fn take_read_hint(&mut self) -> bool {
         std::mem::take(&mut self.read_hint)
     }
 
-    /// How an early read taken on a hint went: after one that found nothing (the server answers
-    /// later than the send returns, as across cores), the next few sends set no hint.
+    /// How an early read taken on a hint went. After one that found nothing, the next 15 sends set no
+    /// hint, and after misses in a row 31, 63, ... up to 255; a read that found the answer starts over.
     pub fn hint_result(&mut self, bytes_read: usize) {
         if bytes_read == 0 {
-            self.hint_skip = HINT_BACKOFF;
+            self.hint_skip = self.hint_backoff;
+            self.hint_backoff =
+                (self.hint_backoff.saturating_mul(2).saturating_add(1)).min(HINT_BACKOFF_MAX);
+        } else {
+            self.hint_backoff = HINT_BACKOFF_MIN;
         }
     }
 
