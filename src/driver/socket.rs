@@ -138,15 +138,14 @@ pub struct PgSocket {
     /// Sends to let pass without setting `read_hint`, after an early read found nothing.
     hint_skip: u8,
     /// How many sends the next miss lets pass: doubles (plus one) with every miss in a row, from
-    /// [`HINT_BACKOFF_MIN`] to [`HINT_BACKOFF_MAX`]; a hit starts it over.
+    /// [`HINT_BACKOFF_MIN`] up to `u8::MAX`; a hit starts it over.
     hint_backoff: u8,
 }
 
-/// After an early read found nothing, how many sends go by before the next early read ...
+/// After an early read found nothing, how many sends go by before the next early read. After misses
+/// in a row the pause doubles (plus one) up to `u8::MAX`: a connection whose answers never come that
+/// fast pays one empty read in 256 sends.
 const HINT_BACKOFF_MIN: u8 = 15;
-/// ... and at most, after misses in a row: a connection whose answers never come that fast pays one
-/// empty read in 256 sends.
-const HINT_BACKOFF_MAX: u8 = 255;
 
 impl PgSocket {
     /// Starts a non-blocking connect to `peer`; `conn` is the session that will run over it.
@@ -305,8 +304,7 @@ impl PgSocket {
     pub fn hint_result(&mut self, bytes_read: usize) {
         if bytes_read == 0 {
             self.hint_skip = self.hint_backoff;
-            self.hint_backoff =
-                (self.hint_backoff.saturating_mul(2).saturating_add(1)).min(HINT_BACKOFF_MAX);
+            self.hint_backoff = self.hint_backoff.saturating_mul(2).saturating_add(1);
         } else {
             self.hint_backoff = HINT_BACKOFF_MIN;
         }
