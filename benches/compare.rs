@@ -52,7 +52,7 @@ const SCENARIOS: [(&str, &str); 4] = [
     ("connect", "connect"),
 ];
 
-fn median(mut values: Vec<f64>) -> Option<f64> {
+fn median_of(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied()
 }
@@ -153,8 +153,8 @@ fn main() {
                     })
                     .collect();
                 Some((
-                    median(pairs.iter().map(|p| p.0).collect())?,
-                    median(pairs.iter().map(|p| p.1).collect())?,
+                    median_of(pairs.iter().map(|p| p.0).collect())?,
+                    median_of(pairs.iter().map(|p| p.1).collect())?,
                 ))
             })
             .collect();

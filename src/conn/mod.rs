@@ -599,10 +599,8 @@ impl Connection {
                 consumed,
                 &mut rows.fields,
             ) {
-                // What the values occupy: the message less its header and the length words.
-                rows.value_bytes += (len - 7 - 4 * rows.columns.len()) as u64;
                 consumed += len;
-                self.row_added();
+                self.row_added(len);
                 continue;
             }
             match protocol::decode(buf, &limits) {
@@ -998,12 +996,14 @@ impl Connection {
         }
     }
 
-    /// A row's fields were appended to the row set in progress: count it and, in chunked-rows mode,
-    /// hand over a full chunk.
-    fn row_added(&mut self) {
+    /// A row's fields were appended to the row set in progress, from a DataRow of `message_len` bytes:
+    /// count it and its values' bytes and, in chunked-rows mode, hand over a full chunk.
+    fn row_added(&mut self, message_len: usize) {
         let Some(rows) = self.current.as_mut() else {
             return;
         };
+        // The values are the message less its header (tag, length, field count) and length words.
+        rows.value_bytes += message_len.saturating_sub(7 + 4 * rows.columns.len()) as u64;
         rows.push_pending_row();
         if let Some(max) = self.chunk_rows
             && rows.len() >= max
@@ -1066,16 +1066,12 @@ impl Connection {
                 if body_offset + row.body().len() >= protocol::backend::NULL_FIELD as usize {
                     return self.protocol_violation("row too large".into());
                 }
-                let mut value_bytes = 0;
                 rows.fields.extend(row.ranges().map(|range| match range {
-                    Some(r) => {
-                        value_bytes += r.len() as u64;
-                        (body_offset + r.start) as u32
-                    }
+                    Some(r) => (body_offset + r.start) as u32,
                     None => protocol::backend::NULL_FIELD,
                 }));
-                rows.value_bytes += value_bytes;
-                self.row_added();
+                // The whole message: its tag and length word before the body.
+                self.row_added(5 + row.body().len());
             }
             BackendMessage::CommandComplete { tag } => {
                 match std::mem::take(&mut self.copy) {
@@ -1094,10 +1090,8 @@ impl Connection {
                 }
                 match self.current.take() {
                     Some(mut rows) => {
-                        rows.tag = match std::str::from_utf8(tag) {
-                            Ok(t) => result::Tag::new(t),
-                            Err(_) => result::Tag::new(&String::from_utf8_lossy(tag)),
-                        };
+                        // Borrowed, not copied, when valid UTF-8 (always, with the UTF8 encoding).
+                        rows.tag = result::Tag::new(&String::from_utf8_lossy(tag));
                         let pending = rows.pending > 0;
                         self.finish_result(Ok(QueryResult::Rows(rows)), pending);
                     }

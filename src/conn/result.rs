@@ -193,14 +193,12 @@ impl Rows {
     /// Whether the value is SQL NULL.
     pub fn is_null(&self, row: usize, col: usize) -> bool {
         let ncols = self.columns.len();
-        match row
-            .checked_mul(ncols)
-            .and_then(|i| i.checked_add(col))
-            .and_then(|i| self.fields.get(i))
-        {
-            Some(&start) => col < ncols && start == NULL_FIELD,
-            None => false,
-        }
+        col < ncols
+            && row
+                .checked_mul(ncols)
+                .and_then(|i| i.checked_add(col))
+                .and_then(|i| self.fields.get(i))
+                == Some(&NULL_FIELD)
     }
 
     /// The command tag: `SELECT 3`, `FETCH 4`.
