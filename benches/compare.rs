@@ -5,7 +5,8 @@
 //! `cargo bench --bench compare` (`-- --seconds 5 --repeat 5` for longer runs; each scenario runs
 //! `--repeat` times per client, interleaved, and the median is reported with the spread of the runs;
 //! `--only LIST` runs the scenarios named in a comma-separated list of `round-trips`, `rows`,
-//! `fan-out`, `connect`; `--no-pin` leaves client and server free to use every core).
+//! `fan-out`, `connect`; `--no-pin` leaves client and server free to use every core; `--unix` connects
+//! every client over the cluster's unix socket instead of TCP on 127.0.0.1).
 //!
 //! Besides the ratio of the medians, each client's *paired* ratio to libpq is reported: the median,
 //! over the repeats, of the ratio between the two runs of the same repeat (which ran one right after
@@ -15,6 +16,12 @@
 //! run time with `cc` and libpq's headers (Debian: `libpq-dev`); without them it is skipped with a note.
 //! tokio-postgres runs on a current-thread runtime in the measuring thread, using the simple query
 //! protocol like the others. Every client visits every value of the row result.
+//!
+//! The round-trip and fan-out scenarios also run a *raw socket* client, the floor any client pays on
+//! the machine: a hand-opened connection, a pre-encoded `Query` written with one blocking `send`, the
+//! reply read with blocking `recv` until `ReadyForQuery` looking only at message headers (see
+//! [`floor`]). No client library can do less per query, so its ratio to libpq bounds what any client
+//! can reach over the same socket and scheduler.
 //!
 //! The table goes to stdout; `target/compare.json` gets the same figures.
 
@@ -103,8 +110,24 @@ fn main() {
     } else {
         pin(&cluster)
     };
-    let trust = cluster.conninfo(Role::Trust);
-    let scram = cluster.conninfo(Role::Scram);
+    // `--unix`: every client connects over the cluster's unix socket instead of TCP on 127.0.0.1.
+    let unix = args.iter().any(|a| a == "--unix");
+    let (trust, scram) = if unix {
+        (
+            cluster.conninfo_unix(Role::Trust),
+            cluster.conninfo_unix(Role::Scram),
+        )
+    } else {
+        (cluster.conninfo(Role::Trust), cluster.conninfo(Role::Scram))
+    };
+    let pinned = format!(
+        "{pinned}; transport: {}",
+        if unix {
+            "unix socket"
+        } else {
+            "TCP over 127.0.0.1"
+        }
+    );
     let peer = build_libpq_peer();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -211,6 +234,9 @@ fn main() {
             ("tokio-postgres", &mut || {
                 rt.block_on(tokio_round_trips(&trust, duration))
             }),
+            ("raw socket", &mut || {
+                floor::round_trips(&cluster, unix, duration)
+            }),
         ],
     );
     scenario(
@@ -243,6 +269,9 @@ fn main() {
                 }),
                 ("tokio-postgres", &mut || {
                     rt.block_on(tokio_fan_out(&trust, n, duration))
+                }),
+                ("raw socket", &mut || {
+                    floor::fan_out(&cluster, unix, n, duration)
                 }),
             ],
         );
@@ -560,4 +589,167 @@ fn write_json(table: &[Row], pinned: &str) {
     out.push_str("]}\n");
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compare.json");
     let _ = std::fs::write(path, out);
+}
+
+/// The floor: what any client must pay on this machine, with no client library at all. A connection
+/// is opened by hand (StartupMessage, trust authentication), then each query is one pre-encoded
+/// `Query` written with one blocking `send`, and its reply read with blocking `recv`s (one, almost
+/// always) until `ReadyForQuery`, walking only the message headers. Two syscalls per round trip and no
+/// readiness wait, no parsing, no allocation: no client can do less work per query over a socket.
+mod floor {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
+
+    use pgdblink::bench::{self, ScenarioResult};
+    use pgdblink::cluster::{Cluster, Role};
+    use pgdblink::protocol::frontend;
+
+    trait Stream: Read + Write {}
+    impl<T: Read + Write> Stream for T {}
+
+    pub struct Raw {
+        stream: Box<dyn Stream>,
+        buf: Vec<u8>,
+    }
+
+    impl Raw {
+        pub fn connect(cluster: &Cluster, unix: bool) -> Result<Raw, String> {
+            let stream: Box<dyn Stream> = if unix {
+                let path = cluster
+                    .socket_dir()
+                    .join(format!(".s.PGSQL.{}", cluster.port()));
+                Box::new(UnixStream::connect(path).map_err(|e| e.to_string())?)
+            } else {
+                let s =
+                    TcpStream::connect(("127.0.0.1", cluster.port())).map_err(|e| e.to_string())?;
+                s.set_nodelay(true).map_err(|e| e.to_string())?;
+                Box::new(s)
+            };
+            let mut raw = Raw {
+                stream,
+                buf: vec![0; 64 * 1024],
+            };
+            let mut startup = Vec::new();
+            frontend::startup_message(
+                3 << 16,
+                [
+                    ("user", Role::Trust.user()),
+                    ("database", cluster.database()),
+                ],
+                &mut startup,
+            )
+            .map_err(|e| e.to_string())?;
+            raw.send(&startup)?;
+            raw.until_ready()?;
+            Ok(raw)
+        }
+
+        pub fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+            self.stream.write_all(bytes).map_err(|e| e.to_string())
+        }
+
+        /// Reads until a `ReadyForQuery` message ends the input; an `ErrorResponse` is an error.
+        pub fn until_ready(&mut self) -> Result<(), String> {
+            let mut filled = 0;
+            let mut at = 0;
+            loop {
+                let n = self
+                    .stream
+                    .read(&mut self.buf[filled..])
+                    .map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Err("server closed the connection".into());
+                }
+                filled += n;
+                // Walk the complete messages' headers.
+                while filled - at >= 5 {
+                    let kind = self.buf[at];
+                    let len = u32::from_be_bytes(self.buf[at + 1..at + 5].try_into().unwrap());
+                    let end = at + 1 + len as usize;
+                    if end > filled {
+                        break;
+                    }
+                    match kind {
+                        b'Z' if end == filled => return Ok(()),
+                        b'E' => return Err("the server answered with an error".into()),
+                        _ => at = end,
+                    }
+                }
+                if filled == self.buf.len() {
+                    // Keep the incomplete message, drop the rest.
+                    self.buf.copy_within(at..filled, 0);
+                    filled -= at;
+                    at = 0;
+                }
+            }
+        }
+    }
+
+    fn select_1() -> Vec<u8> {
+        let mut q = Vec::new();
+        frontend::query("SELECT 1", &mut q).expect("a short query");
+        q
+    }
+
+    fn measured(
+        name: &str,
+        duration: Duration,
+        mut round: impl FnMut() -> Result<u64, String>,
+    ) -> Result<ScenarioResult, String> {
+        let cpu0 = bench::thread_cpu_time().unwrap_or_default();
+        let t0 = Instant::now();
+        let mut ops = 0;
+        while t0.elapsed() < duration {
+            ops += round()?;
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        let cpu = bench::thread_cpu_time()
+            .unwrap_or_default()
+            .saturating_sub(cpu0);
+        Ok(super::scenario(name, ops, seconds, cpu.as_secs_f64()))
+    }
+
+    pub fn round_trips(
+        cluster: &Cluster,
+        unix: bool,
+        duration: Duration,
+    ) -> Result<ScenarioResult, String> {
+        let mut raw = Raw::connect(cluster, unix)?;
+        let q = select_1();
+        for _ in 0..100 {
+            raw.send(&q)?;
+            raw.until_ready()?;
+        }
+        measured("rt", duration, || {
+            raw.send(&q)?;
+            raw.until_ready()?;
+            Ok(1)
+        })
+    }
+
+    /// In rounds like the other clients: `SELECT 1` written to every connection, then every reply
+    /// read, in connection order (a blocking read sleeps until that backend has answered; the others
+    /// answer meanwhile).
+    pub fn fan_out(
+        cluster: &Cluster,
+        unix: bool,
+        n: usize,
+        duration: Duration,
+    ) -> Result<ScenarioResult, String> {
+        let mut conns = (0..n)
+            .map(|_| Raw::connect(cluster, unix))
+            .collect::<Result<Vec<_>, _>>()?;
+        let q = select_1();
+        measured("fanout", duration, || {
+            for c in &mut conns {
+                c.send(&q)?;
+            }
+            for c in &mut conns {
+                c.until_ready()?;
+            }
+            Ok(n as u64)
+        })
+    }
 }
