@@ -17,11 +17,12 @@
 //! tokio-postgres runs on a current-thread runtime in the measuring thread, using the simple query
 //! protocol like the others. Every client visits every value of the row result.
 //!
-//! The round-trip and fan-out scenarios also run a *raw socket* client, the floor any client pays on
-//! the machine: a hand-opened connection, a pre-encoded `Query` written with one blocking `send`, the
-//! reply read with blocking `recv` until `ReadyForQuery` looking only at message headers (see
-//! [`floor`]). No client library can do less per query, so its ratio to libpq bounds what any client
-//! can reach over the same socket and scheduler.
+//! The round-trip and fan-out scenarios also run two *raw* clients with no client library, the floor
+//! of what a client costs on the machine: a hand-opened connection, a pre-encoded `Query` written with
+//! one `send`, the reply read until `ReadyForQuery` looking only at message headers. `raw, epoll` waits
+//! as pgdblink does (non-blocking sockets, `epoll_wait`, then `recv`), so its distance to pgdblink is
+//! what pgdblink's own code costs; `raw, blocking` sleeps in a blocking `recv` instead (two system calls
+//! per query). See the `floor` module.
 //!
 //! The table goes to stdout; `target/compare.json` gets the same figures.
 
@@ -234,8 +235,11 @@ fn main() {
             ("tokio-postgres", &mut || {
                 rt.block_on(tokio_round_trips(&trust, duration))
             }),
-            ("raw socket", &mut || {
-                floor::round_trips(&cluster, unix, duration)
+            ("raw, epoll", &mut || {
+                floor::fan_out(&cluster, unix, floor::Mode::Epoll, 1, duration)
+            }),
+            ("raw, blocking", &mut || {
+                floor::fan_out(&cluster, unix, floor::Mode::Blocking, 1, duration)
             }),
         ],
     );
@@ -270,8 +274,11 @@ fn main() {
                 ("tokio-postgres", &mut || {
                     rt.block_on(tokio_fan_out(&trust, n, duration))
                 }),
-                ("raw socket", &mut || {
-                    floor::fan_out(&cluster, unix, n, duration)
+                ("raw, epoll", &mut || {
+                    floor::fan_out(&cluster, unix, floor::Mode::Epoll, n, duration)
+                }),
+                ("raw, blocking", &mut || {
+                    floor::fan_out(&cluster, unix, floor::Mode::Blocking, n, duration)
                 }),
             ],
         );
@@ -591,98 +598,158 @@ fn write_json(table: &[Row], pinned: &str) {
     let _ = std::fs::write(path, out);
 }
 
-/// The floor: what any client must pay on this machine, with no client library at all. A connection
-/// is opened by hand (StartupMessage, trust authentication), then each query is one pre-encoded
-/// `Query` written with one blocking `send`, and its reply read with blocking `recv`s (one, almost
-/// always) until `ReadyForQuery`, walking only the message headers. Two syscalls per round trip and no
-/// readiness wait, no parsing, no allocation: no client can do less work per query over a socket.
+/// The floor: a client with no client library, in two variants. A connection is opened by hand
+/// (StartupMessage, trust authentication); each query is one pre-encoded `Query` written with one
+/// `send`, and its reply read until `ReadyForQuery`, looking only at the message headers. No parsing,
+/// no allocation: the least user-space work any client can do per query. The kernel path is the
+/// variant's:
+/// - `Epoll`: non-blocking sockets in a `mio::Poll`, as pgdblink does it: `send`, `epoll_wait`,
+///   `recv`. The difference to pgdblink is what pgdblink's own code costs.
+/// - `Blocking`: blocking sockets: `send`, then a `recv` that sleeps until the answer is there (two
+///   system calls per query; fan-out reads the connections in order).
 mod floor {
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
-    use std::os::unix::net::UnixStream;
+    use std::io::{ErrorKind, Read, Write};
     use std::time::{Duration, Instant};
 
+    use mio::{Events, Interest, Poll, Token};
     use pgdblink::bench::{self, ScenarioResult};
     use pgdblink::cluster::{Cluster, Role};
     use pgdblink::protocol::frontend;
 
-    trait Stream: Read + Write {}
-    impl<T: Read + Write> Stream for T {}
+    #[derive(Clone, Copy, PartialEq)]
+    pub enum Mode {
+        Epoll,
+        Blocking,
+    }
 
-    pub struct Raw {
-        stream: Box<dyn Stream>,
+    enum Sock {
+        Tcp(mio::net::TcpStream),
+        Unix(mio::net::UnixStream),
+    }
+
+    struct Raw {
+        sock: Sock,
+        reply: Reply,
+    }
+
+    /// The input of one reply, walked message header by message header.
+    struct Reply {
         buf: Vec<u8>,
+        filled: usize,
+        at: usize,
+    }
+
+    impl Reply {
+        /// One `read` into the buffer; then whether the input so far ends with a complete
+        /// `ReadyForQuery` (the reply is complete, and the buffer is reset for the next one).
+        /// `Ok(false)` also when the socket would block. An `ErrorResponse` is an error.
+        fn read_from(&mut self, stream: &mut impl Read) -> Result<bool, String> {
+            if self.filled == self.buf.len() {
+                // Keep the incomplete message, drop the rest.
+                self.buf.copy_within(self.at..self.filled, 0);
+                self.filled -= self.at;
+                self.at = 0;
+            }
+            let n = match stream.read(&mut self.buf[self.filled..]) {
+                Ok(0) => return Err("server closed the connection".into()),
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(e) => return Err(e.to_string()),
+            };
+            self.filled += n;
+            while self.filled - self.at >= 5 {
+                let kind = self.buf[self.at];
+                let len =
+                    u32::from_be_bytes(self.buf[self.at + 1..self.at + 5].try_into().unwrap());
+                let end = self.at + 1 + len as usize;
+                if end > self.filled {
+                    break;
+                }
+                match kind {
+                    b'Z' if end == self.filled => {
+                        self.filled = 0;
+                        self.at = 0;
+                        return Ok(true);
+                    }
+                    b'E' => return Err("the server answered with an error".into()),
+                    _ => self.at = end,
+                }
+            }
+            Ok(false)
+        }
+    }
+
+    /// Sends the StartupMessage (trust authentication) on a blocking stream and reads up to the first
+    /// `ReadyForQuery`.
+    fn start(
+        stream: &mut (impl Read + Write),
+        cluster: &Cluster,
+        reply: &mut Reply,
+    ) -> Result<(), String> {
+        let mut startup = Vec::new();
+        frontend::startup_message(
+            3 << 16,
+            [
+                ("user", Role::Trust.user()),
+                ("database", cluster.database()),
+            ],
+            &mut startup,
+        )
+        .map_err(|e| e.to_string())?;
+        stream.write_all(&startup).map_err(|e| e.to_string())?;
+        while !reply.read_from(stream)? {}
+        Ok(())
     }
 
     impl Raw {
-        pub fn connect(cluster: &Cluster, unix: bool) -> Result<Raw, String> {
-            let stream: Box<dyn Stream> = if unix {
+        fn connect(cluster: &Cluster, unix: bool, mode: Mode) -> Result<Raw, String> {
+            let e = |e: std::io::Error| e.to_string();
+            let mut reply = Reply {
+                buf: vec![0; 64 * 1024],
+                filled: 0,
+                at: 0,
+            };
+            // Connected and authenticated blocking, then switched to the mode measured.
+            let nonblocking = mode == Mode::Epoll;
+            let sock = if unix {
                 let path = cluster
                     .socket_dir()
                     .join(format!(".s.PGSQL.{}", cluster.port()));
-                Box::new(UnixStream::connect(path).map_err(|e| e.to_string())?)
+                let mut s = std::os::unix::net::UnixStream::connect(path).map_err(e)?;
+                start(&mut s, cluster, &mut reply)?;
+                s.set_nonblocking(nonblocking).map_err(e)?;
+                Sock::Unix(mio::net::UnixStream::from_std(s))
             } else {
-                let s =
-                    TcpStream::connect(("127.0.0.1", cluster.port())).map_err(|e| e.to_string())?;
-                s.set_nodelay(true).map_err(|e| e.to_string())?;
-                Box::new(s)
+                let mut s =
+                    std::net::TcpStream::connect(("127.0.0.1", cluster.port())).map_err(e)?;
+                s.set_nodelay(true).map_err(e)?;
+                start(&mut s, cluster, &mut reply)?;
+                s.set_nonblocking(nonblocking).map_err(e)?;
+                Sock::Tcp(mio::net::TcpStream::from_std(s))
             };
-            let mut raw = Raw {
-                stream,
-                buf: vec![0; 64 * 1024],
-            };
-            let mut startup = Vec::new();
-            frontend::startup_message(
-                3 << 16,
-                [
-                    ("user", Role::Trust.user()),
-                    ("database", cluster.database()),
-                ],
-                &mut startup,
-            )
-            .map_err(|e| e.to_string())?;
-            raw.send(&startup)?;
-            raw.until_ready()?;
-            Ok(raw)
+            Ok(Raw { sock, reply })
         }
 
-        pub fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-            self.stream.write_all(bytes).map_err(|e| e.to_string())
+        fn source(&mut self) -> &mut dyn mio::event::Source {
+            match &mut self.sock {
+                Sock::Tcp(s) => s,
+                Sock::Unix(s) => s,
+            }
         }
 
-        /// Reads until a `ReadyForQuery` message ends the input; an `ErrorResponse` is an error.
-        pub fn until_ready(&mut self) -> Result<(), String> {
-            let mut filled = 0;
-            let mut at = 0;
-            loop {
-                let n = self
-                    .stream
-                    .read(&mut self.buf[filled..])
-                    .map_err(|e| e.to_string())?;
-                if n == 0 {
-                    return Err("server closed the connection".into());
-                }
-                filled += n;
-                // Walk the complete messages' headers.
-                while filled - at >= 5 {
-                    let kind = self.buf[at];
-                    let len = u32::from_be_bytes(self.buf[at + 1..at + 5].try_into().unwrap());
-                    let end = at + 1 + len as usize;
-                    if end > filled {
-                        break;
-                    }
-                    match kind {
-                        b'Z' if end == filled => return Ok(()),
-                        b'E' => return Err("the server answered with an error".into()),
-                        _ => at = end,
-                    }
-                }
-                if filled == self.buf.len() {
-                    // Keep the incomplete message, drop the rest.
-                    self.buf.copy_within(at..filled, 0);
-                    filled -= at;
-                    at = 0;
-                }
+        fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
+            let r = match &mut self.sock {
+                Sock::Tcp(s) => s.write_all(bytes),
+                Sock::Unix(s) => s.write_all(bytes),
+            };
+            r.map_err(|e| e.to_string())
+        }
+
+        /// One `recv`: whether the reply is complete (see [`Reply::read_from`]).
+        fn read_some(&mut self) -> Result<bool, String> {
+            match &mut self.sock {
+                Sock::Tcp(s) => self.reply.read_from(s),
+                Sock::Unix(s) => self.reply.read_from(s),
             }
         }
     }
@@ -711,45 +778,66 @@ mod floor {
         Ok(super::scenario(name, ops, seconds, cpu.as_secs_f64()))
     }
 
-    pub fn round_trips(
-        cluster: &Cluster,
-        unix: bool,
-        duration: Duration,
-    ) -> Result<ScenarioResult, String> {
-        let mut raw = Raw::connect(cluster, unix)?;
-        let q = select_1();
-        for _ in 0..100 {
-            raw.send(&q)?;
-            raw.until_ready()?;
-        }
-        measured("rt", duration, || {
-            raw.send(&q)?;
-            raw.until_ready()?;
-            Ok(1)
-        })
-    }
-
-    /// In rounds like the other clients: `SELECT 1` written to every connection, then every reply
-    /// read, in connection order (a blocking read sleeps until that backend has answered; the others
-    /// answer meanwhile).
+    /// `SELECT 1` on every connection, then every reply: by readiness (`Epoll`) or in connection
+    /// order (`Blocking`: a read sleeps until that backend has answered; the others answer meanwhile).
+    /// One round trip is `fan_out` with one connection.
     pub fn fan_out(
         cluster: &Cluster,
         unix: bool,
+        mode: Mode,
         n: usize,
         duration: Duration,
     ) -> Result<ScenarioResult, String> {
+        let e = |e: std::io::Error| e.to_string();
         let mut conns = (0..n)
-            .map(|_| Raw::connect(cluster, unix))
+            .map(|_| Raw::connect(cluster, unix, mode))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut poll = Poll::new().map_err(e)?;
+        let mut events = Events::with_capacity(1024);
+        if mode == Mode::Epoll {
+            for (i, c) in conns.iter_mut().enumerate() {
+                poll.registry()
+                    .register(c.source(), Token(i), Interest::READABLE)
+                    .map_err(e)?;
+            }
+        }
         let q = select_1();
-        measured("fanout", duration, || {
+        let mut round = || -> Result<u64, String> {
             for c in &mut conns {
                 c.send(&q)?;
             }
-            for c in &mut conns {
-                c.until_ready()?;
+            match mode {
+                Mode::Blocking => {
+                    for c in &mut conns {
+                        while !c.read_some()? {}
+                    }
+                }
+                Mode::Epoll => {
+                    let mut left = n;
+                    while left > 0 {
+                        poll.poll(&mut events, None).map_err(e)?;
+                        for ev in events.iter() {
+                            // Edge-triggered: read until the reply is complete or nothing is left.
+                            let c = &mut conns[ev.token().0];
+                            loop {
+                                let before = c.reply.filled;
+                                if c.read_some()? {
+                                    left -= 1;
+                                    break;
+                                }
+                                if c.reply.filled == before {
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                }
             }
             Ok(n as u64)
-        })
+        };
+        for _ in 0..100 / n.max(1) + 1 {
+            round()?;
+        }
+        measured(if n == 1 { "rt" } else { "fanout" }, duration, round)
     }
 }
