@@ -390,19 +390,42 @@ fn scenario(name: &str, operations: u64, seconds: f64, cpu: f64) -> ScenarioResu
     }
 }
 
+/// Wall clock and this thread's CPU time from a start.
+struct Stopwatch {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Stopwatch {
+    fn start() -> Stopwatch {
+        Stopwatch {
+            cpu: bench::thread_cpu_time().unwrap_or_default(),
+            wall: Instant::now(),
+        }
+    }
+
+    fn elapsed(&self) -> Duration {
+        self.wall.elapsed()
+    }
+
+    /// The result of `operations` done since the start.
+    fn result(&self, name: &str, operations: u64) -> ScenarioResult {
+        let seconds = self.wall.elapsed().as_secs_f64();
+        let cpu = bench::thread_cpu_time()
+            .unwrap_or_default()
+            .saturating_sub(self.cpu);
+        scenario(name, operations, seconds, cpu.as_secs_f64())
+    }
+}
+
 /// Wall and thread-CPU time around `f`.
 async fn measured<F: std::future::Future<Output = Result<u64, String>>>(
     name: &str,
     f: F,
 ) -> Result<ScenarioResult, String> {
-    let cpu0 = bench::thread_cpu_time().unwrap_or_default();
-    let t0 = Instant::now();
+    let watch = Stopwatch::start();
     let ops = f.await?;
-    let seconds = t0.elapsed().as_secs_f64();
-    let cpu = bench::thread_cpu_time()
-        .unwrap_or_default()
-        .saturating_sub(cpu0);
-    Ok(scenario(name, ops, seconds, cpu.as_secs_f64()))
+    Ok(watch.result(name, ops))
 }
 
 async fn tokio_client(conninfo: &str) -> Result<tokio_postgres::Client, String> {
@@ -609,10 +632,10 @@ fn write_json(table: &[Row], pinned: &str) {
 ///   system calls per query; fan-out reads the connections in order).
 mod floor {
     use std::io::{ErrorKind, Read, Write};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use mio::{Events, Interest, Poll, Token};
-    use pgdblink::bench::{self, ScenarioResult};
+    use pgdblink::bench::ScenarioResult;
     use pgdblink::cluster::{Cluster, Role};
     use pgdblink::protocol::frontend;
 
@@ -639,11 +662,21 @@ mod floor {
         at: usize,
     }
 
+    /// What one `read` brought.
+    #[derive(PartialEq)]
+    enum Got {
+        /// The input so far ends with a complete `ReadyForQuery`: the reply is complete, and the
+        /// buffer is reset for the next one.
+        Reply,
+        /// Part of a reply.
+        Part,
+        /// Nothing: the socket would block.
+        Nothing,
+    }
+
     impl Reply {
-        /// One `read` into the buffer; then whether the input so far ends with a complete
-        /// `ReadyForQuery` (the reply is complete, and the buffer is reset for the next one).
-        /// `Ok(false)` also when the socket would block. An `ErrorResponse` is an error.
-        fn read_from(&mut self, stream: &mut impl Read) -> Result<bool, String> {
+        /// One `read` into the buffer. An `ErrorResponse` is an error.
+        fn read_from(&mut self, stream: &mut impl Read) -> Result<Got, String> {
             if self.filled == self.buf.len() {
                 // Keep the incomplete message, drop the rest.
                 self.buf.copy_within(self.at..self.filled, 0);
@@ -653,7 +686,7 @@ mod floor {
             let n = match stream.read(&mut self.buf[self.filled..]) {
                 Ok(0) => return Err("server closed the connection".into()),
                 Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Got::Nothing),
                 Err(e) => return Err(e.to_string()),
             };
             self.filled += n;
@@ -669,13 +702,13 @@ mod floor {
                     b'Z' if end == self.filled => {
                         self.filled = 0;
                         self.at = 0;
-                        return Ok(true);
+                        return Ok(Got::Reply);
                     }
                     b'E' => return Err("the server answered with an error".into()),
                     _ => self.at = end,
                 }
             }
-            Ok(false)
+            Ok(Got::Part)
         }
     }
 
@@ -697,7 +730,7 @@ mod floor {
         )
         .map_err(|e| e.to_string())?;
         stream.write_all(&startup).map_err(|e| e.to_string())?;
-        while !reply.read_from(stream)? {}
+        while reply.read_from(stream)? != Got::Reply {}
         Ok(())
     }
 
@@ -745,8 +778,8 @@ mod floor {
             r.map_err(|e| e.to_string())
         }
 
-        /// One `recv`: whether the reply is complete (see [`Reply::read_from`]).
-        fn read_some(&mut self) -> Result<bool, String> {
+        /// One `recv` (see [`Reply::read_from`]).
+        fn read_some(&mut self) -> Result<Got, String> {
             match &mut self.sock {
                 Sock::Tcp(s) => self.reply.read_from(s),
                 Sock::Unix(s) => self.reply.read_from(s),
@@ -760,22 +793,18 @@ mod floor {
         q
     }
 
+    /// Runs `round` (returning the queries it made) again and again for `duration`.
     fn measured(
         name: &str,
         duration: Duration,
         mut round: impl FnMut() -> Result<u64, String>,
     ) -> Result<ScenarioResult, String> {
-        let cpu0 = bench::thread_cpu_time().unwrap_or_default();
-        let t0 = Instant::now();
+        let watch = super::Stopwatch::start();
         let mut ops = 0;
-        while t0.elapsed() < duration {
+        while watch.elapsed() < duration {
             ops += round()?;
         }
-        let seconds = t0.elapsed().as_secs_f64();
-        let cpu = bench::thread_cpu_time()
-            .unwrap_or_default()
-            .saturating_sub(cpu0);
-        Ok(super::scenario(name, ops, seconds, cpu.as_secs_f64()))
+        Ok(watch.result(name, ops))
     }
 
     /// `SELECT 1` on every connection, then every reply: by readiness (`Epoll`) or in connection
@@ -809,7 +838,7 @@ mod floor {
             match mode {
                 Mode::Blocking => {
                     for c in &mut conns {
-                        while !c.read_some()? {}
+                        while c.read_some()? != Got::Reply {}
                     }
                 }
                 Mode::Epoll => {
@@ -820,13 +849,13 @@ mod floor {
                             // Edge-triggered: read until the reply is complete or nothing is left.
                             let c = &mut conns[ev.token().0];
                             loop {
-                                let before = c.reply.filled;
-                                if c.read_some()? {
-                                    left -= 1;
-                                    break;
-                                }
-                                if c.reply.filled == before {
-                                    break;
+                                match c.read_some()? {
+                                    Got::Reply => {
+                                        left -= 1;
+                                        break;
+                                    }
+                                    Got::Part => {}
+                                    Got::Nothing => break,
                                 }
                             }
                         }

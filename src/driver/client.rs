@@ -104,12 +104,9 @@ impl Client {
             loop {
                 let socket = r.get_mut(id).expect("client connection");
                 match socket.conn_mut().poll_result() {
-                    // Input left behind by backpressure raises no readiness event: read it now.
-                    PollResult::Pending if socket.read_paused() => {
-                        r.read_now(id);
-                    }
-                    // Just sent: the answer may be here already (no wait needed).
-                    PollResult::Pending if r.read_on_hint(id) => {}
+                    // Input left behind by backpressure, or an answer already here just after the
+                    // send: read it without waiting.
+                    PollResult::Pending if r.progress_now(id) => {}
                     PollResult::Pending => return false,
                     PollResult::Ready(res) => {
                         outcome = Some(res.map(Some));

@@ -162,19 +162,26 @@ impl Reactor {
         let _ = self.update(id);
     }
 
-    /// Makes progress on connection `id` while the caller waits for it: reads input left behind by
-    /// backpressure, or waits once for readiness on all connections.
-    ///
-    /// Right after a query was sent, the first call reads without waiting (see
-    /// [`PgSocket::take_read_hint`]): where the answer is already there, that saves the wait.
+    /// Makes progress on connection `id` while the caller waits for it: without waiting where
+    /// [`progress_now`](Self::progress_now) can, else by waiting once for readiness on all
+    /// connections.
     pub fn progress(&mut self, id: ConnId, timeout: Option<Duration>) -> Result<(), Error> {
-        if self.get(id).is_some_and(|s| s.read_paused()) {
-            self.read_now(id);
-            Ok(())
-        } else if self.read_on_hint(id) {
+        if self.progress_now(id) {
             Ok(())
         } else {
             self.dispatch(timeout)
+        }
+    }
+
+    /// Makes progress on connection `id` without waiting, where that can help: reads input left
+    /// behind by backpressure (it raises no readiness event), or reads once right after a send (see
+    /// [`read_on_hint`](Self::read_on_hint)). Returns false when only waiting for readiness can.
+    pub fn progress_now(&mut self, id: ConnId) -> bool {
+        if self.get(id).is_some_and(|s| s.read_paused()) {
+            self.read_now(id);
+            true
+        } else {
+            self.read_on_hint(id)
         }
     }
 

@@ -262,7 +262,8 @@ pub fn data_row_offsets(
     let total = usize::try_from(len).ok()?.checked_add(1)?;
     let body = buf.get(5..total)?;
     let (count, mut rest) = body.split_first_chunk::<2>()?;
-    if u16::from_be_bytes(*count) as usize != ncols || base.checked_add(total)? >= u32::MAX as usize
+    if u16::from_be_bytes(*count) as usize != ncols
+        || base.checked_add(total)? >= NULL_FIELD as usize
     {
         return None;
     }
