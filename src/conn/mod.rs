@@ -202,11 +202,13 @@ enum CopyState {
 /// One PostgreSQL session, sans-IO. See the [module documentation](self).
 pub struct Connection {
     phase: Phase,
-    config: StartupConfig,
+    /// Boxed, like `scram`: read only while the session starts, so neither widens the struct every
+    /// query walks (with hundreds of connections, each line of it is a cache miss).
+    config: Box<StartupConfig>,
     recv: BytesMut,
     send: Vec<u8>,
     send_pos: usize,
-    scram: Option<ScramClient>,
+    scram: Option<Box<ScramClient>>,
     sasl_done: bool,
     protocol_minor: u32,
     backend_key: Option<(u32, Vec<u8>)>,
@@ -256,7 +258,7 @@ impl Connection {
         let mut conn = Connection {
             phase: Phase::AwaitingAuth,
             protocol_minor: config.protocol & 0xffff,
-            config,
+            config: Box::new(config),
             recv: BytesMut::new(),
             send: Vec::with_capacity(256),
             send_pos: 0,
@@ -889,7 +891,7 @@ impl Connection {
                 let first = scram.client_first_message();
                 frontend::sasl_initial_response(mechanism, Some(&first), &mut self.send)
                     .map_err(|e| Error::new(ErrorKind::Auth, e.to_string()))?;
-                self.scram = Some(scram);
+                self.scram = Some(Box::new(scram));
                 self.phase = Phase::Sasl;
                 Ok(())
             }
