@@ -601,8 +601,9 @@ impl Connection {
                 consumed,
                 &mut rows.fields,
             ) {
+                let values = protocol::backend::data_row_value_bytes(len, rows.columns.len());
                 consumed += len;
-                self.row_added(len);
+                self.row_added(values);
                 continue;
             }
             match protocol::decode(buf, &limits) {
@@ -998,14 +999,13 @@ impl Connection {
         }
     }
 
-    /// A row's fields were appended to the row set in progress, from a DataRow of `message_len` bytes:
-    /// count it and its values' bytes and, in chunked-rows mode, hand over a full chunk.
-    fn row_added(&mut self, message_len: usize) {
+    /// A row's fields were appended to the row set in progress, its values `value_bytes` long: count
+    /// it and them and, in chunked-rows mode, hand over a full chunk.
+    fn row_added(&mut self, value_bytes: usize) {
         let Some(rows) = self.current.as_mut() else {
             return;
         };
-        // The values are the message less its header (tag, length, field count) and length words.
-        rows.value_bytes += message_len.saturating_sub(7 + 4 * rows.columns.len()) as u64;
+        rows.value_bytes += value_bytes as u64;
         rows.push_pending_row();
         if let Some(max) = self.chunk_rows
             && rows.len() >= max
@@ -1072,8 +1072,7 @@ impl Connection {
                     Some(r) => (body_offset + r.start) as u32,
                     None => protocol::backend::NULL_FIELD,
                 }));
-                // The whole message: its tag and length word before the body.
-                self.row_added(5 + row.body().len());
+                self.row_added(row.value_bytes());
             }
             BackendMessage::CommandComplete { tag } => {
                 match std::mem::take(&mut self.copy) {

@@ -234,6 +234,14 @@ impl<'a> Reader<'a> {
 /// The field offset [`data_row_offsets`] records for a NULL value (no real offset is this large).
 pub const NULL_FIELD: u32 = u32::MAX;
 
+/// The bytes of the values in a valid DataRow of `message_len` bytes (tag included) and `ncols`
+/// fields: the message less its header (tag, length, field count) and each field's length word.
+/// [`DataRow::value_bytes`] says the same of a decoded row.
+#[inline]
+pub fn data_row_value_bytes(message_len: usize, ncols: usize) -> usize {
+    message_len.saturating_sub(7 + 4 * ncols)
+}
+
 /// The fast path for the hottest message: if `buf` starts with a complete, valid DataRow of exactly
 /// `ncols` fields, appends each field's value offset to `out` (relative to the start of `buf`, plus
 /// `base`; [`NULL_FIELD`] for NULL) and returns the bytes the message occupies. A value's length is
@@ -818,6 +826,10 @@ impl<'a> DataRow<'a> {
     pub fn body(&self) -> &'a [u8] {
         self.bytes
     }
+    /// The bytes of the values (NULLs count none): the field area less each field's length word.
+    pub fn value_bytes(&self) -> usize {
+        self.bytes.len().saturating_sub(4 * self.len())
+    }
     /// The fields in order; `None` is SQL NULL.
     #[inline]
     pub fn fields(&self) -> DataRowFields<'a> {
@@ -1116,6 +1128,11 @@ fn check_data_row_fast_path(buf: &[u8], limits: &Limits) {
                     }))
                     .collect();
                 assert_eq!(out, expected, "fast path fields differ");
+                assert_eq!(
+                    data_row_value_bytes(used, ncols),
+                    row.value_bytes(),
+                    "value bytes from the message length"
+                );
                 // The length word before each value is the value's length.
                 for r in row.ranges().flatten() {
                     let at = body_start + r.start;

@@ -1336,6 +1336,14 @@ fn data_row_fast_path_matches_decode() {
     let mut out = Vec::new();
     assert_eq!(data_row_offsets(&row, &limits, 3, 10, &mut out), Some(22));
     assert_eq!(out, vec![10 + 11, NULL_FIELD, 10 + 22]);
+    // Values of 3, NULL and 0 bytes.
+    assert_eq!(data_row_value_bytes(22, 3), 3);
+    match decode(&row, &limits) {
+        Ok(Decoded::Message(BackendMessage::DataRow(decoded), 22)) => {
+            assert_eq!(decoded.value_bytes(), 3)
+        }
+        other => panic!("{other:?}"),
+    }
     // The same through the shared property check, for every cut of the stream.
     for cut in 0..=row.len() {
         exercise(&row[..cut]);
