@@ -349,7 +349,7 @@ pub fn cancel_latency(conninfo: &str, n: u64) -> Result<ScenarioResult, Error> {
         let meter = Meter::start();
         client.cancel()?;
         match client.get_result() {
-            Err(e) if e.code() == Some("57014") => {}
+            Err(e) if e.code() == Some(crate::sqlstate::QUERY_CANCELED) => {}
             Err(e) => return Err(e),
             Ok(_) => return Err(unexpected("result of a cancelled query")),
         }

@@ -78,14 +78,14 @@ fn not_available(name: &str) -> Error {
         format!("connection \"{name}\" not available"),
     )
     .with_severity("ERROR")
-    .with_code("08003")
+    .with_code(crate::sqlstate::CONNECTION_DOES_NOT_EXIST)
 }
 
 /// `could not establish connection` (08001) with libpq's reason as the detail.
 fn could_not_connect(reason: &Error) -> Error {
     Error::new(ErrorKind::Connect, "could not establish connection")
         .with_severity("ERROR")
-        .with_code("08001")
+        .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION)
         .with_detail(reason.message())
 }
 
@@ -177,7 +177,7 @@ impl Dblink {
         if self.names.contains_key(name) {
             return Err(Error::new(ErrorKind::Usage, "duplicate connection name")
                 .with_severity("ERROR")
-                .with_code("42710"));
+                .with_code(crate::sqlstate::DUPLICATE_OBJECT));
         }
         let id = self
             .reactor
@@ -466,7 +466,7 @@ impl Dblink {
                 ErrorKind::ConnectionLost,
                 "could not obtain message string for remote error",
             )
-            .with_code("08006")
+            .with_code(crate::sqlstate::CONNECTION_FAILURE)
         })
     }
 
@@ -551,7 +551,7 @@ impl Dblink {
                 format!("cursor \"{cursor}\" does not exist"),
             )
             .with_severity("ERROR")
-            .with_code("34000")),
+            .with_code(crate::sqlstate::INVALID_CURSOR_NAME)),
         }
     }
 
@@ -647,7 +647,7 @@ fn exec_on(db: &mut Dblink, id: ConnId, sql: &str) -> Result<String, Error> {
             "statement returning results not allowed",
         )
         .with_severity("ERROR")
-        .with_code("2F003")),
+        .with_code(crate::sqlstate::PROHIBITED_SQL_STATEMENT_ATTEMPTED)),
         QueryResult::Command(tag) => Ok(tag),
         _ => Ok(String::new()),
     }

@@ -32,6 +32,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod protocol;
+pub mod sqlstate;
 
 #[cfg(feature = "driver")]
 pub mod bench;

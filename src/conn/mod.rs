@@ -460,7 +460,7 @@ impl Connection {
         self.error_buffer.push('\n');
         let e = Error::new(kind, text);
         if kind == ErrorKind::ConnectionLost {
-            e.with_code("08006")
+            e.with_code(crate::sqlstate::CONNECTION_FAILURE)
         } else {
             e
         }
@@ -476,7 +476,8 @@ impl Connection {
                 frontend::terminate(&mut self.send);
             }
             self.close(
-                Error::new(ErrorKind::ConnectionLost, NO_CONNECTION_TEXT).with_code("08003"),
+                Error::new(ErrorKind::ConnectionLost, NO_CONNECTION_TEXT)
+                    .with_code(crate::sqlstate::CONNECTION_DOES_NOT_EXIST),
             );
         }
     }
@@ -527,13 +528,14 @@ impl Connection {
             return;
         }
         let err = if self.recv.is_empty() {
-            Error::new(ErrorKind::ConnectionLost, SERVER_CLOSED_TEXT).with_code("08006")
+            Error::new(ErrorKind::ConnectionLost, SERVER_CLOSED_TEXT)
+                .with_code(crate::sqlstate::CONNECTION_FAILURE)
         } else {
             Error::new(
                 ErrorKind::ConnectionLost,
                 "server closed the connection in the middle of a message",
             )
-            .with_code("08006")
+            .with_code(crate::sqlstate::CONNECTION_FAILURE)
         };
         self.fail(err);
     }
@@ -585,7 +587,7 @@ impl Connection {
                         ErrorKind::Protocol,
                         "received unencrypted data after SSL response",
                     )
-                    .with_code("08P01"),
+                    .with_code(crate::sqlstate::PROTOCOL_VIOLATION),
                 );
                 break;
             }
@@ -614,7 +616,10 @@ impl Connection {
                 }
                 Ok(Decoded::NeedMore(_)) => break,
                 Err(e) => {
-                    self.fail(Error::new(ErrorKind::Protocol, e.to_string()).with_code("08P01"));
+                    self.fail(
+                        Error::new(ErrorKind::Protocol, e.to_string())
+                            .with_code(crate::sqlstate::PROTOCOL_VIOLATION),
+                    );
                     break;
                 }
             }
@@ -653,7 +658,7 @@ impl Connection {
                     ErrorKind::Connect,
                     "server does not support SSL, but SSL was required",
                 )
-                .with_code("08001"),
+                .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
             ),
             b'N' => {
                 self.queue_startup();
@@ -664,14 +669,14 @@ impl Connection {
                     ErrorKind::Unsupported,
                     "SSL is not supported by this client (pgdblink has no TLS)",
                 )
-                .with_code("08001"),
+                .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
             ),
             b'E' => self.fail(
                 Error::new(
                     ErrorKind::Connect,
                     "server does not support SSL, but SSL was required",
                 )
-                .with_code("08001"),
+                .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
             ),
             other => self.fail(
                 Error::new(
@@ -681,13 +686,15 @@ impl Connection {
                         protocol::printable(other)
                     ),
                 )
-                .with_code("08P01"),
+                .with_code(crate::sqlstate::PROTOCOL_VIOLATION),
             ),
         }
     }
 
     fn protocol_violation(&mut self, text: String) {
-        self.fail(Error::new(ErrorKind::Protocol, text).with_code("08P01"));
+        self.fail(
+            Error::new(ErrorKind::Protocol, text).with_code(crate::sqlstate::PROTOCOL_VIOLATION),
+        );
     }
 
     fn push_notice(&mut self, notice: Error) {
@@ -787,7 +794,7 @@ impl Connection {
                                 self.config.min_minor
                             ),
                         )
-                        .with_code("08001"),
+                        .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
                     );
                 }
                 self.protocol_minor = newest_minor;
@@ -803,7 +810,8 @@ impl Connection {
         match self.config.password.as_deref() {
             Some(p) if !p.is_empty() => Ok(p),
             _ => Err(
-                Error::new(ErrorKind::Auth, "fe_sendauth: no password supplied").with_code("08001"),
+                Error::new(ErrorKind::Auth, "fe_sendauth: no password supplied")
+                    .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
             ),
         }
     }
@@ -817,8 +825,10 @@ impl Connection {
     }
 
     fn handle_authentication(&mut self, auth: Authentication<'_>) -> Result<(), Error> {
-        let unsupported =
-            |text: &str| Err(Error::new(ErrorKind::Unsupported, text).with_code("08001"));
+        let unsupported = |text: &str| {
+            Err(Error::new(ErrorKind::Unsupported, text)
+                .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION))
+        };
         let needs_binding = self.config.channel_binding == ChannelBinding::Require;
         // Once a SASL exchange has begun, only its continuation, its outcome and AuthenticationOk may
         // follow: a server that switches to another method now (say, cleartext) is trying to downgrade
@@ -833,7 +843,7 @@ impl Connection {
                 ErrorKind::Protocol,
                 "unexpected authentication request during SASL exchange",
             )
-            .with_code("08P01"));
+            .with_code(crate::sqlstate::PROTOCOL_VIOLATION));
         }
         match auth {
             Authentication::Ok => {
@@ -1080,7 +1090,7 @@ impl Connection {
                         self.finish_result(
                             Err(Error::new(ErrorKind::Unsupported, COPY_OUT_TEXT)
                                 .with_severity("ERROR")
-                                .with_code("0A000")),
+                                .with_code(crate::sqlstate::FEATURE_NOT_SUPPORTED)),
                             false,
                         );
                         let text = format!("ERROR:  {COPY_OUT_TEXT}\n");

@@ -307,7 +307,7 @@ impl Reactor {
                 ErrorKind::Unsupported,
                 "gssencmode value \"require\" invalid when GSSAPI support is not compiled in",
             )
-            .with_code("08001"));
+            .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION));
         }
         let mut errors = String::new();
         let mut last: Option<Error> = None;
@@ -335,12 +335,15 @@ impl Reactor {
             }
         }
         let text = errors.trim_end().to_owned();
-        let base = Error::new(ErrorKind::Connect, text).with_code("08001");
+        let base = Error::new(ErrorKind::Connect, text)
+            .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION);
         Err(match last {
             Some(e) if e.code().is_some() && params.targets.len() == 1 => {
                 // Keep the server's SQLSTATE (28P01, 3D000, ...) visible for a single target.
-                Error::new(ErrorKind::Connect, base.message())
-                    .with_code(e.code().unwrap_or("08001"))
+                Error::new(ErrorKind::Connect, base.message()).with_code(
+                    e.code()
+                        .unwrap_or(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+                )
             }
             _ => base,
         })
