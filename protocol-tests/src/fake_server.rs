@@ -15,6 +15,8 @@ use crate::wire;
 
 /// How long a read from the client may take before the script gives up.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a [`Step::SendRepeated`] write may stay blocked on a client that stopped reading.
+pub const STREAM_STALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long the server waits for the next connection before it gives up.
 pub const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -42,6 +44,13 @@ pub enum Step {
     /// Wait until the client's unread bytes have arrived, then close without reading them, which
     /// makes the kernel answer with a reset (RST) instead of a FIN.
     Reset,
+    /// Send these bytes this many times, as fast as the client takes them: a large stream without
+    /// holding all of it in memory.
+    SendRepeated(Vec<u8>, usize),
+    /// Set the socket's send buffer (`SO_SNDBUF`) to at least this many bytes, so that a following
+    /// `Send` of up to that size returns at once and its bytes reach the client as fast as the client
+    /// reads: a burst the client reads in one go, whatever the client's receive window.
+    SendBuffer(usize),
 }
 
 /// What one scripted connection received: the raw packets read by `ReadStartup`/`ReadMessage`.
@@ -190,6 +199,22 @@ fn run_script(mut s: TcpStream, script: &[Step]) -> Result<Received, String> {
                 let _ = s.write_all(&out);
                 received.push([&head[..], &body].concat());
             }
+            Step::SendRepeated(bytes, times) => {
+                // A stream lasts as long as the client takes to read it: no read timeout applies to
+                // writes, but a client that stopped reading for good gets the write timeout.
+                s.set_write_timeout(Some(STREAM_STALL_TIMEOUT))
+                    .map_err(|e| e.to_string())?;
+                for _ in 0..*times {
+                    if s.write_all(bytes).is_err() {
+                        break;
+                    }
+                }
+            }
+            Step::SendBuffer(size) => {
+                socket2::SockRef::from(&s)
+                    .set_send_buffer_size(*size)
+                    .map_err(|e| format!("SO_SNDBUF: {e}"))?;
+            }
             Step::Sleep(d) => thread::sleep(*d),
             Step::Hang(d) => {
                 let deadline = Instant::now() + *d;
@@ -260,4 +285,29 @@ pub fn query_script(answer: Vec<u8>, then: Step) -> Vec<Step> {
         Step::Send(answer),
         then,
     ]
+}
+
+/// `count` DataRows of one text column, each value `width` bytes of `x`.
+pub fn data_rows(count: usize, width: usize) -> Vec<u8> {
+    let value = vec![b'x'; width];
+    let mut out = Vec::with_capacity(count * (width + 11));
+    for _ in 0..count {
+        wire::data_row(&mut out, &[Some(&value)]);
+    }
+    out
+}
+
+/// RowDescription of one text column named `v`.
+pub fn text_column() -> Vec<u8> {
+    let mut out = Vec::new();
+    wire::row_description(&mut out, &[("v", 25)]);
+    out
+}
+
+/// CommandComplete `SELECT rows` and ReadyForQuery(idle).
+pub fn select_end(rows: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    wire::command_complete(&mut out, &format!("SELECT {rows}"));
+    wire::ready_for_query(&mut out, b'I');
+    out
 }
