@@ -251,8 +251,7 @@ impl Dblink {
     /// ```
     pub fn send_query(&mut self, name: &str, sql: &str) -> Result<(), Error> {
         let id = self.id(name)?;
-        self.conn_mut(id).send_query(sql)?;
-        self.reactor.flush(id);
+        self.reactor.command(id, |c| c.send_query(sql))?;
         self.set_in_flight(id, true);
         Ok(())
     }
@@ -280,8 +279,8 @@ impl Dblink {
         max_rows: usize,
     ) -> Result<(), Error> {
         let id = self.id(name)?;
-        self.conn_mut(id).send_query_chunked(sql, max_rows)?;
-        self.reactor.flush(id);
+        self.reactor
+            .command(id, |c| c.send_query_chunked(sql, max_rows))?;
         self.set_in_flight(id, true);
         Ok(())
     }
@@ -341,7 +340,7 @@ impl Dblink {
 
     fn next_result(&mut self, id: ConnId) -> Result<Option<QueryResult>, Error> {
         loop {
-            match self.conn_mut(id).poll_result() {
+            match self.reactor.poll_result(id) {
                 PollResult::Ready(r) => return r.map(Some),
                 PollResult::Done => {
                     self.set_in_flight(id, false);
@@ -445,8 +444,7 @@ impl Dblink {
     /// Sends `sql` and takes every result up to the end marker; returns the last result, or the first
     /// error once everything is drained.
     fn run_to_end(&mut self, id: ConnId, sql: &str) -> Result<QueryResult, Error> {
-        self.conn_mut(id).send_query(sql)?;
-        self.reactor.flush(id);
+        self.reactor.command(id, |c| c.send_query(sql))?;
         let mut last = None;
         let mut first_error = None;
         loop {

@@ -38,7 +38,10 @@ impl Totals {
             QueryResult::Rows(rows) => {
                 self.largest = self.largest.max(rows.len());
                 self.rows += rows.len();
-                self.bytes += rows.iter().map(|r| r.get(0).map_or(0, str::len) as u64).sum::<u64>();
+                self.bytes += rows
+                    .iter()
+                    .map(|r| r.get(0).map_or(0, str::len) as u64)
+                    .sum::<u64>();
                 if !rows.is_partial() {
                     self.tag = rows.command_tag().to_owned();
                 }

@@ -534,10 +534,8 @@ fn early_read_hint_backs_off_after_misses_and_resets_on_a_hit() {
     // answered (and checked) through readiness events.
     let mut query = |socket: &mut PgSocket, n: u32| -> bool {
         socket
-            .conn_mut()
-            .send_query(&format!("SELECT {n}"))
+            .command(|c| c.send_query(&format!("SELECT {n}")))
             .expect("send");
-        socket.flush();
         let hinted = socket.take_read_hint();
         loop {
             match socket.conn_mut().poll_result() {

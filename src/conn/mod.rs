@@ -36,6 +36,7 @@
 //! assert!(matches!(conn.poll_result(), PollResult::Done));
 //! ```
 
+pub mod cancel;
 mod result;
 
 pub use result::{Column, Notification, QueryResult, Row, RowIter, Rows};

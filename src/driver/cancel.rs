@@ -1,11 +1,13 @@
-//! Cancel requests: a CancelRequest on a fresh socket to the exact address a connection uses.
+//! Cancel requests: a CancelRequest on a fresh socket to the exact address a connection uses. The
+//! exchange itself is [`CancelExchange`] (sans-IO); this module moves its bytes, blocking
+//! ([`CancelToken::cancel`]) or on the reactor's `Poll` ([`Reactor::run_cancel`](super::Reactor::run_cancel)).
 
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-use super::socket::{Peer, connect_failure_text};
+use super::stream::{Peer, connect_failure_text};
+use crate::conn::cancel::{CancelExchange, CancelState};
 use crate::error::{Error, ErrorKind};
-use crate::protocol::frontend;
 
 /// How long a cancel waits for the server to close the cancel socket, by default (PostgreSQL 17's
 /// dblink waits 30 s).
@@ -48,35 +50,46 @@ impl CancelToken {
 
     /// Sends the CancelRequest and waits (at most `timeout`) until the server closes the socket, which
     /// says it has processed the request. Success means delivered, not that a query was cancelled.
+    /// Blocking sockets with timeouts, for use from any thread.
     pub fn cancel(&self, timeout: Duration) -> Result<(), Error> {
-        let mut packet = Vec::with_capacity(16);
-        frontend::cancel_request(self.pid, &self.key, &mut packet)
-            .map_err(|e| Error::new(ErrorKind::Usage, e.to_string()))?;
+        let mut exchange = self.exchange()?;
         let deadline = Instant::now() + timeout;
-        let failed = |e: &io::Error| {
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) {
-                Error::new(ErrorKind::Io, "cancel request timed out")
-            } else {
-                self.failure(e)
-            }
-        };
         match &self.peer {
             Peer::Tcp(addr) => {
-                let mut s =
-                    std::net::TcpStream::connect_timeout(addr, timeout).map_err(|e| failed(&e))?;
-                exchange(&mut s, &packet, deadline, |s, t| s.set_read_timeout(t))
-                    .map_err(|e| failed(&e))
+                let mut s = std::net::TcpStream::connect_timeout(addr, timeout)
+                    .map_err(|e| self.blocking_failure(&e))?;
+                s.set_write_timeout(Some(timeout))
+                    .map_err(|e| self.blocking_failure(&e))?;
+                run_blocking(&mut exchange, &mut s, deadline, |s, t| {
+                    s.set_read_timeout(t)
+                })
             }
             Peer::Unix(path) => {
-                let mut s =
-                    std::os::unix::net::UnixStream::connect(path).map_err(|e| failed(&e))?;
-                s.set_write_timeout(Some(timeout)).map_err(|e| failed(&e))?;
-                exchange(&mut s, &packet, deadline, |s, t| s.set_read_timeout(t))
-                    .map_err(|e| failed(&e))
+                let mut s = std::os::unix::net::UnixStream::connect(path)
+                    .map_err(|e| self.blocking_failure(&e))?;
+                s.set_write_timeout(Some(timeout))
+                    .map_err(|e| self.blocking_failure(&e))?;
+                run_blocking(&mut exchange, &mut s, deadline, |s, t| {
+                    s.set_read_timeout(t)
+                })
             }
+        }
+        .map_err(|e| self.blocking_failure(&e))
+    }
+
+    fn exchange(&self) -> Result<CancelExchange, Error> {
+        CancelExchange::new(self.pid, &self.key)
+    }
+
+    /// A failure of the blocking path: a timeout says so, anything else is libpq's connect text.
+    fn blocking_failure(&self, e: &io::Error) -> Error {
+        if matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+        ) {
+            Error::new(ErrorKind::Io, "cancel request timed out")
+        } else {
+            self.failure(e)
         }
     }
 }
@@ -95,26 +108,38 @@ fn describe(peer: &Peer) -> String {
     }
 }
 
-/// Writes the packet, then reads until EOF or the deadline. Errors after the write (a reset) count as
-/// the server having closed the socket, as in libpq.
-fn exchange<S: Read + Write>(
+/// Runs `exchange` on a blocking socket until it ends or `deadline` passes (a `TimedOut` error).
+fn run_blocking<S: Read + Write>(
+    exchange: &mut CancelExchange,
     s: &mut S,
-    packet: &[u8],
     deadline: Instant,
-    set_timeout: impl Fn(&S, Option<Duration>) -> io::Result<()>,
+    set_read_timeout: impl Fn(&S, Option<Duration>) -> io::Result<()>,
 ) -> io::Result<()> {
-    s.write_all(packet)?;
     let mut buf = [0u8; 64];
-    loop {
+    while !exchange.is_done() {
+        if exchange.wants_write() {
+            match s.write(exchange.pending_output()) {
+                Ok(0) => exchange.handle_eof(),
+                Ok(n) => exchange.consume_output(n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    exchange.handle_error();
+                    if exchange.state() == CancelState::Failed {
+                        return Err(e);
+                    }
+                }
+            }
+            continue;
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out"));
         }
-        set_timeout(s, Some(left))?;
+        set_read_timeout(s, Some(left))?;
         match s.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(_) => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(0) => exchange.handle_eof(),
+            Ok(n) => exchange.handle_input(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e)
                 if matches!(
                     e.kind(),
@@ -123,31 +148,35 @@ fn exchange<S: Read + Write>(
             {
                 return Err(e);
             }
-            Err(_) => return Ok(()),
+            Err(_) => exchange.handle_error(),
         }
+    }
+    match exchange.state() {
+        CancelState::Delivered => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "server closed the connection before the cancel request was sent",
+        )),
     }
 }
 
-/// A cancel request in progress on a non-blocking socket (driven by the reactor).
+/// A cancel request in progress on a non-blocking socket (driven by the reactor): the same exchange
+/// as [`CancelToken::cancel`], moved by readiness events.
 pub(crate) struct CancelRequest<'a> {
     token: &'a CancelToken,
     stream: super::Stream,
-    packet: Vec<u8>,
-    written: usize,
+    exchange: CancelExchange,
     result: Option<Result<(), Error>>,
 }
 
 impl<'a> CancelRequest<'a> {
     pub(crate) fn start(token: &'a CancelToken) -> Result<CancelRequest<'a>, Error> {
-        let mut packet = Vec::with_capacity(16);
-        frontend::cancel_request(token.pid, &token.key, &mut packet)
-            .map_err(|e| Error::new(ErrorKind::Usage, e.to_string()))?;
+        let exchange = token.exchange()?;
         let stream = super::Stream::connect(&token.peer).map_err(|e| token.failure(&e))?;
         Ok(CancelRequest {
             token,
             stream,
-            packet,
-            written: 0,
+            exchange,
             result: None,
         })
     }
@@ -156,45 +185,57 @@ impl<'a> CancelRequest<'a> {
         &mut self.stream
     }
 
-    /// Advances as far as the socket allows; true when finished (either way).
+    /// Advances as far as the socket allows (until it would block); true when finished (either way).
     pub(crate) fn progress(&mut self) -> bool {
         if self.result.is_some() {
             return true;
         }
-        if self.written < self.packet.len() {
+        if self.exchange.wants_write() {
             match self.stream.check_connected() {
                 Ok(true) => {}
                 Ok(false) => return false,
-                Err(e) => {
-                    self.result = Some(Err(self.token.failure(&e)));
-                    return true;
-                }
+                Err(e) => return self.fail(&e),
             }
-            while self.written < self.packet.len() {
-                match self.stream.write(&self.packet[self.written..]) {
-                    Ok(n) => self.written += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => {
-                        self.result = Some(Err(self.token.failure(&e)));
-                        return true;
+        }
+        let mut buf = [0u8; 64];
+        while !self.exchange.is_done() {
+            let step = if self.exchange.wants_write() {
+                self.stream
+                    .write(self.exchange.pending_output())
+                    .map(|n| match n {
+                        0 => self.exchange.handle_eof(),
+                        n => self.exchange.consume_output(n),
+                    })
+            } else {
+                self.stream.read(&mut buf).map(|n| match n {
+                    0 => self.exchange.handle_eof(),
+                    n => self.exchange.handle_input(&buf[..n]),
+                })
+            };
+            match step {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.exchange.handle_error();
+                    if self.exchange.state() == CancelState::Failed {
+                        return self.fail(&e);
                     }
                 }
             }
         }
-        let mut buf = [0u8; 64];
-        loop {
-            match self.stream.read(&mut buf) {
-                // The server closed the socket: the request has been processed.
-                Ok(0) => break,
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // A reset after the request was written counts as closed, as in libpq.
-                Err(_) => break,
-            }
-        }
-        self.result = Some(Ok(()));
+        self.result = Some(match self.exchange.state() {
+            CancelState::Delivered => Ok(()),
+            _ => Err(self.token.failure(&io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "server closed the connection before the cancel request was sent",
+            ))),
+        });
+        true
+    }
+
+    fn fail(&mut self, e: &io::Error) -> bool {
+        self.result = Some(Err(self.token.failure(e)));
         true
     }
 

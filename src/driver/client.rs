@@ -58,18 +58,15 @@ impl Client {
 
     /// Dispatches a simple Query (possibly several statements) without waiting.
     pub fn send_query(&mut self, sql: &str) -> Result<(), Error> {
-        self.conn_mut().send_query(sql)?;
-        self.reactor.flush(self.id);
-        Ok(())
+        self.reactor.command(self.id, |c| c.send_query(sql))
     }
 
     /// Like [`send_query`](Self::send_query) in chunked-rows mode: row sets come back as several
     /// results of at most `max_rows` rows, streamed through bounded memory (see
     /// [`Connection::send_query_chunked`]).
     pub fn send_query_chunked(&mut self, sql: &str, max_rows: usize) -> Result<(), Error> {
-        self.conn_mut().send_query_chunked(sql, max_rows)?;
-        self.reactor.flush(self.id);
-        Ok(())
+        self.reactor
+            .command(self.id, |c| c.send_query_chunked(sql, max_rows))
     }
 
     /// Reads available input without blocking; true iff [`get_result`](Self::get_result) would wait.
@@ -102,10 +99,8 @@ impl Client {
         let mut outcome = None;
         self.reactor.wait_until(deadline, |r| {
             loop {
-                let socket = r.get_mut(id).expect("client connection");
-                match socket.conn_mut().poll_result() {
-                    // Input left behind by backpressure, or an answer already here just after the
-                    // send: read it without waiting.
+                match r.poll_result(id) {
+                    // An answer already here just after the send: read it without waiting.
                     PollResult::Pending if r.progress_now(id) => {}
                     PollResult::Pending => return false,
                     PollResult::Ready(res) => {
@@ -196,6 +191,15 @@ impl Client {
     /// libpq's error-message buffer.
     pub fn error_message(&self) -> &str {
         self.conn().error_message()
+    }
+
+    /// The TCP stream of a TCP connection (to read its socket options back, for instance); `None`
+    /// over a unix-domain socket.
+    pub fn tcp_stream(&self) -> Option<&mio::net::TcpStream> {
+        self.reactor
+            .get(self.id)
+            .expect("client connection")
+            .tcp_stream()
     }
 
     /// The backend's process id.

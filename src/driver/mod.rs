@@ -6,6 +6,12 @@
 //! [`Client`] is the single-connection convenience on top; the `Dblink` registry uses the reactor
 //! directly.
 //!
+//! Commands go through [`Reactor::command`] (or [`PgSocket::command`]), which writes what the command
+//! queued; results through [`Reactor::poll_result`], which resumes reading a connection that
+//! chunked-rows backpressure paused once enough results were taken. Pausing and resuming are the
+//! session's call alone ([`Connection::wants_read`]): the socket's registration follows it (see
+//! [`PgSocket`]).
+//!
 //! A caller about to wait for the answer to what it just sent first reads once without waiting
 //! ([`Reactor::read_on_hint`]): where the answer is already there (the caller did other work after
 //! sending, or the server answered before the send returned), the read saves the `epoll_wait`. An
@@ -15,10 +21,14 @@
 mod cancel;
 mod client;
 mod socket;
+mod stream;
+mod transport;
 
 pub use cancel::CancelToken;
 pub use client::Client;
-pub use socket::{Peer, PgSocket, Stream, os_error_text};
+pub use socket::PgSocket;
+pub use stream::{OpenError, Peer, SocketOptions, Stream, os_error_text};
+pub use transport::Transport;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -28,7 +38,7 @@ use mio::event::Source;
 use mio::{Events, Poll, Token};
 
 use crate::auth::{ChannelBinding, ScramClient, ScramKeyCache};
-use crate::conn::{Connection, StartupConfig, State};
+use crate::conn::{Connection, PollResult, StartupConfig, State};
 use crate::conninfo::{
     ChannelBindingMode, Config, ConnectParams, Environment, GssEncMode, Host, ProtocolVersion,
     SslMode, Target, TargetSessionAttrs,
@@ -58,7 +68,7 @@ thread_local! {
 }
 
 /// Runs `f` with this thread's read buffer.
-fn with_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+pub(crate) fn with_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     SCRATCH.with(|s| f(&mut s.borrow_mut()))
 }
 
@@ -91,7 +101,7 @@ impl Reactor {
     /// A reactor with no connections.
     pub fn new() -> Result<Reactor, Error> {
         Ok(Reactor {
-            poll: Poll::new().map_err(socket::io_error)?,
+            poll: Poll::new().map_err(stream::io_error)?,
             events: Events::with_capacity(1024),
             sockets: Vec::new(),
             free: Vec::new(),
@@ -134,14 +144,14 @@ impl Reactor {
         let id = ConnId(index);
         if let Err(e) = self.update(id) {
             self.remove_socket(id);
-            return Err(socket::io_error(e));
+            return Err(stream::io_error(e));
         }
         Ok(id)
     }
 
     fn remove_socket(&mut self, id: ConnId) -> Option<PgSocket> {
         let mut socket = self.sockets.get_mut(id.0)?.take()?;
-        socket.deregister(self.poll.registry());
+        socket.detach(self.poll.registry());
         self.free.push(id.0);
         Some(socket)
     }
@@ -153,13 +163,42 @@ impl Reactor {
         }
     }
 
-    /// Writes the connection's pending output now (as much as the socket takes) and updates its
-    /// registration. Call after a command such as `send_query`.
-    pub fn flush(&mut self, id: ConnId) {
-        if let Some(socket) = self.get_mut(id) {
-            socket.flush();
-        }
+    /// Runs a command on connection `id` (`|c| c.send_query(sql)`, ...) and writes what it queued
+    /// (as much as the socket takes; the rest goes out on writable events). `Err` for an unknown id
+    /// or the command's own error.
+    pub fn command<T>(
+        &mut self,
+        id: ConnId,
+        f: impl FnOnce(&mut Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let socket = self
+            .get_mut(id)
+            .ok_or_else(|| Error::new(ErrorKind::Usage, "no such connection"))?;
+        let result = socket.command(f);
         let _ = self.update(id);
+        result
+    }
+
+    /// The next result of connection `id`, the end marker, or "not yet" ([`Connection::poll_result`]),
+    /// without waiting. Taking a result may lift chunked-rows backpressure: reading resumes then,
+    /// starting with what the socket already holds. An unknown id is [`PollResult::Done`].
+    pub fn poll_result(&mut self, id: ConnId) -> PollResult {
+        let Some(socket) = self.get_mut(id) else {
+            return PollResult::Done;
+        };
+        let result = socket.conn_mut().poll_result();
+        if socket.read_stalled() {
+            self.resume(id);
+        }
+        result
+    }
+
+    /// Reads what a connection whose reading was paused holds, now that its session wants input
+    /// again, and registers it for readability ([`PgSocket::update_registration`]).
+    fn resume(&mut self, id: ConnId) {
+        if matches!(self.update(id), Ok(n) if n > 0) {
+            mark_touched(&mut self.touched, &mut self.is_touched, id.0);
+        }
     }
 
     /// Makes progress on connection `id` while the caller waits for it: without waiting where
@@ -173,12 +212,13 @@ impl Reactor {
         }
     }
 
-    /// Makes progress on connection `id` without waiting, where that can help: reads input left
-    /// behind by backpressure (it raises no readiness event), or reads once right after a send (see
+    /// Makes progress on connection `id` without waiting, where that can help: resumes reading after
+    /// backpressure where results were taken some other way than [`poll_result`](Self::poll_result)
+    /// (the bytes queued meanwhile raise no readiness event), or reads once right after a send (see
     /// [`read_on_hint`](Self::read_on_hint)). Returns false when only waiting for readiness can.
     pub fn progress_now(&mut self, id: ConnId) -> bool {
-        if self.get(id).is_some_and(|s| s.read_paused()) {
-            self.read_now(id);
+        if self.get(id).is_some_and(|s| s.read_stalled()) {
+            self.resume(id);
             true
         } else {
             self.read_on_hint(id)
@@ -207,6 +247,7 @@ impl Reactor {
             // Outside an event: an unconsumed edge (if any) stays queued in the poll, so a short read
             // cannot lose an end of stream here.
             n = with_scratch(|scratch| socket.read_available(scratch, false));
+            // Reading may have produced output (authentication replies, CopyFail).
             socket.flush();
             mark_touched(&mut self.touched, &mut self.is_touched, id.0);
         }
@@ -214,11 +255,13 @@ impl Reactor {
         n
     }
 
-    fn update(&mut self, id: ConnId) -> io::Result<()> {
+    /// Brings the registration of connection `id` in line with its session; returns the bytes read
+    /// to resume it after backpressure, if it was paused.
+    fn update(&mut self, id: ConnId) -> io::Result<usize> {
         let registry = self.poll.registry();
         match self.sockets.get_mut(id.0) {
             Some(Some(socket)) => socket.update_registration(registry, Token(id.0)),
-            _ => Ok(()),
+            _ => Ok(0),
         }
     }
 
@@ -227,7 +270,7 @@ impl Reactor {
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(socket::io_error(e)),
+            Err(e) => return Err(stream::io_error(e)),
         }
         let registry = self.poll.registry();
         self.ready.clear();
@@ -309,6 +352,8 @@ impl Reactor {
             )
             .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION));
         }
+        // Parsed once, reported per TCP attempt (as libpq, which sets them on each socket).
+        let options = SocketOptions::from_config(config);
         let mut errors = String::new();
         let mut last: Option<Error> = None;
         for target in &params.targets {
@@ -323,7 +368,7 @@ impl Reactor {
                 }
             };
             for peer in peers {
-                match self.connect_peer(&params, target, &peer) {
+                match self.connect_peer(&params, &options, target, &peer) {
                     Ok(id) => return Ok(id),
                     Err(e) => {
                         errors.push_str(&describe_peer(target, &peer));
@@ -352,12 +397,24 @@ impl Reactor {
     fn connect_peer(
         &mut self,
         params: &ConnectParams,
+        options: &Result<SocketOptions, Error>,
         target: &Target,
         peer: &Peer,
     ) -> Result<ConnId, Error> {
         let startup = startup_config(params, target, peer)?;
-        let socket = PgSocket::connect(peer.clone(), Connection::new(startup))
-            .map_err(|e| Error::new(ErrorKind::Connect, socket::connect_failure_text(peer, &e)))?;
+        let options = match (peer, options) {
+            (Peer::Tcp(_), Err(e)) => return Err(e.clone()),
+            (Peer::Tcp(_), Ok(o)) => o,
+            // Unix-domain sockets have no TCP options: a bad value there is not an error (libpq).
+            (Peer::Unix(_), _) => &SocketOptions::default(),
+        };
+        let socket = PgSocket::connect_with(peer.clone(), Connection::new(startup), options)
+            .map_err(|e| match e {
+                OpenError::Connect(e) => {
+                    Error::new(ErrorKind::Connect, stream::connect_failure_text(peer, &e))
+                }
+                OpenError::Option(text) => Error::new(ErrorKind::Connect, text),
+            })?;
         let id = self.insert(socket)?;
         let deadline = params.connect_timeout.map(|t| Instant::now() + t);
         let finished = self.wait_until(deadline, |r| match r.get(id) {
@@ -372,7 +429,7 @@ impl Reactor {
                 if let Some(e) = socket.take_connect_error() {
                     Err(Error::new(
                         ErrorKind::Connect,
-                        socket::connect_failure_text(peer, &e),
+                        stream::connect_failure_text(peer, &e),
                     ))
                 } else if let Some(e) = socket.conn().fatal_error() {
                     Err(e.clone())
@@ -414,7 +471,7 @@ impl Reactor {
                 CANCEL_TOKEN,
                 mio::Interest::READABLE | mio::Interest::WRITABLE,
             )
-            .map_err(socket::io_error)?;
+            .map_err(stream::io_error)?;
         let finished = self.wait_until(Some(deadline), |_| request.progress());
         let _ = request.stream_mut().deregister(self.poll.registry());
         match finished {

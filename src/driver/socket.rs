@@ -1,138 +1,40 @@
-//! One connection's socket: a [`Connection`] over a non-blocking mio stream.
+//! One connection's socket: a [`Connection`] over a non-blocking mio stream, through a
+//! [`Transport`].
+//!
+//! Whether the socket reads is the session's call alone: it is registered for readability exactly
+//! while [`Connection::wants_read`] says so, and [`PgSocket::update_registration`] is the one place
+//! that follows the session. When chunked-rows backpressure stops the session's reading, the socket
+//! drops its read interest, and bytes may stay queued in the kernel. When the caller has taken enough
+//! results, the session wants input again; no new readiness edge will announce the bytes already
+//! queued, so `update_registration` reads them at once before registering again. Every path that
+//! takes results goes through it ([`Reactor::poll_result`](super::Reactor::poll_result), and
+//! [`PgSocket::read_stalled`] lets any other path notice).
 
-use std::io::{self, Read, Write};
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::io;
 
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
+use super::stream::{OpenError, Peer, SocketOptions, Stream};
+use super::transport::Transport;
 use crate::conn::Connection;
-use crate::error::{Error, ErrorKind};
-
-/// The address a connection uses: where its cancel requests go.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Peer {
-    /// A TCP address.
-    Tcp(SocketAddr),
-    /// A unix-domain socket path (`<dir>/.s.PGSQL.<port>`).
-    Unix(PathBuf),
-}
-
-/// A non-blocking stream: TCP or unix-domain.
-#[derive(Debug)]
-pub enum Stream {
-    /// TCP.
-    Tcp(mio::net::TcpStream),
-    /// Unix-domain socket.
-    Unix(mio::net::UnixStream),
-}
-
-impl Stream {
-    /// Starts a non-blocking connect to `peer`.
-    pub fn connect(peer: &Peer) -> io::Result<Stream> {
-        match peer {
-            Peer::Tcp(addr) => {
-                let s = mio::net::TcpStream::connect(*addr)?;
-                // Round trips are small messages: never wait for Nagle.
-                s.set_nodelay(true)?;
-                Ok(Stream::Tcp(s))
-            }
-            Peer::Unix(path) => Ok(Stream::Unix(mio::net::UnixStream::connect(path)?)),
-        }
-    }
-
-    /// mio's rule for a non-blocking connect: after a writable event, `take_error` reports a failure;
-    /// `peer_addr` failing with `NotConnected` means the event was spurious and the connect still runs.
-    /// Returns `Ok(true)` once connected.
-    pub fn check_connected(&self) -> io::Result<bool> {
-        let (err, peer) = match self {
-            Stream::Tcp(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
-            Stream::Unix(s) => (s.take_error()?, s.peer_addr().map(|_| ())),
-        };
-        if let Some(e) = err {
-            return Err(e);
-        }
-        match peer {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
-            Err(e) => Err(e),
-        }
-    }
-
-    fn shutdown(&self) {
-        let _ = match self {
-            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
-            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Both),
-        };
-    }
-}
-
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Stream::Tcp(s) => s.write(buf),
-            Stream::Unix(s) => s.write(buf),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Source for Stream {
-    fn register(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.register(registry, token, interests),
-            Stream::Unix(s) => s.register(registry, token, interests),
-        }
-    }
-    fn reregister(
-        &mut self,
-        registry: &Registry,
-        token: Token,
-        interests: Interest,
-    ) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.reregister(registry, token, interests),
-            Stream::Unix(s) => s.reregister(registry, token, interests),
-        }
-    }
-    fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
-        match self {
-            Stream::Tcp(s) => s.deregister(registry),
-            Stream::Unix(s) => s.deregister(registry),
-        }
-    }
-}
+use crate::error::Error;
 
 /// A [`Connection`] and its socket. Implements [`mio::event::Source`], so it can live in a caller's own
-/// `Poll`: register it, and call [`PgSocket::on_event`] for its events.
+/// `Poll`: register it, call [`PgSocket::on_event`] for its events and
+/// [`update_registration`](PgSocket::update_registration) after every call that can change what the
+/// session wants (an event, a [`command`](PgSocket::command), taking a result).
 #[derive(Debug)]
 pub struct PgSocket {
     stream: Stream,
+    transport: Transport,
     conn: Connection,
     peer: Peer,
     connected: bool,
     connect_error: Option<io::Error>,
+    /// The interest the stream is registered with, if any: a mirror of the OS registration, not a
+    /// decision (see [`wanted_interest`](PgSocket::wanted_interest)).
     interest: Option<Interest>,
-    /// Reading stopped because the session asked for backpressure, not because the socket was empty:
-    /// no new readiness edge will come, so the caller must read again once results were taken.
-    read_paused: bool,
     /// Output was just sent: the answer may already be here (see [`PgSocket::take_read_hint`]).
     read_hint: bool,
     /// Sends to let pass without setting `read_hint`, after an early read found nothing.
@@ -148,21 +50,34 @@ pub struct PgSocket {
 const HINT_BACKOFF_MIN: u8 = 15;
 
 impl PgSocket {
-    /// Starts a non-blocking connect to `peer`; `conn` is the session that will run over it.
+    /// Starts a non-blocking connect to `peer` with libpq's default socket options; `conn` is the
+    /// session that will run over it.
     pub fn connect(peer: Peer, conn: Connection) -> io::Result<PgSocket> {
-        let stream = Stream::connect(&peer)?;
-        Ok(PgSocket {
+        Ok(PgSocket::over(Stream::connect(&peer)?, peer, conn))
+    }
+
+    /// Starts a non-blocking connect to `peer`, setting `options` on a TCP socket (keepalives).
+    pub fn connect_with(
+        peer: Peer,
+        conn: Connection,
+        options: &SocketOptions,
+    ) -> Result<PgSocket, OpenError> {
+        Ok(PgSocket::over(Stream::open(&peer, options)?, peer, conn))
+    }
+
+    fn over(stream: Stream, peer: Peer, conn: Connection) -> PgSocket {
+        PgSocket {
             stream,
+            transport: Transport::Plain,
             conn,
             peer,
             connected: false,
             connect_error: None,
             interest: None,
-            read_paused: false,
             read_hint: false,
             hint_skip: 0,
             hint_backoff: HINT_BACKOFF_MIN,
-        })
+        }
     }
 
     /// The session.
@@ -170,9 +85,23 @@ impl PgSocket {
         &self.conn
     }
 
-    /// The session, mutably (to send a query; call [`flush`](Self::flush) afterwards).
+    /// The session, mutably: to read its state or take notifications. A command (a query) goes
+    /// through [`command`](Self::command), which sends what it queued; taking results through
+    /// [`Reactor::poll_result`](super::Reactor::poll_result) (or, on a caller's own `Poll`, followed
+    /// by [`update_registration`](Self::update_registration)) resumes reading after backpressure.
     pub fn conn_mut(&mut self) -> &mut Connection {
         &mut self.conn
+    }
+
+    /// Runs a command on the session (`|c| c.send_query(sql)`, ...) and writes what it queued, as far
+    /// as the socket takes it (the rest goes out on writable events).
+    pub fn command<T>(
+        &mut self,
+        f: impl FnOnce(&mut Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let result = f(&mut self.conn);
+        self.flush();
+        result
     }
 
     /// The address in use.
@@ -180,43 +109,71 @@ impl PgSocket {
         &self.peer
     }
 
+    /// The TCP stream, for a TCP connection (to read its socket options back, for instance).
+    pub fn tcp_stream(&self) -> Option<&mio::net::TcpStream> {
+        self.stream.tcp()
+    }
+
     /// Whether the TCP/unix connect has completed.
     pub fn is_connected(&self) -> bool {
         self.connected
     }
 
-    /// The interest this socket needs now: readable always while open, writable while the connect is in
-    /// progress or output is pending.
+    /// The interest this socket needs now: while the connect is in progress, both; then readable
+    /// while the session wants input, writable while output waits.
     pub fn wanted_interest(&self) -> Option<Interest> {
         if self.connect_error.is_some() {
-            None
-        } else if !self.connected || self.conn.wants_write() {
-            Some(Interest::READABLE | Interest::WRITABLE)
-        } else if self.conn.wants_read() {
-            Some(Interest::READABLE)
-        } else {
-            None
+            return None;
+        }
+        if !self.connected {
+            return Some(Interest::READABLE | Interest::WRITABLE);
+        }
+        let read = self.conn.wants_read().then_some(Interest::READABLE);
+        let write = self
+            .transport
+            .wants_write(&self.conn)
+            .then_some(Interest::WRITABLE);
+        match (read, write) {
+            (Some(r), Some(w)) => Some(r | w),
+            (r, w) => r.or(w),
         }
     }
 
-    /// Registers or re-registers with `registry` if the wanted interest changed.
-    pub fn update_registration(&mut self, registry: &Registry, token: Token) -> io::Result<()> {
+    /// Whether the session wants input while the socket is not registered for it: reading was
+    /// paused by backpressure and the caller has since taken results. Bytes may be queued with no
+    /// readiness edge to come; [`update_registration`](Self::update_registration) reads them.
+    pub fn read_stalled(&self) -> bool {
+        self.connected && self.conn.wants_read() && !self.interest.is_some_and(|i| i.is_readable())
+    }
+
+    /// Brings the registration with `registry` in line with what the session wants. Where the
+    /// session wants input again after a pause ([`read_stalled`](Self::read_stalled)), first reads
+    /// what the socket already holds (until it would block or the session pauses again). Returns the
+    /// number of bytes read so.
+    pub fn update_registration(&mut self, registry: &Registry, token: Token) -> io::Result<usize> {
+        let mut resumed = 0;
+        if self.read_stalled() {
+            // Until `WouldBlock`: the bytes queued while paused raised their edge long ago.
+            resumed = super::with_scratch(|scratch| self.read_available(scratch, true));
+            // Reading may have produced output (CopyFail, authentication replies).
+            self.flush();
+        }
         let wanted = self.wanted_interest();
-        if wanted == self.interest {
-            return Ok(());
+        if wanted != self.interest {
+            match (self.interest, wanted) {
+                (None, Some(i)) => self.stream.register(registry, token, i)?,
+                (Some(_), Some(i)) => self.stream.reregister(registry, token, i)?,
+                (Some(_), None) => self.stream.deregister(registry)?,
+                (None, None) => {}
+            }
+            self.interest = wanted;
         }
-        match (self.interest, wanted) {
-            (None, Some(i)) => self.stream.register(registry, token, i)?,
-            (Some(_), Some(i)) => self.stream.reregister(registry, token, i)?,
-            (Some(_), None) => self.stream.deregister(registry)?,
-            (None, None) => {}
-        }
-        self.interest = wanted;
-        Ok(())
+        Ok(resumed)
     }
 
-    /// Deregisters from `registry` (if registered).
-    pub fn deregister(&mut self, registry: &Registry) {
+    /// Removes the stream from `registry` (if registered). Named apart from
+    /// [`Source::deregister`], which this type also implements.
+    pub fn detach(&mut self, registry: &Registry) {
         if self.interest.take().is_some() {
             let _ = self.stream.deregister(registry);
         }
@@ -256,28 +213,29 @@ impl PgSocket {
         self.connect_error.is_some()
     }
 
-    /// Writes pending output until it is all sent or the socket would block.
-    pub fn flush(&mut self) {
+    /// Writes pending output until it is all sent or the socket would block. Commands
+    /// ([`command`](Self::command)) and events do this themselves.
+    pub(crate) fn flush(&mut self) {
         if !self.connected {
             return;
         }
         let mut sent = false;
-        while self.conn.wants_write() {
-            match self.stream.write(self.conn.pending_output()) {
+        loop {
+            self.transport.take_plaintext(&mut self.conn);
+            if !self.transport.wants_write(&self.conn) {
+                break;
+            }
+            match self.transport.write_tls(&mut self.stream, &mut self.conn) {
                 Ok(0) => {
                     self.conn.handle_eof();
                     break;
                 }
-                Ok(n) => {
-                    self.conn.consume_output(n);
-                    sent = true;
-                }
+                Ok(_) => sent = true,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(_) => {
                     // The peer is gone; what it sent before closing may still be readable.
-                    let pending = self.conn.pending_output().len();
-                    self.conn.consume_output(pending);
+                    self.transport.discard_output(&mut self.conn);
                     break;
                 }
             }
@@ -310,36 +268,41 @@ impl PgSocket {
         }
     }
 
-    /// Reads whatever input is available without blocking and hands it to the session.
+    /// Reads whatever input is available without blocking and hands it to the session, while the
+    /// session wants input (backpressure stops it; the registration follows, see the [module
+    /// documentation](self)).
     ///
-    /// A short read means the socket's receive queue held no more data at that moment, so any data
-    /// arriving later raises a new edge of readiness, and the extra read that would only return
-    /// `WouldBlock` is skipped. The exception is an end of stream already queued behind the data:
-    /// it raises no new edge, so when the event says the peer has closed (`read_closed`) the socket
-    /// is read until `WouldBlock` or end of stream.
+    /// mio's contract is to read until `WouldBlock`. On Linux a short read ends the loop instead when
+    /// `read_closed` is false: epoll's edge for a stream socket rises whenever data is added to its
+    /// receive queue, so a read that returned less than asked for drained the queue, and any data
+    /// arriving later raises a new edge; the `WouldBlock` read would be a wasted syscall on every
+    /// round trip. The exception is an end of stream queued behind the data: it raises no new edge,
+    /// so when the event says the peer has closed (`read_closed`), or the caller cannot count on an
+    /// edge, the loop goes on to `WouldBlock` or the end of stream. Elsewhere (kqueue) the loop
+    /// always does.
     ///
     /// Returns the number of bytes read.
     pub fn read_available(&mut self, scratch: &mut [u8], read_closed: bool) -> usize {
         if !self.connected {
             return 0;
         }
-        self.read_paused = false;
         let mut total = 0;
-        loop {
-            if !self.conn.wants_read() {
-                // Backpressure (chunked rows) or a closed session: only the former resumes.
-                self.read_paused = !matches!(self.conn.state(), crate::conn::State::Closed);
-                break;
-            }
-            match self.stream.read(scratch) {
+        while self.conn.wants_read() {
+            match self.transport.read_tls(&mut self.stream, scratch) {
                 Ok(0) => {
                     self.conn.handle_eof();
                     break;
                 }
                 Ok(n) => {
                     total += n;
-                    self.conn.handle_input(&scratch[..n]);
-                    if n < scratch.len() && !read_closed {
+                    if self.transport.process_new_packets().is_err() {
+                        self.conn.handle_eof();
+                        break;
+                    }
+                    let conn = &mut self.conn;
+                    self.transport
+                        .read_plaintext(scratch, n, |bytes| conn.handle_input(bytes));
+                    if cfg!(target_os = "linux") && n < scratch.len() && !read_closed {
                         break;
                     }
                 }
@@ -354,17 +317,14 @@ impl PgSocket {
         total
     }
 
-    /// Whether reading was paused by backpressure with input possibly left in the socket: read again
-    /// (e.g. [`Reactor::read_now`](super::Reactor::read_now)) once results have been taken.
-    pub fn read_paused(&self) -> bool {
-        self.read_paused
-    }
-
     /// Sends Terminate (best effort, without blocking) and shuts the socket down.
     pub fn close(&mut self) {
         if self.connected && !matches!(self.conn.state(), crate::conn::State::Closed) {
-            self.conn.terminate();
-            self.flush();
+            self.command(|conn| {
+                conn.terminate();
+                Ok(())
+            })
+            .ok();
         }
         self.stream.shutdown();
     }
@@ -393,33 +353,4 @@ impl Source for PgSocket {
         self.interest = None;
         self.stream.deregister(registry)
     }
-}
-
-/// libpq's wording of an OS error: the `strerror` text without Rust's ` (os error N)` suffix.
-pub fn os_error_text(e: &io::Error) -> String {
-    let text = e.to_string();
-    match text.find(" (os error ") {
-        Some(i) => text[..i].to_owned(),
-        None => text,
-    }
-}
-
-/// The hint libpq adds after a refused or missing server.
-pub(crate) fn connect_failure_text(peer: &Peer, e: &io::Error) -> String {
-    let mut text = os_error_text(e);
-    match (peer, e.kind()) {
-        (Peer::Tcp(_), io::ErrorKind::ConnectionRefused) => text
-            .push_str("\n\tIs the server running on that host and accepting TCP/IP connections?"),
-        (Peer::Unix(_), io::ErrorKind::ConnectionRefused | io::ErrorKind::NotFound) => text
-            .push_str(
-                "\n\tIs the server running locally and accepting connections on that socket?",
-            ),
-        _ => {}
-    }
-    text
-}
-
-/// An error for an I/O failure of the connection itself.
-pub(crate) fn io_error(e: io::Error) -> Error {
-    Error::new(ErrorKind::Io, os_error_text(&e))
 }
