@@ -1,14 +1,5 @@
 //! One connection's socket: a [`Connection`] over a non-blocking mio stream, through a
-//! [`Transport`].
-//!
-//! Whether the socket reads is the session's call alone: it is registered for readability exactly
-//! while [`Connection::wants_read`] says so, and [`PgSocket::update_registration`] is the one place
-//! that follows the session. When chunked-rows backpressure stops the session's reading, the socket
-//! drops its read interest, and bytes may stay queued in the kernel. When the caller has taken enough
-//! results, the session wants input again; no new readiness edge will announce the bytes already
-//! queued, so `update_registration` reads them at once before registering again. Every path that
-//! takes results goes through it ([`Reactor::poll_result`](super::Reactor::poll_result), and
-//! [`PgSocket::read_stalled`] lets any other path notice).
+//! [`Transport`]. See [`PgSocket`].
 
 use std::io;
 
@@ -20,10 +11,20 @@ use super::transport::Transport;
 use crate::conn::Connection;
 use crate::error::Error;
 
-/// A [`Connection`] and its socket. Implements [`mio::event::Source`], so it can live in a caller's own
-/// `Poll`: register it, call [`PgSocket::on_event`] for its events and
-/// [`update_registration`](PgSocket::update_registration) after every call that can change what the
-/// session wants (an event, a [`command`](PgSocket::command), taking a result).
+/// A [`Connection`] and its socket: moves bytes stream <-> [`Transport`] <-> session. Implements
+/// [`mio::event::Source`], so it can live in a caller's own `Poll`: register it, call
+/// [`PgSocket::on_event`] for its events and [`update_registration`](PgSocket::update_registration)
+/// after every call that can change what the session wants (an event, a
+/// [`command`](PgSocket::command), taking a result).
+///
+/// Whether the socket reads is the session's call alone: it is registered for readability exactly
+/// while [`Connection::wants_read`] says so, and `update_registration` is the one place that follows
+/// the session. When chunked-rows backpressure stops the session's reading, the socket drops its read
+/// interest, and bytes may stay queued in the kernel. Once the caller has taken enough results, the
+/// session wants input again; no new readiness edge will announce the bytes already queued, so
+/// `update_registration` reads them at once before registering again. Every path that takes results
+/// goes through it ([`Reactor::poll_result`](super::Reactor::poll_result); any other path can
+/// notice with [`PgSocket::read_stalled`]).
 #[derive(Debug)]
 pub struct PgSocket {
     stream: Stream,
@@ -269,8 +270,7 @@ impl PgSocket {
     }
 
     /// Reads whatever input is available without blocking and hands it to the session, while the
-    /// session wants input (backpressure stops it; the registration follows, see the [module
-    /// documentation](self)).
+    /// session wants input (backpressure stops it; the registration follows, see [`PgSocket`]).
     ///
     /// mio's contract is to read until `WouldBlock`. On Linux a short read ends the loop instead when
     /// `read_closed` is false: epoll's edge for a stream socket rises whenever data is added to its
@@ -352,5 +352,137 @@ impl Source for PgSocket {
     fn deregister(&mut self, registry: &Registry) -> io::Result<()> {
         self.interest = None;
         self.stream.deregister(registry)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::time::Duration;
+
+    use mio::{Events, Poll};
+
+    use super::*;
+    use crate::conn::{PollResult, StartupConfig, State};
+
+    const TOKEN: Token = Token(7);
+
+    fn message(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
+        out.push(tag);
+        out.extend_from_slice(&(body.len() as u32 + 4).to_be_bytes());
+        out.extend_from_slice(body);
+    }
+
+    fn data_row(out: &mut Vec<u8>, value: &[u8]) {
+        let mut body = 1u16.to_be_bytes().to_vec();
+        body.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        body.extend_from_slice(value);
+        message(out, b'D', &body);
+    }
+
+    /// Handles the socket's events for at most `timeout`; returns how many there were.
+    fn turn(poll: &mut Poll, socket: &mut PgSocket, timeout: Duration) -> usize {
+        let mut events = Events::with_capacity(8);
+        poll.poll(&mut events, Some(timeout)).expect("poll");
+        let n = events.iter().count();
+        for event in events.iter() {
+            let mut scratch = vec![0u8; 64 * 1024];
+            socket.on_event(&mut scratch, event.is_read_closed());
+        }
+        socket
+            .update_registration(poll.registry(), TOKEN)
+            .expect("registration");
+        n
+    }
+
+    /// Chunked-rows backpressure pauses a socket with bytes still queued in the kernel; once results
+    /// are taken, `update_registration` reads them at once, without waiting for a readiness event
+    /// (none would come for bytes that arrived before the pause).
+    #[test]
+    fn a_resumed_socket_reads_what_waits_without_an_edge() {
+        let (client, mut server) = mio::net::UnixStream::pair().expect("socket pair");
+        let mut poll = Poll::new().expect("poll");
+        let startup = StartupConfig::new("u", "d");
+        let mut socket = PgSocket::over(
+            Stream::Unix(client),
+            Peer::Unix("pair".into()),
+            Connection::new(startup),
+        );
+        socket
+            .update_registration(poll.registry(), TOKEN)
+            .expect("register");
+        let mut hello = Vec::new();
+        message(&mut hello, b'R', &0i32.to_be_bytes());
+        message(&mut hello, b'Z', b"I");
+        server.write_all(&hello).expect("server hello");
+        while socket.conn().state() == State::Startup {
+            assert!(
+                turn(&mut poll, &mut socket, Duration::from_secs(5)) > 0,
+                "startup"
+            );
+        }
+        socket
+            .command(|c| c.send_query_chunked("SELECT x", 1))
+            .expect("send");
+
+        // The server sends rows until the client pauses and the socket holds bytes it cannot
+        // take: first the socket's buffers fill, while the client reads, then backpressure stops it.
+        let mut rows = Vec::new();
+        let mut description = 1u16.to_be_bytes().to_vec();
+        description.extend_from_slice(b"x\0");
+        description.extend_from_slice(&[0; 6]);
+        description.extend_from_slice(&25u32.to_be_bytes());
+        description.extend_from_slice(&(-1i16).to_be_bytes());
+        description.extend_from_slice(&(-1i32).to_be_bytes());
+        description.extend_from_slice(&0i16.to_be_bytes());
+        message(&mut rows, b'T', &description);
+        let value = [b'v'; 1000];
+        let mut pending = rows;
+        let mut sent_rows = 0usize;
+        let mut stuck = 0;
+        while stuck < 3 {
+            while pending.len() < 64 * 1024 {
+                data_row(&mut pending, &value);
+                sent_rows += 1;
+            }
+            match server.write(&pending) {
+                Ok(n) => {
+                    pending.drain(..n);
+                    stuck = 0;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if !socket.conn().wants_read() {
+                        stuck += 1;
+                    }
+                }
+                Err(e) => panic!("server write: {e}"),
+            }
+            turn(&mut poll, &mut socket, Duration::from_millis(1));
+            assert!(sent_rows < 100_000, "backpressure never engaged");
+        }
+        assert!(!socket.conn().wants_read(), "paused");
+        assert!(
+            socket.wanted_interest().is_none_or(|i| !i.is_readable()),
+            "a paused socket does not ask for readability"
+        );
+        assert!(!socket.read_stalled());
+
+        // Take results until the session wants input again: the socket is stalled, and updating its
+        // registration reads at once.
+        while !socket.conn().wants_read() {
+            assert!(matches!(
+                socket.conn_mut().poll_result(),
+                PollResult::Ready(Ok(_))
+            ));
+        }
+        assert!(socket.read_stalled());
+        let read = socket
+            .update_registration(poll.registry(), TOKEN)
+            .expect("resume");
+        assert!(
+            read > 0,
+            "the bytes queued during the pause were read at once"
+        );
+        assert!(!socket.read_stalled());
     }
 }

@@ -1,26 +1,26 @@
-//! The seam between a connection's socket and its session: what the bytes on the wire are.
-//!
-//! Today only plain text: the session's bytes go to the socket as they are. TLS (rustls) plugs in
-//! here, so the methods are shaped after rustls's `ConnectionCommon`, and a [`PgSocket`] pumps bytes
-//! stream <-> transport <-> [`Connection`] through them alone:
-//!
-//! * in: [`read_tls`](Transport::read_tls) from the stream, [`process_new_packets`]
-//!   (Transport::process_new_packets), then [`read_plaintext`](Transport::read_plaintext) (rustls's
-//!   `reader()`) into the session;
-//! * out: [`take_plaintext`](Transport::take_plaintext) (rustls's `writer()`) from the session, then
-//!   [`write_tls`](Transport::write_tls) to the stream while [`wants_write`](Transport::wants_write).
-//!
-//! A plain transport copies nothing: it reads into the caller's read buffer and hands that to the
-//! session, and writes the session's pending output itself.
-//!
-//! [`PgSocket`]: super::PgSocket
+//! The seam between a connection's socket and its session. See [`Transport`].
 
 use std::io::{self, Read, Write};
 
 use crate::conn::Connection;
 
-/// What a connection's bytes go through between its socket and its session. See the [module
-/// documentation](self).
+/// What a connection's bytes go through between its socket and its session: what the bytes on the
+/// wire are.
+///
+/// Today only plain text: the session's bytes go to the socket as they are. TLS (rustls) plugs in
+/// here, so the methods are shaped after rustls's `ConnectionCommon`, and a [`PgSocket`] pumps bytes
+/// stream <-> transport <-> [`Connection`] through them alone:
+///
+/// * in: [`read_tls`](Transport::read_tls) from the stream,
+///   [`process_new_packets`](Transport::process_new_packets), then
+///   [`read_plaintext`](Transport::read_plaintext) (rustls's `reader()`) into the session;
+/// * out: [`take_plaintext`](Transport::take_plaintext) (rustls's `writer()`) from the session, then
+///   [`write_tls`](Transport::write_tls) to the stream while [`wants_write`](Transport::wants_write).
+///
+/// A plain transport copies nothing: it reads into the caller's read buffer and hands that to the
+/// session, and writes the session's pending output itself.
+///
+/// [`PgSocket`]: super::PgSocket
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub enum Transport {
@@ -31,8 +31,8 @@ pub enum Transport {
 
 impl Transport {
     /// rustls's `read_tls`: reads what the stream has into the transport. A plain transport reads
-    /// into `buf` (the thread's read buffer) and keeps nothing; [`read_plaintext`]
-    /// (Self::read_plaintext) takes the same `buf`. `Ok(0)` is the end of the stream.
+    /// into `buf` (the thread's read buffer) and keeps nothing;
+    /// [`read_plaintext`](Self::read_plaintext) takes the same `buf`. `Ok(0)` is the end of the stream.
     #[inline]
     pub fn read_tls(&mut self, rd: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         match self {
