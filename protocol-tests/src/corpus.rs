@@ -54,11 +54,11 @@ pub fn corpus_dir(target: &str) -> PathBuf {
 pub fn seed_corpus() -> Vec<Seed> {
     let mut out = Vec::new();
     let mut add = |target: &'static str, seeds: Vec<(String, Vec<u8>)>| {
-        out.extend(
-            seeds
-                .into_iter()
-                .map(|(name, bytes)| Seed { target, name, bytes }),
-        );
+        out.extend(seeds.into_iter().map(|(name, bytes)| Seed {
+            target,
+            name,
+            bytes,
+        }));
     };
     add("backend_decode", backend_decode_seeds());
     add("conn_state", conn_state_seeds());
@@ -124,7 +124,10 @@ fn text_col(name: &[u8]) -> Vec<u8> {
 
 /// `T`.
 fn rowdesc(fields: &[Vec<u8>]) -> Vec<u8> {
-    m(b'T', &[&i16b(fields.len() as i16)[..], &fields.concat()].concat())
+    m(
+        b'T',
+        &[&i16b(fields.len() as i16)[..], &fields.concat()].concat(),
+    )
 }
 
 /// `D` (`None` = NULL).
@@ -212,7 +215,12 @@ pub fn backend_decode_seeds() -> Vec<(String, Vec<u8>)> {
         auth(0, b""),
     ]);
     let fatal = |code: &'static [u8], message: &'static [u8]| {
-        err(&[(b'S', b"FATAL"), (b'V', b"FATAL"), (b'C', code), (b'M', message)])
+        err(&[
+            (b'S', b"FATAL"),
+            (b'V', b"FATAL"),
+            (b'C', code),
+            (b'M', message),
+        ])
     };
     let int4 = |name: &[u8]| fd(name, 0, 0, 23, 4);
     let two_rows: Vec<u8> = (0..5)
@@ -627,8 +635,8 @@ fn transcripts() -> Vec<(String, String)> {
                 .expect("a file name")
                 .to_string_lossy()
                 .into_owned();
-            let text = fs::read_to_string(&p)
-                .unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
+            let text =
+                fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
             (name, text)
         })
         .collect()
