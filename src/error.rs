@@ -571,12 +571,12 @@ mod tests {
             server("FATAL", sqlstate::IDLE_SESSION_TIMEOUT),
             server("FATAL", sqlstate::INVALID_PASSWORD),
             server("FATAL", sqlstate::IDLE_IN_TRANSACTION_SESSION_TIMEOUT),
-            server("PANIC", "XX000"),
+            server("PANIC", sqlstate::INTERNAL_ERROR),
             // A localized FATAL: the non-localized severity decides.
             Error::from_fields([
                 (b'S', "SCHWERWIEGEND"),
                 (b'V', "FATAL"),
-                (b'C', "XX000"),
+                (b'C', sqlstate::INTERNAL_ERROR),
                 (b'M', "m"),
             ]),
         ];
@@ -586,8 +586,8 @@ mod tests {
         let open = [
             server("ERROR", sqlstate::DIVISION_BY_ZERO),
             server("ERROR", sqlstate::QUERY_CANCELED),
-            server("NOTICE", "00000"),
-            server("WARNING", "01000"),
+            server("NOTICE", sqlstate::SUCCESSFUL_COMPLETION),
+            server("WARNING", sqlstate::WARNING),
             Error::new(ErrorKind::Usage, "another command is already in progress"),
             Error::new(ErrorKind::Usage, "duplicate connection name")
                 .with_code(sqlstate::DUPLICATE_OBJECT),
@@ -609,7 +609,7 @@ mod tests {
         let e = Error::from_fields([
             (b'S', "ERREUR"),
             (b'V', "ERROR"),
-            (b'C', "23505"),
+            (b'C', crate::sqlstate::UNIQUE_VIOLATION),
             (
                 b'M',
                 "duplicate key value violates unique constraint \"t_pkey\"",

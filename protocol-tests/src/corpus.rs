@@ -15,6 +15,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use pgdblink::fuzzing::ConnInput;
+use pgdblink::sqlstate;
 
 use crate::transcript::{backend_bytes, words};
 
@@ -284,7 +285,7 @@ pub fn backend_decode_seeds() -> Vec<(String, Vec<u8>)> {
                 err(&[
                     (b'S', b"FATAL"),
                     (b'V', b"FATAL"),
-                    (b'C', b"28P01"),
+                    (b'C', sqlstate::INVALID_PASSWORD.as_bytes()),
                     (
                         b'M',
                         b"password authentication failed for user \"scram_user\"",
@@ -299,13 +300,13 @@ pub fn backend_decode_seeds() -> Vec<(String, Vec<u8>)> {
             "startup_no_such_db",
             cat(&[
                 auth(0, b""),
-                fatal(b"3D000", b"database \"nosuchdb\" does not exist"),
+                fatal(sqlstate::INVALID_CATALOG_NAME.as_bytes(), b"database \"nosuchdb\" does not exist"),
             ]),
         ),
         (
             "startup_protocol_4",
             fatal(
-                b"0A000",
+                sqlstate::FEATURE_NOT_SUPPORTED.as_bytes(),
                 b"unsupported frontend protocol 4.0: server supports 3.0 to 3.0",
             ),
         ),
@@ -359,7 +360,7 @@ pub fn backend_decode_seeds() -> Vec<(String, Vec<u8>)> {
                 err(&[
                     (b'S', b"ERROR"),
                     (b'V', b"ERROR"),
-                    (b'C', b"22012"),
+                    (b'C', sqlstate::DIVISION_BY_ZERO.as_bytes()),
                     (b'M', b"division by zero"),
                     (b'F', b"int.c"),
                     (b'L', b"841"),
@@ -376,7 +377,7 @@ pub fn backend_decode_seeds() -> Vec<(String, Vec<u8>)> {
                     &[
                         (b'S', b"NOTICE"),
                         (b'V', b"NOTICE"),
-                        (b'C', b"00000"),
+                        (b'C', sqlstate::SUCCESSFUL_COMPLETION.as_bytes()),
                         (b'M', b"n1"),
                         (b'W', b"PL/pgSQL function inline_code_block line 1 at RAISE"),
                     ],
@@ -393,11 +394,11 @@ pub fn backend_decode_seeds() -> Vec<(String, Vec<u8>)> {
             cat(&[
                 cc(b"BEGIN"),
                 z(b'T'),
-                err(&[(b'S', b"ERROR"), (b'C', b"22012"), (b'M', b"division by zero")]),
+                err(&[(b'S', b"ERROR"), (b'C', sqlstate::DIVISION_BY_ZERO.as_bytes()), (b'M', b"division by zero")]),
                 z(b'E'),
                 err(&[
                     (b'S', b"ERROR"),
-                    (b'C', b"25P02"),
+                    (b'C', sqlstate::IN_FAILED_SQL_TRANSACTION.as_bytes()),
                     (
                         b'M',
                         b"current transaction is aborted, commands ignored until end of transaction block",
@@ -419,7 +420,7 @@ pub fn backend_decode_seeds() -> Vec<(String, Vec<u8>)> {
                 err(&[
                     (b'S', b"ERROR"),
                     (b'V', b"ERROR"),
-                    (b'C', b"42601"),
+                    (b'C', sqlstate::SYNTAX_ERROR.as_bytes()),
                     (b'M', b"syntax error at or near \"SELEC\""),
                     (b'D', b"detail"),
                     (b'H', b"hint"),
@@ -445,7 +446,7 @@ pub fn backend_decode_seeds() -> Vec<(String, Vec<u8>)> {
                 rowdesc(&[fd(b"pg_sleep", 0, 0, 2278, 4)]),
                 err(&[
                     (b'S', b"ERROR"),
-                    (b'C', b"57014"),
+                    (b'C', sqlstate::QUERY_CANCELED.as_bytes()),
                     (b'M', b"canceling statement due to user request"),
                 ]),
                 z(b'I'),
@@ -482,7 +483,7 @@ pub fn backend_decode_seeds() -> Vec<(String, Vec<u8>)> {
         (
             "fatal_while_idle",
             fatal(
-                b"57P01",
+                sqlstate::ADMIN_SHUTDOWN.as_bytes(),
                 b"terminating connection due to administrator command",
             ),
         ),
@@ -514,7 +515,7 @@ pub fn backend_decode_seeds() -> Vec<(String, Vec<u8>)> {
                 m(b'G', &[&[0u8][..], &i16b(2), &i16b(0), &i16b(0)].concat()),
                 err(&[
                     (b'S', b"ERROR"),
-                    (b'C', b"57014"),
+                    (b'C', sqlstate::QUERY_CANCELED.as_bytes()),
                     (
                         b'M',
                         b"COPY from stdin failed: COPY FROM STDIN is not supported",
