@@ -6,6 +6,7 @@
 //! carries a password, so `Debug` and `Display` are always safe to print.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// What kind of failure an [`Error`] describes.
 #[non_exhaustive]
@@ -36,18 +37,38 @@ pub enum ErrorKind {
     Other,
 }
 
+/// The underlying cause kept by an [`Error`] (see [`std::error::Error::source`]).
+type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
+
 /// The error type of every pgdblink operation.
 ///
 /// Field names follow PostgreSQL's `ErrorResponse`: [`code`](Error::code) is the SQLSTATE,
 /// [`message`](Error::message) the primary message, and so on. `Display` prints the error the way psql
-/// does: `ERROR:  division by zero`, followed by `DETAIL:` and `HINT:` lines when present.
-#[derive(Clone, PartialEq, Eq)]
+/// does: `ERROR:  division by zero`, followed by `DETAIL:` and `HINT:` lines when present. `Debug`
+/// shows every field, named, plus the kind and the underlying cause.
+///
+/// An error caused by an I/O failure or by a malformed server message keeps that cause, reachable
+/// through [`std::error::Error::source`]:
+///
+/// ```
+/// use std::error::Error as _;
+/// let io = std::io::Error::from(std::io::ErrorKind::ConnectionReset);
+/// let e = pgdblink::Error::io(pgdblink::ErrorKind::ConnectionLost, "connection reset", io);
+/// let cause = e.source().and_then(|s| s.downcast_ref::<std::io::Error>()).unwrap();
+/// assert_eq!(cause.kind(), std::io::ErrorKind::ConnectionReset);
+/// assert!(e.is_closed());
+/// ```
+///
+/// Two errors are equal when all their fields are and their causes print the same text.
+#[derive(Clone)]
 pub struct Error(Box<Inner>);
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 struct Inner {
     kind: ErrorKind,
     severity: Option<String>,
+    /// The non-localized severity (`V` field, PostgreSQL 9.6 and later).
+    severity_nonlocalized: Option<String>,
     code: Option<String>,
     message: String,
     detail: Option<String>,
@@ -56,7 +77,50 @@ struct Inner {
     context: Option<String>,
     /// Every other field of a server error, by its one-byte field code.
     other: Vec<(u8, String)>,
+    source: Option<Source>,
 }
+
+impl PartialEq for Inner {
+    fn eq(&self, other: &Inner) -> bool {
+        self.kind == other.kind
+            && self.severity == other.severity
+            && self.severity_nonlocalized == other.severity_nonlocalized
+            && self.code == other.code
+            && self.message == other.message
+            && self.detail == other.detail
+            && self.hint == other.hint
+            && self.position == other.position
+            && self.context == other.context
+            && self.other == other.other
+            && self.source.as_ref().map(|s| s.to_string())
+                == other.source.as_ref().map(|s| s.to_string())
+    }
+}
+
+impl Eq for Inner {}
+
+impl PartialEq for Error {
+    fn eq(&self, other: &Error) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl Eq for Error {}
+
+/// The names `Debug` gives the server's fields that have no accessor of their own, by field code
+/// (PostgreSQL's `PG_DIAG_*` names, lower-cased).
+const FIELD_NAMES: [(u8, &str); 10] = [
+    (b'p', "internal_position"),
+    (b'q', "internal_query"),
+    (b's', "schema_name"),
+    (b't', "table_name"),
+    (b'c', "column_name"),
+    (b'd', "datatype_name"),
+    (b'n', "constraint_name"),
+    (b'F', "source_file"),
+    (b'L', "source_line"),
+    (b'R', "source_function"),
+];
 
 impl Error {
     /// A new error of `kind` with the primary `message` and no other field.
@@ -68,6 +132,12 @@ impl Error {
         }))
     }
 
+    /// A new error of `kind` with the primary `message`, caused by the I/O failure `source` (kept,
+    /// and returned by [`std::error::Error::source`]).
+    pub fn io(kind: ErrorKind, message: impl Into<String>, source: std::io::Error) -> Error {
+        Error::new(kind, message).with_source(source)
+    }
+
     /// Builds an error from the fields of a server `ErrorResponse`/`NoticeResponse`, given as
     /// `(field code, value)` pairs in wire order (`S`, `V`, `C`, `M`, `D`, `H`, `P`, `W`, ...).
     ///
@@ -77,12 +147,11 @@ impl Error {
             kind: ErrorKind::Server,
             ..Inner::default()
         };
-        let mut nonlocalized = None;
         for (code, value) in fields {
             let value = value.to_owned();
             match code {
                 b'S' => inner.severity = Some(value),
-                b'V' => nonlocalized = Some(value),
+                b'V' => inner.severity_nonlocalized = Some(value),
                 b'C' => inner.code = Some(value),
                 b'M' => inner.message = value,
                 b'D' => inner.detail = Some(value),
@@ -93,7 +162,7 @@ impl Error {
             }
         }
         if inner.severity.is_none() {
-            inner.severity = nonlocalized;
+            inner.severity = inner.severity_nonlocalized.clone();
         }
         Error(Box::new(inner))
     }
@@ -128,14 +197,57 @@ impl Error {
         self
     }
 
+    /// Keeps `source` as the underlying cause of this error (an [`std::io::Error`], a
+    /// [`DecodeError`](crate::protocol::DecodeError), ...), returned by
+    /// [`std::error::Error::source`]. The message is left as it is: the cause is for programs that
+    /// look deeper (`downcast_ref`), the message for people.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Error {
+        self.0.source = Some(Arc::new(source));
+        self
+    }
+
     /// What kind of failure this is.
     pub fn kind(&self) -> ErrorKind {
         self.0.kind
     }
 
+    /// Whether the connection this error came from is gone: no further query can succeed on it, and
+    /// a program should reconnect. True for
+    ///
+    /// - [`ErrorKind::ConnectionLost`]: the server closed the connection, the socket failed, or the
+    ///   connection was closed by the client;
+    /// - any SQLSTATE of class `08` (connection exception): `08006` connection failure, `08003`
+    ///   connection does not exist (also dblink's unknown connection name), `08001` unable to
+    ///   establish a connection (a failed connect: there never was one), `08P01` protocol violation
+    ///   (pgdblink closes a connection whose server broke the protocol), ...;
+    /// - any SQLSTATE of class `57P` (operator intervention that ends sessions): `57P01`
+    ///   admin_shutdown (`pg_terminate_backend`), `57P02` crash_shutdown, `57P03` cannot_connect_now,
+    ///   `57P04` database_dropped, `57P05` idle_session_timeout;
+    /// - a server error of severity `FATAL` or `PANIC` (the non-localized severity when the server
+    ///   sent one): the backend ends the session after sending it (`25P03`
+    ///   idle_in_transaction_session_timeout, authentication failures, ...).
+    ///
+    /// False for everything else, notably an ordinary `ERROR` from a query (the connection stays
+    /// usable), `57014` query_canceled, a busy connection ([`ErrorKind::Usage`]) and the notice that
+    /// reports an unexpected message while idle.
+    pub fn is_closed(&self) -> bool {
+        if self.kind() == ErrorKind::ConnectionLost {
+            return true;
+        }
+        if let Some(code) = self.code()
+            && (code.starts_with("08") || code.starts_with("57P"))
+        {
+            return true;
+        }
+        matches!(
+            self.severity_nonlocalized().or(self.severity()),
+            Some("FATAL" | "PANIC")
+        )
+    }
+
     /// The SQLSTATE: the server's, or the one dblink assigns locally (`08001`, `08003`, `08006`,
     /// `42710`, `2F003`, ...). `None` for client-side conditions libpq gives no code either, such as
-    /// `another command is already in progress`.
+    /// `another command is already in progress`. See [`crate::sqlstate`] for named constants.
     pub fn code(&self) -> Option<&str> {
         self.0.code.as_deref()
     }
@@ -145,9 +257,17 @@ impl Error {
         &self.0.message
     }
 
-    /// The severity: `ERROR`, `FATAL`, `PANIC`, `WARNING`, `NOTICE`, `DEBUG`, `INFO`, `LOG`.
+    /// The severity: `ERROR`, `FATAL`, `PANIC`, `WARNING`, `NOTICE`, `DEBUG`, `INFO`, `LOG`
+    /// (localized when the server's `lc_messages` is; see
+    /// [`severity_nonlocalized`](Self::severity_nonlocalized)).
     pub fn severity(&self) -> Option<&str> {
         self.0.severity.as_deref()
+    }
+
+    /// The severity as the server sent it never translated (the `V` field, PostgreSQL 9.6 and
+    /// later): the one to compare with `"FATAL"` and the like.
+    pub fn severity_nonlocalized(&self) -> Option<&str> {
+        self.0.severity_nonlocalized.as_deref()
     }
 
     /// The optional secondary message.
@@ -170,11 +290,13 @@ impl Error {
         self.0.context.as_deref()
     }
 
-    /// Any other server field by its one-byte code (`s` schema, `t` table, `c` column, `d` data type,
+    /// Any server field by its one-byte code: those with accessors of their own (`S`, `V`, `C`, `M`,
+    /// `D`, `H`, `P`, `W`) and the others (`s` schema, `t` table, `c` column, `d` data type,
     /// `n` constraint, `F` file, `L` line, `R` routine, `q` internal query, `p` internal position).
     pub fn field(&self, code: u8) -> Option<&str> {
         match code {
             b'S' => self.severity(),
+            b'V' => self.severity_nonlocalized(),
             b'C' => self.code(),
             b'M' => Some(self.message()),
             b'D' => self.detail(),
@@ -238,32 +360,86 @@ impl fmt::Display for Error {
     }
 }
 
+/// A server field code `Debug` has no name for, shown as its character.
+struct FieldCode(u8);
+
+impl fmt::Debug for FieldCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", char::from(self.0))
+    }
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.0;
         let mut s = f.debug_struct("Error");
-        s.field("kind", &self.0.kind);
-        if let Some(code) = &self.0.code {
-            s.field("code", code);
+        s.field("kind", &inner.kind);
+        let optional = [
+            ("severity", &inner.severity),
+            ("severity_nonlocalized", &inner.severity_nonlocalized),
+            ("code", &inner.code),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                s.field(name, value);
+            }
         }
-        if let Some(severity) = &self.0.severity {
-            s.field("severity", severity);
+        s.field("message", &inner.message);
+        let optional = [
+            ("detail", &inner.detail),
+            ("hint", &inner.hint),
+            ("position", &inner.position),
+            ("context", &inner.context),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                s.field(name, value);
+            }
         }
-        s.field("message", &self.0.message);
-        if let Some(detail) = &self.0.detail {
-            s.field("detail", detail);
+        for (code, name) in FIELD_NAMES {
+            if let Some(value) = self.field(code) {
+                s.field(name, &value);
+            }
         }
-        if let Some(hint) = &self.0.hint {
-            s.field("hint", hint);
+        let unnamed: Vec<(FieldCode, &str)> = inner
+            .other
+            .iter()
+            .filter(|(c, _)| !FIELD_NAMES.iter().any(|(n, _)| n == c))
+            .map(|(c, v)| (FieldCode(*c), v.as_str()))
+            .collect();
+        if !unnamed.is_empty() {
+            s.field("other_fields", &unnamed);
+        }
+        if let Some(source) = &inner.source {
+            s.field("source", source);
         }
         s.finish()
     }
 }
 
-impl std::error::Error for Error {}
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0
+            .source
+            .as_deref()
+            .map(|s| s as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl From<std::io::Error> for Error {
+    /// An [`ErrorKind::Io`] error with the I/O error's text, keeping it as the source.
     fn from(e: std::io::Error) -> Error {
-        Error::new(ErrorKind::Io, e.to_string())
+        Error::new(ErrorKind::Io, e.to_string()).with_source(e)
+    }
+}
+
+impl From<crate::protocol::DecodeError> for Error {
+    /// A malformed server message: an [`ErrorKind::Protocol`] error with libpq's text for it and
+    /// SQLSTATE `08P01` (protocol_violation), keeping the decode error as the source.
+    fn from(e: crate::protocol::DecodeError) -> Error {
+        Error::new(ErrorKind::Protocol, e.to_string())
+            .with_code(crate::sqlstate::PROTOCOL_VIOLATION)
+            .with_source(e)
     }
 }
 
@@ -301,6 +477,195 @@ mod tests {
         assert_eq!(e.to_string(), "another command is already in progress");
         assert_eq!(e.libpq_text(), "another command is already in progress\n");
         assert_eq!(e.code(), None);
+    }
+
+    #[test]
+    fn error_io_source_downcasts_to_the_io_error() {
+        use std::error::Error as _;
+        use std::io;
+        let e = Error::io(
+            ErrorKind::ConnectionLost,
+            "server closed the connection unexpectedly",
+            io::Error::new(io::ErrorKind::ConnectionReset, "reset by peer"),
+        );
+        let source = e.source().expect("a source");
+        let io = source.downcast_ref::<io::Error>().expect("an io::Error");
+        assert_eq!(io.kind(), io::ErrorKind::ConnectionReset);
+        assert_eq!(io.to_string(), "reset by peer");
+        // The message is the caller's, the cause is only the source.
+        assert_eq!(e.message(), "server closed the connection unexpectedly");
+        // Kept through clones.
+        let clone = e.clone();
+        let kind = clone
+            .source()
+            .and_then(|s| s.downcast_ref::<io::Error>())
+            .map(io::Error::kind);
+        assert_eq!(kind, Some(io::ErrorKind::ConnectionReset));
+
+        let from: Error = io::Error::from(io::ErrorKind::TimedOut).into();
+        assert_eq!(from.kind(), ErrorKind::Io);
+        let kind = from
+            .source()
+            .and_then(|s| s.downcast_ref::<io::Error>())
+            .map(io::Error::kind);
+        assert_eq!(kind, Some(io::ErrorKind::TimedOut));
+        assert!(Error::new(ErrorKind::Io, "no cause").source().is_none());
+    }
+
+    #[test]
+    fn error_from_decode_error_keeps_it_as_source() {
+        use crate::protocol::DecodeError;
+        use std::error::Error as _;
+        let decode = DecodeError::LengthTooSmall { tag: b'T', len: 3 };
+        let e = Error::from(decode);
+        assert_eq!(e.kind(), ErrorKind::Protocol);
+        assert_eq!(e.code(), Some(crate::sqlstate::PROTOCOL_VIOLATION));
+        assert_eq!(
+            e.message(),
+            "lost synchronization with server: got message type \"T\", length 3"
+        );
+        let source = e.source().and_then(|s| s.downcast_ref::<DecodeError>());
+        assert_eq!(source, Some(&decode));
+        assert!(e.is_closed());
+    }
+
+    #[test]
+    fn error_equality_compares_the_source_by_text() {
+        use std::io;
+        let a = Error::io(ErrorKind::Io, "x", io::Error::other("one"));
+        let b = Error::io(ErrorKind::Io, "x", io::Error::other("one"));
+        let c = Error::io(ErrorKind::Io, "x", io::Error::other("two"));
+        assert_eq!(a, b);
+        assert_eq!(a, a.clone());
+        assert_ne!(a, c);
+        assert_ne!(a, Error::new(ErrorKind::Io, "x"));
+    }
+
+    #[test]
+    fn error_is_closed_covers_lost_connections_class_08_57p_and_fatal() {
+        use crate::sqlstate;
+        let server = |severity: &str, code: &str| {
+            Error::from_fields([
+                (b'S', severity),
+                (b'V', severity),
+                (b'C', code),
+                (b'M', "m"),
+            ])
+        };
+        let closed = [
+            Error::new(
+                ErrorKind::ConnectionLost,
+                "server closed the connection unexpectedly",
+            ),
+            Error::new(ErrorKind::ConnectionLost, "no connection to the server"),
+            Error::new(ErrorKind::Usage, "connection \"x\" not available")
+                .with_code(sqlstate::CONNECTION_DOES_NOT_EXIST),
+            Error::new(ErrorKind::Other, "lost").with_code(sqlstate::CONNECTION_FAILURE),
+            Error::new(ErrorKind::Connect, "could not establish connection")
+                .with_code(sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+            Error::new(ErrorKind::Protocol, "bad").with_code(sqlstate::PROTOCOL_VIOLATION),
+            server("FATAL", sqlstate::ADMIN_SHUTDOWN),
+            // The code alone (say, a copy without its severity) is enough.
+            Error::new(ErrorKind::Server, "terminating").with_code(sqlstate::ADMIN_SHUTDOWN),
+            Error::new(ErrorKind::Server, "crash").with_code(sqlstate::CRASH_SHUTDOWN),
+            server("FATAL", sqlstate::IDLE_SESSION_TIMEOUT),
+            server("FATAL", sqlstate::INVALID_PASSWORD),
+            server("FATAL", sqlstate::IDLE_IN_TRANSACTION_SESSION_TIMEOUT),
+            server("PANIC", sqlstate::INTERNAL_ERROR),
+            // A localized FATAL: the non-localized severity decides.
+            Error::from_fields([
+                (b'S', "SCHWERWIEGEND"),
+                (b'V', "FATAL"),
+                (b'C', sqlstate::INTERNAL_ERROR),
+                (b'M', "m"),
+            ]),
+        ];
+        for e in &closed {
+            assert!(e.is_closed(), "{e:?}");
+        }
+        let open = [
+            server("ERROR", sqlstate::DIVISION_BY_ZERO),
+            server("ERROR", sqlstate::QUERY_CANCELED),
+            server("NOTICE", sqlstate::SUCCESSFUL_COMPLETION),
+            server("WARNING", sqlstate::WARNING),
+            Error::new(ErrorKind::Usage, "another command is already in progress"),
+            Error::new(ErrorKind::Usage, "duplicate connection name")
+                .with_code(sqlstate::DUPLICATE_OBJECT),
+            Error::new(
+                ErrorKind::Protocol,
+                "message type 0x5a arrived from server while idle",
+            ),
+            Error::new(ErrorKind::Io, "cancel request timed out"),
+            Error::new(ErrorKind::Config, "invalid connection option"),
+            Error::new(ErrorKind::Io, "error").with_severity("ERROR"),
+        ];
+        for e in &open {
+            assert!(!e.is_closed(), "{e:?}");
+        }
+    }
+
+    #[test]
+    fn error_debug_names_every_field_and_the_source() {
+        let e = Error::from_fields([
+            (b'S', "ERREUR"),
+            (b'V', "ERROR"),
+            (b'C', crate::sqlstate::UNIQUE_VIOLATION),
+            (
+                b'M',
+                "duplicate key value violates unique constraint \"t_pkey\"",
+            ),
+            (b'D', "Key (id)=(1) already exists."),
+            (b'H', "the hint"),
+            (b'P', "12"),
+            (b'p', "3"),
+            (b'q', "SELECT inner"),
+            (b'W', "SQL function \"f\""),
+            (b's', "public"),
+            (b't', "t"),
+            (b'c', "id"),
+            (b'd', "int4"),
+            (b'n', "t_pkey"),
+            (b'F', "nbtinsert.c"),
+            (b'L', "664"),
+            (b'R', "_bt_check_unique"),
+            (b'Z', "future field"),
+        ])
+        .with_source(std::io::Error::other("the cause"));
+        let debug = format!("{e:?}");
+        for part in [
+            "kind: Server",
+            "severity: \"ERREUR\"",
+            "severity_nonlocalized: \"ERROR\"",
+            "code: \"23505\"",
+            "message: \"duplicate key value violates unique constraint \\\"t_pkey\\\"\"",
+            "detail: \"Key (id)=(1) already exists.\"",
+            "hint: \"the hint\"",
+            "position: \"12\"",
+            "context: \"SQL function \\\"f\\\"\"",
+            "internal_position: \"3\"",
+            "internal_query: \"SELECT inner\"",
+            "schema_name: \"public\"",
+            "table_name: \"t\"",
+            "column_name: \"id\"",
+            "datatype_name: \"int4\"",
+            "constraint_name: \"t_pkey\"",
+            "source_file: \"nbtinsert.c\"",
+            "source_line: \"664\"",
+            "source_function: \"_bt_check_unique\"",
+            "other_fields: [('Z', \"future field\")]",
+            "source: Custom { kind: Other, error: \"the cause\" }",
+        ] {
+            assert!(debug.contains(part), "{part} missing from {debug}");
+        }
+        // No raw field codes for the named fields.
+        assert!(!debug.contains("(112,"), "{debug}");
+        assert_eq!(e.field(b'V'), Some("ERROR"));
+        assert_eq!(e.field(b'n'), Some("t_pkey"));
+        // A client-side error shows only what it has.
+        assert_eq!(
+            format!("{:?}", Error::new(ErrorKind::Usage, "busy")),
+            "Error { kind: Usage, message: \"busy\" }"
+        );
     }
 
     #[test]

@@ -242,15 +242,23 @@ pub fn check_frontend_stream(bytes: &[u8]) -> Result<Vec<Frame<'_>>, String> {
 // conn_state
 // ---------------------------------------------------------------------------------------------
 
-/// How the `conn_state` input is laid out: byte 0 selects the startup options, byte 1 is the length
-/// of a control block taken from the end of the input, and everything in between is what the server
-/// sends. Each control byte is one chunk of `(c & 0x7f) + 1` server bytes; `c & 0x80` ends a segment
-/// after the chunk. Between segments the client acts (drain, consume output, send a query); inside a
-/// segment only chunking differs. Server bytes left over when the control block runs out form one
-/// last chunk and segment.
+/// Bit of the `conn_state` input's byte 1: the client's queries use chunked results
+/// (`send_query_chunked` with [`CHUNK_ROWS`] rows a result) instead of whole ones.
+pub const CHUNKED_RESULTS: u8 = 0x80;
+/// The row count of a chunk when [`CHUNKED_RESULTS`] is set.
+pub const CHUNK_ROWS: usize = 2;
+
+/// How the `conn_state` input is laid out: byte 0 selects the startup options, byte 1 holds the
+/// [`CHUNKED_RESULTS`] bit and (its low 7 bits) the length of a control block taken from the end of
+/// the input, and everything in between is what the server sends. Each control byte is one chunk of
+/// `(c & 0x7f) + 1` server bytes; `c & 0x80` ends a segment after the chunk. Between segments the
+/// client acts (drain, consume output, send a query); inside a segment only chunking differs. Server
+/// bytes left over when the control block runs out form one last chunk and segment.
 pub struct ConnInput<'a> {
     /// The startup option bits (see [`conn_config`]).
     pub options: u8,
+    /// The client's queries ask for chunked results.
+    pub chunked: bool,
     /// The server's bytes.
     pub server: &'a [u8],
     /// The chunking control bytes.
@@ -261,19 +269,22 @@ impl<'a> ConnInput<'a> {
     /// Splits a fuzz input.
     pub fn parse(data: &'a [u8]) -> ConnInput<'a> {
         let options = data.first().copied().unwrap_or(0);
+        let flags = data.get(1).copied().unwrap_or(0);
         let rest = data.get(2..).unwrap_or_default();
-        let n = (data.get(1).copied().unwrap_or(0) as usize).min(rest.len());
+        let n = usize::from(flags & !CHUNKED_RESULTS).min(rest.len());
         let (server, control) = rest.split_at(rest.len() - n);
         ConnInput {
             options,
+            chunked: flags & CHUNKED_RESULTS != 0,
             server,
             control,
         }
     }
 
-    /// Builds a fuzz input from segments of server bytes (each fed in chunks of up to 128 bytes), so
-    /// that the client acts after each segment: the form the seed corpus uses.
-    pub fn encode(options: u8, segments: &[Vec<u8>]) -> Vec<u8> {
+    /// Builds a fuzz input from segments of server bytes (each fed in chunks of up to 128 bytes, at
+    /// most 127 chunks in all), so that the client acts after each segment: the form the seed corpus
+    /// uses.
+    pub fn encode(options: u8, chunked: bool, segments: &[Vec<u8>]) -> Vec<u8> {
         let mut server = Vec::new();
         let mut control = Vec::new();
         for seg in segments {
@@ -288,8 +299,9 @@ impl<'a> ConnInput<'a> {
                 control.push((n - 1) as u8 | if left == 0 { 0x80 } else { 0 });
             }
         }
-        control.truncate(255);
-        let mut out = vec![options, control.len() as u8];
+        control.truncate(usize::from(!CHUNKED_RESULTS));
+        let flags = control.len() as u8 | if chunked { CHUNKED_RESULTS } else { 0 };
+        let mut out = vec![options, flags];
         out.extend_from_slice(&server);
         out.extend_from_slice(&control);
         out
@@ -366,6 +378,8 @@ enum Mode {
 
 struct Run {
     conn: Connection,
+    /// Queries ask for chunked results.
+    chunked: bool,
     limits: Limits,
     /// Every byte the client has "sent" (consumed output).
     sent: Vec<u8>,
@@ -383,7 +397,14 @@ struct Run {
 fn describe_result(r: &Result<QueryResult, crate::Error>) -> String {
     match r {
         Ok(QueryResult::Rows(rows)) => {
-            let mut s = format!("rows {:?} cols", rows.command_tag());
+            let mut s = format!(
+                "{} {:?} cols",
+                if rows.is_partial() { "partial" } else { "rows" },
+                rows.command_tag()
+            );
+            if rows.is_partial() {
+                assert!(rows.command_tag().is_empty(), "a partial result has a tag");
+            }
             for c in rows.columns() {
                 s.push_str(&format!(" {:?}:{}", c.name(), c.type_oid()));
             }
@@ -421,11 +442,12 @@ fn describe_result(r: &Result<QueryResult, crate::Error>) -> String {
 }
 
 impl Run {
-    fn new(options: u8) -> Run {
+    fn new(options: u8, chunked: bool) -> Run {
         let config = conn_config(options);
         let limits = config.limits;
         let mut run = Run {
             conn: Connection::new(config),
+            chunked,
             limits,
             sent: Vec::new(),
             summary: String::new(),
@@ -479,6 +501,13 @@ impl Run {
             match r {
                 PollResult::Ready(r) => {
                     assert!(!self.done, "a result after the end marker");
+                    if let Ok(QueryResult::Rows(rows)) = &r {
+                        if self.chunked {
+                            assert!(rows.len() <= CHUNK_ROWS, "a chunk of {} rows", rows.len());
+                        } else {
+                            assert!(!rows.is_partial(), "a partial result without chunking");
+                        }
+                    }
                     let line = describe_result(&r);
                     self.results.push_str(&line);
                     self.results.push('\n');
@@ -525,7 +554,12 @@ impl Run {
         let state = self.conn.state();
         let before_buffer = self.conn.error_message().len();
         let sql = ["SELECT 1", "SELECT 1; SELECT 2", "", "COPY t TO STDOUT"][self.queries % 4];
-        match self.conn.send_query(sql) {
+        let sent = if self.chunked {
+            self.conn.send_query_chunked(sql, CHUNK_ROWS)
+        } else {
+            self.conn.send_query(sql)
+        };
+        match sent {
             Ok(()) => {
                 assert_eq!(state, State::Idle);
                 assert_eq!(self.conn.state(), State::Busy);
@@ -570,7 +604,7 @@ impl Run {
 }
 
 fn run_conn(input: &ConnInput<'_>, mode: Mode) -> (String, Vec<u8>) {
-    let mut run = Run::new(input.options);
+    let mut run = Run::new(input.options, input.chunked);
     let segments = input.segments();
     let control = input.control;
     let mut k = 0;

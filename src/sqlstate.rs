@@ -11,6 +11,10 @@
 //! assert_eq!(e.code(), Some(sqlstate::DUPLICATE_OBJECT));
 //! ```
 
+/// `00000` successful_completion: the code of an ordinary notice.
+pub const SUCCESSFUL_COMPLETION: &str = "00000";
+/// `01000` warning.
+pub const WARNING: &str = "01000";
 /// `08000` connection_exception.
 pub const CONNECTION_EXCEPTION: &str = "08000";
 /// `08001` sqlclient_unable_to_establish_sqlconnection: a connection could not be made.
@@ -33,8 +37,14 @@ pub const CHARACTER_NOT_IN_REPERTOIRE: &str = "22021";
 pub const INVALID_PARAMETER_VALUE: &str = "22023";
 /// `22P02` invalid_text_representation.
 pub const INVALID_TEXT_REPRESENTATION: &str = "22P02";
+/// `23505` unique_violation.
+pub const UNIQUE_VIOLATION: &str = "23505";
 /// `25001` active_sql_transaction.
 pub const ACTIVE_SQL_TRANSACTION: &str = "25001";
+/// `25P02` in_failed_sql_transaction: commands are ignored until the end of the transaction block.
+pub const IN_FAILED_SQL_TRANSACTION: &str = "25P02";
+/// `25P03` idle_in_transaction_session_timeout (sent as FATAL: the session ends).
+pub const IDLE_IN_TRANSACTION_SESSION_TIMEOUT: &str = "25P03";
 /// `28000` invalid_authorization_specification.
 pub const INVALID_AUTHORIZATION_SPECIFICATION: &str = "28000";
 /// `28P01` invalid_password.
@@ -55,3 +65,13 @@ pub const TOO_MANY_CONNECTIONS: &str = "53300";
 pub const QUERY_CANCELED: &str = "57014";
 /// `57P01` admin_shutdown: the backend was terminated.
 pub const ADMIN_SHUTDOWN: &str = "57P01";
+/// `57P02` crash_shutdown: another backend crashed and the server is restarting.
+pub const CRASH_SHUTDOWN: &str = "57P02";
+/// `57P03` cannot_connect_now: the server is starting up or shutting down.
+pub const CANNOT_CONNECT_NOW: &str = "57P03";
+/// `57P04` database_dropped.
+pub const DATABASE_DROPPED: &str = "57P04";
+/// `57P05` idle_session_timeout (PostgreSQL 14 and later; sent as FATAL: the session ends).
+pub const IDLE_SESSION_TIMEOUT: &str = "57P05";
+/// `XX000` internal_error.
+pub const INTERNAL_ERROR: &str = "XX000";

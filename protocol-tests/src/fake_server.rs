@@ -3,7 +3,12 @@
 //!
 //! [`FakeServer::start`] binds `127.0.0.1:0` and serves each accepted connection with the next script
 //! in its own thread. Every wait is bounded ([`IO_TIMEOUT`], [`ACCEPT_TIMEOUT`], the durations in the
-//! steps), so a server thread always ends on its own, and [`FakeServer::join`] never blocks forever.
+//! steps), so a server thread always ends on its own, and [`FakeServer::finish`] never blocks forever.
+//!
+//! A script checks what the client sends: the `Expect*` steps read one packet and fail the script
+//! unless it is the packet named. Every test must look at the outcome: [`FakeServer::finish`] panics
+//! unless every script ran to its end with the client sending what it expected, and a `FakeServer`
+//! dropped without [`finish`](FakeServer::finish) or [`join`](FakeServer::join) panics too.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -23,26 +28,39 @@ pub const ACCEPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// One step of a script.
 #[derive(Clone, Debug)]
 pub enum Step {
-    /// Read one untagged startup-phase packet (SSLRequest, StartupMessage, CancelRequest).
+    /// Read one untagged startup-phase packet of any kind (prefer the `Expect*` steps, which check it).
     ReadStartup,
-    /// Read one tagged frontend message.
+    /// Read one tagged frontend message of any type (prefer [`Step::Expect`], which checks the type).
     ReadMessage,
+    /// Read a StartupMessage (protocol 3.0 or 3.2, NUL-terminated name/value pairs); fail otherwise.
+    ExpectStartup,
+    /// Read an SSLRequest; fail otherwise.
+    ExpectSslRequest,
+    /// Read a CancelRequest (a process id and a 4- to 256-byte key); fail otherwise.
+    ExpectCancel,
+    /// Read one tagged frontend message; fail unless its type byte is this one (`b'Q'`, `b'X'`, ...).
+    Expect(u8),
+    /// Wait until the client has sent bytes this script has not read yet, without reading them: the
+    /// client's next message is on its way (or here).
+    AwaitClient,
     /// Send these bytes in one write.
     Send(Vec<u8>),
     /// Send these bytes one at a time, pausing between them.
     Trickle(Vec<u8>, Duration),
-    /// Do nothing for a while.
+    /// Do nothing for a while: pacing, never a way to wait for the client (see [`Step::AwaitClient`]).
     Sleep(Duration),
     /// Stay silent, with the socket open, for this long (reading and discarding what arrives), then
     /// close: a server that never answers.
     Hang(Duration),
-    /// Close the connection in an orderly way (FIN).
+    /// Close the connection in an orderly way (FIN), then read and discard what the client still
+    /// sends until it closes its end too (bounded by [`IO_TIMEOUT`]).
     Close,
     /// Read the client's SASLInitialResponse and answer with AuthenticationSASLContinue carrying the
     /// server-first message this function builds from the client's nonce.
     ScramFirst(fn(&str) -> String),
-    /// Wait until the client's unread bytes have arrived, then close without reading them, which
-    /// makes the kernel answer with a reset (RST) instead of a FIN.
+    /// Wait until the client has sent bytes this script has not read (as [`Step::AwaitClient`]),
+    /// then close without reading them, which makes the kernel answer with a reset (RST) instead of
+    /// a FIN.
     Reset,
     /// Send these bytes this many times, as fast as the client takes them: a large stream without
     /// holding all of it in memory.
@@ -57,9 +75,22 @@ pub enum Step {
 pub type Received = Vec<Vec<u8>>;
 
 /// A running fake server. See the [module documentation](self).
+#[must_use = "the scripts' outcome must be checked with `finish()`"]
 pub struct FakeServer {
     addr: SocketAddr,
-    handle: JoinHandle<Vec<Result<Received, String>>>,
+    /// `None` once the outcome was taken.
+    handle: Option<JoinHandle<Vec<Result<Received, String>>>>,
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        if self.handle.is_some() && !thread::panicking() {
+            panic!(
+                "FakeServer dropped without finish(): whether the client sent what the scripts \
+                 expected was never checked"
+            );
+        }
+    }
 }
 
 impl FakeServer {
@@ -106,7 +137,10 @@ impl FakeServer {
                 })
                 .collect()
         });
-        FakeServer { addr, handle }
+        FakeServer {
+            addr,
+            handle: Some(handle),
+        }
     }
 
     /// Serves one connection with one script.
@@ -129,9 +163,79 @@ impl FakeServer {
     }
 
     /// Waits for every script to end; returns, per connection, the packets it read or why it
-    /// failed. Bounded: each script ends on its own.
-    pub fn join(self) -> Vec<Result<Received, String>> {
-        self.handle.join().expect("fake server thread")
+    /// failed (for a test that expects a script to fail; otherwise use [`finish`](Self::finish)).
+    /// Bounded: each script ends on its own.
+    #[must_use = "a script's failure means the client did not send what it expected"]
+    pub fn join(mut self) -> Vec<Result<Received, String>> {
+        let handle = self.handle.take().expect("outcome taken once");
+        handle.join().expect("fake server thread")
+    }
+
+    /// Waits for every script to end and asserts that each ran to its end: a connection arrived for
+    /// it and the client sent what its `Expect*` steps expected. Returns, per connection, the packets
+    /// read. Bounded: each script ends on its own.
+    pub fn finish(self) -> Vec<Received> {
+        self.join()
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| r.unwrap_or_else(|e| panic!("fake server script {i}: {e}")))
+            .collect()
+    }
+}
+
+/// Reads one untagged startup-phase packet, length word included.
+fn read_startup(s: &mut TcpStream) -> Result<Vec<u8>, String> {
+    let mut len = [0u8; 4];
+    read_exact_timeout(s, &mut len)?;
+    let n = u32::from_be_bytes(len) as usize;
+    if !(8..=10_000).contains(&n) {
+        return Err(format!("startup packet length {n}"));
+    }
+    let mut body = vec![0; n - 4];
+    read_exact_timeout(s, &mut body)?;
+    Ok([&len[..], &body].concat())
+}
+
+/// Reads one tagged message, type byte and length word included.
+fn read_message(s: &mut TcpStream) -> Result<Vec<u8>, String> {
+    let mut head = [0u8; 5];
+    read_exact_timeout(s, &mut head)?;
+    let n = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if !(4..=1_000_000).contains(&n) {
+        return Err(format!("message length {n}"));
+    }
+    let mut body = vec![0; n - 4];
+    read_exact_timeout(s, &mut body)?;
+    Ok([&head[..], &body].concat())
+}
+
+/// The request code of a startup-phase packet.
+fn startup_code(packet: &[u8]) -> u32 {
+    u32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]])
+}
+
+/// Checks a StartupMessage: protocol 3.0 or 3.2, name/value pairs, a final NUL.
+fn check_startup_message(packet: &[u8]) -> Result<(), String> {
+    let code = startup_code(packet);
+    if code != 0x0003_0000 && code != 0x0003_0002 {
+        return Err(format!(
+            "expected a StartupMessage, got request code {code}"
+        ));
+    }
+    let pairs = &packet[8..];
+    if pairs.last() != Some(&0) || pairs.iter().filter(|&&b| b == 0).count() % 2 != 1 {
+        return Err(format!("malformed StartupMessage {pairs:?}"));
+    }
+    Ok(())
+}
+
+/// Waits (up to [`IO_TIMEOUT`]) until the client has sent bytes not read yet, without reading them.
+fn await_client(s: &mut TcpStream) -> Result<(), String> {
+    let mut one = [0u8; 1];
+    match s.peek(&mut one) {
+        Ok(0) => Err("the client closed instead of sending".to_owned()),
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("waiting for the client: {e}")),
     }
 }
 
@@ -146,28 +250,39 @@ fn run_script(mut s: TcpStream, script: &[Step]) -> Result<Received, String> {
     let mut received = Vec::new();
     for step in script {
         match step {
-            Step::ReadStartup => {
-                let mut len = [0u8; 4];
-                read_exact_timeout(&mut s, &mut len)?;
-                let n = u32::from_be_bytes(len) as usize;
-                if !(8..=10_000).contains(&n) {
-                    return Err(format!("startup packet length {n}"));
-                }
-                let mut body = vec![0; n - 4];
-                read_exact_timeout(&mut s, &mut body)?;
-                received.push([&len[..], &body].concat());
+            Step::ReadStartup => received.push(read_startup(&mut s)?),
+            Step::ReadMessage => received.push(read_message(&mut s)?),
+            Step::ExpectStartup => {
+                let packet = read_startup(&mut s)?;
+                check_startup_message(&packet)?;
+                received.push(packet);
             }
-            Step::ReadMessage => {
-                let mut head = [0u8; 5];
-                read_exact_timeout(&mut s, &mut head)?;
-                let n = u32::from_be_bytes([head[1], head[2], head[3], head[4]]) as usize;
-                if !(4..=1_000_000).contains(&n) {
-                    return Err(format!("message length {n}"));
+            Step::ExpectSslRequest => {
+                let packet = read_startup(&mut s)?;
+                if packet != [0, 0, 0, 8, 4, 210, 22, 47] {
+                    return Err(format!("expected an SSLRequest, got {packet:?}"));
                 }
-                let mut body = vec![0; n - 4];
-                read_exact_timeout(&mut s, &mut body)?;
-                received.push([&head[..], &body].concat());
+                received.push(packet);
             }
+            Step::ExpectCancel => {
+                let packet = read_startup(&mut s)?;
+                if startup_code(&packet) != 80_877_102 || !(16..=12 + 256).contains(&packet.len()) {
+                    return Err(format!("expected a CancelRequest, got {packet:?}"));
+                }
+                received.push(packet);
+            }
+            Step::Expect(tag) => {
+                let message = read_message(&mut s)?;
+                if message[0] != *tag {
+                    return Err(format!(
+                        "expected message type '{}', got '{}' ({message:?})",
+                        char::from(*tag),
+                        char::from(message[0])
+                    ));
+                }
+                received.push(message);
+            }
+            Step::AwaitClient => await_client(&mut s)?,
             Step::Send(bytes) => {
                 // The client may already have gone; that is its right.
                 let _ = s.write_all(bytes);
@@ -240,12 +355,21 @@ fn run_script(mut s: TcpStream, script: &[Step]) -> Result<Received, String> {
             }
             Step::Close => {
                 let _ = s.shutdown(Shutdown::Write);
-                // Give the client a moment to read the FIN, then drop.
-                thread::sleep(Duration::from_millis(5));
+                // Keep reading until the client closes too: closing with its bytes unread would make
+                // the kernel answer with a reset, which may discard the FIN before the client sees it.
+                let deadline = Instant::now() + IO_TIMEOUT;
+                let mut buf = [0u8; 256];
+                while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                    let _ = s.set_read_timeout(Some(left.max(Duration::from_millis(1))));
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
                 return Ok(received);
             }
             Step::Reset => {
-                thread::sleep(Duration::from_millis(30));
+                await_client(&mut s)?;
                 return Ok(received);
             }
         }
@@ -279,9 +403,9 @@ pub fn select_1_result() -> Vec<u8> {
 /// runs `then`.
 pub fn query_script(answer: Vec<u8>, then: Step) -> Vec<Step> {
     vec![
-        Step::ReadStartup,
+        Step::ExpectStartup,
         Step::Send(trust_startup()),
-        Step::ReadMessage,
+        Step::Expect(b'Q'),
         Step::Send(answer),
         then,
     ]

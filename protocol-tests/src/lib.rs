@@ -1,6 +1,8 @@
 //! Shared support for pgdblink's protocol tests: server-side message encoding ([`wire`]), transcripts
-//! replayed under every chunking ([`transcript`]), a scripted fake server, and the throwaway cluster.
+//! replayed under every chunking ([`transcript`]), a scripted fake server, the generated fuzz seed
+//! corpora ([`corpus`]), and the throwaway cluster.
 
+pub mod corpus;
 pub mod fake_server;
 pub mod transcript;
 pub mod wire;

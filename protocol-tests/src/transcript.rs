@@ -29,6 +29,10 @@
 //! `CopyBothResponse <format> <ncols>`, `CopyData <data>`, `CopyDone`, `SSLResponse <byte>`,
 //! `Raw <hex>`, `EOF`.
 //!
+//! Settings of `config`: `user`, `database`, `password`, `nonce` (the SCRAM client nonce),
+//! `protocol=<3.0|3.2>`, `min_minor=<n>`, `ssl=<prefer|require>`, `channel_binding=<prefer|require>`,
+//! `max_iterations`, `max_small_message`, `max_data_message`. Anything else is an error.
+//!
 //! Expectations: `expect state <Startup|Idle|Busy|Closed>`, `expect busy <true|false>`,
 //! `expect pending`, `expect done`, `expect rows <tag> <ncols> [row values joined by | ]...`,
 //! `expect partial "" <ncols> [rows]...` (a chunk of a row set in chunked-rows mode),
@@ -331,15 +335,17 @@ pub fn replay(script: &str, chunking: Chunking) -> Result<(), String> {
                 match k.as_str() {
                     "password" => config.password = Some(v),
                     "nonce" => config.scram_nonce = v,
+                    "protocol" if v == "3.0" => config.protocol = frontend::PROTOCOL_3_0,
                     "protocol" if v == "3.2" => config.protocol = frontend::PROTOCOL_3_2,
                     "min_minor" => config.min_minor = num(v.as_bytes()).map_err(at)?,
-                    "ssl" => {
+                    "ssl" if v == "prefer" || v == "require" => {
                         config.ssl_request = true;
                         config.ssl_required = v == "require";
                     }
                     "channel_binding" if v == "require" => {
                         config.channel_binding = pgdblink::auth::ChannelBinding::Require
                     }
+                    "channel_binding" if v == "prefer" => {}
                     "max_iterations" => {
                         config.scram_limits = ScramLimits {
                             max_iterations: num(v.as_bytes()).map_err(at)?,
@@ -351,7 +357,9 @@ pub fn replay(script: &str, chunking: Chunking) -> Result<(), String> {
                     "max_data_message" => {
                         config.limits.max_data_message = num(v.as_bytes()).map_err(at)?
                     }
-                    _ => {}
+                    "user" | "database" => {}
+                    // A misspelt or unsupported setting would silently test something else.
+                    _ => return Err(at(format!("unknown config setting {k}={v}"))),
                 }
             }
             conn = Some(Connection::new(config));
@@ -576,5 +584,39 @@ pub fn replay_all_chunkings(name: &str, script: &str) {
         if let Err(e) = replay(script, chunking) {
             panic!("transcript {name} under {chunking:?}: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRUST: &str = "F StartupMessage 3.0 user=alice database=db1 client_encoding=UTF8\n\
+                         B AuthenticationOk\n\
+                         B ReadyForQuery I\n\
+                         expect state Idle\n";
+
+    #[test]
+    fn transcript_unknown_config_setting_is_an_error() {
+        for config in [
+            "config user=alice database=db1 pasword=pencil",
+            "config user=alice database=db1 protocol=3.1",
+            "config user=alice database=db1 ssl=verify-full",
+            "config user=alice database=db1 channel_binding=maybe",
+            "config user=alice database=db1 sslmode",
+        ] {
+            let script = format!("{config}\n{TRUST}");
+            let e = replay(&script, Chunking::Whole).expect_err(config);
+            assert!(e.contains("unknown config setting"), "{config}: {e}");
+            assert!(e.starts_with("line 1 "), "{config}: {e}");
+        }
+    }
+
+    #[test]
+    fn transcript_known_config_settings_are_accepted() {
+        let script = format!(
+            "config user=alice database=db1 protocol=3.0 channel_binding=prefer max_iterations=4096\n{TRUST}"
+        );
+        replay(&script, Chunking::Whole).expect("accepted");
     }
 }

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use pgdblink::cluster::{Cluster, Role};
-use pgdblink::{Dblink, Error, QueryResult};
+use pgdblink::{Dblink, Error, QueryResult, sqlstate};
 use protocol_tests::fake_server::{FakeServer, Step, query_script, select_1_result, trust_startup};
 use protocol_tests::wire;
 
@@ -62,14 +62,15 @@ fn query_fault(db: &mut Dblink, answer: Vec<u8>) -> Vec<Result<QueryResult, Erro
     let e = db.send_query("fake", "SELECT 1").expect_err("closed");
     assert_eq!(e.message(), "no connection to the server");
     db.disconnect("fake").expect("disconnect");
-    server.join();
+    server.finish();
     results
 }
 
 fn assert_protocol_error(results: &[Result<QueryResult, Error>], text: &str) {
     let e = the_error(results);
     assert_eq!(e.message(), text);
-    assert_eq!(e.code(), Some("08P01"));
+    assert_eq!(e.code(), Some(sqlstate::PROTOCOL_VIOLATION));
+    assert!(e.is_closed());
 }
 
 const LOST: &str = "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.";
@@ -81,14 +82,18 @@ fn fault_server_closes_at_every_byte_of_startup() {
     let started = Instant::now();
     for cut in 0..startup.len() {
         let server = FakeServer::single(vec![
-            Step::ReadStartup,
+            Step::ExpectStartup,
             Step::Send(startup[..cut].to_vec()),
             Step::Close,
         ]);
         let e = db
             .connect("fake", &server.conninfo(""))
             .expect_err("a cut startup fails");
-        assert_eq!(e.code(), Some("08001"), "cut at {cut}");
+        assert_eq!(
+            e.code(),
+            Some(sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+            "cut at {cut}"
+        );
         assert_eq!(e.message(), "could not establish connection");
         let detail = e.detail().expect("reason");
         let prefix = format!(
@@ -104,7 +109,7 @@ fn fault_server_closes_at_every_byte_of_startup() {
         );
         // A failed connect does not reserve the name.
         assert!(!db.connections().contains(&"fake".to_owned()));
-        server.join();
+        server.finish();
     }
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_keeper_works(&mut db);
@@ -117,7 +122,8 @@ fn fault_server_closes_at_every_byte_of_result() {
     for cut in 0..result.len() {
         let results = query_fault(&mut db, result[..cut].to_vec());
         let e = the_error(&results);
-        assert_eq!(e.code(), Some("08006"), "cut at {cut}");
+        assert_eq!(e.code(), Some(sqlstate::CONNECTION_FAILURE), "cut at {cut}");
+        assert!(e.is_closed(), "cut at {cut}");
         assert!(
             e.message() == LOST
                 || e.message() == "server closed the connection in the middle of a message",
@@ -170,7 +176,7 @@ fn fault_length_above_cap_refused_without_allocating() {
     );
     db.disconnect("fake").unwrap();
     assert_keeper_works(&mut db);
-    server.join();
+    server.finish();
 }
 
 #[test]
@@ -231,7 +237,7 @@ fn fault_truncated_error_response() {
         e.message(),
         "server closed the connection in the middle of a message"
     );
-    assert_eq!(e.code(), Some("08006"));
+    assert_eq!(e.code(), Some(sqlstate::CONNECTION_FAILURE));
     assert_keeper_works(&mut db);
 }
 
@@ -245,10 +251,17 @@ fn fault_ssl_response_followed_by_extra_bytes_refused() {
     let mut db = dblink_with_keeper();
     let mut answer = b"N".to_vec();
     answer.extend_from_slice(&trust_startup());
-    let server = FakeServer::single(vec![Step::ReadStartup, Step::Send(answer), Step::Close]);
+    let server = FakeServer::single(vec![
+        Step::ExpectSslRequest,
+        Step::Send(answer),
+        Step::Close,
+    ]);
     let conninfo = server.conninfo("sslmode=require");
     let e = db.connect("fake", &conninfo).expect_err("refused");
-    assert_eq!(e.code(), Some("08001"));
+    assert_eq!(
+        e.code(),
+        Some(sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION)
+    );
     assert_eq!(e.message(), "could not establish connection");
     assert_eq!(
         e.detail(),
@@ -261,12 +274,10 @@ fn fault_ssl_response_followed_by_extra_bytes_refused() {
         )
     );
     assert!(!db.connections().contains(&"fake".to_owned()));
-    let received = server.join();
-    // The client sent its SSLRequest and nothing else: no StartupMessage into the injected
-    // conversation.
-    let received = received[0].as_ref().unwrap();
-    assert_eq!(received.len(), 1);
-    assert_eq!(received[0], [0, 0, 0, 8, 4, 210, 22, 47]);
+    // The client sent its SSLRequest (checked by the script) and nothing else: no StartupMessage
+    // into the injected conversation.
+    let received = server.finish();
+    assert_eq!(received[0].len(), 1);
     assert_keeper_works(&mut db);
 }
 
@@ -275,20 +286,27 @@ fn fault_ssl_response_followed_by_extra_bytes_refused() {
 fn scram_fault(db: &mut Dblink, first: fn(&str) -> String, extra: Vec<Step>) -> String {
     let mut sasl = Vec::new();
     wire::authentication(&mut sasl, 10, b"SCRAM-SHA-256\0\0");
-    let mut script = vec![Step::ReadStartup, Step::Send(sasl), Step::ScramFirst(first)];
+    let mut script = vec![
+        Step::ExpectStartup,
+        Step::Send(sasl),
+        Step::ScramFirst(first),
+    ];
     script.extend(extra);
     script.push(Step::Close);
     let server = FakeServer::single(script);
     let e = db
         .connect("fake", &server.conninfo("password=pencil"))
         .expect_err("refused");
-    assert_eq!(e.code(), Some("08001"));
+    assert_eq!(
+        e.code(),
+        Some(sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION)
+    );
     let detail = e.detail().expect("reason").to_owned();
     let prefix = format!(
         "connection to server at \"127.0.0.1\", port {} failed: ",
         server.port()
     );
-    server.join();
+    server.finish();
     detail
         .strip_prefix(&prefix)
         .unwrap_or_else(|| panic!("{detail}"))
@@ -345,7 +363,7 @@ fn fault_scram_bad_server_signature() {
     let reason = scram_fault(
         &mut db,
         |n| format!("r={n}srv,s=c2FsdA==,i=4096"),
-        vec![Step::ReadMessage, Step::Send(fin)],
+        vec![Step::Expect(b'p'), Step::Send(fin)],
     );
     assert_eq!(reason, "incorrect server signature");
     assert_keeper_works(&mut db);
@@ -354,7 +372,10 @@ fn fault_scram_bad_server_signature() {
 #[test]
 fn fault_server_never_answers_connect_timeout() {
     let mut db = dblink_with_keeper();
-    let server = FakeServer::single(vec![Step::ReadStartup, Step::Hang(Duration::from_secs(4))]);
+    let server = FakeServer::single(vec![
+        Step::ExpectStartup,
+        Step::Hang(Duration::from_secs(4)),
+    ]);
     let started = Instant::now();
     let e = db
         .connect("fake", &server.conninfo(""))
@@ -364,7 +385,10 @@ fn fault_server_never_answers_connect_timeout() {
         elapsed >= Duration::from_millis(1900) && elapsed < Duration::from_secs(3),
         "{elapsed:?}"
     );
-    assert_eq!(e.code(), Some("08001"));
+    assert_eq!(
+        e.code(),
+        Some(sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION)
+    );
     assert_eq!(
         e.detail(),
         Some(
@@ -376,7 +400,7 @@ fn fault_server_never_answers_connect_timeout() {
         )
     );
     assert_keeper_works(&mut db);
-    server.join();
+    server.finish();
 }
 
 #[test]
@@ -386,12 +410,12 @@ fn fault_cancel_never_acknowledged_times_out() {
     // server accepts and then neither answers nor closes.
     let server = FakeServer::start(vec![
         vec![
-            Step::ReadStartup,
+            Step::ExpectStartup,
             Step::Send(trust_startup()),
-            Step::ReadMessage,
+            Step::Expect(b'Q'),
             Step::Hang(Duration::from_secs(3)),
         ],
-        vec![Step::ReadStartup, Step::Hang(Duration::from_secs(3))],
+        vec![Step::ExpectCancel, Step::Hang(Duration::from_secs(3))],
     ]);
     db.connect("fake", &server.conninfo("")).unwrap();
     db.send_query("fake", "SELECT pg_sleep(100)").unwrap();
@@ -404,9 +428,10 @@ fn fault_cancel_never_acknowledged_times_out() {
     assert!(db.is_busy("fake").unwrap());
     db.disconnect("fake").unwrap();
     assert_keeper_works(&mut db);
-    let received = server.join();
+    let received = server.finish();
     // The cancel connection received exactly one 16-byte CancelRequest.
-    let cancel = &received[1].as_ref().unwrap()[0];
+    assert_eq!(received[1].len(), 1);
+    let cancel = &received[1][0];
     assert_eq!(cancel.len(), 16);
     assert_eq!(&cancel[4..8], &80_877_102u32.to_be_bytes());
     assert_eq!(&cancel[8..12], &4242u32.to_be_bytes());
@@ -417,11 +442,12 @@ fn fault_trickled_one_byte_at_a_time_still_works() {
     let mut db = dblink_with_keeper();
     let pause = Duration::from_micros(300);
     let server = FakeServer::single(vec![
-        Step::ReadStartup,
+        Step::ExpectStartup,
         Step::Trickle(trust_startup(), pause),
-        Step::ReadMessage,
+        Step::Expect(b'Q'),
         Step::Trickle(select_1_result(), pause),
-        Step::ReadMessage,
+        // Terminate on disconnect.
+        Step::Expect(b'X'),
         Step::Close,
     ]);
     db.connect("fake", &server.conninfo("")).unwrap();
@@ -438,9 +464,8 @@ fn fault_trickled_one_byte_at_a_time_still_works() {
     assert_eq!(rows.rows().and_then(|r| r.get(0, 0)), Some("1"));
     assert_eq!(rows.command_tag(), "SELECT 1");
     db.disconnect("fake").unwrap();
-    let received = server.join();
     // Startup, the query, and Terminate on disconnect.
-    assert_eq!(received[0].as_ref().unwrap().last().unwrap()[0], b'X');
+    assert_eq!(server.finish()[0].len(), 3);
 }
 
 #[test]
@@ -448,12 +473,12 @@ fn fault_connection_reset_mid_query() {
     let mut db = dblink_with_keeper();
     let mut partial = Vec::new();
     wire::row_description(&mut partial, &[("a", 25)]);
-    // The server sends part of a result, then closes without reading the client's query: the
-    // kernel answers with a reset.
+    // Once the client's query is on its way, the server sends part of a result, then closes without
+    // reading the query: the kernel answers with a reset.
     let server = FakeServer::single(vec![
-        Step::ReadStartup,
+        Step::ExpectStartup,
         Step::Send(trust_startup()),
-        Step::Sleep(Duration::from_millis(20)),
+        Step::AwaitClient,
         Step::Send(partial),
         Step::Reset,
     ]);
@@ -461,12 +486,13 @@ fn fault_connection_reset_mid_query() {
     db.send_query("fake", "SELECT a FROM t").unwrap();
     let results = drain(&mut db, "fake");
     let e = the_error(&results);
-    assert_eq!(e.code(), Some("08006"));
+    assert_eq!(e.code(), Some(sqlstate::CONNECTION_FAILURE));
     assert_eq!(e.message(), LOST);
+    assert!(e.is_closed());
     assert_eq!(db.error_message("fake").unwrap().as_deref(), Some(LOST));
     db.disconnect("fake").unwrap();
     assert_keeper_works(&mut db);
-    server.join();
+    server.finish();
 }
 
 #[test]
@@ -480,12 +506,12 @@ fn cancel_with_protocol_3_2_key_sends_the_whole_key() {
     wire::ready_for_query(&mut startup, b'I');
     let server = FakeServer::start(vec![
         vec![
-            Step::ReadStartup,
+            Step::ExpectStartup,
             Step::Send(startup),
-            Step::ReadMessage,
+            Step::Expect(b'Q'),
             Step::Hang(Duration::from_secs(2)),
         ],
-        vec![Step::ReadStartup, Step::Close],
+        vec![Step::ExpectCancel, Step::Close],
     ]);
     let mut db = dblink_with_keeper();
     db.connect("v32", &server.conninfo("max_protocol_version=3.2"))
@@ -495,17 +521,92 @@ fn cancel_with_protocol_3_2_key_sends_the_whole_key() {
     db.cancel_query("v32").expect("cancel delivered");
     db.disconnect("v32").unwrap();
     assert_keeper_works(&mut db);
-    let received = server.join();
-    let startup_packet = &received[0].as_ref().unwrap()[0];
+    let received = server.finish();
+    let startup_packet = &received[0][0];
     assert_eq!(
         &startup_packet[4..8],
         &196_610u32.to_be_bytes(),
         "asked for 3.2"
     );
-    let cancel = &received[1].as_ref().unwrap()[0];
+    let cancel = &received[1][0];
     assert_eq!(cancel.len(), 12 + 32);
     assert_eq!(&cancel[0..4], &44u32.to_be_bytes());
     assert_eq!(&cancel[4..8], &80_877_102u32.to_be_bytes());
     assert_eq!(&cancel[8..12], &777u32.to_be_bytes());
     assert_eq!(&cancel[12..], key.as_slice());
+}
+
+#[test]
+fn protocol_3_2_request_negotiated_down_to_3_0_uses_the_4_byte_key() {
+    // A server older than PostgreSQL 18 answers a 3.2 StartupMessage with NegotiateProtocolVersion
+    // (newest minor 0, no unrecognized options) and goes on in 3.0: the session is protocol 3.0 and
+    // the CancelRequest carries the 4-byte key.
+    let mut startup = Vec::new();
+    wire::message(
+        &mut startup,
+        b'v',
+        &wire::Body::default().i32(0x0003_0000).i32(0).0,
+    );
+    startup.extend_from_slice(&trust_startup());
+    let server = FakeServer::start(vec![
+        vec![
+            Step::ExpectStartup,
+            Step::Send(startup),
+            Step::Expect(b'Q'),
+            Step::Hang(Duration::from_secs(2)),
+        ],
+        vec![Step::ExpectCancel, Step::Close],
+    ]);
+    let mut db = dblink_with_keeper();
+    db.connect("v30", &server.conninfo("max_protocol_version=3.2"))
+        .expect("negotiated down");
+    assert_eq!(db.conn("v30").unwrap().protocol_minor(), 0);
+    assert_eq!(
+        db.conn("v30").unwrap().backend_key(),
+        Some((4242, &[1u8, 2, 3, 4][..]))
+    );
+    db.send_query("v30", "SELECT pg_sleep(100)").unwrap();
+    db.cancel_query("v30").expect("cancel delivered");
+    db.disconnect("v30").unwrap();
+    assert_keeper_works(&mut db);
+    let received = server.finish();
+    assert_eq!(
+        &received[0][0][4..8],
+        &0x0003_0002u32.to_be_bytes(),
+        "asked for 3.2"
+    );
+    let cancel = &received[1][0];
+    assert_eq!(cancel.len(), 16);
+    assert_eq!(&cancel[8..12], &4242u32.to_be_bytes());
+    assert_eq!(&cancel[12..], &[1, 2, 3, 4]);
+}
+
+#[test]
+fn fake_server_dropped_unchecked_panics() {
+    let server = FakeServer::single(vec![Step::ExpectStartup, Step::Close]);
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(server)));
+    assert!(
+        dropped.is_err(),
+        "an unchecked FakeServer must fail the test"
+    );
+}
+
+#[test]
+fn fake_server_finish_fails_when_the_client_sends_something_else() {
+    // The script expects a Parse; the client sends a Query.
+    let server = FakeServer::single(vec![
+        Step::ExpectStartup,
+        Step::Send(trust_startup()),
+        Step::Expect(b'P'),
+        Step::Close,
+    ]);
+    let mut db = Dblink::new();
+    db.connect("fake", &server.conninfo("")).expect("connects");
+    db.send_query("fake", "SELECT 1").expect("sent");
+    let lost = drain(&mut db, "fake");
+    assert_eq!(the_error(&lost).code(), Some(sqlstate::CONNECTION_FAILURE));
+    db.disconnect("fake").unwrap();
+    let outcome = server.join();
+    let e = outcome[0].as_ref().expect_err("the script failed");
+    assert!(e.starts_with("expected message type 'P', got 'Q'"), "{e}");
 }

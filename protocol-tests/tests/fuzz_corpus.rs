@@ -1,20 +1,16 @@
 //! Replays the committed seed corpus of every fuzz target through the same checking functions the
 //! fuzzers run (`pgdblink::protocol::backend::exercise` and `pgdblink::fuzzing::*`), so every ordinary
-//! `cargo test` on the stable toolchain checks them, and holds the named regression tests for what
-//! fuzzing found. `generate_fuzz_seed_corpora` (ignored) rewrites the generated seeds.
+//! `cargo test` on the stable toolchain checks them, checks the committed corpora against their
+//! generator (`protocol_tests::corpus`; `PGDBLINK_BLESS=1` rewrites them), and holds the named
+//! regression tests for what fuzzing found.
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pgdblink::fuzzing::{self, ConnInput};
 use pgdblink::protocol::backend::exercise;
-use protocol_tests::transcript::{backend_bytes, words};
-
-fn corpus_dir(target: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/corpus")
-        .join(target)
-}
+use protocol_tests::corpus::{self, corpus_dir};
 
 /// The files of a target's corpus, sorted, with their contents.
 fn corpus(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
@@ -70,6 +66,7 @@ fn fuzz_corpus_conn_state_replays() {
         "error Some(",
         "-- Closed",
         "notify ",
+        "partial \"\" cols",
     ] {
         assert!(all.contains(needle), "no corpus file reaches {needle:?}");
     }
@@ -99,198 +96,83 @@ fn fuzz_corpus_frontend_roundtrip_replays() {
     assert!(counts.iter().sum::<usize>() >= 10);
 }
 
-/// The transcripts' conversations as conn_state seeds, each a transcript's server bytes cut into
-/// segments where the client acts, with the option bits its `config` line asks for.
-fn conn_state_seeds() -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("transcripts");
-    let mut paths: Vec<_> = fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
-        .collect();
-    paths.sort();
-    let mut seeds = Vec::new();
-    for path in paths {
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        let script = fs::read_to_string(&path).unwrap();
-        let mut options = 0u8;
-        let mut segments: Vec<Vec<u8>> = vec![Vec::new()];
-        let mut conversations = 0;
-        for line in script.lines() {
-            let w = words(line).unwrap();
-            let Some(kind) = w.first() else { continue };
-            match kind.as_slice() {
-                b"config" => {
-                    // A transcript may hold several conversations: one seed each.
-                    if conversations > 0 {
-                        let seed = ConnInput::encode(options, &segments);
-                        seeds.push((format!("{name}_{conversations}"), seed));
-                        options = 0;
-                        segments = vec![Vec::new()];
-                    }
-                    conversations += 1;
-                    for a in &w[1..] {
-                        let a = String::from_utf8_lossy(a);
-                        options |= match a.split_once('=').unwrap_or((&a, "")) {
-                            ("password", _) => 0x01,
-                            ("protocol", "3.2") => 0x02,
-                            ("ssl", "require") => 0x0c,
-                            ("ssl", _) => 0x04,
-                            ("min_minor", "2") => 0x10,
-                            ("channel_binding", "require") => 0x20,
-                            ("max_small_message" | "max_data_message", _) => 0x40,
-                            _ => 0,
-                        };
-                    }
-                }
-                b"B" if w[1] == b"EOF" => options |= 0x80,
-                b"B" => segments
-                    .last_mut()
-                    .unwrap()
-                    .extend_from_slice(&backend_bytes(&w[1..]).unwrap()),
-                b"call" | b"F" if !segments.last().unwrap().is_empty() => {
-                    segments.push(Vec::new());
-                }
-                _ => {}
-            }
-        }
-        let name = if conversations > 1 {
-            format!("{name}_{conversations}")
-        } else {
-            name
-        };
-        seeds.push((name, ConnInput::encode(options, &segments)));
-    }
-    seeds
-}
-
-/// String literals in Rust source (plain and raw), for the conninfo seeds.
-fn string_literals(src: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let chars: Vec<char> = src.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == 'r'
-            && chars.get(i + 1) == Some(&'"')
-            && (i == 0 || !chars[i - 1].is_alphanumeric())
-        {
-            let start = i + 2;
-            let mut j = start;
-            while j < chars.len() && chars[j] != '"' {
-                j += 1;
-            }
-            out.push(chars[start..j.min(chars.len())].iter().collect());
-            i = j + 1;
-        } else if chars[i] == '"' {
-            let mut s = String::new();
-            let mut j = i + 1;
-            while j < chars.len() && chars[j] != '"' {
-                if chars[j] == '\\' && j + 1 < chars.len() {
-                    j += 1;
-                    s.push(match chars[j] {
-                        'n' => '\n',
-                        't' => '\t',
-                        '0' => '\0',
-                        c => c,
-                    });
-                } else {
-                    s.push(chars[j]);
-                }
-                j += 1;
-            }
-            out.push(s);
-            i = j + 1;
-        } else if chars[i] == '\'' && chars.get(i + 2) == Some(&'\'') {
-            i += 3; // a char literal such as '"'
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
-
-/// Rewrites the generated seed corpora (conn_state from the transcripts, scram from the transcripts'
-/// SCRAM messages, conninfo from the connection strings of `src/conninfo/tests.rs`,
-/// frontend_roundtrip from a few hand-made inputs). Run with
-/// `cargo test -p protocol-tests --test fuzz_corpus -- --ignored generate`.
+/// The committed corpora are exactly what the generator (`protocol_tests::corpus`) makes, plus the
+/// hand-committed `regression_*` findings. With `PGDBLINK_BLESS=1` the generated files are rewritten
+/// (and stale ones removed) instead.
 #[test]
-#[ignore]
-fn generate_fuzz_seed_corpora() {
-    let write = |target: &str, name: &str, bytes: &[u8]| {
-        let dir = corpus_dir(target);
-        fs::create_dir_all(&dir).unwrap();
-        fs::write(dir.join(name), bytes).unwrap();
-    };
-    for (name, bytes) in conn_state_seeds() {
-        write("conn_state", &name, &bytes);
-    }
-
-    // SCRAM: the server-first and server-final of each transcript that has them.
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("transcripts");
-    for entry in fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let script = fs::read_to_string(&path).unwrap();
-        let (mut first, mut last) = (None, None);
-        for line in script.lines() {
-            let w = words(line).unwrap();
-            if w.len() >= 3 && w[0] == b"B" {
-                match w[1].as_slice() {
-                    b"AuthenticationSASLContinue" if first.is_none() => first = Some(w[2].clone()),
-                    b"AuthenticationSASLFinal" if last.is_none() => last = Some(w[2].clone()),
-                    _ => {}
+fn fuzz_corpora_match_their_generator() {
+    let bless = std::env::var_os("PGDBLINK_BLESS").is_some_and(|v| v == "1");
+    let seeds = corpus::seed_corpus();
+    let mut problems = Vec::new();
+    for target in corpus::TARGETS {
+        let dir = corpus::corpus_dir(target);
+        let generated: BTreeMap<&str, &[u8]> = seeds
+            .iter()
+            .filter(|s| s.target == target)
+            .map(|s| (s.name.as_str(), s.bytes.as_slice()))
+            .collect();
+        assert!(!generated.is_empty(), "no seeds generated for {target}");
+        assert!(
+            generated.keys().all(|n| !corpus::is_regression(n)),
+            "a generated {target} seed named like a regression"
+        );
+        if bless {
+            fs::create_dir_all(&dir).unwrap();
+        }
+        let committed: BTreeMap<String, Vec<u8>> = corpus(target)
+            .into_iter()
+            .map(|(p, b)| (p.file_name().unwrap().to_string_lossy().into_owned(), b))
+            .filter(|(n, _)| !corpus::is_regression(n))
+            .collect();
+        for (name, bytes) in &generated {
+            match committed.get(*name) {
+                Some(c) if c == bytes => continue,
+                Some(_) => problems.push(format!("{target}/{name} differs from the generator")),
+                None => problems.push(format!("{target}/{name} is missing")),
+            }
+            if bless {
+                fs::write(dir.join(name), bytes).unwrap();
+            }
+        }
+        for name in committed.keys() {
+            if !generated.contains_key(name.as_str()) {
+                problems.push(format!("{target}/{name} is not generated (stale?)"));
+                if bless {
+                    fs::remove_file(dir.join(name)).unwrap();
                 }
             }
         }
-        if let Some(first) = first {
-            let mut seed = first;
-            seed.push(b'\n');
-            seed.extend_from_slice(&last.unwrap_or_default());
-            write("scram", path.file_stem().unwrap().to_str().unwrap(), &seed);
-        }
     }
-
-    // conninfo: every string literal of the parser's tests that looks like a connection string.
-    let src =
-        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../src/conninfo/tests.rs"))
-            .unwrap();
-    let mut literals: Vec<String> = string_literals(&src)
-        .into_iter()
-        .filter(|s| s.contains('=') || s.contains("://"))
-        .collect();
-    literals.sort();
-    literals.dedup();
-    for (i, s) in literals.iter().enumerate() {
-        write("conninfo", &format!("tests_{i:03}"), s.as_bytes());
+    if bless {
+        eprintln!("blessed: {}", problems.join("; "));
+        return;
     }
-
-    // frontend_roundtrip: ops separated by 0xff, the first byte of each choosing the message.
-    let mut ops = Vec::new();
-    for (op, arg) in [
-        (0u8, &b"SELECT 1"[..]),
-        (1, b"stmtSELECT $1"),
-        (2, b"portalstmt\x01\x02\x05abc"),
-        (3, b"Sname"),
-        (4, b"Pname"),
-        (5, b"portal"),
-        (6, b""),
-        (7, b"copy data\n"),
-        (8, b"failed"),
-        (9, b"pencil"),
-        (10, b"n,,n=,r=abc"),
-        (11, b""),
-        (0, b"bad\0query"),
-    ] {
-        ops.push(op);
-        ops.extend_from_slice(arg);
-        ops.push(0xff);
-    }
-    write("frontend_roundtrip", "all_messages", &ops);
-    write("frontend_roundtrip", "query", b"\0SELECT 1");
-    write(
-        "frontend_roundtrip",
-        "parse_bind_execute_sync",
-        b"\x01sSELECT $1\xff\x02ps\x01\x02\xff\x05p\xff\x06",
+    assert!(
+        problems.is_empty(),
+        "the committed fuzz corpora do not match their generator:\n  {}\n\
+         Rewrite them with `PGDBLINK_BLESS=1 cargo test -p protocol-tests --test fuzz_corpus`.",
+        problems.join("\n  ")
     );
+}
+
+/// The chunked-results option reaches `send_query_chunked` and its partial results: the chunked
+/// transcripts' seeds produce partial row sets, and the same server bytes without the option do not.
+#[test]
+fn conn_state_chunked_option_gives_partial_results() {
+    let seeds = corpus::conn_state_seeds();
+    let (_, seed) = seeds
+        .iter()
+        .find(|(n, _)| n == "chunked_rows")
+        .expect("the chunked_rows seed");
+    let input = ConnInput::parse(seed);
+    assert!(input.chunked);
+    let summary = fuzzing::conn_state(seed);
+    assert!(summary.contains("partial \"\" cols"), "{summary}");
+    let mut whole = seed.clone();
+    whole[1] &= !fuzzing::CHUNKED_RESULTS;
+    let summary = fuzzing::conn_state(&whole);
+    assert!(!summary.contains("partial"), "{summary}");
+    assert!(summary.contains("rows \"SELECT 5\""), "{summary}");
 }
 
 /// Fuzz finding (conn_state): closing a connection still waiting for the answer to its SSLRequest

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use pgdblink::cluster::{Cluster, Role};
 use pgdblink::conninfo::{Config, MapEnvironment};
 use pgdblink::driver::Client;
-use pgdblink::{ErrorKind, QueryResult};
+use pgdblink::{ErrorKind, QueryResult, sqlstate};
 
 fn cluster() -> &'static Cluster {
     Cluster::shared().expect("throwaway cluster")
@@ -20,6 +20,24 @@ fn one_value(client: &mut Client, sql: &str) -> Option<String> {
     let results = client.query(sql).expect("query");
     let rows = results.last().and_then(|r| r.rows()).expect("rows");
     rows.get(0, 0).map(str::to_owned)
+}
+
+/// Waits (up to 10 s) until backend `pid` is inside `pg_sleep`, as `pg_stat_activity` shows it to a
+/// second connection.
+fn wait_until_sleeping(pid: u32) {
+    let mut watcher = client(Role::Super);
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE pid = {pid} AND state = 'active' AND wait_event = 'PgSleep'"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while one_value(&mut watcher, &sql).as_deref() != Some("1") {
+        assert!(
+            Instant::now() < deadline,
+            "backend {pid} was not seen in pg_sleep within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 #[test]
@@ -50,7 +68,7 @@ fn auth_wrong_password_fails_with_server_text() {
             role.user()
         );
         assert_eq!(e.message(), want);
-        assert_eq!(e.code(), Some("28P01"));
+        assert_eq!(e.code(), Some(sqlstate::INVALID_PASSWORD));
         assert_eq!(e.kind(), ErrorKind::Connect);
         assert!(
             !format!("{e:?}{e}").contains("wrong"),
@@ -93,7 +111,11 @@ fn connection_refused_text_matches_libpq() {
         e.message(),
         "connection to server at \"127.0.0.1\", port 1 failed: Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?"
     );
-    assert_eq!(e.code(), Some("08001"));
+    assert_eq!(
+        e.code(),
+        Some(sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION)
+    );
+    assert!(e.is_closed());
 }
 
 #[test]
@@ -116,7 +138,7 @@ fn unknown_database_reported() {
             .ends_with("FATAL:  database \"nosuchdb\" does not exist"),
         "{e}"
     );
-    assert_eq!(e.code(), Some("3D000"));
+    assert_eq!(e.code(), Some(sqlstate::INVALID_CATALOG_NAME));
 }
 
 #[test]
@@ -155,7 +177,8 @@ fn multi_statement_results_in_order() {
     let first = c.get_result().unwrap().unwrap();
     assert_eq!(first.rows().unwrap().get(0, 0), Some("1"));
     let err = c.get_result().expect_err("division by zero");
-    assert_eq!(err.code(), Some("22012"));
+    assert_eq!(err.code(), Some(sqlstate::DIVISION_BY_ZERO));
+    assert!(!err.is_closed());
     assert_eq!(err.message(), "division by zero");
     assert_eq!(c.error_message(), "ERROR:  division by zero\n");
     assert!(c.get_result().unwrap().is_none());
@@ -191,6 +214,17 @@ fn server_error_fields_and_formatting() {
         .query("DO $d$ BEGIN RAISE EXCEPTION 'boom %', 1 USING DETAIL = 'the detail', HINT = 'the hint', ERRCODE = 'P0099'; END $d$")
         .expect_err("raised");
     assert_eq!(e.code(), Some("P0099"));
+    // Debug names every field the server sent, its source location included.
+    let debug = format!("{e:?}");
+    for part in [
+        "kind: Server",
+        "severity_nonlocalized: \"ERROR\"",
+        "context: \"PL/pgSQL function inline_code_block line 1 at RAISE\"",
+        "source_file: \"pl_exec.c\"",
+        "source_function: \"exec_stmt_raise\"",
+    ] {
+        assert!(debug.contains(part), "{part} missing from {debug}");
+    }
     assert_eq!(
         e.to_string(),
         "ERROR:  boom 1\nDETAIL:  the detail\nHINT:  the hint"
@@ -248,13 +282,13 @@ fn listen_notify_between_connections() {
 fn cancel_interrupts_sleep_with_57014() {
     let mut c = client(Role::Trust);
     c.send_query("SELECT pg_sleep(10)").unwrap();
-    // Make sure the query is running before cancelling it.
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until_sleeping(c.backend_pid().unwrap());
     assert!(c.is_busy());
     let start = Instant::now();
     c.cancel().expect("cancel delivered");
     let e = c.get_result().expect_err("cancelled");
-    assert_eq!(e.code(), Some("57014"));
+    assert_eq!(e.code(), Some(sqlstate::QUERY_CANCELED));
+    assert!(!e.is_closed());
     assert_eq!(e.message(), "canceling statement due to user request");
     assert!(c.get_result().unwrap().is_none());
     assert!(start.elapsed() < Duration::from_secs(5));
@@ -272,9 +306,12 @@ fn cancel_on_idle_connection_is_harmless() {
 fn cancel_over_unix_socket() {
     let mut c = Client::connect(&cluster().conninfo_unix(Role::Trust)).unwrap();
     c.send_query("SELECT pg_sleep(10)").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until_sleeping(c.backend_pid().unwrap());
     c.cancel().expect("cancel delivered");
-    assert_eq!(c.get_result().expect_err("cancelled").code(), Some("57014"));
+    assert_eq!(
+        c.get_result().expect_err("cancelled").code(),
+        Some(sqlstate::QUERY_CANCELED)
+    );
     assert!(c.get_result().unwrap().is_none());
 }
 
@@ -284,14 +321,17 @@ fn backend_terminated_mid_query() {
     let mut admin = client(Role::Super);
     let pid = victim.backend_pid().unwrap();
     victim.send_query("SELECT pg_sleep(10)").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until_sleeping(pid);
     admin
         .query(&format!("SELECT pg_terminate_backend({pid})"))
         .unwrap();
     let e = victim.get_result().expect_err("terminated");
-    assert_eq!(e.code(), Some("57P01"));
+    assert_eq!(e.code(), Some(sqlstate::ADMIN_SHUTDOWN));
+    assert_eq!(e.severity_nonlocalized(), Some("FATAL"));
+    assert!(e.is_closed());
     let lost = victim.get_result().expect_err("connection lost");
-    assert_eq!(lost.code(), Some("08006"));
+    assert_eq!(lost.code(), Some(sqlstate::CONNECTION_FAILURE));
+    assert!(lost.is_closed());
     assert!(
         lost.message()
             .starts_with("server closed the connection unexpectedly")
@@ -299,23 +339,42 @@ fn backend_terminated_mid_query() {
     assert!(victim.get_result().unwrap().is_none());
     let again = victim.send_query("SELECT 1").expect_err("closed");
     assert_eq!(again.message(), "no connection to the server");
+    assert!(again.is_closed());
     // Other connections are unaffected.
     assert_eq!(one_value(&mut admin, "SELECT 1").as_deref(), Some("1"));
 }
 
+/// Asking for protocol 3.2 works against any server: PostgreSQL 18 and later accept it (and send a
+/// longer cancel key), older ones negotiate down to 3.0 with NegotiateProtocolVersion. Either way
+/// queries and cancels work. (The negotiation itself, both ways, is covered without a real server by
+/// the `negotiate_*` and `protocol_3_2_*` transcripts and by `faults.rs`.)
 #[test]
-fn protocol_3_2_request_is_negotiated_down_by_pg15() {
+fn protocol_3_2_request_gets_what_the_server_supports() {
     let conninfo = format!(
         "{} max_protocol_version=3.2",
         cluster().conninfo(Role::Scram)
     );
     let mut c = Client::connect(&conninfo).expect("negotiated");
-    assert_eq!(c.conn().protocol_minor(), 0);
+    let version: u32 = one_value(&mut c, "SHOW server_version_num")
+        .expect("server_version_num")
+        .parse()
+        .expect("a number");
+    let (minor, key_lengths) = if version >= 180_000 {
+        (2, 4..=256)
+    } else {
+        (0, 4..=4)
+    };
+    assert_eq!(c.conn().protocol_minor(), minor, "server {version}");
+    let key = c.conn().backend_key().expect("backend key").1.len();
+    assert!(key_lengths.contains(&key), "{key}-byte key from {version}");
     assert_eq!(one_value(&mut c, "SELECT 42").as_deref(), Some("42"));
     c.send_query("SELECT pg_sleep(10)").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until_sleeping(c.backend_pid().unwrap());
     c.cancel().unwrap();
-    assert_eq!(c.get_result().expect_err("cancelled").code(), Some("57014"));
+    assert_eq!(
+        c.get_result().expect_err("cancelled").code(),
+        Some(sqlstate::QUERY_CANCELED)
+    );
 }
 
 #[test]
@@ -358,7 +417,7 @@ fn copy_both_directions_leave_connection_usable() {
     );
     c.query("CREATE TEMP TABLE ci(a int)").unwrap();
     let e = c.query("COPY ci FROM STDIN").expect_err("copy in");
-    assert_eq!(e.code(), Some("57014"));
+    assert_eq!(e.code(), Some(sqlstate::QUERY_CANCELED));
     assert_eq!(
         e.message(),
         "COPY from stdin failed: COPY FROM STDIN is not supported"
@@ -444,7 +503,7 @@ fn scram_key_cache_never_admits_a_wrong_or_old_password() {
     let wrong = conninfo.replace("password=pencil", "password=second");
     assert_eq!(
         Client::connect(&wrong).expect_err("wrong password").code(),
-        Some("28P01")
+        Some(sqlstate::INVALID_PASSWORD)
     );
     // A new password means a new salt: the old keys must not be used.
     Client::connect(&own.conninfo(Role::Super))
@@ -454,7 +513,7 @@ fn scram_key_cache_never_admits_a_wrong_or_old_password() {
     Client::connect(&wrong).expect("new password");
     assert_eq!(
         Client::connect(&conninfo).expect_err("old password").code(),
-        Some("28P01")
+        Some(sqlstate::INVALID_PASSWORD)
     );
 }
 

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use pgdblink::cluster::{Cluster, ClusterOptions, Role};
-use pgdblink::{Dblink, QueryResult};
+use pgdblink::{Dblink, QueryResult, sqlstate};
 
 fn cluster() -> &'static Cluster {
     Cluster::shared().expect("throwaway cluster")
@@ -19,6 +19,36 @@ fn value(result: &QueryResult) -> Option<&str> {
     result.rows().and_then(|r| r.get(0, 0))
 }
 
+/// The backend pid of the named connection.
+fn pid_of(db: &Dblink, name: &str) -> u32 {
+    db.conn(name).unwrap().backend_key().unwrap().0
+}
+
+/// Polls `pg_stat_activity` through the connection `watcher` (up to 10 s) until `condition` (an SQL
+/// condition on the row of backend `pid`) holds for `expected` rows.
+fn wait_for_backend(db: &mut Dblink, watcher: &str, pid: u32, condition: &str, expected: &str) {
+    let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid} AND {condition}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while value(&db.query(watcher, &sql).unwrap()) != Some(expected) {
+        assert!(
+            Instant::now() < deadline,
+            "backend {pid}: `{condition}` not seen within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Waits until backend `pid` is inside `pg_sleep`, as `watcher` sees it.
+fn wait_until_sleeping(db: &mut Dblink, watcher: &str, pid: u32) {
+    wait_for_backend(
+        db,
+        watcher,
+        pid,
+        "state = 'active' AND wait_event = 'PgSleep'",
+        "1",
+    );
+}
+
 #[test]
 fn connect_names_are_exact_and_duplicates_refused() {
     let mut db = Dblink::new();
@@ -26,7 +56,8 @@ fn connect_names_are_exact_and_duplicates_refused() {
     db.connect("C1", &trust()).unwrap();
     db.connect("", &trust()).unwrap();
     let e = db.connect("c1", &trust()).expect_err("duplicate");
-    assert_eq!(e.code(), Some("42710"));
+    assert_eq!(e.code(), Some(sqlstate::DUPLICATE_OBJECT));
+    assert!(!e.is_closed());
     assert_eq!(e.message(), "duplicate connection name");
     let mut names = db.connections();
     names.sort();
@@ -43,7 +74,10 @@ fn failed_connect_does_not_reserve_the_name() {
     let e = db
         .connect("bad", "host=127.0.0.1 port=1 dbname=x user=x")
         .expect_err("refused");
-    assert_eq!(e.code(), Some("08001"));
+    assert_eq!(
+        e.code(),
+        Some(sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION)
+    );
     assert_eq!(e.message(), "could not establish connection");
     assert_eq!(
         e.detail(),
@@ -77,7 +111,11 @@ fn connect_errors_carry_libpq_texts() {
         ),
     ] {
         let e = db.connect("x", conninfo).expect_err(conninfo);
-        assert_eq!(e.code(), Some("08001"), "{conninfo}");
+        assert_eq!(
+            e.code(),
+            Some(sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+            "{conninfo}"
+        );
         assert_eq!(e.detail(), Some(detail), "{conninfo}");
     }
     let wrong = cluster().conninfo(Role::Scram).replace("pencil", "nope");
@@ -93,7 +131,7 @@ fn connect_errors_carry_libpq_texts() {
 fn unknown_name_is_08003_everywhere() {
     let mut db = Dblink::new();
     let check = |e: pgdblink::Error| {
-        assert_eq!(e.code(), Some("08003"));
+        assert_eq!(e.code(), Some(sqlstate::CONNECTION_DOES_NOT_EXIST));
         assert_eq!(e.message(), "connection \"nope\" not available");
     };
     check(db.disconnect("nope").unwrap_err());
@@ -116,7 +154,10 @@ fn disconnect_forgets_and_second_disconnect_fails() {
     db.send_query("c", "SELECT pg_sleep(5)").unwrap();
     db.disconnect("c")
         .expect("busy connection can be disconnected");
-    assert_eq!(db.disconnect("c").unwrap_err().code(), Some("08003"));
+    assert_eq!(
+        db.disconnect("c").unwrap_err().code(),
+        Some(sqlstate::CONNECTION_DOES_NOT_EXIST)
+    );
     assert!(db.connections().is_empty());
 }
 
@@ -147,7 +188,10 @@ fn async_results_in_order_then_end_marker() {
         .unwrap();
     assert_eq!(value(&db.get_result("c1").unwrap().unwrap()), Some("1"));
     let e = db.get_result("c1").unwrap_err();
-    assert_eq!((e.code(), e.message()), (Some("22012"), "division by zero"));
+    assert_eq!(
+        (e.code(), e.message()),
+        (Some(sqlstate::DIVISION_BY_ZERO), "division by zero")
+    );
     assert_eq!(
         db.error_message("c1").unwrap().as_deref(),
         Some("ERROR:  division by zero")
@@ -183,7 +227,13 @@ fn zero_rows_and_end_marker_are_distinct() {
 fn busy_rules_and_error_buffer() {
     let mut db = Dblink::new();
     db.connect("c1", &trust()).unwrap();
-    db.send_query("c1", "SELECT pg_sleep(0.3)").unwrap();
+    // c1's query waits for an advisory lock `holder` keeps until released: busy for as long as the
+    // test needs, however slow the machine.
+    db.connect("holder", &trust()).unwrap();
+    db.query("holder", "SELECT pg_advisory_lock(7340001)")
+        .unwrap();
+    db.send_query("c1", "SELECT pg_advisory_lock(7340001)")
+        .unwrap();
     assert!(db.is_busy("c1").unwrap());
     for _ in 0..3 {
         let e = db.send_query("c1", "SELECT 2").unwrap_err();
@@ -205,8 +255,14 @@ fn busy_rules_and_error_buffer() {
         db.exec("c1", "SET x.y = 1").unwrap_err().message(),
         "another command is already in progress"
     );
-    let r = db.get_result("c1").unwrap().expect("the sleep's result");
-    assert_eq!(r.rows().unwrap().columns()[0].name(), "pg_sleep");
+    assert!(db.is_busy("c1").unwrap());
+    db.query("holder", "SELECT pg_advisory_unlock(7340001)")
+        .unwrap();
+    let r = db
+        .get_result("c1")
+        .unwrap()
+        .expect("the blocked query's result");
+    assert_eq!(r.rows().unwrap().columns()[0].name(), "pg_advisory_lock");
     // Results delivered, end marker not yet taken: still refused (the strict reuse rule).
     assert!(!db.is_busy("c1").unwrap());
     assert!(db.send_query("c1", "SELECT 3").is_err());
@@ -233,13 +289,17 @@ fn is_busy_false_when_idle_and_after_completion() {
 fn cancel_query_gives_57014_and_leaves_state() {
     let mut db = Dblink::new();
     db.connect("c", &trust()).unwrap();
+    db.connect("watch", &cluster().conninfo(Role::Super))
+        .unwrap();
     db.cancel_query("c").expect("idle cancel is OK");
     db.send_query("c", "SELECT pg_sleep(10)").unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    let pid = pid_of(&db, "c");
+    wait_until_sleeping(&mut db, "watch", pid);
     let start = Instant::now();
     db.cancel_query("c").unwrap();
     let e = db.get_result("c").unwrap_err();
-    assert_eq!(e.code(), Some("57014"));
+    assert_eq!(e.code(), Some(sqlstate::QUERY_CANCELED));
+    assert!(!e.is_closed());
     assert_eq!(e.message(), "canceling statement due to user request");
     assert_eq!(
         db.error_message("c").unwrap().as_deref(),
@@ -247,21 +307,53 @@ fn cancel_query_gives_57014_and_leaves_state() {
     );
     assert!(db.get_result("c").unwrap().is_none());
     assert!(start.elapsed() < Duration::from_secs(5));
+    // The connection is usable again.
+    assert_eq!(
+        value(&db.query("c", "SELECT 'after'").unwrap()),
+        Some("after")
+    );
 }
 
 #[test]
 fn cancel_of_broken_connection_explains() {
     let mut db = Dblink::new();
     db.connect("v", &trust()).unwrap();
-    let pid = db.conn("v").unwrap().backend_key().unwrap().0;
+    let pid = pid_of(&db, "v");
     db.connect("admin", &cluster().conninfo(Role::Super))
         .unwrap();
     db.query("admin", &format!("SELECT pg_terminate_backend({pid})"))
         .unwrap();
-    // Let the FATAL and the close arrive, then use the connection.
-    std::thread::sleep(Duration::from_millis(200));
-    db.send_query("v", "SELECT 1").ok();
-    while db.get_result("v").is_err() {}
+    // The backend has sent its FATAL and closed once it is gone from pg_stat_activity.
+    wait_for_backend(&mut db, "admin", pid, "true", "0");
+    // Whether the FATAL was read before this send (the connection is closed: refused) or only
+    // after it (the query gets the FATAL and the lost connection as results), the connection ends
+    // up closed, with every error saying so.
+    let mut errors = Vec::new();
+    if let Err(e) = db.send_query("v", "SELECT 1") {
+        errors.push(e);
+    }
+    loop {
+        match db.get_result("v") {
+            Ok(None) => break,
+            Ok(Some(r)) => panic!("a result from a terminated backend: {r:?}"),
+            Err(e) => errors.push(e),
+        }
+        assert!(errors.len() < 5, "no end marker: {errors:?}");
+    }
+    assert!(!errors.is_empty());
+    assert!(errors.iter().all(|e| e.is_closed()), "{errors:?}");
+    let again = db.send_query("v", "SELECT 1").unwrap_err();
+    assert_eq!(again.message(), "no connection to the server");
+    assert!(again.is_closed());
+    // The FATAL may be lost: a query written to the closed socket makes the server's kernel answer
+    // with a reset, which can discard what the client had not read yet.
+    let msg = db.error_message("v").unwrap().unwrap();
+    assert!(
+        msg.contains("FATAL:  terminating connection due to administrator command")
+            || msg.contains("server closed the connection unexpectedly"),
+        "{msg}"
+    );
+    // Cancelling on the closed connection neither hangs nor disturbs anything else.
     let _ = db.cancel_query("v");
     assert_eq!(value(&db.query("admin", "SELECT 1").unwrap()), Some("1"));
 }
@@ -273,18 +365,21 @@ fn connection_loss_mid_query() {
     db.connect("other", &trust()).unwrap();
     db.connect("admin", &cluster().conninfo(Role::Super))
         .unwrap();
-    let pid = db.conn("victim").unwrap().backend_key().unwrap().0;
+    let pid = pid_of(&db, "victim");
     db.send_query("victim", "SELECT pg_sleep(10)").unwrap();
     db.send_query("other", "SELECT pg_sleep(0.5), 'other ok'")
         .unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    wait_until_sleeping(&mut db, "admin", pid);
     db.exec("admin", &format!("SELECT pg_terminate_backend({pid})"))
         .expect_err("exec of a SELECT is refused");
     db.query("admin", &format!("SELECT pg_terminate_backend({pid})"))
         .unwrap();
-    assert_eq!(db.get_result("victim").unwrap_err().code(), Some("57P01"));
+    let terminated = db.get_result("victim").unwrap_err();
+    assert_eq!(terminated.code(), Some(sqlstate::ADMIN_SHUTDOWN));
+    assert!(terminated.is_closed());
     let lost = db.get_result("victim").unwrap_err();
-    assert_eq!(lost.code(), Some("08006"));
+    assert_eq!(lost.code(), Some(sqlstate::CONNECTION_FAILURE));
+    assert!(lost.is_closed());
     assert!(db.get_result("victim").unwrap().is_none());
     assert!(!db.is_busy("victim").unwrap());
     assert_eq!(
@@ -318,7 +413,7 @@ fn query_returns_last_result() {
     for sql in ["SELECT 1/0; SELECT 2", "SELECT 1; SELECT 1/0"] {
         assert_eq!(
             db.query("c", sql).unwrap_err().code(),
-            Some("22012"),
+            Some(sqlstate::DIVISION_BY_ZERO),
             "{sql}"
         );
         // Drained: the connection is usable right away.
@@ -376,7 +471,10 @@ fn exec_tags_and_refusals() {
     let e = db.exec("c", "SET work_mem = '4MB'; SELECT 1").unwrap_err();
     assert_eq!(
         (e.code(), e.message()),
-        (Some("2F003"), "statement returning results not allowed")
+        (
+            Some(sqlstate::PROHIBITED_SQL_STATEMENT_ATTEMPTED),
+            "statement returning results not allowed"
+        )
     );
     assert_eq!(db.exec("c", ";").unwrap(), "");
     let e = db
@@ -385,7 +483,7 @@ fn exec_tags_and_refusals() {
             "INSERT INTO me VALUES (4); SELECT 1/0; INSERT INTO me VALUES (5)",
         )
         .unwrap_err();
-    assert_eq!(e.code(), Some("22012"));
+    assert_eq!(e.code(), Some(sqlstate::DIVISION_BY_ZERO));
     assert_eq!(
         value(&db.query("c", "SELECT count(*) FROM me").unwrap()),
         Some("1")
@@ -410,7 +508,7 @@ fn syntax_error_message_has_position() {
     let mut db = Dblink::new();
     db.connect("c", &trust()).unwrap();
     let e = db.query("c", "SELECT frm foo bar").unwrap_err();
-    assert_eq!(e.code(), Some("42601"));
+    assert_eq!(e.code(), Some(sqlstate::SYNTAX_ERROR));
     assert!(e.position().is_some());
 }
 
@@ -455,9 +553,15 @@ fn cursors_with_transaction_bookkeeping() {
     let e = db.fetch("c", "nosuch", 1).unwrap_err();
     assert_eq!(
         (e.code(), e.message()),
-        (Some("34000"), "cursor \"nosuch\" does not exist")
+        (
+            Some(sqlstate::INVALID_CURSOR_NAME),
+            "cursor \"nosuch\" does not exist"
+        )
     );
-    assert_eq!(db.close("c", "nosuch").unwrap_err().code(), Some("34000"));
+    assert_eq!(
+        db.close("c", "nosuch").unwrap_err().code(),
+        Some(sqlstate::INVALID_CURSOR_NAME)
+    );
 }
 
 #[test]
@@ -484,7 +588,7 @@ fn cursor_open_failure_leaves_failed_transaction() {
         .unwrap_err();
     assert_eq!(e.message(), "relation \"foobar_missing\" does not exist");
     let e = db.open("c", "rmt2", "SELECT 1").unwrap_err();
-    assert_eq!(e.code(), Some("25P02"));
+    assert_eq!(e.code(), Some(sqlstate::IN_FAILED_SQL_TRANSACTION));
     assert_eq!(db.exec("c", "ABORT").unwrap(), "ROLLBACK");
 }
 
@@ -542,7 +646,7 @@ fn copy_never_wedges_a_named_connection() {
     db.exec("c", "CREATE TEMP TABLE ci(a int)").unwrap();
     assert_eq!(
         db.exec("c", "COPY ci FROM STDIN").unwrap_err().code(),
-        Some("57014")
+        Some(sqlstate::QUERY_CANCELED)
     );
     assert_eq!(
         value(&db.query("c", "SELECT 'usable'").unwrap()),
@@ -557,13 +661,36 @@ fn waiting_on_one_keeps_reading_the_others() {
     let mut db = Dblink::new();
     db.connect("big", &trust()).unwrap();
     db.connect("slow", &trust()).unwrap();
+    let big = pid_of(&db, "big");
     db.send_query(
         "big",
         "SELECT repeat('x', 1000) FROM generate_series(1, 20000)",
     )
     .unwrap();
-    db.send_query("slow", "SELECT pg_sleep(1)").unwrap();
-    assert!(db.get_result("slow").unwrap().is_some());
+    // `slow` runs until big's backend has sent its whole result and gone idle, which it can only do
+    // if the client keeps reading `big` while it waits on `slow` (the server polls, up to 30 s).
+    let finished = format!(
+        "EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = {big} AND state = 'idle' \
+         AND query LIKE 'SELECT repeat%')"
+    );
+    db.send_query(
+        "slow",
+        &format!(
+            "DO $$ BEGIN \
+             FOR i IN 1..3000 LOOP \
+                 PERFORM pg_stat_clear_snapshot(); \
+                 EXIT WHEN {finished}; \
+                 PERFORM pg_sleep(0.01); \
+             END LOOP; \
+             IF NOT {finished} THEN RAISE EXCEPTION 'big never went idle'; END IF; \
+             END $$"
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        db.get_result("slow").unwrap(),
+        Some(QueryResult::Command("DO".into()))
+    );
     // By now everything `big` sent was read while we waited on `slow`.
     assert!(!db.is_busy("big").unwrap());
     assert_eq!(

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use pgdblink::cluster::{Cluster, ClusterOptions, Role};
-use pgdblink::{Dblink, QueryResult};
+use pgdblink::{Dblink, Error, QueryResult, sqlstate};
 
 const CONNECTIONS: usize = 500;
 const LISTENERS: usize = 5;
@@ -138,7 +138,7 @@ fn soak_500_connections() {
                 )
                 .unwrap();
                 // The victim reports the termination and the lost connection, then the end marker.
-                let mut errors = Vec::new();
+                let mut errors: Vec<Error> = Vec::new();
                 loop {
                     match db.get_result(&names[victim]) {
                         Ok(Some(r)) => {
@@ -147,11 +147,13 @@ fn soak_500_connections() {
                             assert_eq!(rows.get(0, 1), Some(seq_before.to_string().as_str()));
                         }
                         Ok(None) => break,
-                        Err(e) => errors.push(e.code().unwrap_or("").to_owned()),
+                        Err(e) => errors.push(e),
                     }
                 }
                 assert!(
-                    errors.iter().all(|c| c == "57P01" || c == "08006"),
+                    errors.iter().all(|e| e.is_closed()
+                        && [sqlstate::ADMIN_SHUTDOWN, sqlstate::CONNECTION_FAILURE]
+                            .contains(&e.code().unwrap_or(""))),
                     "{errors:?}"
                 );
                 in_flight.remove(&victim);
@@ -185,7 +187,10 @@ fn soak_500_connections() {
                         notifies_sent += 1;
                     }
                 }
-                Err(e) if e.code() == Some("57014") && f.kind == Kind::Cancellable => {
+                Err(e)
+                    if e.code() == Some(sqlstate::QUERY_CANCELED)
+                        && f.kind == Kind::Cancellable =>
+                {
                     cancelled += 1;
                 }
                 other => panic!("{name} seq {}: unexpected {other:?}", f.seq),
