@@ -411,7 +411,7 @@ impl Reactor {
         let socket = PgSocket::connect_with(peer.clone(), Connection::new(startup), options)
             .map_err(|e| match e {
                 OpenError::Connect(e) => {
-                    Error::new(ErrorKind::Connect, stream::connect_failure_text(peer, &e))
+                    Error::io(ErrorKind::Connect, stream::connect_failure_text(peer, &e), e)
                 }
                 OpenError::Option(text) => Error::new(ErrorKind::Connect, text),
             })?;
@@ -427,9 +427,10 @@ impl Reactor {
             Ok(true) => {
                 let socket = self.get_mut(id).expect("connection present");
                 if let Some(e) = socket.take_connect_error() {
-                    Err(Error::new(
+                    Err(Error::io(
                         ErrorKind::Connect,
                         stream::connect_failure_text(peer, &e),
+                        e,
                     ))
                 } else if let Some(e) = socket.conn().fatal_error() {
                     Err(e.clone())

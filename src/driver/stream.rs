@@ -291,7 +291,7 @@ pub(crate) fn connect_failure_text(peer: &Peer, e: &io::Error) -> String {
 
 /// An error for an I/O failure of the connection itself.
 pub(crate) fn io_error(e: io::Error) -> Error {
-    Error::new(ErrorKind::Io, os_error_text(&e))
+    Error::io(ErrorKind::Io, os_error_text(&e), e)
 }
 
 #[cfg(test)]
