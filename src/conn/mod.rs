@@ -41,6 +41,8 @@
 mod query;
 mod result;
 mod startup;
+#[cfg(test)]
+mod tests;
 
 pub use result::{Column, Notification, QueryResult, Row, RowIter, Rows};
 pub use startup::{StartupConfig, StartupConfigBuilder};
@@ -430,9 +432,10 @@ impl Connection {
                 consumed += n;
                 continue;
             }
-            // The hot path: a row of the row set in progress, validated and indexed in one pass.
-            if let Some(len) = self.fast_data_row(&recv, consumed) {
-                consumed += len;
+            // The hot path: rows of the row set in progress, validated and indexed in one pass.
+            let after_rows = self.fast_data_rows(&recv, consumed);
+            if after_rows != consumed {
+                consumed = after_rows;
                 continue;
             }
             match protocol::decode(&recv[consumed..], &self.limits) {

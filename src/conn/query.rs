@@ -331,6 +331,17 @@ impl Connection {
         Ok(())
     }
 
+    /// Queues a simple Query without the idle check: several requests in flight, for the queue's
+    /// tests until pipelining has its own API.
+    #[cfg(test)]
+    pub(super) fn queue_query_unchecked(&mut self, sql: &str, chunk_rows: Option<usize>) {
+        frontend::query(sql, &mut self.send).expect("a query without NUL");
+        self.requests.push(Request::Query(SimpleQuery {
+            chunk_rows,
+            statement: Statement::Idle,
+        }));
+    }
+
     fn command_error(&mut self, kind: ErrorKind, text: &str) -> Error {
         self.error_buffer.push_str(text);
         self.error_buffer.push('\n');
@@ -342,33 +353,49 @@ impl Connection {
         }
     }
 
-    /// The hot path: if `buf` starts with a DataRow of the row set in progress, adds it and returns
-    /// its length. `pass` is the whole receive buffer of this input pass, `buf` its tail from `base`.
+    /// The hot path: adds the DataRows of the row set in progress found in `pass` from `at` on,
+    /// each validated and indexed in one pass, and returns where they end (`at` when there are none).
+    /// `pass` is the whole receive buffer of this input pass.
     #[inline]
-    pub(super) fn fast_data_row(&mut self, pass: &[u8], base: usize) -> Option<usize> {
+    pub(super) fn fast_data_rows(&mut self, pass: &[u8], mut at: usize) -> usize {
         let Some(Request::Query(q)) = self.requests.queue.front_mut() else {
-            return None;
+            return at;
         };
         let Statement::Rows(rows) = &mut q.statement else {
-            return None;
+            return at;
         };
-        let len = rows.push_fast(&pass[base..], &self.limits, base)?;
-        if self.check_utf8
-            && let Err(e) = rows.check_last_row_utf8(pass)
-        {
-            let mut sink = Sink {
-                pass,
-                check_utf8: true,
-                outbox: &mut self.outbox,
-                error_buffer: &mut self.error_buffer,
-                send: &mut self.send,
-                last_columns: &mut self.last_columns,
+        let limits = self.limits;
+        let refused = loop {
+            let Some(len) = pass
+                .get(at..)
+                .and_then(|buf| rows.push_fast(buf, &limits, at))
+            else {
+                return at;
             };
-            q.refuse_rows(e, &mut sink);
-            return Some(len);
-        }
-        q.row_added(&mut self.outbox);
-        Some(len)
+            at += len;
+            if self.check_utf8
+                && let Err(e) = rows.check_last_row_utf8(pass)
+            {
+                break e;
+            }
+            if let Some(max) = q.chunk_rows
+                && rows.len() >= max
+            {
+                let batch = rows.take_batch();
+                self.outbox
+                    .push(Output::Result(Ok(QueryResult::Rows(batch))), true);
+            }
+        };
+        let mut sink = Sink {
+            pass,
+            check_utf8: true,
+            outbox: &mut self.outbox,
+            error_buffer: &mut self.error_buffer,
+            send: &mut self.send,
+            last_columns: &mut self.last_columns,
+        };
+        q.refuse_rows(refused, &mut sink);
+        at
     }
 
     /// A message while requests are in flight (or, with none, while idle). `pass` is the receive

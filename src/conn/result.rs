@@ -241,18 +241,14 @@ impl Rows {
         Some(Row {
             chunk: self.chunk_of(row).map_or(&[][..], |c| &c[..]),
             fields: self.fields.get(at..at.checked_add(ncols)?)?,
-            columns: &self.columns,
+            rows: self,
         })
     }
 
     /// The index of the first column named exactly `name`.
     pub fn column_index(&self, name: &str) -> Option<usize> {
-        column_index(&self.columns, name)
+        self.columns.iter().position(|c| c.name == name)
     }
-}
-
-fn column_index(columns: &[Column], name: &str) -> Option<usize> {
-    columns.iter().position(|c| c.name == name)
 }
 
 impl<'a> IntoIterator for &'a Rows {
@@ -384,7 +380,7 @@ impl<'a> Iterator for RowIter<'a> {
         let row = Row {
             chunk: chunks.get(self.chunk).map_or(&[][..], |(c, _)| &c[..]),
             fields: rows.fields.get(at..at + ncols).unwrap_or(&[]),
-            columns: &rows.columns,
+            rows,
         };
         self.index += 1;
         Some(row)
@@ -414,9 +410,9 @@ impl fmt::Debug for Rows {
 pub struct Row<'a> {
     /// The receive buffer the row lives in.
     chunk: &'a [u8],
-    /// Where the row's values start in `chunk` ([`NULL_FIELD`] for NULL).
+    /// Where the row's values start in `chunk` ([`NULL_FIELD`] for NULL): one per column.
     fields: &'a [u32],
-    columns: &'a [Column],
+    rows: &'a Rows,
 }
 
 impl<'a> Row<'a> {
@@ -438,22 +434,22 @@ impl<'a> Row<'a> {
     /// The text value of the first column named exactly `name`; `None` for SQL NULL or when no
     /// column has that name ([`Rows::column_index`] tells the two apart).
     pub fn get_by_name(&self, name: &str) -> Option<&'a str> {
-        self.get(column_index(self.columns, name)?)
+        self.get(self.rows.column_index(name)?)
     }
 
     /// The columns.
     pub fn columns(&self) -> &'a [Column] {
-        self.columns
+        self.rows.columns()
     }
 
     /// Number of columns.
     pub fn len(&self) -> usize {
-        self.columns.len()
+        self.fields.len()
     }
 
     /// Whether the row has no columns.
     pub fn is_empty(&self) -> bool {
-        self.columns.is_empty()
+        self.fields.is_empty()
     }
 }
 

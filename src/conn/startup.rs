@@ -137,6 +137,12 @@ impl StartupConfig {
         self
     }
 
+    /// The password's storage (wiped on drop), for the tests.
+    #[cfg(test)]
+    pub(super) fn password_storage(&self) -> Option<&Zeroizing<String>> {
+        self.password.as_ref()
+    }
+
     /// The user name.
     pub fn user(&self) -> &str {
         &self.user
@@ -350,6 +356,12 @@ impl Startup {
             sasl_done: false,
             unsent_after_ssl: false,
         }
+    }
+
+    /// Whether the password or a SCRAM exchange is still held.
+    #[cfg(test)]
+    pub(super) fn has_secrets(&self) -> bool {
+        self.config.password.is_some() || self.scram.is_some()
     }
 
     /// All of the output was sent.
