@@ -17,7 +17,7 @@ use bytes::Bytes;
 use super::result::{Column, Outbox, Output, QueryResult, RowsBuilder};
 use super::{COPY_IN_TEXT, COPY_OUT_TEXT, Connection, Phase, error_from_fields, text};
 use crate::error::{Error, ErrorKind};
-use crate::protocol::backend::{BackendMessage, TransactionStatus};
+use crate::protocol::backend::{BackendMessage, DataRow, RowDescription, TransactionStatus};
 use crate::protocol::{self, frontend};
 
 /// What the server owes for one request sent.
@@ -190,69 +190,12 @@ impl SimpleQuery {
         self.deliver(sink.outbox, Err(e));
     }
 
+    /// One message for this request.
     fn handle(&mut self, msg: BackendMessage<'_>, sink: &mut Sink<'_>) -> Step {
         match msg {
-            BackendMessage::RowDescription(desc) => {
-                if !matches!(self.statement, Statement::Idle) {
-                    return Step::Violation(
-                        "server sent a second RowDescription before CommandComplete".into(),
-                    );
-                }
-                // A query run again describes the same columns: reuse them instead of rebuilding.
-                let columns = match &*sink.last_columns {
-                    Some((bytes, columns)) if bytes.as_slice() == desc.as_bytes() => {
-                        columns.clone()
-                    }
-                    _ => {
-                        let columns: Arc<[Column]> = desc
-                            .fields()
-                            .map(|f| Column::new(text(f.name), f.type_oid))
-                            .collect();
-                        *sink.last_columns = Some((desc.as_bytes().to_vec(), columns.clone()));
-                        columns
-                    }
-                };
-                self.statement = Statement::Rows(RowsBuilder::new(columns));
-            }
-            BackendMessage::DataRow(row) => {
-                let rows = match &mut self.statement {
-                    Statement::Rows(rows) => rows,
-                    Statement::CopyOut | Statement::Discard => return Step::Continue,
-                    Statement::Idle | Statement::CopyIn => {
-                        return Step::Violation(
-                            "server sent data (\"D\" message) without prior row description (\"T\" message)".into(),
-                        );
-                    }
-                };
-                // Offsets are relative to the receive buffer of this pass, frozen at its end.
-                if let Err(text) = rows.push_decoded(&row, offset_in(sink.pass, row.body())) {
-                    return Step::Violation(text);
-                }
-                let refused = match sink.check_utf8 {
-                    true => rows.check_last_row_utf8(sink.pass).err(),
-                    false => None,
-                };
-                match refused {
-                    Some(e) => self.refuse_rows(e, sink),
-                    None => self.row_added(sink.outbox),
-                }
-            }
-            BackendMessage::CommandComplete { tag } => match std::mem::take(&mut self.statement) {
-                Statement::CopyOut => {
-                    let e = Error::new(ErrorKind::Unsupported, COPY_OUT_TEXT)
-                        .with_severity("ERROR")
-                        .with_code(crate::sqlstate::FEATURE_NOT_SUPPORTED);
-                    sink.error_buffer.push_str(&e.libpq_text());
-                    self.deliver(sink.outbox, Err(e));
-                }
-                Statement::Rows(rows) => {
-                    self.deliver(sink.outbox, Ok(QueryResult::Rows(rows.finish(tag))));
-                }
-                Statement::Discard => {}
-                Statement::Idle | Statement::CopyIn => {
-                    self.deliver(sink.outbox, Ok(QueryResult::Command(text(tag))));
-                }
-            },
+            BackendMessage::RowDescription(desc) => return self.describe(&desc, sink),
+            BackendMessage::DataRow(row) => return self.data_row(&row, sink),
+            BackendMessage::CommandComplete { tag } => self.complete(tag, sink),
             BackendMessage::EmptyQueryResponse => {
                 self.deliver(sink.outbox, Ok(QueryResult::EmptyQuery));
             }
@@ -292,6 +235,76 @@ impl SimpleQuery {
             }
         }
         Step::Continue
+    }
+
+    /// RowDescription: a row set starts.
+    fn describe(&mut self, desc: &RowDescription<'_>, sink: &mut Sink<'_>) -> Step {
+        if !matches!(self.statement, Statement::Idle) {
+            return Step::Violation(
+                "server sent a second RowDescription before CommandComplete".into(),
+            );
+        }
+        // A query run again describes the same columns: reuse them instead of rebuilding.
+        let columns = match &*sink.last_columns {
+            Some((bytes, columns)) if bytes.as_slice() == desc.as_bytes() => columns.clone(),
+            _ => {
+                let columns: Arc<[Column]> = desc
+                    .fields()
+                    .map(|f| Column::new(text(f.name), f.type_oid))
+                    .collect();
+                *sink.last_columns = Some((desc.as_bytes().to_vec(), columns.clone()));
+                columns
+            }
+        };
+        self.statement = Statement::Rows(RowsBuilder::new(columns));
+        Step::Continue
+    }
+
+    /// A DataRow the hot path did not take (see [`Connection::fast_data_rows`]).
+    fn data_row(&mut self, row: &DataRow<'_>, sink: &mut Sink<'_>) -> Step {
+        let rows = match &mut self.statement {
+            Statement::Rows(rows) => rows,
+            Statement::CopyOut | Statement::Discard => return Step::Continue,
+            Statement::Idle | Statement::CopyIn => {
+                return Step::Violation(
+                    "server sent data (\"D\" message) without prior row description (\"T\" message)"
+                        .into(),
+                );
+            }
+        };
+        // Offsets are relative to the receive buffer of this pass, frozen at its end.
+        if let Err(text) = rows.push_decoded(row, offset_in(sink.pass, row.body())) {
+            return Step::Violation(text);
+        }
+        let refused = match sink.check_utf8 {
+            true => rows.check_last_row_utf8(sink.pass).err(),
+            false => None,
+        };
+        match refused {
+            Some(e) => self.refuse_rows(e, sink),
+            None => self.row_added(sink.outbox),
+        }
+        Step::Continue
+    }
+
+    /// CommandComplete: the statement's result.
+    fn complete(&mut self, tag: &[u8], sink: &mut Sink<'_>) {
+        match std::mem::take(&mut self.statement) {
+            Statement::CopyOut => {
+                let e = Error::new(ErrorKind::Unsupported, COPY_OUT_TEXT)
+                    .with_severity("ERROR")
+                    .with_code(crate::sqlstate::FEATURE_NOT_SUPPORTED);
+                sink.error_buffer.push_str(&e.libpq_text());
+                self.deliver(sink.outbox, Err(e));
+            }
+            Statement::Rows(rows) => {
+                self.deliver(sink.outbox, Ok(QueryResult::Rows(rows.finish(tag))));
+            }
+            Statement::Discard => {}
+            Statement::Idle | Statement::CopyIn => {
+                self.deliver(sink.outbox, Ok(QueryResult::Command(text(tag))));
+            }
+        }
     }
 }
 
