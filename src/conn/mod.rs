@@ -161,6 +161,15 @@ impl fmt::Debug for Connection {
     }
 }
 
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Output not yet sent when the connection is dropped may carry the password.
+        if matches!(self.phase, Phase::Startup(_)) || self.fatal.is_some() {
+            startup::wipe(&mut self.send);
+        }
+    }
+}
+
 impl Connection {
     /// Starts a session: queues the SSLRequest or the StartupMessage.
     pub fn new(config: StartupConfig) -> Connection {
