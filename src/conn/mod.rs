@@ -12,6 +12,16 @@
 //! 3. take results with `poll_result`, notifications with `take_notifications`, notices with
 //!    `take_notices`.
 //!
+//! Inside, by phase: `startup` takes the session from the first byte to the first ReadyForQuery
+//! (SSLRequest, authentication, protocol negotiation; its state, password included, is dropped and
+//! wiped there); `query` keeps one entry per request sent of what the server still owes, so requests
+//! can be in flight back to back and the rule "after an error, skip to the sync point" lives in one
+//! place; `result` builds the row sets and queues results and end markers for `poll_result`.
+//!
+//! Text is read as UTF-8: a `client_encoding` other than `UTF8` ends the session with an error, and
+//! with a `SQL_ASCII` server (which does not check text) every value is checked, a value that is not
+//! UTF-8 failing its statement with the server's own error (22021).
+//!
 //! ```
 //! use pgdblink::conn::{Connection, PollResult, StartupConfig, State};
 //!

@@ -72,12 +72,6 @@ enum Statement {
     Discard,
 }
 
-impl std::fmt::Debug for RowsBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "RowsBuilder({} rows)", self.len())
-    }
-}
-
 /// The requests in flight, oldest first.
 #[derive(Debug, Default)]
 pub(super) struct Requests {
@@ -99,25 +93,23 @@ impl Requests {
         self.queue.push_back(request);
     }
 
-    /// Whether the row set in progress has rows in the receive buffer of this input pass.
+    /// Whether the row set in progress (only the front request can have one) has rows in the
+    /// receive buffer of this input pass.
     pub(super) fn rows_pending(&self) -> bool {
-        self.queue.iter().any(|request| match request {
-            Request::Query(q) => {
+        match self.queue.front() {
+            Some(Request::Query(q)) => {
                 matches!(&q.statement, Statement::Rows(rows) if rows.has_pending())
             }
-        })
+            None => false,
+        }
     }
 
     /// Gives the rows received in this input pass their buffer, now frozen.
     pub(super) fn attach(&mut self, chunk: &Bytes) {
-        for request in &mut self.queue {
-            match request {
-                Request::Query(q) => {
-                    if let Statement::Rows(rows) = &mut q.statement {
-                        rows.attach(chunk);
-                    }
-                }
-            }
+        if let Some(Request::Query(q)) = self.queue.front_mut()
+            && let Statement::Rows(rows) = &mut q.statement
+        {
+            rows.attach(chunk);
         }
     }
 

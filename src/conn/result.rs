@@ -570,6 +570,12 @@ impl RowsBuilder {
     }
 }
 
+impl fmt::Debug for RowsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RowsBuilder({} rows)", self.len())
+    }
+}
+
 /// PostgreSQL's error for bytes that are not UTF-8 (`report_invalid_encoding`): the bytes of the
 /// offending character as the encoding's length rule counts it, at most 8.
 fn invalid_utf8(bad: &[u8]) -> Error {

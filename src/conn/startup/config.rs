@@ -35,6 +35,7 @@ pub struct StartupConfig {
 }
 
 /// Builds a [`StartupConfig`]: [`StartupConfig::builder`], setters, [`build`](Self::build).
+#[must_use]
 #[derive(Clone, Debug)]
 pub struct StartupConfigBuilder {
     config: StartupConfig,
