@@ -46,7 +46,7 @@ fn captured_result() -> Vec<u8> {
 }
 
 fn ready_connection() -> Connection {
-    let mut conn = Connection::new(StartupConfig::new("bench", "bench"));
+    let mut conn = Connection::new(StartupConfig::builder("bench", "bench", "benchnonce").build());
     conn.consume_output(conn.pending_output().len());
     conn.handle_input(b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I");
     conn

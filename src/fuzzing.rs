@@ -4,9 +4,9 @@
 //!
 //! Not part of the API: hidden from the documentation and free to change.
 
-use crate::auth::{ChannelBinding, ScramClient, ScramLimits};
+use crate::auth::{ScramClient, ScramLimits};
 use crate::conn::{Connection, MAX_QUEUED_NOTICES, PollResult, QueryResult, StartupConfig, State};
-use crate::conninfo::Config;
+use crate::conninfo::{ChannelBindingMode, Config, ProtocolVersion, SslMode};
 use crate::protocol::{Limits, frontend};
 
 /// The SCRAM client nonce the fuzz targets (and the `startup_scram` transcript) use.
@@ -337,32 +337,36 @@ impl<'a> ConnInput<'a> {
 /// 0x08 SSL required, 0x10 at least protocol 3.2 after negotiation, 0x20 channel binding required,
 /// 0x40 small decoder limits (1 KiB data messages, 256-byte others), 0x80 the server closes at the end.
 pub fn conn_config(options: u8) -> StartupConfig {
-    let mut config = StartupConfig::new("alice", "db1");
+    let mut config = StartupConfig::builder("alice", "db1", NONCE).scram_limits(ScramLimits {
+        max_iterations: MAX_ITERATIONS,
+    });
     if options & 0x01 != 0 {
         config = config.password(PASSWORD);
     }
     if options & 0x02 != 0 {
-        config.protocol = frontend::PROTOCOL_3_2;
+        config = config.max_protocol_version(ProtocolVersion::V3_2);
     }
-    config.ssl_request = options & 0x04 != 0;
-    config.ssl_required = options & 0x08 != 0;
+    // SSLRequest first: for sslmode=require (SSL required) or, with TLS available, prefer. SSL
+    // required without the request: a Unix socket, where sslmode does not apply.
+    config = match (options & 0x04 != 0, options & 0x08 != 0) {
+        (true, true) => config.sslmode(SslMode::Require),
+        (true, false) => config.sslmode(SslMode::Prefer).tls_available(true),
+        (false, true) => config.sslmode(SslMode::Require).over_tcp(false),
+        (false, false) => config.sslmode(SslMode::Disable),
+    };
     if options & 0x10 != 0 {
-        config.min_minor = 2;
+        config = config.min_protocol_version(ProtocolVersion::V3_2);
     }
     if options & 0x20 != 0 {
-        config.channel_binding = ChannelBinding::Require;
+        config = config.channel_binding(ChannelBindingMode::Require);
     }
     if options & 0x40 != 0 {
-        config.limits = Limits {
+        config = config.limits(Limits {
             max_data_message: 1024,
             max_small_message: 256,
-        };
+        });
     }
-    config.scram_nonce = NONCE.to_owned();
-    config.scram_limits = ScramLimits {
-        max_iterations: MAX_ITERATIONS,
-    };
-    config
+    config.build()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -444,7 +448,7 @@ fn describe_result(r: &Result<QueryResult, crate::Error>) -> String {
 impl Run {
     fn new(options: u8, chunked: bool) -> Run {
         let config = conn_config(options);
-        let limits = config.limits;
+        let limits = config.limits();
         let mut run = Run {
             conn: Connection::new(config),
             chunked,

@@ -45,7 +45,8 @@
 
 use pgdblink::auth::ScramLimits;
 use pgdblink::conn::{Connection, PollResult, QueryResult, StartupConfig};
-use pgdblink::protocol::frontend;
+use pgdblink::conninfo::{ChannelBindingMode, ProtocolVersion, SslMode};
+use pgdblink::protocol::{Limits, frontend};
 
 use crate::wire;
 
@@ -330,38 +331,54 @@ pub fn replay(script: &str, chunking: Chunking) -> Result<(), String> {
                     _ => {}
                 }
             }
-            let mut config = StartupConfig::new(&user, &database);
-            for (k, v) in cfg_params {
+            // The transcripts' default SCRAM nonce, unless `nonce=` gives one.
+            let nonce = cfg_params
+                .iter()
+                .find(|(k, _)| k == "nonce")
+                .map_or("pgdblinkpgdblinkpgdblink", |(_, v)| v.as_str());
+            let mut limits = Limits::default();
+            let mut config =
+                StartupConfig::builder(&user, &database, nonce).sslmode(SslMode::Disable);
+            for (k, v) in &cfg_params {
+                let v = v.clone();
                 match k.as_str() {
-                    "password" => config.password = Some(v),
-                    "nonce" => config.scram_nonce = v,
-                    "protocol" if v == "3.0" => config.protocol = frontend::PROTOCOL_3_0,
-                    "protocol" if v == "3.2" => config.protocol = frontend::PROTOCOL_3_2,
-                    "min_minor" => config.min_minor = num(v.as_bytes()).map_err(at)?,
-                    "ssl" if v == "prefer" || v == "require" => {
-                        config.ssl_request = true;
-                        config.ssl_required = v == "require";
+                    "password" => config = config.password(&v),
+                    "nonce" => {}
+                    "protocol" if v == "3.0" => {
+                        config = config.max_protocol_version(ProtocolVersion::V3_0)
+                    }
+                    "protocol" if v == "3.2" => {
+                        config = config.max_protocol_version(ProtocolVersion::V3_2)
+                    }
+                    "min_minor" if v == "0" => {}
+                    "min_minor" if v == "2" => {
+                        config = config.min_protocol_version(ProtocolVersion::V3_2)
+                    }
+                    "ssl" if v == "require" => config = config.sslmode(SslMode::Require),
+                    "ssl" if v == "prefer" => {
+                        config = config.sslmode(SslMode::Prefer).tls_available(true)
                     }
                     "channel_binding" if v == "require" => {
-                        config.channel_binding = pgdblink::auth::ChannelBinding::Require
+                        config = config.channel_binding(ChannelBindingMode::Require)
                     }
                     "channel_binding" if v == "prefer" => {}
                     "max_iterations" => {
-                        config.scram_limits = ScramLimits {
+                        config = config.scram_limits(ScramLimits {
                             max_iterations: num(v.as_bytes()).map_err(at)?,
-                        }
+                        })
                     }
                     "max_small_message" => {
-                        config.limits.max_small_message = num(v.as_bytes()).map_err(at)?
+                        limits.max_small_message = num(v.as_bytes()).map_err(at)?
                     }
                     "max_data_message" => {
-                        config.limits.max_data_message = num(v.as_bytes()).map_err(at)?
+                        limits.max_data_message = num(v.as_bytes()).map_err(at)?
                     }
                     "user" | "database" => {}
                     // A misspelt or unsupported setting would silently test something else.
                     _ => return Err(at(format!("unknown config setting {k}={v}"))),
                 }
             }
+            let config = config.limits(limits).build();
             conn = Some(Connection::new(config));
             continue;
         }

@@ -489,6 +489,12 @@ fn fault_connection_reset_mid_query() {
     assert_eq!(e.code(), Some(sqlstate::CONNECTION_FAILURE));
     assert_eq!(e.message(), LOST);
     assert!(e.is_closed());
+    let cause = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>());
+    assert_eq!(
+        cause.map(|c| c.kind()),
+        Some(std::io::ErrorKind::ConnectionReset),
+        "{e:?}"
+    );
     assert_eq!(db.error_message("fake").unwrap().as_deref(), Some(LOST));
     db.disconnect("fake").unwrap();
     assert_keeper_works(&mut db);

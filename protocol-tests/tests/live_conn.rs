@@ -570,7 +570,7 @@ fn early_read_hint_backs_off_after_misses_and_resets_on_a_hit() {
     let mut events = mio::Events::with_capacity(8);
     let token = mio::Token(0);
     let peer = Peer::Tcp(([127, 0, 0, 1], cluster().port()).into());
-    let startup = StartupConfig::new(Role::Trust.user(), "postgres");
+    let startup = StartupConfig::builder(Role::Trust.user(), "postgres", "livenonce").build();
     let mut socket = PgSocket::connect(peer, Connection::new(startup)).expect("connect");
     let both = mio::Interest::READABLE | mio::Interest::WRITABLE;
     socket

@@ -1,6 +1,7 @@
 //! The `md5` password method (`AuthenticationMD5Password`, request code 5).
 
 use md5::{Digest, Md5};
+use zeroize::Zeroize;
 
 /// Lower-case hexadecimal digits of a 16-byte MD5 digest.
 fn hex_digest(digest: &[u8]) -> [u8; 32] {
@@ -25,14 +26,19 @@ fn hex_digest(digest: &[u8]) -> [u8; 32] {
 /// assert_eq!(answer, "md5f3a0967f60d9dac4597911ea1abdd4be");
 /// ```
 pub fn md5_password(user: &[u8], password: &[u8], salt: [u8; 4]) -> String {
-    let inner = Md5::new()
+    // md5(password ++ user) is what the server stores: as good as the password, so wiped after use.
+    let mut inner: [u8; 16] = Md5::new()
         .chain_update(password)
         .chain_update(user)
-        .finalize();
+        .finalize()
+        .into();
+    let mut inner_hex = hex_digest(&inner);
     let outer = Md5::new()
-        .chain_update(hex_digest(&inner))
+        .chain_update(inner_hex)
         .chain_update(salt)
         .finalize();
+    inner.zeroize();
+    inner_hex.zeroize();
     let mut out = String::with_capacity(35);
     out.push_str("md5");
     // hex_digest only yields ASCII hex digits.

@@ -40,6 +40,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, Zeroizing};
 
 pub use super::saslprep::saslprep_password;
 use crate::{Error, ErrorKind};
@@ -62,11 +63,9 @@ fn auth_error(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::Auth, message)
 }
 
-/// Overwrites a secret buffer with zeros. Best effort: without `unsafe` or a dedicated crate the
-/// compiler is only discouraged (through `black_box`) from eliding the writes.
+/// Overwrites a secret buffer with zeros (with `zeroize`, whose writes the compiler cannot elide).
 fn wipe(buf: &mut [u8]) {
-    buf.fill(0);
-    std::hint::black_box(buf);
+    buf.zeroize();
 }
 
 /// Compares two byte strings without an early exit on the first difference. Slices of different
@@ -190,7 +189,7 @@ impl Default for ScramLimits {
 /// `ClientKey = HMAC(SaltedPassword, "Client Key")`, `StoredKey = SHA-256(ClientKey)`,
 /// `ServerKey = HMAC(SaltedPassword, "Server Key")`, where `SaltedPassword` is PBKDF2-HMAC-SHA-256.
 /// They are kept apart from [`ScramClient`] so that [`ScramKeyCache`] can skip PBKDF2 on reconnect.
-/// `Debug` does not show them, and they are overwritten with zeros when dropped (best effort).
+/// `Debug` does not show them, and they are overwritten with zeros when dropped.
 #[derive(Clone)]
 pub struct ScramKeys {
     client_key: [u8; KEY_LEN],
@@ -261,10 +260,17 @@ pub struct ScramKeyCache {
 }
 
 struct CacheEntry {
+    /// As good as the password to an offline guesser: wiped on drop.
     password_hash: [u8; KEY_LEN],
     salt: Vec<u8>,
     iterations: u32,
     keys: ScramKeys,
+}
+
+impl Drop for CacheEntry {
+    fn drop(&mut self) {
+        wipe(&mut self.password_hash);
+    }
 }
 
 impl ScramKeyCache {
@@ -305,9 +311,10 @@ impl ScramKeyCache {
         salt: &[u8],
         iterations: u32,
     ) -> ScramKeys {
-        let password_hash: [u8; KEY_LEN] = Sha256::digest(prepared_password).into();
+        let password_hash: Zeroizing<[u8; KEY_LEN]> =
+            Zeroizing::new(Sha256::digest(prepared_password).into());
         let found = self.entries.iter().position(|e| {
-            e.iterations == iterations && e.salt == salt && e.password_hash == password_hash
+            e.iterations == iterations && e.salt == salt && e.password_hash == *password_hash
         });
         if let Some(index) = found {
             let entry = self.entries.remove(index);
@@ -321,7 +328,7 @@ impl ScramKeyCache {
                 self.entries.remove(0);
             }
             self.entries.push(CacheEntry {
-                password_hash,
+                password_hash: *password_hash,
                 salt: salt.to_vec(),
                 iterations,
                 keys: keys.clone(),
@@ -363,8 +370,8 @@ enum State {
 ///
 /// `Debug` shows neither the password nor any key.
 pub struct ScramClient {
-    /// The SASLprep-ed password; wiped once the keys are derived.
-    password: Vec<u8>,
+    /// The SASLprep-ed password; wiped once the keys are derived, and on drop.
+    password: Zeroizing<Vec<u8>>,
     client_nonce: String,
     /// `client-first-message-bare`: `n=<user>,r=<client nonce>`.
     client_first_bare: String,
@@ -393,7 +400,7 @@ impl ScramClient {
     ) -> ScramClient {
         let user = user.replace('=', "=3D").replace(',', "=2C");
         ScramClient {
-            password: saslprep_password(password).into_owned(),
+            password: Zeroizing::new(saslprep_password(password).into_owned()),
             client_nonce: nonce.to_owned(),
             client_first_bare: format!("n={user},r={nonce}"),
             limits,
@@ -464,7 +471,7 @@ impl ScramClient {
 
     fn fail(&mut self, error: Error) -> Error {
         self.state = State::Failed(error.clone());
-        wipe(&mut self.password);
+        self.password.zeroize();
         error
     }
 
@@ -488,7 +495,7 @@ impl ScramClient {
             Some(cache) => cache.get_or_derive(&self.password, &first.salt, first.iterations),
             None => derive_keys(&self.password, &first.salt, first.iterations),
         };
-        wipe(&mut self.password);
+        self.password.zeroize();
 
         // `first.nonce` is printable ASCII (checked while parsing).
         let mut client_final = format!("c={GS2_HEADER_BASE64},r=").into_bytes();
@@ -500,7 +507,7 @@ impl ScramClient {
             b",",
             &client_final,
         ];
-        let client_signature = hmac_sha256(&keys.stored_key, &auth_message);
+        let mut client_signature = hmac_sha256(&keys.stored_key, &auth_message);
         let mut proof = [0u8; KEY_LEN];
         for (p, (k, s)) in proof
             .iter_mut()
@@ -512,6 +519,7 @@ impl ScramClient {
         client_final.extend_from_slice(b",p=");
         client_final.extend_from_slice(BASE64.encode(proof).as_bytes());
         wipe(&mut proof);
+        wipe(&mut client_signature);
         self.state = State::ProofSent { expected_signature };
         Ok(client_final)
     }
@@ -530,12 +538,6 @@ impl fmt::Debug for ScramClient {
             .field("limits", &self.limits)
             .field("state", &state)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for ScramClient {
-    fn drop(&mut self) {
-        wipe(&mut self.password);
     }
 }
 

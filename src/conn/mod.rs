@@ -12,10 +12,22 @@
 //! 3. take results with `poll_result`, notifications with `take_notifications`, notices with
 //!    `take_notices`.
 //!
+//! Inside, by phase: `startup` takes the session from the first byte to the first ReadyForQuery
+//! (SSLRequest, authentication, protocol negotiation; its state, password included, is dropped and
+//! wiped there); `query` keeps one entry per request sent of what the server still owes, so requests
+//! can be in flight back to back and the rule "after an error, skip to the sync point" lives in one
+//! place; `result` builds the row sets and queues results and end markers for `poll_result`.
+//!
+//! Text is read as UTF-8: a `client_encoding` other than `UTF8` ends the session with an error, and
+//! with a `SQL_ASCII` server (which does not check text) every value is checked, a value that is not
+//! UTF-8 failing its statement with the server's own error (22021).
+//!
 //! ```
 //! use pgdblink::conn::{Connection, PollResult, StartupConfig, State};
 //!
-//! let mut conn = Connection::new(StartupConfig::new("alice", "db1"));
+//! // The SCRAM nonce must be random in real use (the driver draws it from the OS).
+//! let config = StartupConfig::builder("alice", "db1", "rOprNGfwEbeRWgbNEkqO").build();
+//! let mut conn = Connection::new(config);
 //! // The client speaks first: a StartupMessage.
 //! assert_eq!(conn.pending_output()[4..8], [0, 3, 0, 0]);
 //! let n = conn.pending_output().len();
@@ -37,20 +49,27 @@
 //! ```
 
 pub mod cancel;
+mod query;
 mod result;
+mod startup;
+#[cfg(test)]
+mod tests;
 
 pub use result::{Column, Notification, QueryResult, Row, RowIter, Rows};
+pub use startup::{StartupConfig, StartupConfigBuilder};
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BytesMut};
 
-use crate::auth::{self, ChannelBinding, ScramClient, ScramKeyCache, ScramLimits};
 use crate::error::{Error, ErrorKind};
-use crate::protocol::backend::{Authentication, BackendMessage, TransactionStatus};
+use crate::protocol::backend::{BackendMessage, TransactionStatus};
 use crate::protocol::{self, Decoded, Limits, frontend};
+use query::Requests;
+use result::{Outbox, Output};
+use startup::Startup;
 
 /// libpq's text for a connection the server closed.
 pub const SERVER_CLOSED_TEXT: &str = "server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.";
@@ -72,80 +91,6 @@ const RECV_RESERVE: usize = 32 * 1024;
 
 /// How many notices a connection keeps before dropping the oldest.
 pub const MAX_QUEUED_NOTICES: usize = 1024;
-
-/// Everything the connection needs to start a session.
-#[derive(Clone)]
-pub struct StartupConfig {
-    /// The user name (also used for MD5).
-    pub user: String,
-    /// The password, if any.
-    pub password: Option<String>,
-    /// Startup parameters in order (`user` and `database` included).
-    pub params: Vec<(String, String)>,
-    /// Whether to send an SSLRequest first (and fail, since TLS is not implemented, unless the server
-    /// answers `N` and `ssl_required` is false).
-    pub ssl_request: bool,
-    /// Whether TLS is required (`sslmode=require` or stronger).
-    pub ssl_required: bool,
-    /// Protocol version to request: [`frontend::PROTOCOL_3_0`] or [`frontend::PROTOCOL_3_2`].
-    pub protocol: u32,
-    /// The lowest minor version acceptable after negotiation (0 or 2).
-    pub min_minor: u32,
-    /// `channel_binding` setting.
-    pub channel_binding: ChannelBinding,
-    /// The SCRAM client nonce (printable). Handed in by the driver; tests use a fixed one.
-    pub scram_nonce: String,
-    /// Limits on SCRAM parameters.
-    pub scram_limits: ScramLimits,
-    /// Decoder limits.
-    pub limits: Limits,
-    /// A cache of SCRAM keys derived from (password, salt, iteration count), shared between
-    /// connections: a reconnect to the same server skips PBKDF2. The keys are as secret as the password.
-    pub scram_cache: Option<Arc<Mutex<ScramKeyCache>>>,
-}
-
-impl StartupConfig {
-    /// A protocol 3.0 startup for `user` on `database`, asking for `client_encoding` UTF8, with no
-    /// password, no SSLRequest and a fixed SCRAM nonce (replace it with a random one in real use).
-    pub fn new(user: &str, database: &str) -> StartupConfig {
-        StartupConfig {
-            user: user.to_owned(),
-            password: None,
-            params: vec![
-                ("user".to_owned(), user.to_owned()),
-                ("database".to_owned(), database.to_owned()),
-                ("client_encoding".to_owned(), "UTF8".to_owned()),
-            ],
-            ssl_request: false,
-            ssl_required: false,
-            protocol: frontend::PROTOCOL_3_0,
-            min_minor: 0,
-            channel_binding: ChannelBinding::Prefer,
-            scram_nonce: "pgdblinkpgdblinkpgdblink".to_owned(),
-            scram_limits: ScramLimits::default(),
-            limits: Limits::default(),
-            scram_cache: None,
-        }
-    }
-
-    /// Sets the password.
-    pub fn password(mut self, password: &str) -> StartupConfig {
-        self.password = Some(password.to_owned());
-        self
-    }
-}
-
-impl fmt::Debug for StartupConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StartupConfig")
-            .field("user", &self.user)
-            .field("password", &self.password.as_ref().map(|_| "********"))
-            .field("params", &self.params)
-            .field("ssl_request", &self.ssl_request)
-            .field("protocol", &self.protocol)
-            .finish_non_exhaustive()
-    }
-}
 
 /// The coarse state of a connection.
 #[non_exhaustive]
@@ -175,81 +120,64 @@ pub enum PollResult {
     Done,
 }
 
+/// Where the session stands.
 #[derive(Debug)]
 enum Phase {
-    /// Waiting for the one-byte answer to SSLRequest.
-    SslResponse,
-    /// StartupMessage sent; expecting `R`, `E` or `v`.
-    AwaitingAuth,
-    /// In a SASL exchange.
-    Sasl,
-    /// Authenticated; collecting ParameterStatus/BackendKeyData until ReadyForQuery.
-    AwaitingReady,
-    Idle,
-    Busy,
+    /// Startup and authentication; the state only they need is boxed, so it neither widens the
+    /// struct every query walks nor outlives them (the password is wiped when it is dropped).
+    Startup(Box<Startup>),
+    /// ReadyForQuery was received: requests may be sent.
+    Ready,
+    /// Closed for good.
     Closed,
-}
-
-#[derive(Debug, Default)]
-enum CopyState {
-    #[default]
-    None,
-    /// Draining a COPY TO STDOUT.
-    Out,
-    /// CopyFail sent for a COPY FROM STDIN.
-    In,
 }
 
 /// One PostgreSQL session, sans-IO. See the [module documentation](self).
 pub struct Connection {
     phase: Phase,
-    /// Boxed, like `scram`: read only while the session starts, so neither widens the struct every
-    /// query walks (with hundreds of connections, each line of it is a cache miss).
-    config: Box<StartupConfig>,
     recv: BytesMut,
     send: Vec<u8>,
     send_pos: usize,
-    scram: Option<Box<ScramClient>>,
-    sasl_done: bool,
+    limits: Limits,
+    /// The requests in flight, oldest first: what the server owes.
+    requests: Requests,
+    /// Results and end markers for the caller.
+    outbox: Outbox,
+    /// `server_encoding` is `SQL_ASCII`: the server does not check text, so the client checks that
+    /// every value is UTF-8.
+    check_utf8: bool,
+    eof: bool,
     protocol_minor: u32,
-    backend_key: Option<(u32, Vec<u8>)>,
-    params: Vec<(String, String)>,
     tx_status: TransactionStatus,
-    /// Results ready for the caller.
-    results: VecDeque<Result<QueryResult, Error>>,
-    /// In chunked mode: the approximate bytes of row data in `results` and `pass_results`.
-    queued_bytes: usize,
-    /// Chunked-rows mode for the query in flight: deliver row sets in results of at most this many rows.
-    chunk_rows: Option<usize>,
-    /// Results completed in the current input pass whose rows refer to the pending chunk.
-    pass_results: Vec<Result<QueryResult, Error>>,
-    /// The row set under construction.
-    current: Option<Rows>,
     /// The last RowDescription's bytes and the columns built from them.
     last_columns: Option<(Vec<u8>, Arc<[Column]>)>,
-    copy: CopyState,
-    /// ReadyForQuery (or a lost connection) ended the query in flight.
-    query_done: bool,
+    backend_key: Option<(u32, Vec<u8>)>,
+    params: Vec<(String, String)>,
     notifications: VecDeque<Notification>,
     notices: VecDeque<Error>,
     notices_dropped: u64,
     error_buffer: String,
     fatal: Option<Error>,
-    eof: bool,
-    /// The StartupMessage queued after an `N` answer to SSLRequest has not been sent yet: any byte from
-    /// the server now was not asked for (CVE-2021-23222).
-    startup_unsent_after_ssl: bool,
 }
 
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
             .field("phase", &self.phase)
-            .field("user", &self.config.user)
             .field("tx_status", &self.tx_status)
-            .field("results", &self.results.len())
+            .field("requests", &self.requests.len())
+            .field("results", &self.outbox.len())
             .field("fatal", &self.fatal)
             .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        // Output not yet sent when the connection is dropped may carry the password.
+        if matches!(self.phase, Phase::Startup(_)) || self.fatal.is_some() {
+            startup::wipe(&mut self.send);
+        }
     }
 }
 
@@ -257,56 +185,28 @@ impl Connection {
     /// Starts a session: queues the SSLRequest or the StartupMessage.
     pub fn new(config: StartupConfig) -> Connection {
         let mut conn = Connection {
-            phase: Phase::AwaitingAuth,
-            protocol_minor: config.protocol & 0xffff,
-            config: Box::new(config),
+            limits: config.limits(),
+            protocol_minor: (config.max_protocol_version().code() & 0xffff) as u32,
+            phase: Phase::Startup(Box::new(Startup::new(config))),
             recv: BytesMut::new(),
             send: Vec::with_capacity(256),
             send_pos: 0,
-            scram: None,
-            sasl_done: false,
+            requests: Requests::default(),
+            outbox: Outbox::default(),
+            check_utf8: false,
+            eof: false,
+            tx_status: TransactionStatus::Idle,
+            last_columns: None,
             backend_key: None,
             params: Vec::new(),
-            tx_status: TransactionStatus::Idle,
-            results: VecDeque::new(),
-            queued_bytes: 0,
-            chunk_rows: None,
-            pass_results: Vec::new(),
-            current: None,
-            last_columns: None,
-            copy: CopyState::None,
-            query_done: true,
             notifications: VecDeque::new(),
             notices: VecDeque::new(),
             notices_dropped: 0,
             error_buffer: String::new(),
             fatal: None,
-            eof: false,
-            startup_unsent_after_ssl: false,
         };
-        if conn.config.ssl_request {
-            frontend::ssl_request(&mut conn.send);
-            conn.phase = Phase::SslResponse;
-        } else {
-            conn.queue_startup();
-        }
+        conn.begin_startup();
         conn
-    }
-
-    fn queue_startup(&mut self) {
-        let params: Vec<(&str, &str)> = self
-            .config
-            .params
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        match frontend::startup_message(self.config.protocol, params, &mut self.send) {
-            Ok(()) => self.phase = Phase::AwaitingAuth,
-            Err(e) => self.fail(Error::new(
-                ErrorKind::Config,
-                format!("invalid startup parameter: {e}"),
-            )),
-        }
     }
 
     // ----- getters -----
@@ -314,11 +214,9 @@ impl Connection {
     /// The coarse state.
     pub fn state(&self) -> State {
         match self.phase {
-            Phase::SslResponse | Phase::AwaitingAuth | Phase::Sasl | Phase::AwaitingReady => {
-                State::Startup
-            }
-            Phase::Idle => State::Idle,
-            Phase::Busy => State::Busy,
+            Phase::Startup(_) => State::Startup,
+            Phase::Ready if self.requests.is_empty() && self.outbox.len() == 0 => State::Idle,
+            Phase::Ready => State::Busy,
             Phase::Closed => State::Closed,
         }
     }
@@ -332,7 +230,7 @@ impl Connection {
     /// Whether [`poll_result`](Self::poll_result) would return [`PollResult::Pending`]: a query is in
     /// flight, no result is ready and the end has not been reached. A closed connection is not busy.
     pub fn is_busy(&self) -> bool {
-        matches!(self.phase, Phase::Busy) && self.results.is_empty() && !self.query_done
+        matches!(self.phase, Phase::Ready) && !self.outbox.has_ready() && !self.requests.is_empty()
     }
 
     /// Bytes the client must send to the server.
@@ -345,9 +243,11 @@ impl Connection {
         self.send_pos < self.send.len()
     }
 
-    /// Whether the connection expects input (it is open and the server has not closed).
+    /// Whether the connection expects input: it is open, the server has not closed, and no
+    /// chunked-rows backpressure holds (at least [`MAX_QUEUED_ROW_BYTES`] of rows waiting to be
+    /// taken with [`poll_result`](Self::poll_result)).
     pub fn wants_read(&self) -> bool {
-        let backpressure = self.chunk_rows.is_some() && self.queued_bytes >= MAX_QUEUED_ROW_BYTES;
+        let backpressure = self.outbox.row_bytes() >= MAX_QUEUED_ROW_BYTES;
         !(matches!(self.phase, Phase::Closed) || self.eof || backpressure)
     }
 
@@ -355,9 +255,15 @@ impl Connection {
     pub fn consume_output(&mut self, n: usize) {
         self.send_pos = (self.send_pos + n).min(self.send.len());
         if self.send_pos == self.send.len() {
-            self.send.clear();
             self.send_pos = 0;
-            self.startup_unsent_after_ssl = false;
+            match &mut self.phase {
+                Phase::Startup(startup) => {
+                    startup.output_sent();
+                    // What was sent may have carried the password: wipe it, not just forget it.
+                    startup::wipe(&mut self.send);
+                }
+                _ => self.send.clear(),
+            }
         }
     }
 
@@ -434,70 +340,30 @@ impl Connection {
         self.start_query(sql, Some(max_rows.max(1)))
     }
 
-    fn start_query(&mut self, sql: &str, chunk_rows: Option<usize>) -> Result<(), Error> {
-        match self.phase {
-            Phase::Idle => {}
-            Phase::Closed => {
-                return Err(self.command_error(ErrorKind::ConnectionLost, NO_CONNECTION_TEXT));
-            }
-            Phase::Busy => return Err(self.command_error(ErrorKind::Usage, BUSY_TEXT)),
-            _ => {
-                return Err(self.command_error(ErrorKind::Usage, "connection is not ready yet"));
-            }
-        }
-        self.error_buffer.clear();
-        if let Err(e) = frontend::query(sql, &mut self.send) {
-            return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
-        }
-        self.phase = Phase::Busy;
-        self.query_done = false;
-        self.chunk_rows = chunk_rows;
-        self.queued_bytes = 0;
-        Ok(())
-    }
-
-    fn command_error(&mut self, kind: ErrorKind, text: &str) -> Error {
-        self.error_buffer.push_str(text);
-        self.error_buffer.push('\n');
-        let e = Error::new(kind, text);
-        if kind == ErrorKind::ConnectionLost {
-            e.with_code(crate::sqlstate::CONNECTION_FAILURE)
-        } else {
-            e
-        }
-    }
-
     /// Queues a Terminate message; the connection is closed afterwards (the caller closes the socket
     /// once the output is written).
     pub fn terminate(&mut self) {
-        if !matches!(self.phase, Phase::Closed) {
-            // Before the answer to SSLRequest the server expects a TLS handshake or a startup packet:
-            // a Terminate there would be a malformed packet (found by the conn_state fuzz target).
-            if !matches!(self.phase, Phase::SslResponse) {
-                frontend::terminate(&mut self.send);
-            }
-            self.close(
-                Error::new(ErrorKind::ConnectionLost, NO_CONNECTION_TEXT)
-                    .with_code(crate::sqlstate::CONNECTION_DOES_NOT_EXIST),
-            );
+        if matches!(self.phase, Phase::Closed) {
+            return;
         }
+        // Before the answer to SSLRequest the server expects a TLS handshake or a startup packet:
+        // a Terminate there would be a malformed packet (found by the conn_state fuzz target).
+        if !self.awaits_ssl_response() {
+            frontend::terminate(&mut self.send);
+        }
+        self.close(
+            Error::new(ErrorKind::ConnectionLost, NO_CONNECTION_TEXT)
+                .with_code(crate::sqlstate::CONNECTION_DOES_NOT_EXIST),
+        );
     }
 
     /// The next result, the end marker, or "not yet".
     pub fn poll_result(&mut self) -> PollResult {
-        if let Some(r) = self.results.pop_front() {
-            if self.chunk_rows.is_some() {
-                self.queued_bytes = self.queued_bytes.saturating_sub(result_bytes(&r));
-            }
-            return PollResult::Ready(r);
-        }
-        match self.phase {
-            Phase::Busy if self.query_done => {
-                self.phase = Phase::Idle;
-                PollResult::Done
-            }
-            Phase::Busy => PollResult::Pending,
-            _ => PollResult::Done,
+        match self.outbox.pop() {
+            Some(Output::Result(r)) => PollResult::Ready(r),
+            Some(Output::End) => PollResult::Done,
+            None if self.is_busy() => PollResult::Pending,
+            None => PollResult::Done,
         }
     }
 
@@ -521,6 +387,16 @@ impl Connection {
     /// The server closed the connection (or the socket failed): a query in flight gets one error result
     /// (SQLSTATE 08006) and then the end marker; the connection is closed.
     pub fn handle_eof(&mut self) {
+        self.input_ended(None);
+    }
+
+    /// Like [`handle_eof`](Self::handle_eof), for a socket that failed: the 08006 error keeps `e` as
+    /// its [`source`](std::error::Error::source).
+    pub fn handle_io_error(&mut self, e: std::io::Error) {
+        self.input_ended(Some(e));
+    }
+
+    fn input_ended(&mut self, source: Option<std::io::Error>) {
         if self.eof {
             return;
         }
@@ -528,17 +404,17 @@ impl Connection {
         if matches!(self.phase, Phase::Closed) {
             return;
         }
-        let err = if self.recv.is_empty() {
-            Error::new(ErrorKind::ConnectionLost, SERVER_CLOSED_TEXT)
-                .with_code(crate::sqlstate::CONNECTION_FAILURE)
+        let text = if self.recv.is_empty() {
+            SERVER_CLOSED_TEXT
         } else {
-            Error::new(
-                ErrorKind::ConnectionLost,
-                "server closed the connection in the middle of a message",
-            )
-            .with_code(crate::sqlstate::CONNECTION_FAILURE)
+            "server closed the connection in the middle of a message"
         };
-        self.fail(err);
+        let err = Error::new(ErrorKind::ConnectionLost, text)
+            .with_code(crate::sqlstate::CONNECTION_FAILURE);
+        self.fail(match source {
+            Some(e) => err.with_source(e),
+            None => err,
+        });
     }
 
     /// Fails the connection: records the sticky error; a query in flight gets it as a result followed
@@ -548,148 +424,18 @@ impl Connection {
             return;
         }
         self.error_buffer.push_str(&err.libpq_text());
-        if matches!(self.phase, Phase::Busy) && !self.query_done {
-            self.current = None;
-            // Behind any result of this input pass still waiting for its chunk (see `process`).
-            self.finish_result(Err(err.clone()), false);
-            self.query_done = true;
-        }
+        // Behind any result of this input pass still waiting for its chunk (see `process`).
+        self.fail_requests(&err);
         self.close(err);
     }
 
     fn close(&mut self, err: Error) {
         // Results already queued stay retrievable (poll_result drains them before reporting Done).
         self.fatal.get_or_insert(err);
+        // Dropping the startup state, if any, wipes the password.
         self.phase = Phase::Closed;
+        self.requests.clear();
         self.recv.clear();
-    }
-
-    fn process(&mut self) {
-        let limits = self.config.limits;
-        let mut consumed = 0usize;
-        // Take the buffer out so that messages can borrow it while `self` is mutated.
-        let recv = std::mem::take(&mut self.recv);
-        loop {
-            if matches!(self.phase, Phase::Closed) {
-                break;
-            }
-            let buf = &recv[consumed..];
-            if buf.is_empty() {
-                break;
-            }
-            if matches!(self.phase, Phase::SslResponse) {
-                consumed += 1;
-                self.handle_ssl_response(buf[0]);
-                continue;
-            }
-            if self.startup_unsent_after_ssl {
-                self.fail(
-                    Error::new(
-                        ErrorKind::Protocol,
-                        "received unencrypted data after SSL response",
-                    )
-                    .with_code(crate::sqlstate::PROTOCOL_VIOLATION),
-                );
-                break;
-            }
-            // The hot path: a row of the row set in progress, validated and indexed in one pass.
-            if let Some(rows) = self.current.as_mut().filter(|_| {
-                matches!(self.phase, Phase::Busy)
-                    && !self.query_done
-                    && matches!(self.copy, CopyState::None)
-            }) && let Some(len) = protocol::backend::data_row_offsets(
-                buf,
-                &limits,
-                rows.columns.len(),
-                consumed,
-                &mut rows.fields,
-            ) {
-                let values = protocol::backend::data_row_value_bytes(len, rows.columns.len());
-                consumed += len;
-                self.row_added(values);
-                continue;
-            }
-            match protocol::decode(buf, &limits) {
-                Ok(Decoded::Message(msg, len)) => {
-                    let base = consumed;
-                    consumed += len;
-                    self.handle_message(msg, base, buf);
-                }
-                Ok(Decoded::NeedMore(_)) => break,
-                Err(e) => {
-                    self.fail(
-                        Error::new(ErrorKind::Protocol, e.to_string())
-                            .with_code(crate::sqlstate::PROTOCOL_VIOLATION),
-                    );
-                    break;
-                }
-            }
-        }
-        self.recv = recv;
-        let rows_pending = self.current.as_ref().is_some_and(|rows| rows.pending > 0)
-            || !self.pass_results.is_empty();
-        if rows_pending {
-            let chunk = self.recv.split_to(consumed).freeze();
-            self.attach_chunk(chunk);
-        } else {
-            self.recv.advance(consumed);
-        }
-        if matches!(self.phase, Phase::Closed) {
-            self.recv.clear();
-        }
-    }
-
-    /// Gives the chunk just consumed to every row that refers to it.
-    fn attach_chunk(&mut self, chunk: Bytes) {
-        for mut r in self.pass_results.drain(..) {
-            if let Ok(QueryResult::Rows(rows)) = &mut r {
-                rows.attach(&chunk);
-            }
-            self.results.push_back(r);
-        }
-        if let Some(rows) = &mut self.current {
-            rows.attach(&chunk);
-        }
-    }
-
-    fn handle_ssl_response(&mut self, byte: u8) {
-        match byte {
-            b'N' if self.config.ssl_required => self.fail(
-                Error::new(
-                    ErrorKind::Connect,
-                    "server does not support SSL, but SSL was required",
-                )
-                .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-            ),
-            b'N' => {
-                self.queue_startup();
-                self.startup_unsent_after_ssl = true;
-            }
-            b'S' => self.fail(
-                Error::new(
-                    ErrorKind::Unsupported,
-                    "SSL is not supported by this client (pgdblink has no TLS)",
-                )
-                .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-            ),
-            b'E' => self.fail(
-                Error::new(
-                    ErrorKind::Connect,
-                    "server does not support SSL, but SSL was required",
-                )
-                .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-            ),
-            other => self.fail(
-                Error::new(
-                    ErrorKind::Protocol,
-                    format!(
-                        "received invalid response to SSL negotiation: {}",
-                        protocol::printable(other)
-                    ),
-                )
-                .with_code(crate::sqlstate::PROTOCOL_VIOLATION),
-            ),
-        }
     }
 
     fn protocol_violation(&mut self, text: String) {
@@ -706,15 +452,57 @@ impl Connection {
         self.notices.push_back(notice);
     }
 
-    /// Handles one decoded message. `base` is its offset in `buf`'s underlying receive buffer, i.e.
-    /// the start of `buf` in the current pass's chunk.
-    fn handle_message(&mut self, msg: BackendMessage<'_>, base: usize, buf: &[u8]) {
+    /// Processes every complete message in the receive buffer (one input pass). Rows keep offsets
+    /// into the buffer; at the end of the pass, if any refer to it, the consumed part is frozen and
+    /// shared with them instead of copied.
+    fn process(&mut self) {
+        let mut consumed = 0usize;
+        // Take the buffer out so that messages can borrow it while `self` is mutated.
+        let recv = std::mem::take(&mut self.recv);
+        while consumed < recv.len() && !matches!(self.phase, Phase::Closed) {
+            if let Some(n) = self.raw_startup_input(recv[consumed]) {
+                consumed += n;
+                continue;
+            }
+            // The hot path: rows of the row set in progress, validated and indexed in one pass.
+            let after_rows = self.fast_data_rows(&recv, consumed);
+            if after_rows != consumed {
+                consumed = after_rows;
+                continue;
+            }
+            match protocol::decode(&recv[consumed..], &self.limits) {
+                Ok(Decoded::Message(msg, len)) => {
+                    consumed += len;
+                    self.handle_message(msg, &recv);
+                }
+                Ok(Decoded::NeedMore(_)) => break,
+                Err(e) => {
+                    // Kind Protocol, 08P01, the decode error kept as the source.
+                    self.fail(Error::from(e));
+                    break;
+                }
+            }
+        }
+        self.recv = recv;
+        if self.rows_pending() {
+            let chunk = self.recv.split_to(consumed).freeze();
+            self.attach_chunk(&chunk);
+        } else {
+            self.recv.advance(consumed);
+        }
+        if matches!(self.phase, Phase::Closed) {
+            self.recv.clear();
+        }
+    }
+
+    /// Handles one decoded message; `pass` is the receive buffer of this input pass, which it
+    /// borrows from.
+    fn handle_message(&mut self, msg: BackendMessage<'_>, pass: &[u8]) {
         // Messages allowed in any state.
         match msg {
             BackendMessage::NoticeResponse(fields) => {
                 let notice = error_from_fields(fields);
                 self.push_notice(notice);
-                return;
             }
             BackendMessage::NotificationResponse {
                 pid,
@@ -726,433 +514,77 @@ impl Connection {
                     pid,
                     payload: String::from_utf8_lossy(payload).into_owned(),
                 });
-                return;
             }
             BackendMessage::ParameterStatus { name, value } => {
                 let name = String::from_utf8_lossy(name).into_owned();
                 let value = String::from_utf8_lossy(value).into_owned();
-                match self.params.iter_mut().find(|(n, _)| *n == name) {
-                    Some(slot) => slot.1 = value,
-                    None => self.params.push((name, value)),
-                }
-                return;
+                self.parameter_status(name, value);
             }
-            _ => {}
-        }
-        match self.phase {
-            Phase::AwaitingAuth | Phase::Sasl => self.handle_auth_message(msg),
-            Phase::AwaitingReady => self.handle_ready_message(msg),
-            Phase::Busy => self.handle_busy_message(msg, base, buf),
-            Phase::Idle => self.handle_idle_message(msg),
-            Phase::SslResponse | Phase::Closed => {}
+            msg => match self.phase {
+                Phase::Startup(_) => self.handle_startup_message(msg),
+                Phase::Ready => self.handle_query_message(msg, pass),
+                Phase::Closed => {}
+            },
         }
     }
 
-    fn handle_auth_message(&mut self, msg: BackendMessage<'_>) {
-        match msg {
-            BackendMessage::Authentication(auth) => {
-                if let Err(e) = self.handle_authentication(auth) {
-                    self.fail(e);
-                }
+    /// A ParameterStatus: remembered; the encodings decide how text is read.
+    fn parameter_status(&mut self, name: String, value: String) {
+        let refuse = match name.as_str() {
+            "client_encoding" => !is_utf8_name(&value),
+            "server_encoding" => {
+                self.check_utf8 = value == "SQL_ASCII";
+                false
             }
-            BackendMessage::ErrorResponse(fields) => {
-                let e = error_from_fields(fields);
-                self.fail(e);
-            }
-            BackendMessage::NegotiateProtocolVersion {
-                newest_minor,
-                unrecognized: _,
-            } => {
-                if matches!(self.phase, Phase::Sasl) {
-                    return self.protocol_violation(
-                        "received NegotiateProtocolVersion during authentication".into(),
-                    );
-                }
-                // PostgreSQL sends the whole version number (3 << 16 | minor); keep the minor.
-                let newest_minor = if newest_minor > 0xffff {
-                    if newest_minor >> 16 != 3 {
-                        return self.protocol_violation(format!(
-                            "received invalid protocol negotiation message: major version {}",
-                            newest_minor >> 16
-                        ));
-                    }
-                    newest_minor & 0xffff
-                } else {
-                    newest_minor
-                };
-                let requested = self.config.protocol & 0xffff;
-                if newest_minor >= requested {
-                    return self.protocol_violation(format!(
-                        "received invalid protocol negotiation message: server requested downgrade to a higher-numbered version ({newest_minor})"
-                    ));
-                }
-                if newest_minor < self.config.min_minor {
-                    return self.fail(
-                        Error::new(
-                            ErrorKind::Connect,
-                            format!(
-                                "server only supports protocol version 3.{newest_minor}, but min_protocol_version was set to 3.{}",
-                                self.config.min_minor
-                            ),
-                        )
-                        .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-                    );
-                }
-                self.protocol_minor = newest_minor;
-            }
-            other => self.protocol_violation(format!(
-                "expected authentication request from server, but received {}",
-                protocol::printable(other.tag())
-            )),
-        }
-    }
-
-    fn password(&self) -> Result<&str, Error> {
-        match self.config.password.as_deref() {
-            Some(p) if !p.is_empty() => Ok(p),
-            _ => Err(
-                Error::new(ErrorKind::Auth, "fe_sendauth: no password supplied")
-                    .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-            ),
-        }
-    }
-
-    /// The SCRAM exchange in progress, or a protocol error with `text` when none is.
-    fn sasl_client(&mut self, text: &str) -> Result<&mut ScramClient, Error> {
-        match (&self.phase, self.scram.as_mut()) {
-            (Phase::Sasl, Some(scram)) => Ok(scram),
-            _ => Err(Error::new(ErrorKind::Protocol, text)),
-        }
-    }
-
-    fn handle_authentication(&mut self, auth: Authentication<'_>) -> Result<(), Error> {
-        let unsupported = |text: &str| {
-            Err(Error::new(ErrorKind::Unsupported, text)
-                .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION))
+            _ => false,
         };
-        let needs_binding = self.config.channel_binding == ChannelBinding::Require;
-        // Once a SASL exchange has begun, only its continuation, its outcome and AuthenticationOk may
-        // follow: a server that switches to another method now (say, cleartext) is trying to downgrade
-        // the exchange, and must not get the password.
-        if matches!(self.phase, Phase::Sasl)
-            && !matches!(
-                auth,
-                Authentication::SaslContinue(_) | Authentication::SaslFinal(_) | Authentication::Ok
-            )
-        {
-            return Err(Error::new(
-                ErrorKind::Protocol,
-                "unexpected authentication request during SASL exchange",
-            )
-            .with_code(crate::sqlstate::PROTOCOL_VIOLATION));
-        }
-        match auth {
-            Authentication::Ok => {
-                if matches!(self.phase, Phase::Sasl) && !self.sasl_done {
-                    return Err(Error::new(
-                        ErrorKind::Auth,
-                        "server sent AuthenticationOk before SASL authentication was completed",
-                    ));
-                }
-                if needs_binding {
-                    return Err(Error::new(
-                        ErrorKind::Auth,
-                        "channel binding required, but server authenticated client without channel binding",
-                    ));
-                }
-                self.phase = Phase::AwaitingReady;
-                Ok(())
+        let value = match self.params.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => {
+                slot.1 = value;
+                &slot.1
             }
-            Authentication::CleartextPassword | Authentication::Md5Password { .. }
-                if needs_binding =>
-            {
-                Err(Error::new(
-                    ErrorKind::Auth,
-                    "channel binding required but not supported by server's authentication request",
-                ))
+            None => {
+                self.params.push((name, value));
+                &self.params[self.params.len() - 1].1
             }
-            Authentication::CleartextPassword => {
-                let pw = self.password()?.to_owned();
-                frontend::password_message(pw.as_bytes(), &mut self.send)
-                    .map_err(|e| Error::new(ErrorKind::Auth, e.to_string()))
-            }
-            Authentication::Md5Password { salt } => {
-                let pw = self.password()?;
-                let hashed = auth::md5_password(self.config.user.as_bytes(), pw.as_bytes(), salt);
-                frontend::password_message(hashed.as_bytes(), &mut self.send)
-                    .map_err(|e| Error::new(ErrorKind::Auth, e.to_string()))
-            }
-            Authentication::Sasl(mechanisms) => {
-                if !matches!(self.phase, Phase::AwaitingAuth) {
-                    return Err(Error::new(
-                        ErrorKind::Protocol,
-                        "unexpected AuthenticationSASL during SASL exchange",
-                    ));
-                }
-                let mechanism = auth::choose_sasl_mechanism(
-                    mechanisms.iter(),
-                    self.config.channel_binding,
-                    false,
-                )?;
-                let pw = self.password()?;
-                let scram = ScramClient::new(
-                    pw.as_bytes(),
-                    &self.config.scram_nonce,
-                    self.config.scram_limits,
-                );
-                let first = scram.client_first_message();
-                frontend::sasl_initial_response(mechanism, Some(&first), &mut self.send)
-                    .map_err(|e| Error::new(ErrorKind::Auth, e.to_string()))?;
-                self.scram = Some(Box::new(scram));
-                self.phase = Phase::Sasl;
-                Ok(())
-            }
-            Authentication::SaslContinue(data) => {
-                let cache = self.config.scram_cache.clone();
-                let scram = self.sasl_client(
-                    "AuthenticationSASLContinue received from server, but SASL authentication was not started",
-                )?;
-                let reply = match &cache {
-                    Some(cache) => {
-                        // A poisoned lock only means another thread panicked mid-update; the cache
-                        // holds whole entries, so it is still usable.
-                        let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
-                        scram.handle_server_first_cached(data, &mut cache)?
-                    }
-                    None => scram.handle_server_first(data)?,
-                };
-                frontend::sasl_response(&reply, &mut self.send)
-                    .map_err(|e| Error::new(ErrorKind::Auth, e.to_string()))
-            }
-            Authentication::SaslFinal(data) => {
-                let scram = self.sasl_client(
-                    "AuthenticationSASLFinal received from server, but SASL authentication was not completed",
-                )?;
-                scram.handle_server_final(data)?;
-                self.sasl_done = true;
-                Ok(())
-            }
-            Authentication::KerberosV5 => unsupported("Kerberos 5 authentication not supported"),
-            Authentication::Gss | Authentication::GssContinue(_) => {
-                unsupported("GSSAPI authentication not supported")
-            }
-            Authentication::Sspi => unsupported("SSPI authentication not supported"),
-            Authentication::Other { code: 1, .. } => {
-                unsupported("Kerberos 4 authentication not supported")
-            }
-            Authentication::Other { code: 4, .. } => {
-                unsupported("Crypt authentication not supported")
-            }
-            Authentication::Other { code, .. } => {
-                unsupported(&format!("authentication method {code} not supported"))
-            }
-        }
-    }
-
-    fn handle_ready_message(&mut self, msg: BackendMessage<'_>) {
-        match msg {
-            BackendMessage::BackendKeyData { pid, key } => {
-                if self.protocol_minor < 2 && key.len() != 4 {
-                    return self.protocol_violation(format!(
-                        "received invalid BackendKeyData message: key of {} bytes in protocol 3.0",
-                        key.len()
-                    ));
-                }
-                self.backend_key = Some((pid, key.to_vec()));
-            }
-            BackendMessage::ReadyForQuery(status) => {
-                self.tx_status = status;
-                self.phase = Phase::Idle;
-                self.error_buffer.clear();
-                self.scram = None;
-            }
-            BackendMessage::ErrorResponse(fields) => {
-                let e = error_from_fields(fields);
-                self.fail(e);
-            }
-            other => self.protocol_violation(format!(
-                "unexpected message from server during startup: \"{}\"",
-                protocol::printable(other.tag())
-            )),
-        }
-    }
-
-    fn handle_idle_message(&mut self, msg: BackendMessage<'_>) {
-        match msg {
-            // libpq routes an ErrorResponse on an idle connection to the notice processor; a FATAL one
-            // is followed by the server closing the socket.
-            BackendMessage::ErrorResponse(fields) => {
-                let e = error_from_fields(fields);
-                self.error_buffer.push_str(&e.libpq_text());
-                self.push_notice(e);
-            }
-            other => {
-                let text = format!(
-                    "message type 0x{:02x} arrived from server while idle",
-                    other.tag()
-                );
-                self.push_notice(Error::new(ErrorKind::Protocol, text));
-            }
-        }
-    }
-
-    fn finish_result(&mut self, r: Result<QueryResult, Error>, refers_pending: bool) {
-        if self.chunk_rows.is_some() {
-            self.queued_bytes += result_bytes(&r);
-        }
-        if refers_pending {
-            self.pass_results.push(r);
-        } else if self.pass_results.is_empty() {
-            self.results.push_back(r);
-        } else {
-            // Keep order: results after one that waits for the chunk wait too.
-            self.pass_results.push(r);
-        }
-    }
-
-    /// A row's fields were appended to the row set in progress, its values `value_bytes` long: count
-    /// it and them and, in chunked-rows mode, hand over a full chunk.
-    fn row_added(&mut self, value_bytes: usize) {
-        let Some(rows) = self.current.as_mut() else {
-            return;
         };
-        rows.value_bytes += value_bytes as u64;
-        rows.push_pending_row();
-        if let Some(max) = self.chunk_rows
-            && rows.len() >= max
-        {
-            let columns = rows.columns.clone();
-            let mut batch = std::mem::replace(rows, Rows::new(columns));
-            batch.partial = true;
-            let pending = batch.pending > 0;
-            self.finish_result(Ok(QueryResult::Rows(batch)), pending);
+        if refuse {
+            let value = value.clone();
+            self.refuse_client_encoding(&value);
         }
     }
 
-    fn handle_busy_message(&mut self, msg: BackendMessage<'_>, base: usize, buf: &[u8]) {
-        if self.query_done {
-            // After ReadyForQuery nothing but the asynchronous messages handled above may arrive.
-            return self.handle_idle_message(msg);
-        }
-        match msg {
-            BackendMessage::RowDescription(desc) => {
-                if self.current.is_some() {
-                    return self.protocol_violation(
-                        "server sent a second RowDescription before CommandComplete".into(),
-                    );
-                }
-                // A query run again describes the same columns: reuse them instead of rebuilding.
-                let columns = match &self.last_columns {
-                    Some((bytes, columns)) if bytes.as_slice() == desc.as_bytes() => {
-                        columns.clone()
-                    }
-                    _ => {
-                        let columns: Arc<[Column]> = desc
-                            .fields()
-                            .map(|f| Column::new(text(f.name), f.type_oid))
-                            .collect();
-                        self.last_columns = Some((desc.as_bytes().to_vec(), columns.clone()));
-                        columns
-                    }
-                };
-                self.current = Some(Rows::new(columns));
-            }
-            BackendMessage::DataRow(row) => {
-                if matches!(self.copy, CopyState::Out) {
-                    return;
-                }
-                let Some(rows) = self.current.as_mut() else {
-                    return self.protocol_violation(
-                        "server sent data (\"D\" message) without prior row description (\"T\" message)".into(),
-                    );
-                };
-                let ncols = rows.columns.len();
-                if row.len() != ncols {
-                    let n = row.len();
-                    return self.protocol_violation(format!(
-                        "unexpected field count in \"D\" message: {n} fields, {ncols} columns"
-                    ));
-                }
-                // Offsets are relative to the chunk that will be frozen at the end of this pass, which
-                // starts where `buf` starts minus `base`.
-                let body_offset = base + offset_in(buf, row.body());
-                if body_offset + row.body().len() >= protocol::backend::NULL_FIELD as usize {
-                    return self.protocol_violation("row too large".into());
-                }
-                rows.fields.extend(row.ranges().map(|range| match range {
-                    Some(r) => (body_offset + r.start) as u32,
-                    None => protocol::backend::NULL_FIELD,
-                }));
-                self.row_added(row.value_bytes());
-            }
-            BackendMessage::CommandComplete { tag } => {
-                match std::mem::take(&mut self.copy) {
-                    CopyState::Out => {
-                        self.finish_result(
-                            Err(Error::new(ErrorKind::Unsupported, COPY_OUT_TEXT)
-                                .with_severity("ERROR")
-                                .with_code(crate::sqlstate::FEATURE_NOT_SUPPORTED)),
-                            false,
-                        );
-                        let text = format!("ERROR:  {COPY_OUT_TEXT}\n");
-                        self.error_buffer.push_str(&text);
-                        return;
-                    }
-                    CopyState::In | CopyState::None => {}
-                }
-                match self.current.take() {
-                    Some(mut rows) => {
-                        // Borrowed, not copied, when valid UTF-8 (always, with the UTF8 encoding).
-                        rows.tag = result::Tag::new(&String::from_utf8_lossy(tag));
-                        let pending = rows.pending > 0;
-                        self.finish_result(Ok(QueryResult::Rows(rows)), pending);
-                    }
-                    None => self.finish_result(Ok(QueryResult::Command(text(tag))), false),
-                }
-            }
-            BackendMessage::EmptyQueryResponse => {
-                self.finish_result(Ok(QueryResult::EmptyQuery), false);
-            }
-            BackendMessage::ErrorResponse(fields) => {
-                let e = error_from_fields(fields);
-                self.error_buffer.push_str(&e.libpq_text());
-                self.current = None;
-                self.copy = CopyState::None;
-                self.finish_result(Err(e), false);
-            }
-            BackendMessage::ReadyForQuery(status) => {
-                if self.current.is_some() {
-                    return self.protocol_violation(
-                        "server sent ReadyForQuery in the middle of a row set".into(),
-                    );
-                }
-                self.tx_status = status;
-                self.query_done = true;
-                self.copy = CopyState::None;
-            }
-            BackendMessage::CopyOutResponse(_) => {
-                self.current = None;
-                self.copy = CopyState::Out;
-            }
-            BackendMessage::CopyInResponse(_) => {
-                self.current = None;
-                self.copy = CopyState::In;
-                // The text has no NUL, so encoding cannot fail.
-                let _ = frontend::copy_fail(COPY_IN_TEXT, &mut self.send);
-            }
-            BackendMessage::CopyData(_) | BackendMessage::CopyDone => {
-                // Drained (COPY TO STDOUT) or, outside COPY, dropped as libpq does.
-            }
-            BackendMessage::BackendKeyData { .. } => {}
-            BackendMessage::CopyBothResponse(_) => {
-                self.protocol_violation("COPY BOTH (replication) is not supported".into())
-            }
-            other => self.protocol_violation(format!(
-                "unexpected response from server; first received character was \"{}\"",
-                protocol::printable(other.tag())
-            )),
-        }
+    /// The server reads and writes text in another encoding than UTF-8: nothing it sends from now
+    /// on can be read correctly, so the session ends here (a connect fails; a query in flight gets
+    /// the error as its result).
+    fn refuse_client_encoding(&mut self, value: &str) {
+        let e = Error::new(
+            ErrorKind::Unsupported,
+            format!("client_encoding \"{value}\" is not supported: pgdblink reads text as UTF-8"),
+        )
+        .with_code(crate::sqlstate::FEATURE_NOT_SUPPORTED);
+        frontend::terminate(&mut self.send);
+        self.fail(e);
     }
+
+    /// Whether rows (in the row set in progress or in results waiting) refer to the receive buffer
+    /// of this pass.
+    fn rows_pending(&self) -> bool {
+        self.outbox.needs_chunk() || self.requests.rows_pending()
+    }
+
+    /// Gives the chunk just consumed to every row that refers to it.
+    fn attach_chunk(&mut self, chunk: &bytes::Bytes) {
+        self.outbox.attach(chunk);
+        self.requests.attach(chunk);
+    }
+}
+
+/// Whether a `client_encoding` value is UTF-8 (the server reports `UTF8`; accept its aliases).
+fn is_utf8_name(name: &str) -> bool {
+    ["UTF8", "UTF-8", "UNICODE"]
+        .iter()
+        .any(|n| n.eq_ignore_ascii_case(name))
 }
 
 /// Server text as a `String`: the bytes as they are when valid UTF-8 (always, with the UTF8 client
@@ -1162,19 +594,6 @@ fn text(bytes: &[u8]) -> String {
         Ok(s) => s.to_owned(),
         Err(_) => String::from_utf8_lossy(bytes).into_owned(),
     }
-}
-
-/// The approximate memory a queued result holds: its values and their offsets.
-fn result_bytes(r: &Result<QueryResult, Error>) -> usize {
-    match r {
-        Ok(QueryResult::Rows(rows)) => rows.data_bytes(),
-        _ => 0,
-    }
-}
-
-/// The offset of `inner` within `outer` (a sub-slice of it).
-fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
-    (inner.as_ptr() as usize).wrapping_sub(outer.as_ptr() as usize)
 }
 
 fn error_from_fields(fields: crate::protocol::backend::ErrorFields<'_>) -> Error {

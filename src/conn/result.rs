@@ -1,11 +1,14 @@
 //! Query results: rows kept as offsets into shared receive buffers.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::protocol::backend::NULL_FIELD;
+use crate::error::{Error, ErrorKind};
+use crate::protocol::Limits;
+use crate::protocol::backend::{DataRow, NULL_FIELD, data_row_offsets, data_row_value_bytes};
 
 /// One result of a statement.
 #[non_exhaustive]
@@ -69,29 +72,47 @@ impl Column {
 ///
 /// The values are not copied out of the bytes received from the server: a `Rows` holds the received
 /// buffers (reference-counted [`Bytes`]) and, for every field, its offset and length in them.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Two `Rows` are equal when their columns, values, command tags and [`is_partial`](Rows::is_partial)
+/// are: how the server's bytes happened to be split into reads does not matter.
+#[derive(Clone)]
 pub struct Rows {
-    pub(crate) columns: Arc<[Column]>,
+    columns: Arc<[Column]>,
     /// The receive buffers the rows live in, each with the index of the first row it holds (rows are
     /// appended in order, so a row lives in the last chunk whose first row is not after it).
-    pub(crate) chunks: Chunks,
+    chunks: Chunks,
     /// Number of rows.
-    pub(crate) nrows: u32,
+    nrows: u32,
     /// Rows at the end whose chunk is still the receive buffer of the current input pass.
-    pub(crate) pending: u32,
+    pending: u32,
     /// For each field (row-major), where its value starts in its row's chunk ([`NULL_FIELD`] for
     /// NULL). The value's length is the big-endian `i32` in the four bytes before it, as the server
     /// sent it: four bytes a field instead of eight.
-    pub(crate) fields: Vec<u32>,
+    fields: Vec<u32>,
     /// The bytes of all values (NULLs count none).
-    pub(crate) value_bytes: u64,
-    pub(crate) tag: Tag,
+    value_bytes: u64,
+    tag: Tag,
     /// A chunk of a row set delivered in chunked-rows mode, more rows follow.
-    pub(crate) partial: bool,
+    partial: bool,
 }
 
+impl PartialEq for Rows {
+    fn eq(&self, other: &Rows) -> bool {
+        self.columns == other.columns
+            && self.nrows == other.nrows
+            && self.partial == other.partial
+            && self.tag == other.tag
+            && self
+                .iter()
+                .zip(other.iter())
+                .all(|(a, b)| (0..a.len()).all(|col| a.get_bytes(col) == b.get_bytes(col)))
+    }
+}
+
+impl Eq for Rows {}
+
 impl Rows {
-    pub(crate) fn new(columns: Arc<[Column]>) -> Rows {
+    fn new(columns: Arc<[Column]>) -> Rows {
         Rows {
             columns,
             chunks: Chunks::default(),
@@ -104,14 +125,8 @@ impl Rows {
         }
     }
 
-    /// Appends a row whose fields were pushed to `fields`; its bytes are in the pending chunk.
-    pub(crate) fn push_pending_row(&mut self) {
-        self.nrows += 1;
-        self.pending += 1;
-    }
-
     /// Gives the rows received in the current input pass their chunk.
-    pub(crate) fn attach(&mut self, chunk: &Bytes) {
+    fn attach(&mut self, chunk: &Bytes) {
         if self.pending > 0 {
             self.chunks.push(chunk.clone(), self.nrows - self.pending);
             self.pending = 0;
@@ -119,7 +134,7 @@ impl Rows {
     }
 
     /// The approximate bytes this row set holds: its values and their offsets.
-    pub(crate) fn data_bytes(&self) -> usize {
+    fn data_bytes(&self) -> usize {
         usize::try_from(self.value_bytes).unwrap_or(usize::MAX)
             + self.fields.len() * std::mem::size_of::<u32>()
     }
@@ -184,8 +199,9 @@ impl Rows {
         chunks.get(chunks.search(row)?).map(|(c, _)| c)
     }
 
-    /// The text value at `row`, `col`; `None` for SQL NULL (or an index out of range, or a value that is
-    /// not valid UTF-8, which cannot happen with the `UTF8` client encoding pgdblink asks for).
+    /// The text value at `row`, `col`; `None` for SQL NULL (or an index out of range). Values are
+    /// UTF-8: the connection refuses any other client encoding, and checks the bytes itself where the
+    /// server does not (a `SQL_ASCII` database).
     pub fn get(&self, row: usize, col: usize) -> Option<&str> {
         std::str::from_utf8(self.get_bytes(row, col)?).ok()
     }
@@ -214,12 +230,40 @@ impl Rows {
             chunk: 0,
         }
     }
+
+    /// Row `row`, or `None` past the end.
+    pub fn row(&self, row: usize) -> Option<Row<'_>> {
+        if row >= self.len() {
+            return None;
+        }
+        let ncols = self.columns.len();
+        let at = row.checked_mul(ncols)?;
+        Some(Row {
+            chunk: self.chunk_of(row).map_or(&[][..], |c| &c[..]),
+            fields: self.fields.get(at..at.checked_add(ncols)?)?,
+            rows: self,
+        })
+    }
+
+    /// The index of the first column named exactly `name`.
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+}
+
+impl<'a> IntoIterator for &'a Rows {
+    type Item = Row<'a>;
+    type IntoIter = RowIter<'a>;
+
+    fn into_iter(self) -> RowIter<'a> {
+        self.iter()
+    }
 }
 
 /// The receive buffers a row set spans, each with the index of its first row; the first is kept
 /// inline, since most row sets fit in one (no allocation for them).
 #[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) struct Chunks {
+struct Chunks {
     first: Option<(Bytes, u32)>,
     rest: Vec<(Bytes, u32)>,
 }
@@ -236,7 +280,7 @@ impl Chunks {
         }
     }
 
-    pub(crate) fn push(&mut self, chunk: Bytes, first_row: u32) {
+    fn push(&mut self, chunk: Bytes, first_row: u32) {
         match self.first {
             None => self.first = Some((chunk, first_row)),
             Some(_) => self.rest.push((chunk, first_row)),
@@ -258,7 +302,7 @@ impl Chunks {
 
 /// A command tag, inline when short (`SELECT 1`, `INSERT 0 5`: no allocation), else on the heap.
 #[derive(Clone, PartialEq, Eq)]
-pub(crate) enum Tag {
+enum Tag {
     Inline(u8, [u8; TAG_INLINE]),
     Heap(Box<str>),
 }
@@ -272,7 +316,7 @@ impl Default for Tag {
 }
 
 impl Tag {
-    pub(crate) fn new(text: &str) -> Tag {
+    fn new(text: &str) -> Tag {
         match text.len() {
             n if n <= TAG_INLINE => {
                 let mut bytes = [0; TAG_INLINE];
@@ -336,7 +380,7 @@ impl<'a> Iterator for RowIter<'a> {
         let row = Row {
             chunk: chunks.get(self.chunk).map_or(&[][..], |(c, _)| &c[..]),
             fields: rows.fields.get(at..at + ncols).unwrap_or(&[]),
-            ncols,
+            rows,
         };
         self.index += 1;
         Some(row)
@@ -366,9 +410,9 @@ impl fmt::Debug for Rows {
 pub struct Row<'a> {
     /// The receive buffer the row lives in.
     chunk: &'a [u8],
-    /// Where the row's values start in `chunk` ([`NULL_FIELD`] for NULL).
+    /// Where the row's values start in `chunk` ([`NULL_FIELD`] for NULL): one per column.
     fields: &'a [u32],
-    ncols: usize,
+    rows: &'a Rows,
 }
 
 impl<'a> Row<'a> {
@@ -387,14 +431,25 @@ impl<'a> Row<'a> {
         self.fields.get(col) == Some(&NULL_FIELD)
     }
 
+    /// The text value of the first column named exactly `name`; `None` for SQL NULL or when no
+    /// column has that name ([`Rows::column_index`] tells the two apart).
+    pub fn get_by_name(&self, name: &str) -> Option<&'a str> {
+        self.get(self.rows.column_index(name)?)
+    }
+
+    /// The columns.
+    pub fn columns(&self) -> &'a [Column] {
+        self.rows.columns()
+    }
+
     /// Number of columns.
     pub fn len(&self) -> usize {
-        self.ncols
+        self.fields.len()
     }
 
     /// Whether the row has no columns.
     pub fn is_empty(&self) -> bool {
-        self.ncols == 0
+        self.fields.is_empty()
     }
 }
 
@@ -403,6 +458,234 @@ impl fmt::Debug for Row<'_> {
         f.debug_list()
             .entries((0..self.len()).map(|c| self.get(c)))
             .finish()
+    }
+}
+
+/// Builds one [`Rows`] from the DataRows of a row set as they are decoded, and owns its invariants:
+/// one field offset per column per row, relative to the receive buffer of the current input pass
+/// until [`attach`](RowsBuilder::attach) gives the pending rows that buffer, the value-byte count,
+/// the command tag, and the batches of chunked-rows mode.
+pub(super) struct RowsBuilder {
+    rows: Rows,
+}
+
+impl RowsBuilder {
+    /// An empty row set with these columns.
+    pub(super) fn new(columns: Arc<[Column]>) -> RowsBuilder {
+        RowsBuilder {
+            rows: Rows::new(columns),
+        }
+    }
+
+    /// The rows so far.
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether rows refer to the receive buffer of the current input pass (not attached yet).
+    pub(super) fn has_pending(&self) -> bool {
+        self.rows.pending > 0
+    }
+
+    /// The hot path: if `buf` starts with a complete, valid DataRow of this row set's width, adds
+    /// it (its offsets relative to the pass's buffer, where `buf` starts at `base`) and returns the
+    /// bytes it occupies; otherwise `None` and nothing changes.
+    #[inline]
+    pub(super) fn push_fast(&mut self, buf: &[u8], limits: &Limits, base: usize) -> Option<usize> {
+        let ncols = self.rows.columns.len();
+        let len = data_row_offsets(buf, limits, ncols, base, &mut self.rows.fields)?;
+        self.row_pushed(data_row_value_bytes(len, ncols));
+        Some(len)
+    }
+
+    /// Adds a decoded DataRow whose field area starts at `body_offset` in the pass's buffer. Errors
+    /// (a protocol violation) when its field count is not the row set's, or it lies beyond what an
+    /// offset can address.
+    pub(super) fn push_decoded(
+        &mut self,
+        row: &DataRow<'_>,
+        body_offset: usize,
+    ) -> Result<(), String> {
+        let ncols = self.rows.columns.len();
+        if row.len() != ncols {
+            let n = row.len();
+            return Err(format!(
+                "unexpected field count in \"D\" message: {n} fields, {ncols} columns"
+            ));
+        }
+        if body_offset + row.body().len() >= NULL_FIELD as usize {
+            return Err("row too large".into());
+        }
+        self.rows
+            .fields
+            .extend(row.ranges().map(|range| match range {
+                Some(r) => (body_offset + r.start) as u32,
+                None => NULL_FIELD,
+            }));
+        self.row_pushed(row.value_bytes());
+        Ok(())
+    }
+
+    fn row_pushed(&mut self, value_bytes: usize) {
+        self.rows.value_bytes += value_bytes as u64;
+        self.rows.nrows += 1;
+        self.rows.pending += 1;
+    }
+
+    /// Checks that every value of the row added last is UTF-8; `pass` is the receive buffer of the
+    /// current input pass, which its offsets refer to. The error is the one PostgreSQL raises for
+    /// such bytes: 22021, `invalid byte sequence for encoding "UTF8": 0xe9 0x20`.
+    pub(super) fn check_last_row_utf8(&self, pass: &[u8]) -> Result<(), Error> {
+        let ncols = self.rows.columns.len();
+        let start = self.rows.fields.len() - ncols;
+        for &field in &self.rows.fields[start..] {
+            if let Some(value) = field_bytes(pass, field)
+                && let Err(e) = std::str::from_utf8(value)
+            {
+                return Err(invalid_utf8(&value[e.valid_up_to()..]));
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the rows received in the current input pass their receive buffer, now frozen.
+    pub(super) fn attach(&mut self, chunk: &Bytes) {
+        self.rows.attach(chunk);
+    }
+
+    /// Chunked-rows mode: the rows so far as a partial result; the builder goes on with none.
+    pub(super) fn take_batch(&mut self) -> Rows {
+        let columns = self.rows.columns.clone();
+        let mut batch = std::mem::replace(&mut self.rows, Rows::new(columns));
+        batch.partial = true;
+        batch
+    }
+
+    /// The finished row set, with its command tag.
+    pub(super) fn finish(self, tag: &[u8]) -> Rows {
+        let mut rows = self.rows;
+        // Borrowed, not copied, when valid UTF-8 (always, with the UTF8 encoding).
+        rows.tag = Tag::new(&String::from_utf8_lossy(tag));
+        rows
+    }
+}
+
+impl fmt::Debug for RowsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RowsBuilder({} rows)", self.len())
+    }
+}
+
+/// PostgreSQL's error for bytes that are not UTF-8 (`report_invalid_encoding`): the bytes of the
+/// offending character as the encoding's length rule counts it, at most 8.
+fn invalid_utf8(bad: &[u8]) -> Error {
+    let first = bad.first().copied().unwrap_or(0);
+    let char_len = match first {
+        b if b & 0xe0 == 0xc0 => 2,
+        b if b & 0xf0 == 0xe0 => 3,
+        b if b & 0xf8 == 0xf0 => 4,
+        _ => 1,
+    };
+    let shown: Vec<String> = bad
+        .iter()
+        .take(char_len.min(8))
+        .map(|b| format!("0x{b:02x}"))
+        .collect();
+    Error::new(
+        ErrorKind::Server,
+        format!(
+            "invalid byte sequence for encoding \"UTF8\": {}",
+            shown.join(" ")
+        ),
+    )
+    .with_severity("ERROR")
+    .with_code(crate::sqlstate::CHARACTER_NOT_IN_REPERTOIRE)
+}
+
+/// What [`Outbox`] hands out: a statement's result, or the end marker of a request.
+#[derive(Debug)]
+pub(super) enum Output {
+    /// One result (`Err` for a failed statement or a lost connection).
+    Result(Result<QueryResult, Error>),
+    /// The end marker of one request: every result of it has been taken.
+    End,
+}
+
+#[derive(Debug)]
+struct Queued {
+    output: Output,
+    /// The row bytes counted against [`MAX_QUEUED_ROW_BYTES`](super::MAX_QUEUED_ROW_BYTES).
+    row_bytes: usize,
+}
+
+/// Results and end markers waiting for the caller, in order. A result whose rows still refer to
+/// the receive buffer of the current input pass waits (with everything behind it) until the pass
+/// ends and [`attach`](Outbox::attach) gives them the frozen buffer.
+#[derive(Debug, Default)]
+pub(super) struct Outbox {
+    ready: VecDeque<Queued>,
+    waiting: Vec<Queued>,
+    /// The row bytes of counted results in `ready` and `waiting`.
+    row_bytes: usize,
+}
+
+impl Outbox {
+    /// Queues a result or end marker; `count_rows` counts its row bytes for backpressure
+    /// (chunked-rows mode).
+    pub(super) fn push(&mut self, output: Output, count_rows: bool) {
+        let rows = match &output {
+            Output::Result(Ok(QueryResult::Rows(rows))) => Some(rows),
+            _ => None,
+        };
+        let refers_pending = rows.is_some_and(|rows| rows.pending > 0);
+        let row_bytes = match rows {
+            Some(rows) if count_rows => rows.data_bytes(),
+            _ => 0,
+        };
+        self.row_bytes += row_bytes;
+        let queued = Queued { output, row_bytes };
+        if refers_pending || !self.waiting.is_empty() {
+            self.waiting.push(queued);
+        } else {
+            self.ready.push_back(queued);
+        }
+    }
+
+    /// Whether results wait for the receive buffer of the current input pass.
+    pub(super) fn needs_chunk(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+
+    /// Gives the waiting results the frozen receive buffer of the pass and makes them ready.
+    pub(super) fn attach(&mut self, chunk: &Bytes) {
+        for mut queued in self.waiting.drain(..) {
+            if let Output::Result(Ok(QueryResult::Rows(rows))) = &mut queued.output {
+                rows.attach(chunk);
+            }
+            self.ready.push_back(queued);
+        }
+    }
+
+    /// The next ready result or end marker.
+    pub(super) fn pop(&mut self) -> Option<Output> {
+        let queued = self.ready.pop_front()?;
+        self.row_bytes -= queued.row_bytes;
+        Some(queued.output)
+    }
+
+    /// Whether a result or end marker is ready (results waiting for the pass's buffer are not).
+    pub(super) fn has_ready(&self) -> bool {
+        !self.ready.is_empty()
+    }
+
+    /// How many results and end markers are queued.
+    pub(super) fn len(&self) -> usize {
+        self.ready.len() + self.waiting.len()
+    }
+
+    /// The row bytes of queued chunked-rows results.
+    pub(super) fn row_bytes(&self) -> usize {
+        self.row_bytes
     }
 }
 
@@ -418,107 +701,4 @@ pub struct Notification {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A row set of `sizes.len()` chunks, chunk `i` holding `sizes[i]` rows of one text column whose
-    /// value is the row's number; every third value is NULL.
-    fn chunked_rows(sizes: &[usize]) -> Rows {
-        let mut rows = Rows::new(Arc::from(vec![Column::new("n", 25)]));
-        for &size in sizes {
-            let mut chunk = Vec::new();
-            for _ in 0..size {
-                let n = rows.nrows;
-                // Some bytes before each field, as a DataRow's header would be, then its length.
-                chunk.extend_from_slice(b"hdr");
-                if n % 3 == 2 {
-                    chunk.extend_from_slice(&(-1i32).to_be_bytes());
-                    rows.fields.push(NULL_FIELD);
-                } else {
-                    let text = n.to_string();
-                    chunk.extend_from_slice(&(text.len() as i32).to_be_bytes());
-                    rows.fields.push(chunk.len() as u32);
-                    rows.value_bytes += text.len() as u64;
-                    chunk.extend_from_slice(text.as_bytes());
-                }
-                rows.push_pending_row();
-            }
-            rows.attach(&Bytes::from(chunk));
-        }
-        rows
-    }
-
-    fn expected(row: usize) -> Option<String> {
-        (row % 3 != 2).then(|| row.to_string())
-    }
-
-    #[test]
-    fn random_access_finds_the_right_chunk_for_even_and_uneven_chunks() {
-        let cases: [&[usize]; 6] = [
-            &[10],
-            &[5, 5, 5, 5],
-            &[1, 1, 1, 200, 1, 1],
-            &[300, 1, 1, 1, 1, 1, 1, 1, 1],
-            &[1, 0, 7, 0, 0, 90, 2],
-            &[64; 40],
-        ];
-        for sizes in cases {
-            let rows = chunked_rows(sizes);
-            assert_eq!(rows.len(), sizes.iter().sum::<usize>());
-            for row in 0..rows.len() {
-                assert_eq!(
-                    rows.get(row, 0).map(str::to_owned),
-                    expected(row),
-                    "{sizes:?} row {row}"
-                );
-                assert_eq!(rows.is_null(row, 0), expected(row).is_none());
-            }
-            // Backwards and scattered access too.
-            for row in (0..rows.len()).rev().step_by(7) {
-                assert_eq!(rows.get(row, 0).map(str::to_owned), expected(row));
-            }
-            assert_eq!(rows.get(rows.len(), 0), None);
-            assert_eq!(rows.get(0, 1), None);
-        }
-    }
-
-    #[test]
-    fn command_tags_inline_and_on_the_heap() {
-        let texts = [
-            String::new(),
-            "SELECT 1".to_owned(),
-            "x".repeat(TAG_INLINE),
-            "é".repeat(TAG_INLINE / 2),
-            "x".repeat(TAG_INLINE + 1),
-            "INSERT 0 18446744073709551615".to_owned(),
-        ];
-        for text in texts {
-            let mut rows = Rows::new(Arc::from(Vec::new()));
-            rows.tag = Tag::new(&text);
-            assert_eq!(rows.command_tag(), text);
-            assert_eq!(rows.clone(), rows);
-            assert!(format!("{rows:?}").contains(&format!("{text:?}")));
-        }
-    }
-
-    #[test]
-    fn iteration_walks_the_chunks_in_order() {
-        for sizes in [&[3usize, 0, 4, 1][..], &[1; 17][..], &[250, 2][..], &[][..]] {
-            let rows = chunked_rows(sizes);
-            let mut iter = rows.iter();
-            assert_eq!(iter.len(), rows.len());
-            let mut seen = 0;
-            for (index, row) in iter.by_ref().enumerate() {
-                assert_eq!(row.len(), 1);
-                assert_eq!(row.get(0).map(str::to_owned), expected(index));
-                assert_eq!(row.get_bytes(0), rows.get_bytes(index, 0));
-                assert_eq!(row.is_null(0), expected(index).is_none());
-                assert_eq!(row.get(1), None);
-                seen += 1;
-            }
-            assert_eq!(seen, rows.len());
-            assert!(iter.next().is_none());
-            assert_eq!(iter.len(), 0);
-        }
-    }
-}
+mod tests;

@@ -37,14 +37,12 @@ use std::time::{Duration, Instant};
 use mio::event::Source;
 use mio::{Events, Poll, Token};
 
-use crate::auth::{ChannelBinding, ScramClient, ScramKeyCache};
+use crate::auth::{ScramClient, ScramKeyCache};
 use crate::conn::{Connection, PollResult, StartupConfig, State};
 use crate::conninfo::{
-    ChannelBindingMode, Config, ConnectParams, Environment, GssEncMode, Host, ProtocolVersion,
-    SslMode, Target, TargetSessionAttrs,
+    Config, ConnectParams, Environment, GssEncMode, Host, Target, TargetSessionAttrs,
 };
 use crate::error::{Error, ErrorKind};
-use crate::protocol::frontend;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Identifies a connection inside a [`Reactor`].
@@ -410,9 +408,11 @@ impl Reactor {
         };
         let socket = PgSocket::connect_with(peer.clone(), Connection::new(startup), options)
             .map_err(|e| match e {
-                OpenError::Connect(e) => {
-                    Error::io(ErrorKind::Connect, stream::connect_failure_text(peer, &e), e)
-                }
+                OpenError::Connect(e) => Error::io(
+                    ErrorKind::Connect,
+                    stream::connect_failure_text(peer, &e),
+                    e,
+                ),
                 OpenError::Option(text) => Error::new(ErrorKind::Connect, text),
             })?;
         let id = self.insert(socket)?;
@@ -564,38 +564,10 @@ fn startup_config(
     let mut raw = [0u8; 18];
     getrandom::fill(&mut raw)
         .map_err(|e| Error::new(ErrorKind::Other, format!("could not generate nonce: {e}")))?;
-    let tcp = matches!(peer, Peer::Tcp(_));
-    let ssl_required = matches!(
-        params.sslmode,
-        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
-    );
-    let mut startup = StartupConfig::new(&params.user, &params.dbname);
-    startup.params = params
-        .startup_params()
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    startup.password = params.password_for(target).map(str::to_owned);
-    // Unix sockets never negotiate SSL (as libpq). Over TCP pgdblink asks only when SSL is required,
-    // since it cannot speak TLS anyway: prefer/allow connect in plain text.
-    startup.ssl_request = tcp && ssl_required;
-    startup.ssl_required = tcp && ssl_required;
-    startup.protocol = match params.max_protocol_version {
-        ProtocolVersion::V3_0 => frontend::PROTOCOL_3_0,
-        _ => frontend::PROTOCOL_3_2,
-    };
-    startup.min_minor = match params.min_protocol_version {
-        ProtocolVersion::V3_0 => 0,
-        _ => 2,
-    };
-    startup.channel_binding = match params.channel_binding {
-        ChannelBindingMode::Disable => ChannelBinding::Disable,
-        ChannelBindingMode::Require => ChannelBinding::Require,
-        _ => ChannelBinding::Prefer,
-    };
-    startup.scram_nonce = ScramClient::nonce_from_bytes(&raw);
-    startup.scram_cache = Some(scram_key_cache());
-    Ok(startup)
+    let over_tcp = matches!(peer, Peer::Tcp(_));
+    let nonce = ScramClient::nonce_from_bytes(&raw);
+    Ok(StartupConfig::from_params(params, target, over_tcp, nonce)?
+        .with_scram_cache(scram_key_cache()))
 }
 
 /// The process-wide cache of derived SCRAM keys: reconnecting with the same password to the same server

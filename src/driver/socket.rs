@@ -308,8 +308,8 @@ impl PgSocket {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => {
-                    self.conn.handle_eof();
+                Err(e) => {
+                    self.conn.handle_io_error(e);
                     break;
                 }
             }
@@ -402,7 +402,7 @@ mod tests {
     fn a_resumed_socket_reads_what_waits_without_an_edge() {
         let (client, mut server) = mio::net::UnixStream::pair().expect("socket pair");
         let mut poll = Poll::new().expect("poll");
-        let startup = StartupConfig::new("u", "d");
+        let startup = StartupConfig::builder("u", "d", "pgdblinktestnonce").build();
         let mut socket = PgSocket::over(
             Stream::Unix(client),
             Peer::Unix("pair".into()),

@@ -1,0 +1,158 @@
+//! Tests of row sets: chunk lookup, iteration, tags, access by name, equality, the UTF-8 error.
+
+use super::*;
+
+/// A row set of `sizes.len()` chunks, chunk `i` holding `sizes[i]` rows of one text column whose
+/// value is the row's number; every third value is NULL.
+fn chunked_rows(sizes: &[usize]) -> Rows {
+    let mut rows = Rows::new(Arc::from(vec![Column::new("n", 25)]));
+    for &size in sizes {
+        let mut chunk = Vec::new();
+        for _ in 0..size {
+            let n = rows.nrows;
+            // Some bytes before each field, as a DataRow's header would be, then its length.
+            chunk.extend_from_slice(b"hdr");
+            if n % 3 == 2 {
+                chunk.extend_from_slice(&(-1i32).to_be_bytes());
+                rows.fields.push(NULL_FIELD);
+            } else {
+                let text = n.to_string();
+                chunk.extend_from_slice(&(text.len() as i32).to_be_bytes());
+                rows.fields.push(chunk.len() as u32);
+                rows.value_bytes += text.len() as u64;
+                chunk.extend_from_slice(text.as_bytes());
+            }
+            rows.nrows += 1;
+            rows.pending += 1;
+        }
+        rows.attach(&Bytes::from(chunk));
+    }
+    rows
+}
+
+fn expected(row: usize) -> Option<String> {
+    (row % 3 != 2).then(|| row.to_string())
+}
+
+#[test]
+fn random_access_finds_the_right_chunk_for_even_and_uneven_chunks() {
+    let cases: [&[usize]; 6] = [
+        &[10],
+        &[5, 5, 5, 5],
+        &[1, 1, 1, 200, 1, 1],
+        &[300, 1, 1, 1, 1, 1, 1, 1, 1],
+        &[1, 0, 7, 0, 0, 90, 2],
+        &[64; 40],
+    ];
+    for sizes in cases {
+        let rows = chunked_rows(sizes);
+        assert_eq!(rows.len(), sizes.iter().sum::<usize>());
+        for row in 0..rows.len() {
+            assert_eq!(
+                rows.get(row, 0).map(str::to_owned),
+                expected(row),
+                "{sizes:?} row {row}"
+            );
+            assert_eq!(rows.is_null(row, 0), expected(row).is_none());
+        }
+        // Backwards and scattered access too.
+        for row in (0..rows.len()).rev().step_by(7) {
+            assert_eq!(rows.get(row, 0).map(str::to_owned), expected(row));
+        }
+        assert_eq!(rows.get(rows.len(), 0), None);
+        assert_eq!(rows.get(0, 1), None);
+    }
+}
+
+#[test]
+fn command_tags_inline_and_on_the_heap() {
+    let texts = [
+        String::new(),
+        "SELECT 1".to_owned(),
+        "x".repeat(TAG_INLINE),
+        "é".repeat(TAG_INLINE / 2),
+        "x".repeat(TAG_INLINE + 1),
+        "INSERT 0 18446744073709551615".to_owned(),
+    ];
+    for text in texts {
+        let mut rows = Rows::new(Arc::from(Vec::new()));
+        rows.tag = Tag::new(&text);
+        assert_eq!(rows.command_tag(), text);
+        assert_eq!(rows.clone(), rows);
+        assert!(format!("{rows:?}").contains(&format!("{text:?}")));
+    }
+}
+
+#[test]
+fn iteration_walks_the_chunks_in_order() {
+    for sizes in [&[3usize, 0, 4, 1][..], &[1; 17][..], &[250, 2][..], &[][..]] {
+        let rows = chunked_rows(sizes);
+        let mut iter = rows.iter();
+        assert_eq!(iter.len(), rows.len());
+        let mut seen = 0;
+        for (index, row) in iter.by_ref().enumerate() {
+            assert_eq!(row.len(), 1);
+            assert_eq!(row.get(0).map(str::to_owned), expected(index));
+            assert_eq!(row.get_bytes(0), rows.get_bytes(index, 0));
+            assert_eq!(row.is_null(0), expected(index).is_none());
+            assert_eq!(row.get(1), None);
+            seen += 1;
+        }
+        assert_eq!(seen, rows.len());
+        assert!(iter.next().is_none());
+        assert_eq!(iter.len(), 0);
+    }
+}
+
+#[test]
+fn rows_by_index_and_columns_by_name() {
+    let mut rows = chunked_rows(&[2, 3]);
+    rows.columns = Arc::from(vec![Column::new("n", 25)]);
+    assert_eq!(rows.column_index("n"), Some(0));
+    assert_eq!(rows.column_index("N"), None);
+    let row = rows.row(3).expect("row 3");
+    assert_eq!(row.get(0), Some("3"));
+    assert_eq!(row.get_by_name("n"), Some("3"));
+    assert_eq!(row.get_by_name("missing"), None);
+    assert_eq!(row.columns()[0].name(), "n");
+    assert!(rows.row(5).is_none());
+    let mut seen = Vec::new();
+    for row in &rows {
+        seen.push(row.get(0).map(str::to_owned));
+    }
+    assert_eq!(seen, (0..5).map(expected).collect::<Vec<_>>());
+}
+
+#[test]
+fn equality_compares_values_not_chunks() {
+    let one_chunk = chunked_rows(&[9]);
+    for sizes in [&[1usize; 9][..], &[4, 0, 5][..], &[8, 1][..]] {
+        let other = chunked_rows(sizes);
+        assert_eq!(other, one_chunk, "{sizes:?}");
+    }
+    assert_ne!(chunked_rows(&[8]), one_chunk);
+    let mut partial = chunked_rows(&[9]);
+    partial.partial = true;
+    assert_ne!(partial, one_chunk);
+    let mut tagged = chunked_rows(&[9]);
+    tagged.tag = Tag::new("SELECT 9");
+    assert_ne!(tagged, one_chunk);
+}
+
+#[test]
+fn the_utf8_error_shows_the_bad_character_as_postgresql_does() {
+    let cases: [(&[u8], &str); 4] = [
+        (b"\xe9 au lait", "0xe9 0x20 0x61"),
+        (b"\xe9", "0xe9"),
+        (b"\xff\xfe", "0xff"),
+        (b"\xf0\x9f\x98", "0xf0 0x9f 0x98"),
+    ];
+    for (bad, shown) in cases {
+        let e = invalid_utf8(bad);
+        assert_eq!(e.code(), Some("22021"));
+        assert_eq!(
+            e.message(),
+            format!("invalid byte sequence for encoding \"UTF8\": {shown}")
+        );
+    }
+}

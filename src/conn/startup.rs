@@ -1,0 +1,465 @@
+//! Starting a session: the SSLRequest and its answer, the StartupMessage, protocol negotiation,
+//! authentication (cleartext, MD5, SCRAM-SHA-256), and BackendKeyData/ParameterStatus until the
+//! first ReadyForQuery.
+//!
+//! Everything only this phase reads (the [`StartupConfig`] with its password, the SCRAM exchange)
+//! lives in one boxed [`Startup`] that the connection drops at ReadyForQuery or failure; the password
+//! is wiped when it is dropped.
+
+use std::fmt;
+
+use zeroize::{Zeroize, Zeroizing};
+
+mod config;
+
+pub use config::{StartupConfig, StartupConfigBuilder};
+
+use super::{Connection, Phase, error_from_fields};
+use crate::auth::{self, ScramClient};
+use crate::conninfo::{ChannelBindingMode, ProtocolVersion};
+use crate::error::{Error, ErrorKind};
+use crate::protocol::backend::{Authentication, BackendMessage};
+use crate::protocol::{self, frontend};
+
+/// Where the startup stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    /// Waiting for the one-byte answer to SSLRequest.
+    SslResponse,
+    /// StartupMessage sent; expecting `R`, `E` or `v`.
+    AwaitingAuth,
+    /// In a SASL exchange.
+    Sasl,
+    /// Authenticated; collecting ParameterStatus/BackendKeyData until ReadyForQuery.
+    AwaitingReady,
+}
+
+/// The state only startup needs, boxed in [`Phase::Startup`] and dropped (the password wiped) when
+/// the session is ready or fails.
+pub(super) struct Startup {
+    config: StartupConfig,
+    step: Step,
+    scram: Option<ScramClient>,
+    sasl_done: bool,
+    /// The StartupMessage queued after an `N` answer to SSLRequest has not been sent yet: any byte
+    /// from the server now was not asked for (CVE-2021-23222).
+    unsent_after_ssl: bool,
+}
+
+impl fmt::Debug for Startup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Startup")
+            .field("user", &self.config.user)
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Startup {
+    pub(super) fn new(config: StartupConfig) -> Startup {
+        Startup {
+            config,
+            step: Step::AwaitingAuth,
+            scram: None,
+            sasl_done: false,
+            unsent_after_ssl: false,
+        }
+    }
+
+    /// Whether the password or a SCRAM exchange is still held.
+    #[cfg(test)]
+    pub(super) fn has_secrets(&self) -> bool {
+        self.config.password.is_some() || self.scram.is_some()
+    }
+
+    /// All of the output was sent.
+    pub(super) fn output_sent(&mut self) {
+        self.unsent_after_ssl = false;
+    }
+}
+
+/// The minor version of a protocol version.
+fn minor(version: ProtocolVersion) -> u32 {
+    (version.code() & 0xffff) as u32
+}
+
+impl Connection {
+    /// The startup state, while starting.
+    fn startup(&mut self) -> Option<&mut Startup> {
+        match &mut self.phase {
+            Phase::Startup(startup) => Some(startup),
+            _ => None,
+        }
+    }
+
+    /// Queues what the client says first: an SSLRequest or the StartupMessage.
+    pub(super) fn begin_startup(&mut self) {
+        let Phase::Startup(startup) = &mut self.phase else {
+            return;
+        };
+        if startup.config.sends_ssl_request() {
+            frontend::ssl_request(&mut self.send);
+            startup.step = Step::SslResponse;
+        } else {
+            self.queue_startup();
+        }
+    }
+
+    fn queue_startup(&mut self) {
+        let Phase::Startup(startup) = &mut self.phase else {
+            return;
+        };
+        let config = &startup.config;
+        let params = config.params.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let version = config.max_protocol.code() as u32;
+        match frontend::startup_message(version, params, &mut self.send) {
+            Ok(()) => startup.step = Step::AwaitingAuth,
+            Err(e) => self.fail(Error::new(
+                ErrorKind::Config,
+                format!("invalid startup parameter: {e}"),
+            )),
+        }
+    }
+
+    /// Input the startup takes before messages can be decoded: the one-byte answer to SSLRequest,
+    /// and the refusal of bytes before the StartupMessage was sent. Returns the bytes it consumed, or
+    /// `None` when the input is a message.
+    pub(super) fn raw_startup_input(&mut self, first: u8) -> Option<usize> {
+        let startup = self.startup()?;
+        if startup.step == Step::SslResponse {
+            self.handle_ssl_response(first);
+            return Some(1);
+        }
+        if startup.unsent_after_ssl {
+            self.fail(
+                Error::new(
+                    ErrorKind::Protocol,
+                    "received unencrypted data after SSL response",
+                )
+                .with_code(crate::sqlstate::PROTOCOL_VIOLATION),
+            );
+            return Some(0);
+        }
+        None
+    }
+
+    /// Whether the connection waits for the answer to SSLRequest (a Terminate there would be a
+    /// malformed packet).
+    pub(super) fn awaits_ssl_response(&self) -> bool {
+        matches!(&self.phase, Phase::Startup(s) if s.step == Step::SslResponse)
+    }
+
+    fn handle_ssl_response(&mut self, byte: u8) {
+        let required = self.startup().is_some_and(|s| s.config.ssl_required());
+        let unable = crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION;
+        match byte {
+            b'N' if !required => {
+                self.queue_startup();
+                if let Some(startup) = self.startup() {
+                    startup.unsent_after_ssl = true;
+                }
+            }
+            b'N' | b'E' => self.fail(
+                Error::new(
+                    ErrorKind::Connect,
+                    "server does not support SSL, but SSL was required",
+                )
+                .with_code(unable),
+            ),
+            b'S' => self.fail(
+                Error::new(
+                    ErrorKind::Unsupported,
+                    "SSL is not supported by this client (pgdblink has no TLS)",
+                )
+                .with_code(unable),
+            ),
+            other => self.fail(
+                Error::new(
+                    ErrorKind::Protocol,
+                    format!(
+                        "received invalid response to SSL negotiation: {}",
+                        protocol::printable(other)
+                    ),
+                )
+                .with_code(crate::sqlstate::PROTOCOL_VIOLATION),
+            ),
+        }
+    }
+
+    /// A message during startup (after the generic ones: notices, notifications, parameters).
+    pub(super) fn handle_startup_message(&mut self, msg: BackendMessage<'_>) {
+        let Some(startup) = self.startup() else {
+            return;
+        };
+        match startup.step {
+            Step::AwaitingAuth | Step::Sasl => self.handle_auth_message(msg),
+            Step::AwaitingReady => self.handle_ready_message(msg),
+            Step::SslResponse => {}
+        }
+    }
+
+    fn handle_auth_message(&mut self, msg: BackendMessage<'_>) {
+        let outcome = match msg {
+            BackendMessage::Authentication(auth) => self.handle_authentication(auth),
+            BackendMessage::ErrorResponse(fields) => Err(error_from_fields(fields)),
+            BackendMessage::NegotiateProtocolVersion { newest_minor, .. } => {
+                self.negotiate(newest_minor)
+            }
+            other => Err(violation(format!(
+                "expected authentication request from server, but received {}",
+                protocol::printable(other.tag())
+            ))),
+        };
+        if let Err(e) = outcome {
+            self.fail(e);
+        }
+    }
+
+    /// NegotiateProtocolVersion: the server offers an older minor version.
+    fn negotiate(&mut self, newest_minor: u32) -> Result<(), Error> {
+        let Some(startup) = self.startup() else {
+            return Ok(());
+        };
+        if startup.step == Step::Sasl {
+            return Err(violation(
+                "received NegotiateProtocolVersion during authentication".into(),
+            ));
+        }
+        let (requested, min) = (
+            minor(startup.config.max_protocol),
+            minor(startup.config.min_protocol),
+        );
+        // PostgreSQL sends the whole version number (3 << 16 | minor); keep the minor.
+        let newest_minor = if newest_minor > 0xffff {
+            if newest_minor >> 16 != 3 {
+                return Err(violation(format!(
+                    "received invalid protocol negotiation message: major version {}",
+                    newest_minor >> 16
+                )));
+            }
+            newest_minor & 0xffff
+        } else {
+            newest_minor
+        };
+        if newest_minor >= requested {
+            return Err(violation(format!(
+                "received invalid protocol negotiation message: server requested downgrade to a higher-numbered version ({newest_minor})"
+            )));
+        }
+        if newest_minor < min {
+            return Err(Error::new(
+                ErrorKind::Connect,
+                format!(
+                    "server only supports protocol version 3.{newest_minor}, but min_protocol_version was set to 3.{min}"
+                ),
+            )
+            .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION));
+        }
+        self.protocol_minor = newest_minor;
+        Ok(())
+    }
+
+    fn handle_authentication(&mut self, auth: Authentication<'_>) -> Result<(), Error> {
+        match &mut self.phase {
+            Phase::Startup(startup) => startup.authenticate(auth, &mut self.send),
+            _ => Ok(()),
+        }
+    }
+
+    fn handle_ready_message(&mut self, msg: BackendMessage<'_>) {
+        match msg {
+            BackendMessage::BackendKeyData { pid, key } => {
+                if self.protocol_minor < 2 && key.len() != 4 {
+                    return self.protocol_violation(format!(
+                        "received invalid BackendKeyData message: key of {} bytes in protocol 3.0",
+                        key.len()
+                    ));
+                }
+                self.backend_key = Some((pid, key.to_vec()));
+            }
+            BackendMessage::ReadyForQuery(status) => {
+                self.tx_status = status;
+                // Dropping the startup state wipes the password.
+                self.phase = Phase::Ready;
+                self.error_buffer.clear();
+            }
+            BackendMessage::ErrorResponse(fields) => {
+                let e = error_from_fields(fields);
+                self.fail(e);
+            }
+            other => self.protocol_violation(format!(
+                "unexpected message from server during startup: \"{}\"",
+                protocol::printable(other.tag())
+            )),
+        }
+    }
+}
+
+impl Startup {
+    /// An `Authentication*` request: answers it into `send`.
+    fn authenticate(&mut self, auth: Authentication<'_>, send: &mut Vec<u8>) -> Result<(), Error> {
+        let needs_binding = self.config.channel_binding == ChannelBindingMode::Require;
+        // Once a SASL exchange has begun, only its continuation, its outcome and AuthenticationOk may
+        // follow: a server that switches to another method now (say, cleartext) is trying to downgrade
+        // the exchange, and must not get the password.
+        if self.step == Step::Sasl
+            && !matches!(
+                auth,
+                Authentication::SaslContinue(_) | Authentication::SaslFinal(_) | Authentication::Ok
+            )
+        {
+            return Err(violation(
+                "unexpected authentication request during SASL exchange".into(),
+            ));
+        }
+        match auth {
+            Authentication::Ok => self.authenticated(needs_binding),
+            Authentication::CleartextPassword | Authentication::Md5Password { .. }
+                if needs_binding =>
+            {
+                Err(Error::new(
+                    ErrorKind::Auth,
+                    "channel binding required but not supported by server's authentication request",
+                ))
+            }
+            Authentication::CleartextPassword => {
+                let password = password(&self.config)?;
+                frontend::password_message(password.as_bytes(), send).map_err(encode_error)
+            }
+            Authentication::Md5Password { salt } => {
+                let password = password(&self.config)?;
+                let hashed = Zeroizing::new(auth::md5_password(
+                    self.config.user.as_bytes(),
+                    password.as_bytes(),
+                    salt,
+                ));
+                frontend::password_message(hashed.as_bytes(), send).map_err(encode_error)
+            }
+            Authentication::Sasl(mechanisms) => self.sasl_begin(mechanisms.iter(), send),
+            Authentication::SaslContinue(data) => self.sasl_continue(data, send),
+            Authentication::SaslFinal(data) => {
+                let scram = self.sasl_client(
+                    "AuthenticationSASLFinal received from server, but SASL authentication was not completed",
+                )?;
+                scram.handle_server_final(data)?;
+                self.sasl_done = true;
+                Ok(())
+            }
+            other => Err(unsupported_method(&other)),
+        }
+    }
+
+    /// AuthenticationOk: authentication is over, and the secrets are dropped (wiped).
+    fn authenticated(&mut self, needs_binding: bool) -> Result<(), Error> {
+        if self.step == Step::Sasl && !self.sasl_done {
+            return Err(Error::new(
+                ErrorKind::Auth,
+                "server sent AuthenticationOk before SASL authentication was completed",
+            ));
+        }
+        if needs_binding {
+            return Err(Error::new(
+                ErrorKind::Auth,
+                "channel binding required, but server authenticated client without channel binding",
+            ));
+        }
+        self.step = Step::AwaitingReady;
+        self.config.password = None;
+        self.scram = None;
+        Ok(())
+    }
+
+    /// AuthenticationSASL: picks the mechanism and sends client-first.
+    fn sasl_begin<'a>(
+        &mut self,
+        mechanisms: impl Iterator<Item = &'a [u8]>,
+        send: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        if self.step != Step::AwaitingAuth {
+            return Err(Error::new(
+                ErrorKind::Protocol,
+                "unexpected AuthenticationSASL during SASL exchange",
+            ));
+        }
+        let config = &self.config;
+        let mechanism =
+            auth::choose_sasl_mechanism(mechanisms, config.auth_channel_binding(), false)?;
+        let password = password(config)?;
+        let scram = ScramClient::new(
+            password.as_bytes(),
+            &config.scram_nonce,
+            config.scram_limits,
+        );
+        let first = scram.client_first_message();
+        frontend::sasl_initial_response(mechanism, Some(&first), send).map_err(encode_error)?;
+        self.scram = Some(scram);
+        self.step = Step::Sasl;
+        Ok(())
+    }
+
+    /// AuthenticationSASLContinue: server-first in, client-final out.
+    fn sasl_continue(&mut self, data: &[u8], send: &mut Vec<u8>) -> Result<(), Error> {
+        let cache = self.config.scram_cache.clone();
+        let scram = self.sasl_client(
+            "AuthenticationSASLContinue received from server, but SASL authentication was not started",
+        )?;
+        let reply = match &cache {
+            Some(cache) => {
+                // A poisoned lock only means another thread panicked mid-update; the cache holds
+                // whole entries, so it is still usable.
+                let mut cache = cache.lock().unwrap_or_else(|e| e.into_inner());
+                scram.handle_server_first_cached(data, &mut cache)?
+            }
+            None => scram.handle_server_first(data)?,
+        };
+        frontend::sasl_response(&reply, send).map_err(encode_error)
+    }
+
+    /// The SCRAM exchange in progress, or a protocol error with `text` when none is.
+    fn sasl_client(&mut self, text: &str) -> Result<&mut ScramClient, Error> {
+        match (self.step, self.scram.as_mut()) {
+            (Step::Sasl, Some(scram)) => Ok(scram),
+            _ => Err(Error::new(ErrorKind::Protocol, text)),
+        }
+    }
+}
+
+fn encode_error(e: protocol::EncodeError) -> Error {
+    Error::new(ErrorKind::Auth, e.to_string())
+}
+
+fn violation(text: String) -> Error {
+    Error::new(ErrorKind::Protocol, text).with_code(crate::sqlstate::PROTOCOL_VIOLATION)
+}
+
+fn password(config: &StartupConfig) -> Result<&str, Error> {
+    match config.password.as_deref() {
+        Some(p) if !p.is_empty() => Ok(p),
+        _ => Err(
+            Error::new(ErrorKind::Auth, "fe_sendauth: no password supplied")
+                .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+        ),
+    }
+}
+
+/// libpq's texts for the methods pgdblink does not implement.
+fn unsupported_method(auth: &Authentication<'_>) -> Error {
+    let text = match auth {
+        Authentication::KerberosV5 => "Kerberos 5 authentication not supported".into(),
+        Authentication::Gss | Authentication::GssContinue(_) => {
+            "GSSAPI authentication not supported".into()
+        }
+        Authentication::Sspi => "SSPI authentication not supported".into(),
+        Authentication::Other { code: 1, .. } => "Kerberos 4 authentication not supported".into(),
+        Authentication::Other { code: 4, .. } => "Crypt authentication not supported".into(),
+        Authentication::Other { code, .. } => format!("authentication method {code} not supported"),
+        _ => "authentication method not supported".into(),
+    };
+    Error::new(ErrorKind::Unsupported, text)
+        .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION)
+}
+
+/// Wipes a buffer that held secrets (the send buffer during authentication) and empties it.
+pub(super) fn wipe(buf: &mut Vec<u8>) {
+    buf.zeroize();
+}
