@@ -23,7 +23,7 @@
 //! | feature   | default | what it adds                                                              |
 //! |-----------|---------|---------------------------------------------------------------------------|
 //! | (none)    |         | the sans-IO core: `protocol`, `auth`, `conn`, `conninfo`, `error`         |
-//! | `driver`  | yes     | the mio driver (`Client`, `PgSocket`) and the [`Dblink`] registry          |
+//! | `driver`  | yes     | the mio driver (`Client`, `PgSocket`) and the `Dblink` registry            |
 //! | `cli`     | yes     | the `pgdblink` binary: `driver`, `testkit`, clap and rustyline             |
 //! | `testkit` | via cli | pgdblink's own test and benchmark kit; not a public, stable surface        |
 //!
