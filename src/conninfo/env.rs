@@ -124,3 +124,28 @@ impl Environment for MapEnvironment {
         self.user.clone()
     }
 }
+
+#[cfg(all(test, unix, not(target_os = "redox")))]
+mod tests {
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    fn run(program: &str, args: &[&str]) -> String {
+        let out = Command::new(program).args(args).output().expect(program);
+        assert!(out.status.success(), "{program} {args:?}: {out:?}");
+        String::from_utf8(out.stdout)
+            .expect("UTF-8")
+            .trim()
+            .to_owned()
+    }
+
+    /// The OS lookup finds the effective uid's entry, the one `id -un` and `getent passwd` show.
+    #[test]
+    fn passwd_entry_is_the_effective_users() {
+        let (name, home) = super::os::passwd_entry().expect("the effective uid has an entry");
+        assert_eq!(name, run("id", &["-un"]));
+        let entry = run("getent", &["passwd", &run("id", &["-u"])]);
+        let expected_home = entry.split(':').nth(5).expect("a home field");
+        assert_eq!(home, PathBuf::from(expected_home));
+    }
+}
