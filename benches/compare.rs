@@ -318,8 +318,8 @@ fn pin(cluster: &Cluster) -> String {
 
 /// Compiles the libpq peer, or says why it cannot.
 fn build_libpq_peer() -> Result<PathBuf, String> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/peers/libpq_peer.c");
-    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/libpq_peer");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/libpq_peer.c");
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/libpq_peer");
     let include = Command::new("pg_config")
         .arg("--includedir")
         .output()
@@ -617,7 +617,7 @@ fn write_json(table: &[Row], pinned: &str) {
         ));
     }
     out.push_str("]}\n");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/compare.json");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/compare.json");
     let _ = std::fs::write(path, out);
 }
 

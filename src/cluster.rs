@@ -836,11 +836,11 @@ fn make_temp_dir(run_as: Option<RunAs>) -> Result<PathBuf, Error> {
                 e,
             )
         })?;
-    if let Some(user) = run_as {
-        if let Err(e) = std::os::unix::fs::chown(&dir, Some(user.uid), Some(user.gid)) {
-            let _ = fs::remove_dir_all(&dir);
-            return Err(io_error(&format!("chown {}", dir.display()), e));
-        }
+    if let Some(user) = run_as
+        && let Err(e) = std::os::unix::fs::chown(&dir, Some(user.uid), Some(user.gid))
+    {
+        let _ = fs::remove_dir_all(&dir);
+        return Err(io_error(&format!("chown {}", dir.display()), e));
     }
     Ok(dir)
 }

@@ -16,8 +16,22 @@
 //!         Dblink registry + binary   names, blocking waits, dblink's verbs
 //! ```
 //!
-//! A dependency arrow never points up. The driver and everything above it sit behind the default
-//! `driver` feature; without it the crate is the sans-IO core alone.
+//! A dependency arrow never points up.
+//!
+//! ## Features
+//!
+//! | feature   | default | what it adds                                                              |
+//! |-----------|---------|---------------------------------------------------------------------------|
+//! | (none)    |         | the sans-IO core: `protocol`, `auth`, `conn`, `conninfo`, `error`         |
+//! | `driver`  | yes     | the mio driver (`Client`, `PgSocket`) and the `Dblink` registry            |
+//! | `cli`     | yes     | the `pgdblink` binary: `driver`, `testkit`, clap and rustyline             |
+//! | `testkit` | via cli | pgdblink's own test and benchmark kit; not a public, stable surface        |
+//!
+//! A program embedding the client takes the library alone, without the binary's dependencies:
+//!
+//! ```toml
+//! pgdblink = { version = "0.1", default-features = false, features = ["driver"] }
+//! ```
 //!
 //! ## What pgdblink does not do
 //!
@@ -29,19 +43,24 @@ pub mod auth;
 pub mod conn;
 pub mod conninfo;
 pub mod error;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod protocol;
 pub mod sqlstate;
 
 #[cfg(feature = "driver")]
-pub mod bench;
-#[cfg(feature = "driver")]
-pub mod cluster;
-#[cfg(feature = "driver")]
 pub mod dblink;
 #[cfg(feature = "driver")]
 pub mod driver;
+
+// The test kit (feature `testkit`): for pgdblink's binary, tests, fuzz targets and benchmarks.
+#[cfg(all(feature = "testkit", feature = "driver"))]
+#[doc(hidden)]
+pub mod bench;
+#[cfg(all(feature = "testkit", feature = "driver"))]
+#[doc(hidden)]
+pub mod cluster;
+#[cfg(feature = "testkit")]
+#[doc(hidden)]
+pub mod fuzzing;
 
 pub use conn::{Column, Notification, QueryResult, Rows};
 pub use conninfo::Config;

@@ -16,35 +16,13 @@ pub trait Environment {
 
 /// The real process environment: `std::env`, `$HOME`, and the user name of the effective uid.
 ///
-/// The home directory is `$HOME` if set and non-empty, else the `/etc/passwd` entry of the process's
-/// uid. The user name is the `/etc/passwd` entry of the uid (as libpq does with `getpwuid`), falling
-/// back to `$USER` and then `$LOGNAME` when the uid has no entry.
+/// The home directory is `$HOME` if set and non-empty, else the password-database entry
+/// (`getpwuid_r`) of the process's effective uid. The user name is that entry's name (as libpq does
+/// with `getpwuid`), falling back to `$USER` and then `$LOGNAME` when the uid has no entry. On
+/// platforms without a password database (not unix) both lookups find nothing: no home directory
+/// (so no default `.pgpass`), and a user name only from `$USER` or `$LOGNAME`.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct SystemEnvironment;
-
-impl SystemEnvironment {
-    /// The uid owning `/proc/self`, i.e. the effective uid of this process.
-    fn uid() -> Option<u32> {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata("/proc/self").ok().map(|m| m.uid())
-    }
-
-    /// `(name, home)` of the `/etc/passwd` entry for the process's uid.
-    fn passwd_entry() -> Option<(String, String)> {
-        let uid = Self::uid()?;
-        let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-        passwd.lines().find_map(|line| {
-            let mut fields = line.split(':');
-            let name = fields.next()?;
-            let _password = fields.next()?;
-            let entry_uid: u32 = fields.next()?.parse().ok()?;
-            let _gid = fields.next()?;
-            let _gecos = fields.next()?;
-            let home = fields.next()?;
-            (entry_uid == uid && !name.is_empty()).then(|| (name.to_owned(), home.to_owned()))
-        })
-    }
-}
 
 impl Environment for SystemEnvironment {
     fn var(&self, name: &str) -> Option<String> {
@@ -54,19 +32,39 @@ impl Environment for SystemEnvironment {
     fn home_dir(&self) -> Option<PathBuf> {
         match self.var("HOME") {
             Some(home) if !home.is_empty() => Some(PathBuf::from(home)),
-            _ => Self::passwd_entry()
-                .map(|(_, home)| PathBuf::from(home))
+            _ => os::passwd_entry()
+                .map(|(_, home)| home)
                 .filter(|home| !home.as_os_str().is_empty()),
         }
     }
 
     fn os_user(&self) -> Option<String> {
-        Self::passwd_entry().map(|(name, _)| name).or_else(|| {
+        os::passwd_entry().map(|(name, _)| name).or_else(|| {
             ["USER", "LOGNAME"]
                 .iter()
                 .filter_map(|v| self.var(v))
                 .find(|v| !v.is_empty())
         })
+    }
+}
+
+/// The operating system's user database: the only part of `conninfo` that asks the OS.
+mod os {
+    use std::path::PathBuf;
+
+    /// `(name, home)` of the password-database entry of the process's effective uid (libpq's
+    /// `getpwuid(geteuid())`), if it has one with a non-empty name.
+    #[cfg(all(unix, not(target_os = "redox")))]
+    pub(super) fn passwd_entry() -> Option<(String, PathBuf)> {
+        use nix::unistd::{User, geteuid};
+        let user = User::from_uid(geteuid()).ok()??;
+        (!user.name.is_empty()).then_some((user.name, user.dir))
+    }
+
+    /// No password database here: the user is unknown.
+    #[cfg(not(all(unix, not(target_os = "redox"))))]
+    pub(super) fn passwd_entry() -> Option<(String, PathBuf)> {
+        None
     }
 }
 
@@ -124,5 +122,30 @@ impl Environment for MapEnvironment {
 
     fn os_user(&self) -> Option<String> {
         self.user.clone()
+    }
+}
+
+#[cfg(all(test, unix, not(target_os = "redox")))]
+mod tests {
+    use std::path::PathBuf;
+    use std::process::Command;
+
+    fn run(program: &str, args: &[&str]) -> String {
+        let out = Command::new(program).args(args).output().expect(program);
+        assert!(out.status.success(), "{program} {args:?}: {out:?}");
+        String::from_utf8(out.stdout)
+            .expect("UTF-8")
+            .trim()
+            .to_owned()
+    }
+
+    /// The OS lookup finds the effective uid's entry, the one `id -un` and `getent passwd` show.
+    #[test]
+    fn passwd_entry_is_the_effective_users() {
+        let (name, home) = super::os::passwd_entry().expect("the effective uid has an entry");
+        assert_eq!(name, run("id", &["-un"]));
+        let entry = run("getent", &["passwd", &run("id", &["-u"])]);
+        let expected_home = entry.split(':').nth(5).expect("a home field");
+        assert_eq!(home, PathBuf::from(expected_home));
     }
 }

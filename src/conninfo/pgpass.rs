@@ -28,6 +28,8 @@ pub(crate) fn read(path: &Path) -> Result<Option<PgPass>, String> {
             path.display()
         ));
     }
+    // libpq checks the mode only where there are unix permissions (not on Windows).
+    #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         if meta.permissions().mode() & 0o077 != 0 {
@@ -117,11 +119,11 @@ fn unescape_password(field: &str) -> String {
         if c == ':' {
             break;
         }
-        if c == '\\' {
-            if let Some(next) = chars.next() {
-                out.push(next);
-                continue;
-            }
+        if c == '\\'
+            && let Some(next) = chars.next()
+        {
+            out.push(next);
+            continue;
         }
         out.push(c);
     }

@@ -524,10 +524,11 @@ impl Config {
         )?
         .unwrap_or_default();
         let sslmode = parse_enum(get("sslmode"), "sslmode", SslMode::parse)?.unwrap_or_default();
-        if let Some(v) = get("sslnegotiation") {
-            if v != "postgres" && v != "direct" {
-                return Err(invalid_value("sslnegotiation", &v));
-            }
+        if let Some(v) = get("sslnegotiation")
+            && v != "postgres"
+            && v != "direct"
+        {
+            return Err(invalid_value("sslnegotiation", &v));
         }
         let gssencmode =
             parse_enum(get("gssencmode"), "gssencmode", GssEncMode::parse)?.unwrap_or_default();
@@ -537,10 +538,11 @@ impl Config {
             TargetSessionAttrs::parse,
         )?
         .unwrap_or_default();
-        if let Some(v) = get("load_balance_hosts") {
-            if v != "disable" && v != "random" {
-                return Err(invalid_value("load_balance_hosts", &v));
-            }
+        if let Some(v) = get("load_balance_hosts")
+            && v != "disable"
+            && v != "random"
+        {
+            return Err(invalid_value("load_balance_hosts", &v));
         }
         let min_protocol_version = parse_enum(
             get("min_protocol_version"),
@@ -646,10 +648,11 @@ impl Config {
             ("PGTZ", "timezone"),
             ("PGGEQO", "geqo"),
         ] {
-            if let Some(value) = env.var(var) {
-                if !value.is_empty() && !value.eq_ignore_ascii_case("default") {
-                    extra_startup.push((name.to_owned(), value));
-                }
+            if let Some(value) = env.var(var)
+                && !value.is_empty()
+                && !value.eq_ignore_ascii_case("default")
+            {
+                extra_startup.push((name.to_owned(), value));
             }
         }
 

@@ -38,15 +38,15 @@ fn redact(uri: &str, prefix_len: usize) -> String {
     let credentials_end = rest.find(['@', '/']);
     if let Some(at) = credentials_end.filter(|&i| rest.as_bytes().get(i) == Some(&b'@')) {
         let credentials = rest.get(..at).unwrap_or("");
-        if let Some(colon) = credentials.find(':') {
-            if colon + 1 < at {
-                return format!(
-                    "{}{}:********{}",
-                    uri.get(..prefix_len).unwrap_or(""),
-                    rest.get(..colon).unwrap_or(""),
-                    rest.get(at..).unwrap_or("")
-                );
-            }
+        if let Some(colon) = credentials.find(':')
+            && colon + 1 < at
+        {
+            return format!(
+                "{}{}:********{}",
+                uri.get(..prefix_len).unwrap_or(""),
+                rest.get(..colon).unwrap_or(""),
+                rest.get(at..).unwrap_or("")
+            );
         }
     }
     uri.to_owned()
