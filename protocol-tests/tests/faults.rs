@@ -501,6 +501,20 @@ fn fault_connection_reset_mid_query() {
     server.finish();
 }
 
+/// A server that answers the startup with `startup`, takes one query and sits on it, and accepts one
+/// CancelRequest on a second connection.
+fn query_then_cancel(startup: Vec<u8>) -> FakeServer {
+    FakeServer::start(vec![
+        vec![
+            Step::ExpectStartup,
+            Step::Send(startup),
+            Step::Expect(b'Q'),
+            Step::Hang(Duration::from_secs(2)),
+        ],
+        vec![Step::ExpectCancel, Step::Close],
+    ])
+}
+
 #[test]
 fn cancel_with_protocol_3_2_key_sends_the_whole_key() {
     // A protocol 3.2 server (PostgreSQL 18 sends 32-byte keys): the CancelRequest must carry the whole
@@ -510,15 +524,7 @@ fn cancel_with_protocol_3_2_key_sends_the_whole_key() {
     wire::authentication(&mut startup, 0, &[]);
     wire::backend_key_data(&mut startup, 777, &key);
     wire::ready_for_query(&mut startup, b'I');
-    let server = FakeServer::start(vec![
-        vec![
-            Step::ExpectStartup,
-            Step::Send(startup),
-            Step::Expect(b'Q'),
-            Step::Hang(Duration::from_secs(2)),
-        ],
-        vec![Step::ExpectCancel, Step::Close],
-    ]);
+    let server = query_then_cancel(startup);
     let mut db = dblink_with_keeper();
     db.connect("v32", &server.conninfo("max_protocol_version=3.2"))
         .unwrap();
@@ -554,15 +560,7 @@ fn protocol_3_2_request_negotiated_down_to_3_0_uses_the_4_byte_key() {
         &wire::Body::default().i32(0x0003_0000).i32(0).0,
     );
     startup.extend_from_slice(&trust_startup());
-    let server = FakeServer::start(vec![
-        vec![
-            Step::ExpectStartup,
-            Step::Send(startup),
-            Step::Expect(b'Q'),
-            Step::Hang(Duration::from_secs(2)),
-        ],
-        vec![Step::ExpectCancel, Step::Close],
-    ]);
+    let server = query_then_cancel(startup);
     let mut db = dblink_with_keeper();
     db.connect("v30", &server.conninfo("max_protocol_version=3.2"))
         .expect("negotiated down");
