@@ -620,12 +620,14 @@ struct Queued {
 
 /// Results and end markers waiting for the caller, in order. A result whose rows still refer to
 /// the receive buffer of the current input pass waits (with everything behind it) until the pass
-/// ends and [`attach`](Outbox::attach) gives them the frozen buffer.
+/// ends and [`attach`](Outbox::attach) gives them the frozen buffer: the waiting ones are always the
+/// last `waiting` entries of the one queue, so nothing moves when they become ready.
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
-    ready: VecDeque<Queued>,
-    waiting: Vec<Queued>,
-    /// The row bytes of counted results in `ready` and `waiting`.
+    queue: VecDeque<Queued>,
+    /// How many entries at the back of `queue` wait for the pass's buffer.
+    waiting: usize,
+    /// The row bytes of counted results in `queue`.
     row_bytes: usize,
 }
 
@@ -643,44 +645,45 @@ impl Outbox {
             _ => 0,
         };
         self.row_bytes += row_bytes;
-        let queued = Queued { output, row_bytes };
-        if refers_pending || !self.waiting.is_empty() {
-            self.waiting.push(queued);
-        } else {
-            self.ready.push_back(queued);
+        if refers_pending || self.waiting > 0 {
+            self.waiting += 1;
         }
+        self.queue.push_back(Queued { output, row_bytes });
     }
 
     /// Whether results wait for the receive buffer of the current input pass.
     pub(super) fn needs_chunk(&self) -> bool {
-        !self.waiting.is_empty()
+        self.waiting > 0
     }
 
     /// Gives the waiting results the frozen receive buffer of the pass and makes them ready.
     pub(super) fn attach(&mut self, chunk: &Bytes) {
-        for mut queued in self.waiting.drain(..) {
+        for queued in self.queue.iter_mut().rev().take(self.waiting) {
             if let Output::Result(Ok(QueryResult::Rows(rows))) = &mut queued.output {
                 rows.attach(chunk);
             }
-            self.ready.push_back(queued);
         }
+        self.waiting = 0;
     }
 
     /// The next ready result or end marker.
     pub(super) fn pop(&mut self) -> Option<Output> {
-        let queued = self.ready.pop_front()?;
+        if !self.has_ready() {
+            return None;
+        }
+        let queued = self.queue.pop_front()?;
         self.row_bytes -= queued.row_bytes;
         Some(queued.output)
     }
 
     /// Whether a result or end marker is ready (results waiting for the pass's buffer are not).
     pub(super) fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
+        self.queue.len() > self.waiting
     }
 
     /// How many results and end markers are queued.
     pub(super) fn len(&self) -> usize {
-        self.ready.len() + self.waiting.len()
+        self.queue.len()
     }
 
     /// The row bytes of queued chunked-rows results.
