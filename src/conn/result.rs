@@ -77,6 +77,14 @@ impl Column {
 /// are: how the server's bytes happened to be split into reads does not matter.
 #[derive(Clone)]
 pub struct Rows {
+    /// Boxed: a result is moved through several queues and return values on its way to the caller,
+    /// and a pointer moves for free where the whole struct would be copied each time.
+    d: Box<RowsData>,
+}
+
+/// What a [`Rows`] holds.
+#[derive(Clone)]
+struct RowsData {
     columns: Arc<[Column]>,
     /// The receive buffers the rows live in, each with the index of the first row it holds (rows are
     /// appended in order, so a row lives in the last chunk whose first row is not after it).
@@ -98,10 +106,10 @@ pub struct Rows {
 
 impl PartialEq for Rows {
     fn eq(&self, other: &Rows) -> bool {
-        self.columns == other.columns
-            && self.nrows == other.nrows
-            && self.partial == other.partial
-            && self.tag == other.tag
+        self.d.columns == other.d.columns
+            && self.d.nrows == other.d.nrows
+            && self.d.partial == other.d.partial
+            && self.d.tag == other.d.tag
             && self
                 .iter()
                 .zip(other.iter())
@@ -114,60 +122,67 @@ impl Eq for Rows {}
 impl Rows {
     fn new(columns: Arc<[Column]>) -> Rows {
         Rows {
-            columns,
-            chunks: Chunks::default(),
-            nrows: 0,
-            pending: 0,
-            fields: Vec::new(),
-            value_bytes: 0,
-            tag: Tag::default(),
-            partial: false,
+            d: Box::new(RowsData {
+                columns,
+                chunks: Chunks::default(),
+                nrows: 0,
+                pending: 0,
+                fields: Vec::new(),
+                value_bytes: 0,
+                tag: Tag::default(),
+                partial: false,
+            }),
         }
     }
 
     /// Gives the rows received in the current input pass their chunk.
     fn attach(&mut self, chunk: &Bytes) {
-        if self.pending > 0 {
-            self.chunks.push(chunk.clone(), self.nrows - self.pending);
-            self.pending = 0;
+        if self.d.pending > 0 {
+            self.d
+                .chunks
+                .push(chunk.clone(), self.d.nrows - self.d.pending);
+            self.d.pending = 0;
         }
     }
 
     /// The approximate bytes this row set holds: its values and their offsets.
     fn data_bytes(&self) -> usize {
-        usize::try_from(self.value_bytes).unwrap_or(usize::MAX)
-            + self.fields.len() * std::mem::size_of::<u32>()
+        usize::try_from(self.d.value_bytes).unwrap_or(usize::MAX)
+            + self.d.fields.len() * std::mem::size_of::<u32>()
     }
 
     /// Whether more rows of the same row set follow in the next result (chunked-rows mode); the last
     /// chunk is not partial and carries the command tag.
     pub fn is_partial(&self) -> bool {
-        self.partial
+        self.d.partial
     }
 
     /// The columns.
     pub fn columns(&self) -> &[Column] {
-        &self.columns
+        &self.d.columns
     }
 
     /// Number of rows.
     pub fn len(&self) -> usize {
-        self.nrows as usize
+        self.d.nrows as usize
     }
 
     /// Whether there are no rows.
     pub fn is_empty(&self) -> bool {
-        self.nrows == 0
+        self.d.nrows == 0
     }
 
     /// The raw bytes of a value; `None` for SQL NULL or an index out of range.
     pub fn get_bytes(&self, row: usize, col: usize) -> Option<&[u8]> {
-        let ncols = self.columns.len();
+        let ncols = self.d.columns.len();
         if col >= ncols || row >= self.len() {
             return None;
         }
         let chunk = self.chunk_of(row)?;
-        let field = *self.fields.get(row.checked_mul(ncols)?.checked_add(col)?)?;
+        let field = *self
+            .d
+            .fields
+            .get(row.checked_mul(ncols)?.checked_add(col)?)?;
         field_bytes(chunk, field)
     }
 
@@ -176,13 +191,13 @@ impl Rows {
     /// a binary search only where rows are very unevenly sized. Sequential and random access both
     /// cost O(1) in the usual case (no search per value).
     fn chunk_of(&self, row: usize) -> Option<&Bytes> {
-        let chunks = &self.chunks;
+        let chunks = &self.d.chunks;
         if chunks.rest.is_empty() {
             return chunks.first.as_ref().map(|(only, _)| only);
         }
         let n = chunks.len();
         // `row < nrows`, so the guess is below `n`.
-        let mut i = (row as u64 * n as u64 / u64::from(self.nrows.max(1))) as usize;
+        let mut i = (row as u64 * n as u64 / u64::from(self.d.nrows.max(1))) as usize;
         let starts = |i: usize| chunks.get(i).map_or(usize::MAX, |c| c.1 as usize);
         for _ in 0..4 {
             if starts(i) > row {
@@ -208,18 +223,18 @@ impl Rows {
 
     /// Whether the value is SQL NULL.
     pub fn is_null(&self, row: usize, col: usize) -> bool {
-        let ncols = self.columns.len();
+        let ncols = self.d.columns.len();
         col < ncols
             && row
                 .checked_mul(ncols)
                 .and_then(|i| i.checked_add(col))
-                .and_then(|i| self.fields.get(i))
+                .and_then(|i| self.d.fields.get(i))
                 == Some(&NULL_FIELD)
     }
 
     /// The command tag: `SELECT 3`, `FETCH 4`.
     pub fn command_tag(&self) -> &str {
-        self.tag.as_str()
+        self.d.tag.as_str()
     }
 
     /// Iterates over the rows in order, walking the receive buffers alongside (no lookup per row).
@@ -236,18 +251,18 @@ impl Rows {
         if row >= self.len() {
             return None;
         }
-        let ncols = self.columns.len();
+        let ncols = self.d.columns.len();
         let at = row.checked_mul(ncols)?;
         Some(Row {
             chunk: self.chunk_of(row).map_or(&[][..], |c| &c[..]),
-            fields: self.fields.get(at..at.checked_add(ncols)?)?,
+            fields: self.d.fields.get(at..at.checked_add(ncols)?)?,
             rows: self,
         })
     }
 
     /// The index of the first column named exactly `name`.
     pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.name == name)
+        self.d.columns.iter().position(|c| c.name == name)
     }
 }
 
@@ -368,18 +383,18 @@ impl<'a> Iterator for RowIter<'a> {
         if self.index >= rows.len() {
             return None;
         }
-        let chunks = &rows.chunks;
+        let chunks = &rows.d.chunks;
         while chunks
             .get(self.chunk + 1)
             .is_some_and(|c| c.1 as usize <= self.index)
         {
             self.chunk += 1;
         }
-        let ncols = rows.columns.len();
+        let ncols = rows.d.columns.len();
         let at = self.index * ncols;
         let row = Row {
             chunk: chunks.get(self.chunk).map_or(&[][..], |(c, _)| &c[..]),
-            fields: rows.fields.get(at..at + ncols).unwrap_or(&[]),
+            fields: rows.d.fields.get(at..at + ncols).unwrap_or(&[]),
             rows,
         };
         self.index += 1;
@@ -401,7 +416,7 @@ impl fmt::Debug for Rows {
             list.entry(&row);
         }
         list.finish()?;
-        write!(f, " {:?}", self.tag.as_str())
+        write!(f, " {:?}", self.d.tag.as_str())
     }
 }
 
@@ -484,7 +499,7 @@ impl RowsBuilder {
 
     /// Whether rows refer to the receive buffer of the current input pass (not attached yet).
     pub(super) fn has_pending(&self) -> bool {
-        self.rows.pending > 0
+        self.rows.d.pending > 0
     }
 
     /// The hot path: if `buf` starts with a complete, valid DataRow of this row set's width, adds
@@ -492,8 +507,8 @@ impl RowsBuilder {
     /// bytes it occupies; otherwise `None` and nothing changes.
     #[inline]
     pub(super) fn push_fast(&mut self, buf: &[u8], limits: &Limits, base: usize) -> Option<usize> {
-        let ncols = self.rows.columns.len();
-        let len = data_row_offsets(buf, limits, ncols, base, &mut self.rows.fields)?;
+        let ncols = self.rows.d.columns.len();
+        let len = data_row_offsets(buf, limits, ncols, base, &mut self.rows.d.fields)?;
         self.row_pushed(data_row_value_bytes(len, ncols));
         Some(len)
     }
@@ -506,7 +521,7 @@ impl RowsBuilder {
         row: &DataRow<'_>,
         body_offset: usize,
     ) -> Result<(), String> {
-        let ncols = self.rows.columns.len();
+        let ncols = self.rows.d.columns.len();
         if row.len() != ncols {
             let n = row.len();
             return Err(format!(
@@ -517,6 +532,7 @@ impl RowsBuilder {
             return Err("row too large".into());
         }
         self.rows
+            .d
             .fields
             .extend(row.ranges().map(|range| match range {
                 Some(r) => (body_offset + r.start) as u32,
@@ -527,18 +543,18 @@ impl RowsBuilder {
     }
 
     fn row_pushed(&mut self, value_bytes: usize) {
-        self.rows.value_bytes += value_bytes as u64;
-        self.rows.nrows += 1;
-        self.rows.pending += 1;
+        self.rows.d.value_bytes += value_bytes as u64;
+        self.rows.d.nrows += 1;
+        self.rows.d.pending += 1;
     }
 
     /// Checks that every value of the row added last is UTF-8; `pass` is the receive buffer of the
     /// current input pass, which its offsets refer to. The error is the one PostgreSQL raises for
     /// such bytes: 22021, `invalid byte sequence for encoding "UTF8": 0xe9 0x20`.
     pub(super) fn check_last_row_utf8(&self, pass: &[u8]) -> Result<(), Error> {
-        let ncols = self.rows.columns.len();
-        let start = self.rows.fields.len() - ncols;
-        for &field in &self.rows.fields[start..] {
+        let ncols = self.rows.d.columns.len();
+        let start = self.rows.d.fields.len() - ncols;
+        for &field in &self.rows.d.fields[start..] {
             if let Some(value) = field_bytes(pass, field)
                 && let Err(e) = std::str::from_utf8(value)
             {
@@ -555,9 +571,9 @@ impl RowsBuilder {
 
     /// Chunked-rows mode: the rows so far as a partial result; the builder goes on with none.
     pub(super) fn take_batch(&mut self) -> Rows {
-        let columns = self.rows.columns.clone();
+        let columns = self.rows.d.columns.clone();
         let mut batch = std::mem::replace(&mut self.rows, Rows::new(columns));
-        batch.partial = true;
+        batch.d.partial = true;
         batch
     }
 
@@ -565,7 +581,7 @@ impl RowsBuilder {
     pub(super) fn finish(self, tag: &[u8]) -> Rows {
         let mut rows = self.rows;
         // Borrowed, not copied, when valid UTF-8 (always, with the UTF8 encoding).
-        rows.tag = Tag::new(&String::from_utf8_lossy(tag));
+        rows.d.tag = Tag::new(&String::from_utf8_lossy(tag));
         rows
     }
 }
@@ -639,7 +655,7 @@ impl Outbox {
             Output::Result(Ok(QueryResult::Rows(rows))) => Some(rows),
             _ => None,
         };
-        let refers_pending = rows.is_some_and(|rows| rows.pending > 0);
+        let refers_pending = rows.is_some_and(|rows| rows.d.pending > 0);
         let row_bytes = match rows {
             Some(rows) if count_rows => rows.data_bytes(),
             _ => 0,

@@ -9,21 +9,21 @@ fn chunked_rows(sizes: &[usize]) -> Rows {
     for &size in sizes {
         let mut chunk = Vec::new();
         for _ in 0..size {
-            let n = rows.nrows;
+            let n = rows.d.nrows;
             // Some bytes before each field, as a DataRow's header would be, then its length.
             chunk.extend_from_slice(b"hdr");
             if n % 3 == 2 {
                 chunk.extend_from_slice(&(-1i32).to_be_bytes());
-                rows.fields.push(NULL_FIELD);
+                rows.d.fields.push(NULL_FIELD);
             } else {
                 let text = n.to_string();
                 chunk.extend_from_slice(&(text.len() as i32).to_be_bytes());
-                rows.fields.push(chunk.len() as u32);
-                rows.value_bytes += text.len() as u64;
+                rows.d.fields.push(chunk.len() as u32);
+                rows.d.value_bytes += text.len() as u64;
                 chunk.extend_from_slice(text.as_bytes());
             }
-            rows.nrows += 1;
-            rows.pending += 1;
+            rows.d.nrows += 1;
+            rows.d.pending += 1;
         }
         rows.attach(&Bytes::from(chunk));
     }
@@ -76,7 +76,7 @@ fn command_tags_inline_and_on_the_heap() {
     ];
     for text in texts {
         let mut rows = Rows::new(Arc::from(Vec::new()));
-        rows.tag = Tag::new(&text);
+        rows.d.tag = Tag::new(&text);
         assert_eq!(rows.command_tag(), text);
         assert_eq!(rows.clone(), rows);
         assert!(format!("{rows:?}").contains(&format!("{text:?}")));
@@ -107,7 +107,7 @@ fn iteration_walks_the_chunks_in_order() {
 #[test]
 fn rows_by_index_and_columns_by_name() {
     let mut rows = chunked_rows(&[2, 3]);
-    rows.columns = Arc::from(vec![Column::new("n", 25)]);
+    rows.d.columns = Arc::from(vec![Column::new("n", 25)]);
     assert_eq!(rows.column_index("n"), Some(0));
     assert_eq!(rows.column_index("N"), None);
     let row = rows.row(3).expect("row 3");
@@ -132,10 +132,10 @@ fn equality_compares_values_not_chunks() {
     }
     assert_ne!(chunked_rows(&[8]), one_chunk);
     let mut partial = chunked_rows(&[9]);
-    partial.partial = true;
+    partial.d.partial = true;
     assert_ne!(partial, one_chunk);
     let mut tagged = chunked_rows(&[9]);
-    tagged.tag = Tag::new("SELECT 9");
+    tagged.d.tag = Tag::new("SELECT 9");
     assert_ne!(tagged, one_chunk);
 }
 
