@@ -54,9 +54,11 @@ mod result;
 mod startup;
 #[cfg(test)]
 mod tests;
+mod types;
 
 pub use result::{Column, Notification, QueryResult, Row, RowIter, Rows};
 pub use startup::{StartupConfig, StartupConfigBuilder};
+pub use types::FromText;
 
 use std::collections::VecDeque;
 use std::fmt;

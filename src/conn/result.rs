@@ -10,6 +10,8 @@ use crate::error::{Error, ErrorKind};
 use crate::protocol::Limits;
 use crate::protocol::backend::{DataRow, NULL_FIELD, data_row_offsets, data_row_value_bytes};
 
+use super::FromText;
+
 /// One result of a statement.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -264,6 +266,45 @@ impl Rows {
     pub fn column_index(&self, name: &str) -> Option<usize> {
         self.d.columns.iter().position(|c| c.name == name)
     }
+
+    /// The value at `row`, `col` converted to `T` ([`FromText`]): `Ok(None)` for SQL NULL, an error
+    /// with the server's SQLSTATE and text for a value `T`'s PostgreSQL type does not accept
+    /// (`22P02 invalid input syntax for type integer: "abc"`), and libpq's text (no SQLSTATE) for
+    /// an index out of range: `row number 7 is out of range 0..2`, `column number 5 is out of
+    /// range 0..1`. `&str` borrows the received bytes; numbers are read without allocating.
+    ///
+    /// ```
+    /// use pgdblink::conn::{Connection, PollResult, StartupConfig};
+    ///
+    /// let mut conn = Connection::new(StartupConfig::builder("alice", "db1", "nonce").build());
+    /// conn.consume_output(conn.pending_output().len());
+    /// conn.handle_input(b"R\0\0\0\x08\0\0\0\0Z\0\0\0\x05I");
+    /// conn.send_query("SELECT 1").unwrap();
+    /// // The server: one int4 column `?column?`, one row holding `1`.
+    /// conn.handle_input(b"T\0\0\0\x21\0\x01?column?\0\0\0\0\0\0\0\0\0\0\x17\0\x04\xff\xff\xff\xff\0\0");
+    /// conn.handle_input(b"D\0\0\0\x0b\0\x01\0\0\0\x011C\0\0\0\x0dSELECT 1\0Z\0\0\0\x05I");
+    /// let PollResult::Ready(Ok(result)) = conn.poll_result() else { panic!() };
+    /// let rows = result.rows().unwrap();
+    ///
+    /// assert_eq!(rows.get_as::<i32>(0, 0).unwrap(), Some(1));
+    /// assert_eq!(rows.get_as::<&str>(0, 0).unwrap(), Some("1"));
+    /// assert_eq!(rows.get_as::<bool>(0, 0).unwrap(), Some(true)); // as '1'::boolean
+    /// let e = rows.get_as::<i32>(0, 5).unwrap_err();
+    /// assert_eq!(e.message(), "column number 5 is out of range 0..0");
+    /// assert_eq!(e.code(), None);
+    /// let e = rows.get_as::<i32>(7, 0).unwrap_err();
+    /// assert_eq!(e.message(), "row number 7 is out of range 0..0");
+    /// ```
+    pub fn get_as<'a, T: FromText<'a>>(&'a self, row: usize, col: usize) -> Result<Option<T>, Error> {
+        if row >= self.len() {
+            return Err(super::types::row_out_of_range(row, self.len()));
+        }
+        let columns = self.columns();
+        let Some(column) = columns.get(col) else {
+            return Err(super::types::column_out_of_range(col, columns.len()));
+        };
+        from_field(self.get_bytes(row, col), column)
+    }
 }
 
 impl<'a> IntoIterator for &'a Rows {
@@ -465,6 +506,29 @@ impl<'a> Row<'a> {
     /// Whether the row has no columns.
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
+    }
+
+    /// The value of column `col` converted to `T`, as [`Rows::get_as`] does: `Ok(None)` for SQL
+    /// NULL, the server's error for a text `T`'s type does not accept, libpq's text for a column
+    /// out of range.
+    pub fn get_as<T: FromText<'a>>(&self, col: usize) -> Result<Option<T>, Error> {
+        let columns = self.rows.columns();
+        match columns.get(col) {
+            Some(column) if col < self.fields.len() => from_field(self.get_bytes(col), column),
+            _ => Err(super::types::column_out_of_range(col, self.fields.len())),
+        }
+    }
+}
+
+/// A field's bytes (`None` for NULL) converted to `T`. The bytes are UTF-8 (the connection checks);
+/// should they not be, the error is the server's for such bytes.
+fn from_field<'a, T: FromText<'a>>(bytes: Option<&'a [u8]>, column: &Column) -> Result<Option<T>, Error> {
+    let Some(bytes) = bytes else {
+        return Ok(None);
+    };
+    match std::str::from_utf8(bytes) {
+        Ok(text) => T::from_text(text, column).map(Some),
+        Err(e) => Err(invalid_utf8(&bytes[e.valid_up_to()..])),
     }
 }
 
