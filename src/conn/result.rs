@@ -295,7 +295,11 @@ impl Rows {
     /// let e = rows.get_as::<i32>(7, 0).unwrap_err();
     /// assert_eq!(e.message(), "row number 7 is out of range 0..0");
     /// ```
-    pub fn get_as<'a, T: FromText<'a>>(&'a self, row: usize, col: usize) -> Result<Option<T>, Error> {
+    pub fn get_as<'a, T: FromText<'a>>(
+        &'a self,
+        row: usize,
+        col: usize,
+    ) -> Result<Option<T>, Error> {
         if row >= self.len() {
             return Err(super::types::row_out_of_range(row, self.len()));
         }
@@ -522,7 +526,10 @@ impl<'a> Row<'a> {
 
 /// A field's bytes (`None` for NULL) converted to `T`. The bytes are UTF-8 (the connection checks);
 /// should they not be, the error is the server's for such bytes.
-fn from_field<'a, T: FromText<'a>>(bytes: Option<&'a [u8]>, column: &Column) -> Result<Option<T>, Error> {
+fn from_field<'a, T: FromText<'a>>(
+    bytes: Option<&'a [u8]>,
+    column: &Column,
+) -> Result<Option<T>, Error> {
     let Some(bytes) = bytes else {
         return Ok(None);
     };

@@ -160,10 +160,7 @@ fn value_out_of_range(type_name: &str, text: &str) -> Error {
 pub(super) fn row_out_of_range(row: usize, rows: usize) -> Error {
     Error::new(
         ErrorKind::Usage,
-        format!(
-            "row number {row} is out of range 0..{}",
-            rows as i128 - 1
-        ),
+        format!("row number {row} is out of range 0..{}", rows as i128 - 1),
     )
 }
 
@@ -201,7 +198,8 @@ fn parse_bool(text: &str) -> Option<bool> {
     }
     let v = &s[start..end];
     // `pg_strncasecmp(value, word, len) == 0`: `v` is a case-insensitive prefix of `word`.
-    let prefix_of = |word: &str| v.len() <= word.len() && v.eq_ignore_ascii_case(&word.as_bytes()[..v.len()]);
+    let prefix_of =
+        |word: &str| v.len() <= word.len() && v.eq_ignore_ascii_case(&word.as_bytes()[..v.len()]);
     match v.first()? {
         b't' | b'T' if prefix_of("true") => Some(true),
         b'f' | b'F' if prefix_of("false") => Some(false),
@@ -401,7 +399,12 @@ fn strtod(s: &[u8], format: &FloatFormat) -> Option<(f64, usize, bool)> {
     }
     // Decimal: digits with at most one point, at least one digit, then an exponent if it has
     // digits.
-    let digits = |from: usize| body[from.min(body.len())..].iter().take_while(|b| b.is_ascii_digit()).count();
+    let digits = |from: usize| {
+        body[from.min(body.len())..]
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count()
+    };
     let int_digits = digits(0);
     let mut len = int_digits;
     let mut frac_digits = 0;
@@ -525,7 +528,11 @@ fn round_binary(mantissa: u64, sticky: bool, exp2: i64, format: &FloatFormat) ->
     let (mut kept, rest, half) = if drop == 64 {
         (0, mantissa, 1u64 << 63)
     } else {
-        (mantissa >> drop, mantissa & ((1u64 << drop) - 1), 1u64 << (drop - 1))
+        (
+            mantissa >> drop,
+            mantissa & ((1u64 << drop) - 1),
+            1u64 << (drop - 1),
+        )
     };
     if rest > half || (rest == half && (sticky || kept & 1 == 1)) {
         kept += 1;

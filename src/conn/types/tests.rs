@@ -55,11 +55,17 @@ fn int_invalid_syntax_has_the_server_text() {
     }
     assert_eq!(
         parse::<i16>("abc"),
-        Err(err("22P02", "invalid input syntax for type smallint: \"abc\""))
+        Err(err(
+            "22P02",
+            "invalid input syntax for type smallint: \"abc\""
+        ))
     );
     assert_eq!(
         parse::<i64>("abc"),
-        Err(err("22P02", "invalid input syntax for type bigint: \"abc\""))
+        Err(err(
+            "22P02",
+            "invalid input syntax for type bigint: \"abc\""
+        ))
     );
 }
 
@@ -74,11 +80,17 @@ fn int_out_of_range_is_22003_even_with_junk_after_the_digits() {
     );
     assert_eq!(
         parse::<i16>("40000"),
-        Err(err("22003", "value \"40000\" is out of range for type smallint"))
+        Err(err(
+            "22003",
+            "value \"40000\" is out of range for type smallint"
+        ))
     );
     assert_eq!(
         parse::<i16>("32768"),
-        Err(err("22003", "value \"32768\" is out of range for type smallint"))
+        Err(err(
+            "22003",
+            "value \"32768\" is out of range for type smallint"
+        ))
     );
     assert_eq!(
         parse::<i32>("-2147483649"),
@@ -175,20 +187,53 @@ fn float_hexadecimal_as_glibc_reads_it() {
     assert_eq!(parse::<f64>("0x1.8p1"), Ok(3.0));
     assert_eq!(parse::<f64>("0x.8"), Ok(0.5));
     assert_eq!(parse::<f64>("-0X1P-2"), Ok(-0.25));
-    assert_eq!(parse::<f64>("0x1p"), Err(err("22P02", "invalid input syntax for type double precision: \"0x1p\"")));
-    assert_eq!(parse::<f64>("0x1.fffffffffffff8p1023"), Err(err("22003", "\"0x1.fffffffffffff8p1023\" is out of range for type double precision")));
+    assert_eq!(
+        parse::<f64>("0x1p"),
+        Err(err(
+            "22P02",
+            "invalid input syntax for type double precision: \"0x1p\""
+        ))
+    );
+    assert_eq!(
+        parse::<f64>("0x1.fffffffffffff8p1023"),
+        Err(err(
+            "22003",
+            "\"0x1.fffffffffffff8p1023\" is out of range for type double precision"
+        ))
+    );
     assert_eq!(parse::<f64>("0x1.fffffffffffffp1023"), Ok(f64::MAX));
     assert_eq!(parse::<f64>("0x1p-1074"), Ok(f64::from_bits(1)));
-    assert_eq!(parse::<f64>("0x1p-1075"), Err(err("22003", "\"0x1p-1075\" is out of range for type double precision")));
+    assert_eq!(
+        parse::<f64>("0x1p-1075"),
+        Err(err(
+            "22003",
+            "\"0x1p-1075\" is out of range for type double precision"
+        ))
+    );
     assert_eq!(parse::<f64>("0x1.8p-1075"), Ok(f64::from_bits(1)));
     assert_eq!(parse::<f64>("0x1.00000000000008p0"), Ok(1.0));
-    assert_eq!(parse::<f64>("0x1.000000000000080000000001p0"), Ok(1.0 + f64::EPSILON));
-    assert_eq!(parse::<f64>("0x1.00000000000018p0"), Ok(1.0 + 2.0 * f64::EPSILON));
+    assert_eq!(
+        parse::<f64>("0x1.000000000000080000000001p0"),
+        Ok(1.0 + f64::EPSILON)
+    );
+    assert_eq!(
+        parse::<f64>("0x1.00000000000018p0"),
+        Ok(1.0 + 2.0 * f64::EPSILON)
+    );
     assert_eq!(parse::<f32>("0x1.fffffep127"), Ok(f32::MAX));
-    assert_eq!(parse::<f32>("0x1.ffffffp127"), Err(err("22003", "\"0x1.ffffffp127\" is out of range for type real")));
+    assert_eq!(
+        parse::<f32>("0x1.ffffffp127"),
+        Err(err(
+            "22003",
+            "\"0x1.ffffffp127\" is out of range for type real"
+        ))
+    );
     assert_eq!(parse::<f32>("0x1p-149"), Ok(f32::from_bits(1)));
     assert_eq!(parse::<f64>("0x0000000000000000000000001p0"), Ok(1.0));
-    assert_eq!(parse::<f64>("0x123456789abcdef0123p0"), Ok(0x1234_5678_9abc_def0_123_u128 as f64));
+    assert_eq!(
+        parse::<f64>("0x123456789abcdef0123p0"),
+        Ok(0x1234_5678_9abc_def0_123_u128 as f64)
+    );
 }
 
 #[test]
@@ -224,7 +269,10 @@ fn float_errors_have_the_server_text() {
 fn bytea_hex_and_escape_formats() {
     assert_eq!(parse::<Vec<u8>>("\\x00ff"), Ok(vec![0, 255]));
     assert_eq!(parse::<Vec<u8>>("\\x"), Ok(vec![]));
-    assert_eq!(parse::<Vec<u8>>("\\xDEADbeef"), Ok(vec![0xde, 0xad, 0xbe, 0xef]));
+    assert_eq!(
+        parse::<Vec<u8>>("\\xDEADbeef"),
+        Ok(vec![0xde, 0xad, 0xbe, 0xef])
+    );
     assert_eq!(parse::<Vec<u8>>("\\x 00 ff "), Ok(vec![0, 255]));
     assert_eq!(parse::<Vec<u8>>("a\\\\b\\001"), Ok(b"a\\b\x01".to_vec()));
     assert_eq!(parse::<Vec<u8>>("\\377\\000"), Ok(vec![255, 0]));
@@ -341,8 +389,14 @@ fn get_as_converts_and_gives_none_for_null() {
 
     let e = rows.get_as::<i32>(0, 2).unwrap_err();
     assert_eq!(e.code(), Some("22P02"));
-    assert_eq!(e.message(), "invalid input syntax for type integer: \"hello\"");
-    assert_eq!(e.to_string(), "ERROR:  invalid input syntax for type integer: \"hello\"");
+    assert_eq!(
+        e.message(),
+        "invalid input syntax for type integer: \"hello\""
+    );
+    assert_eq!(
+        e.to_string(),
+        "ERROR:  invalid input syntax for type integer: \"hello\""
+    );
     let e = row.get_as::<bool>(0).unwrap_err();
     assert_eq!(e.message(), "invalid input syntax for type boolean: \"42\"");
 }
@@ -351,23 +405,39 @@ fn get_as_converts_and_gives_none_for_null() {
 fn get_as_index_out_of_range_has_libpq_text_and_no_sqlstate() {
     let rows = rows(
         &[("a", 25), ("b", 25)],
-        &[&[Some(b"1"), Some(b"2")], &[Some(b"3"), None], &[None, None]],
+        &[
+            &[Some(b"1"), Some(b"2")],
+            &[Some(b"3"), None],
+            &[None, None],
+        ],
     );
     let check = |e: Error, want: &str| {
         assert_eq!(e.message(), want);
         assert_eq!(e.code(), None);
         assert_eq!(e.kind(), ErrorKind::Usage);
     };
-    check(rows.get_as::<i32>(7, 0).unwrap_err(), "row number 7 is out of range 0..2");
-    check(rows.get_as::<i32>(0, 5).unwrap_err(), "column number 5 is out of range 0..1");
+    check(
+        rows.get_as::<i32>(7, 0).unwrap_err(),
+        "row number 7 is out of range 0..2",
+    );
+    check(
+        rows.get_as::<i32>(0, 5).unwrap_err(),
+        "column number 5 is out of range 0..1",
+    );
     // The row is checked first, as PQgetvalue does.
-    check(rows.get_as::<i32>(3, 9).unwrap_err(), "row number 3 is out of range 0..2");
+    check(
+        rows.get_as::<i32>(3, 9).unwrap_err(),
+        "row number 3 is out of range 0..2",
+    );
     check(
         rows.row(1).unwrap().get_as::<&str>(2).unwrap_err(),
         "column number 2 is out of range 0..1",
     );
     let empty = self::rows(&[("a", 25)], &[]);
-    check(empty.get_as::<i32>(0, 0).unwrap_err(), "row number 0 is out of range 0..-1");
+    check(
+        empty.get_as::<i32>(0, 0).unwrap_err(),
+        "row number 0 is out of range 0..-1",
+    );
     let no_columns = self::rows(&[], &[&[]]);
     check(
         no_columns.get_as::<i32>(0, 0).unwrap_err(),
@@ -384,10 +454,83 @@ fn column_is_passed_to_from_text() {
     struct TypeOf(u32, String);
     impl FromText<'_> for TypeOf {
         fn from_text(text: &str, column: &Column) -> Result<TypeOf, Error> {
-            Ok(TypeOf(column.type_oid(), format!("{}={text}", column.name())))
+            Ok(TypeOf(
+                column.type_oid(),
+                format!("{}={text}", column.name()),
+            ))
         }
     }
     let rows = rows(&[("x", 23), ("y", 1043)], &[&[Some(b"1"), Some(b"v")]]);
     let TypeOf(oid, text) = rows.get_as(0, 1).unwrap().unwrap();
     assert_eq!((oid, text.as_str()), (1043, "y=v"));
+}
+
+#[test]
+fn arbitrary_text_never_panics() {
+    let pieces = [
+        "0",
+        "9",
+        "x",
+        "X",
+        "p",
+        "e",
+        ".",
+        "-",
+        "+",
+        " ",
+        "\\",
+        "\\x",
+        "7",
+        "3",
+        "é",
+        "✓",
+        "n",
+        "a",
+        "i",
+        "(",
+        ")",
+        "f",
+        "t",
+        "o",
+        "\u{b}",
+        "1e400",
+        "0x1p-1074",
+        "ffffffffffffffffffff",
+    ];
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for _ in 0..20_000 {
+        let len = (next() % 8) as usize;
+        let text: String = (0..len)
+            .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+            .collect();
+        let c = col();
+        let _ = bool::from_text(&text, &c);
+        let _ = i16::from_text(&text, &c);
+        let _ = i32::from_text(&text, &c);
+        let _ = i64::from_text(&text, &c);
+        let _ = u32::from_text(&text, &c);
+        let _ = f32::from_text(&text, &c);
+        let _ = f64::from_text(&text, &c);
+        let _ = Vec::<u8>::from_text(&text, &c);
+        // Whatever Rust reads as a decimal number, float8in reads the same (both round correctly).
+        if let Ok(rust) = text.parse::<f64>()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b"+-.eE".contains(&b))
+            && rust.is_finite()
+            && (rust != 0.0 || !text.bytes().any(|b| b.is_ascii_digit() && b != b'0'))
+        {
+            assert_eq!(
+                f64::from_text(&text, &c).map(f64::to_bits),
+                Ok(rust.to_bits()),
+                "{text:?}"
+            );
+        }
+    }
 }
