@@ -1,25 +1,6 @@
-//! Typed values from the text format: [`FromText`] and its implementations.
-//!
-//! Every implementation accepts exactly the texts PostgreSQL 15's input function for the matching
-//! type accepts (`int4in`, `boolin`, `float8in`, `byteain`, ...), gives the value the server would
-//! store, and otherwise fails with the server's own SQLSTATE and wording, so that
-//! `rows.get_as::<i32>(0, 0)` on a text column holding `abc` fails exactly as `SELECT 'abc'::int4`
-//! does on the server:
-//!
-//! | Rust     | server type        | accepts (after the server's rules)                                   |
-//! |----------|--------------------|----------------------------------------------------------------------|
-//! | `&str`, `String` | any        | everything (`&str` borrows the received bytes, no copy)               |
-//! | `bool`   | `boolean`          | `t`/`f` as the server sends them, and whatever `boolin` takes: `true`, `yes`, `on`, `1`, prefixes, any case, surrounding white space |
-//! | `i16`, `i32`, `i64` | `smallint`, `integer`, `bigint` | decimal digits with an optional sign, surrounding white space (no `_`, no `0x`: PostgreSQL 15) |
-//! | `u32`    | `oid`              | as `oidin`: also a minus sign (`-1` is 4294967295)                    |
-//! | `f32`, `f64` | `real`, `double precision` | what glibc's `strtof`/`strtod` read: decimal, hexadecimal (`0x1.8p1`), `NaN`, `Infinity`, `inf`, any case, a sign |
-//! | `Vec<u8>` | `bytea`           | the hex format `\x00ff` and the escape format (`bytea_output = escape`): `a\\b\001` |
-//!
-//! A value that does not parse is an error with code `22P02` (`invalid input syntax for type
-//! integer: "abc"`), `22003` when out of range (`value "99999999999" is out of range for type
-//! integer`), `22023` for bad hex digits in a `bytea` (`invalid hexadecimal digit: "z"`). These
-//! errors are made by the client: [`ErrorKind::Other`], severity `ERROR`, the server's code and
-//! message. Numbers are parsed without allocating.
+//! Typed values from the text format: [`FromText`] and its implementations, each a port of
+//! PostgreSQL 15's input function for its type (`pg_strtoint32`, `oidin`, `boolin`, `float8in` over
+//! glibc's `strtod`, `byteain`). `protocol-tests/tests/live_types.rs` compares them with the server.
 
 use crate::error::{Error, ErrorKind};
 use crate::sqlstate;
@@ -28,6 +9,29 @@ use super::Column;
 
 /// A Rust value read from the text format of a PostgreSQL value: what [`Rows::get_as`] and
 /// [`Row::get_as`] convert to.
+///
+/// Every implementation accepts exactly the texts PostgreSQL 15's input function for the matching
+/// type accepts (`int4in`, `boolin`, `float8in`, `byteain`, ...), gives the value the server would
+/// store, and otherwise fails with the server's own SQLSTATE and wording, so that
+/// `rows.get_as::<i32>(0, 0)` on a text column holding `abc` fails exactly as `SELECT 'abc'::int4`
+/// does on the server:
+///
+/// | Rust     | server type        | accepts (after the server's rules)                                   |
+/// |----------|--------------------|----------------------------------------------------------------------|
+/// | `&str`, `String` | any        | everything (`&str` borrows the received bytes, no copy)               |
+/// | `bool`   | `boolean`          | `t`/`f` as the server sends them, and whatever `boolin` takes: `true`, `yes`, `on`, `1`, prefixes, any case, surrounding white space |
+/// | `i16`, `i32`, `i64` | `smallint`, `integer`, `bigint` | decimal digits with an optional sign, surrounding white space (no `_`, no `0x`: PostgreSQL 15) |
+/// | `u32`    | `oid`              | as `oidin`: also a minus sign (`-1` is 4294967295)                    |
+/// | `f32`, `f64` | `real`, `double precision` | what glibc's `strtof`/`strtod` read: decimal, hexadecimal (`0x1.8p1`), `NaN`, `Infinity`, `inf`, any case, a sign |
+/// | `Vec<u8>` | `bytea`           | the hex format `\x00ff` and the escape format (`bytea_output = escape`): `a\\b\001` |
+///
+/// A value that does not parse is an error with code `22P02` (`invalid input syntax for type
+/// integer: "abc"`), `22003` when out of range (`value "99999999999" is out of range for type
+/// integer`), `22023` for bad hex digits in a `bytea` (`invalid hexadecimal digit: "z"`). These
+/// errors are made by the client: [`ErrorKind::Other`], severity `ERROR`, the server's code and
+/// message. Numbers are parsed without allocating. The column's type is not checked: an `i32`
+/// read from a `text` column holding ` 12` is 12, as `' 12'::int4` is. SQL NULL never reaches
+/// `from_text`: `get_as` returns `Ok(None)` for it.
 ///
 /// The lifetime lets a type borrow the received bytes (`&'a str`). Implement it for your own types
 /// to read them with `get_as` too; `column` says which column the text came from (its name and

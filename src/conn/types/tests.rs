@@ -232,7 +232,7 @@ fn float_hexadecimal_as_glibc_reads_it() {
     assert_eq!(parse::<f64>("0x0000000000000000000000001p0"), Ok(1.0));
     assert_eq!(
         parse::<f64>("0x123456789abcdef0123p0"),
-        Ok(0x1234_5678_9abc_def0_123_u128 as f64)
+        Ok(0x0123_4567_89ab_cdef_0123_u128 as f64)
     );
 }
 
