@@ -10,8 +10,6 @@ use crate::error::{Error, ErrorKind};
 use crate::protocol::Limits;
 use crate::protocol::backend::{DataRow, NULL_FIELD, data_row_offsets, data_row_value_bytes};
 
-use super::FromText;
-
 /// One result of a statement.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -267,11 +265,12 @@ impl Rows {
         self.d.columns.iter().position(|c| c.name == name)
     }
 
-    /// The value at `row`, `col` converted to `T` ([`FromText`]): `Ok(None)` for SQL NULL, an error
-    /// with the server's SQLSTATE and text for a value `T`'s PostgreSQL type does not accept
-    /// (`22P02 invalid input syntax for type integer: "abc"`), and libpq's text (no SQLSTATE) for
-    /// an index out of range: `row number 7 is out of range 0..2`, `column number 5 is out of
-    /// range 0..1`. `&str` borrows the received bytes; numbers are read without allocating.
+    /// The value at `row`, `col` converted to `T` ([`FromText`](super::FromText)): `Ok(None)` for
+    /// SQL NULL, an error with the server's SQLSTATE and text for a value `T`'s PostgreSQL type
+    /// does not accept (`22P02 invalid input syntax for type integer: "abc"`), and libpq's text
+    /// (no SQLSTATE) for an index out of range: `row number 7 is out of range 0..2`, `column
+    /// number 5 is out of range 0..1`. `&str` borrows the received bytes; numbers are read without
+    /// allocating.
     ///
     /// ```
     /// use pgdblink::conn::{Connection, PollResult, StartupConfig};
@@ -295,7 +294,7 @@ impl Rows {
     /// let e = rows.get_as::<i32>(7, 0).unwrap_err();
     /// assert_eq!(e.message(), "row number 7 is out of range 0..0");
     /// ```
-    pub fn get_as<'a, T: FromText<'a>>(
+    pub fn get_as<'a, T: super::FromText<'a>>(
         &'a self,
         row: usize,
         col: usize,
@@ -515,7 +514,7 @@ impl<'a> Row<'a> {
     /// The value of column `col` converted to `T`, as [`Rows::get_as`] does: `Ok(None)` for SQL
     /// NULL, the server's error for a text `T`'s type does not accept, libpq's text for a column
     /// out of range.
-    pub fn get_as<T: FromText<'a>>(&self, col: usize) -> Result<Option<T>, Error> {
+    pub fn get_as<T: super::FromText<'a>>(&self, col: usize) -> Result<Option<T>, Error> {
         let columns = self.rows.columns();
         match columns.get(col) {
             Some(column) if col < self.fields.len() => from_field(self.get_bytes(col), column),
@@ -526,7 +525,7 @@ impl<'a> Row<'a> {
 
 /// A field's bytes (`None` for NULL) converted to `T`. The bytes are UTF-8 (the connection checks);
 /// should they not be, the error is the server's for such bytes.
-fn from_field<'a, T: FromText<'a>>(
+fn from_field<'a, T: super::FromText<'a>>(
     bytes: Option<&'a [u8]>,
     column: &Column,
 ) -> Result<Option<T>, Error> {

@@ -1,6 +1,7 @@
 //! Typed values from the text format: [`FromText`] and its implementations, each a port of
-//! PostgreSQL 15's input function for its type (`pg_strtoint32`, `oidin`, `boolin`, `float8in` over
-//! glibc's `strtod`, `byteain`). `protocol-tests/tests/live_types.rs` compares them with the server.
+//! PostgreSQL 15's input function for its type (`pg_strtoint32`, `oidin`, `boolin`, `float8in`
+//! over glibc's `strtod`, `byteain`). `protocol-tests/tests/live_types.rs` compares them with the
+//! server.
 
 use crate::error::{Error, ErrorKind};
 use crate::sqlstate;
@@ -16,14 +17,18 @@ use super::Column;
 /// `rows.get_as::<i32>(0, 0)` on a text column holding `abc` fails exactly as `SELECT 'abc'::int4`
 /// does on the server:
 ///
-/// | Rust     | server type        | accepts (after the server's rules)                                   |
-/// |----------|--------------------|----------------------------------------------------------------------|
-/// | `&str`, `String` | any        | everything (`&str` borrows the received bytes, no copy)               |
-/// | `bool`   | `boolean`          | `t`/`f` as the server sends them, and whatever `boolin` takes: `true`, `yes`, `on`, `1`, prefixes, any case, surrounding white space |
-/// | `i16`, `i32`, `i64` | `smallint`, `integer`, `bigint` | decimal digits with an optional sign, surrounding white space (no `_`, no `0x`: PostgreSQL 15) |
-/// | `u32`    | `oid`              | as `oidin`: also a minus sign (`-1` is 4294967295)                    |
-/// | `f32`, `f64` | `real`, `double precision` | what glibc's `strtof`/`strtod` read: decimal, hexadecimal (`0x1.8p1`), `NaN`, `Infinity`, `inf`, any case, a sign |
-/// | `Vec<u8>` | `bytea`           | the hex format `\x00ff` and the escape format (`bytea_output = escape`): `a\\b\001` |
+/// - `&str`, `String`: any text (`&str` borrows the received bytes, no copy).
+/// - `bool` (`boolean`): `t`/`f` as the server sends them, and whatever `boolin` takes: `true`,
+///   `yes`, `on`, `1`, `false`, `no`, `off`, `0`, their prefixes (not `o`), any case, white space
+///   around.
+/// - `i16`, `i32`, `i64` (`smallint`, `integer`, `bigint`): decimal digits with an optional sign,
+///   white space around (no `_`, no `0x`: PostgreSQL 15).
+/// - `u32` (`oid`): as `oidin`, also with a minus sign (`-1` is 4294967295).
+/// - `f32`, `f64` (`real`, `double precision`): what glibc's `strtof`/`strtod` read, correctly
+///   rounded: decimal, hexadecimal (`0x1.8p1`), `NaN`, `Infinity`, `inf`, in any case, with a sign;
+///   a denormal result is kept, one that overflows or underflows to zero is out of range.
+/// - `Vec<u8>` (`bytea`): the hex format `\x00ff`, and the escape format of
+///   `bytea_output = escape` (`a\\b\001`).
 ///
 /// A value that does not parse is an error with code `22P02` (`invalid input syntax for type
 /// integer: "abc"`), `22003` when out of range (`value "99999999999" is out of range for type

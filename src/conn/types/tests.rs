@@ -1,5 +1,6 @@
-//! Unit tests of the typed values: every expected error text below was captured from PostgreSQL 15
-//! (`SELECT $$input$$::type`); `protocol-tests/tests/live_types.rs` compares against the server live.
+//! Unit tests of the typed values: every expected error text below was captured from PostgreSQL
+//! 15 (`SELECT $$input$$::type`); `protocol-tests/tests/live_types.rs` compares with the server
+//! live.
 
 use super::*;
 use crate::conn::{Connection, PollResult, QueryResult, Rows, StartupConfig};
