@@ -36,7 +36,8 @@
 //! ## What pgdblink does not do
 //!
 //! No TLS, GSSAPI or SSPI (they fail with libpq's "not supported" texts before any secret is sent), no
-//! async runtime, no background threads, no type conversion beyond text values.
+//! async runtime, no background threads. Values travel in the text format; `FromText` reads the common
+//! types from it with the server's own input rules.
 #![forbid(unsafe_code)]
 
 pub mod auth;
