@@ -353,7 +353,7 @@ impl Reactor {
         }
         // Parsed once, reported per TCP attempt (as libpq, which sets them on each socket).
         let options = SocketOptions::from_config(config);
-        let tls_settings = tls::TlsSettings::from_config(config, env, params.sslmode);
+        let tls_settings = tls::TlsSettings::from_params(&params);
         let mut errors = String::new();
         let mut last: Option<Error> = None;
         for target in &params.targets {

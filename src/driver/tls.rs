@@ -22,7 +22,7 @@ use rustls::{
 };
 use sha2::Digest;
 
-use crate::conninfo::{Config, Environment, Host, SslMode, Target};
+use crate::conninfo::{ConnectParams, Host, SslMode, SslNegotiation, Target, TlsVersion};
 use crate::error::{Error, ErrorKind};
 
 /// The ALPN protocol name PostgreSQL 17 registers (`PG_ALPN_PROTOCOL_VECTOR`); libpq offers it in every
@@ -88,29 +88,24 @@ impl std::fmt::Debug for TlsSettings {
 }
 
 impl TlsSettings {
-    /// The TLS keywords from a configuration, each else from its `PG*` variable.
-    pub fn from_config(config: &Config, env: &dyn Environment, sslmode: SslMode) -> TlsSettings {
-        let get = |keyword: &str, var: Option<&str>| -> Option<String> {
-            config
-                .get(keyword)
-                .map(str::to_owned)
-                .or_else(|| var.and_then(|v| env.var(v)))
-                .filter(|v| !v.is_empty())
-        };
+    /// The TLS keywords of resolved connection parameters (their defaults already applied).
+    pub fn from_params(params: &ConnectParams) -> TlsSettings {
+        let version = |v: Option<TlsVersion>| v.map(|v| v.name().to_owned());
         TlsSettings {
-            sslmode,
-            direct: get("sslnegotiation", Some("PGSSLNEGOTIATION"))
-                .is_some_and(|v| v.eq_ignore_ascii_case("direct")),
-            sslrootcert: get("sslrootcert", Some("PGSSLROOTCERT")),
-            sslcert: get("sslcert", Some("PGSSLCERT")),
-            sslkey: get("sslkey", Some("PGSSLKEY")),
-            sslpassword: get("sslpassword", None),
-            sslcrl: get("sslcrl", Some("PGSSLCRL")),
-            sslcrldir: get("sslcrldir", Some("PGSSLCRLDIR")),
-            sslsni: get("sslsni", Some("PGSSLSNI")).is_none_or(|v| v != "0"),
-            min_version: get("ssl_min_protocol_version", Some("PGSSLMINPROTOCOLVERSION")),
-            max_version: get("ssl_max_protocol_version", Some("PGSSLMAXPROTOCOLVERSION")),
-            home: env.home_dir(),
+            sslmode: params.sslmode,
+            direct: params.sslnegotiation == SslNegotiation::Direct,
+            sslrootcert: params.sslrootcert.clone(),
+            sslcert: params.sslcert.clone(),
+            sslkey: params.sslkey.clone(),
+            sslpassword: params.sslpassword.clone(),
+            sslcrl: params.sslcrl.clone(),
+            sslcrldir: params.sslcrldir.clone(),
+            sslsni: params.sslsni,
+            // No lower bound: rustls's lowest, TLS 1.2.
+            min_version: Some(version(params.ssl_min_protocol_version).unwrap_or_default()),
+            max_version: version(params.ssl_max_protocol_version),
+            // The defaults under the home directory are resolved already.
+            home: None,
         }
     }
 
