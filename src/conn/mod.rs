@@ -52,8 +52,6 @@ pub mod cancel;
 mod query;
 mod result;
 mod startup;
-mod tls_standin;
-pub use tls_standin::TlsNegotiation;
 #[cfg(test)]
 mod tests;
 
