@@ -486,7 +486,8 @@ impl Reactor {
         let not_tried = |e: Error| (e, TlsNegotiation::NotAttempted);
         let startup = startup_config(params, target, peer)
             .map_err(not_tried)?
-            .with_tls_attempt(plan.is_some(), try_tls);
+            .with_tls_available(plan.is_some())
+            .with_try_tls(try_tls);
         let options = match (peer, options) {
             (Peer::Tcp(_), Err(e)) => return Err(not_tried(e.clone())),
             (Peer::Tcp(_), Ok(o)) => o,
