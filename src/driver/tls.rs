@@ -1617,4 +1617,108 @@ mod tests {
         );
         assert_eq!(server.join().unwrap(), Vec::<u8>::new(), "no key sent");
     }
+
+    /// A one-connection server speaking TLS after an SSLRequest: trust authentication, then one
+    /// empty result per query, until Terminate. Returns the startup packet it received.
+    fn tls_session_server(pki: &Pki) -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = pki.server_config();
+        let handle = std::thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut request = [0u8; 8];
+            sock.read_exact(&mut request).unwrap();
+            assert_eq!(request, [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+            sock.write_all(b"S").unwrap();
+            let mut tls =
+                rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), sock);
+            let mut len = [0u8; 4];
+            if tls.read_exact(&mut len).is_err() {
+                return Vec::new();
+            }
+            let mut startup = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+            tls.read_exact(&mut startup).unwrap();
+            let mut hello = Vec::new();
+            hello.extend_from_slice(b"R\0\0\0\x08\0\0\0\0");
+            hello.extend_from_slice(b"K\0\0\0\x0c\0\0\x10\x92\x01\x02\x03\x04");
+            hello.extend_from_slice(b"Z\0\0\0\x05I");
+            tls.write_all(&hello).unwrap();
+            loop {
+                let mut head = [0u8; 5];
+                if tls.read_exact(&mut head).is_err() {
+                    break;
+                }
+                let mut body =
+                    vec![0u8; u32::from_be_bytes(head[1..].try_into().unwrap()) as usize - 4];
+                tls.read_exact(&mut body).unwrap();
+                match head[0] {
+                    b'Q' => tls.write_all(b"I\0\0\0\x04Z\0\0\0\x05I").unwrap(),
+                    _ => break,
+                }
+            }
+            startup
+        });
+        (addr, handle)
+    }
+
+    #[test]
+    fn a_session_runs_over_tls() {
+        let pki = Pki::new();
+        let dir = Dir::new("session");
+        let ca = dir.write("ca.crt", &pki.ca.pem());
+        let (addr, server) = tls_session_server(&pki);
+        let config = crate::conninfo::Config::parse(&format!(
+            "host=localhost hostaddr=127.0.0.1 port={} user=u dbname=d sslmode=verify-full sslrootcert={ca}",
+            addr.port()
+        ))
+        .unwrap();
+        let env = crate::conninfo::MapEnvironment::default();
+        let mut client = crate::driver::Client::connect_config(&config, &env).unwrap();
+        assert!(client.ssl_in_use());
+        assert!(client.conn().tls_in_use());
+        assert_eq!(client.ssl_attribute("library").as_deref(), Some("rustls"));
+        assert_eq!(client.ssl_attribute("protocol").as_deref(), Some("TLSv1.3"));
+        assert!(client.ssl_attribute("cipher").unwrap().starts_with("TLS_"));
+        assert_eq!(client.ssl_attribute("compression").as_deref(), Some("off"));
+        assert_eq!(client.ssl_attribute("nonsense"), None);
+        assert!(client.cancel_token().unwrap().uses_tls());
+        let results = client.query("").unwrap();
+        assert_eq!(results.len(), 1);
+        drop(client);
+        let startup = server.join().unwrap();
+        assert!(
+            startup.windows(2).any(|w| w == b"u\0"),
+            "the StartupMessage arrived inside TLS"
+        );
+    }
+
+    #[test]
+    fn verify_full_refuses_another_host_with_libpq_text() {
+        let pki = Pki::new();
+        let dir = Dir::new("mismatch");
+        let ca = dir.write("ca.crt", &pki.ca.pem());
+        let (addr, server) = tls_session_server(&pki);
+        let config = crate::conninfo::Config::parse(&format!(
+            "host=db.example hostaddr=127.0.0.1 port={} user=u dbname=d sslmode=verify-full sslrootcert={ca}",
+            addr.port()
+        ))
+        .unwrap();
+        let env = crate::conninfo::MapEnvironment::default();
+        let e = crate::driver::Client::connect_config(&config, &env).unwrap_err();
+        assert_eq!(
+            e.message(),
+            format!(
+                "connection to server at \"db.example\" (127.0.0.1), port {} failed: server certificate for \"localhost\" (and 1 other name) does not match host name \"db.example\"",
+                addr.port()
+            )
+        );
+        assert_eq!(e.code(), Some("08001"));
+        assert_eq!(
+            server.join().unwrap(),
+            Vec::<u8>::new(),
+            "no StartupMessage sent"
+        );
+    }
 }
