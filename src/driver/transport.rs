@@ -4,11 +4,13 @@ use std::io::{self, Read, Write};
 
 use crate::conn::Connection;
 
+use super::tls;
+
 /// What a connection's bytes go through between its socket and its session: what the bytes on the
 /// wire are.
 ///
-/// Today only plain text: the session's bytes go to the socket as they are. TLS (rustls) plugs in
-/// here, so the methods are shaped after rustls's `ConnectionCommon`, and a [`PgSocket`] pumps bytes
+/// Plain text (the session's bytes go to the socket as they are) or TLS (rustls). The methods are
+/// shaped after rustls's `ConnectionCommon`, and a [`PgSocket`] pumps bytes
 /// stream <-> transport <-> [`Connection`] through them alone:
 ///
 /// * in: [`read_tls`](Transport::read_tls) from the stream,
@@ -27,6 +29,48 @@ pub enum Transport {
     /// No encryption: the session's bytes are the wire's.
     #[default]
     Plain,
+    /// TLS: the session's bytes go through a rustls client session (from the handshake on).
+    Tls(Box<TlsTransport>),
+}
+
+/// A rustls client session over a connection's socket. See [`Transport::Tls`].
+#[derive(Debug)]
+pub struct TlsTransport {
+    session: rustls::ClientConnection,
+    /// `sslnegotiation=direct`: ALPN `postgresql` must have been selected.
+    direct: bool,
+    /// The handshake has finished and the session was told.
+    established: bool,
+    /// The peer is gone: nothing more is written.
+    dead: bool,
+}
+
+impl TlsTransport {
+    /// A transport starting a handshake with `session`.
+    pub fn new(session: rustls::ClientConnection, direct: bool) -> TlsTransport {
+        TlsTransport {
+            session,
+            direct,
+            established: false,
+            dead: false,
+        }
+    }
+
+    /// The rustls session.
+    pub fn session(&self) -> &rustls::ClientConnection {
+        &self.session
+    }
+}
+
+/// What a finished handshake means for the session.
+#[derive(Debug)]
+pub enum Handshake {
+    /// Still running (or not TLS, or already reported).
+    Pending,
+    /// Finished: the tls-server-end-point data for channel binding, if the certificate has one.
+    Established(Option<Vec<u8>>),
+    /// Finished, but a check after it failed (libpq's ALPN check): the text.
+    Failed(String),
 }
 
 impl Transport {
@@ -37,26 +81,91 @@ impl Transport {
     pub fn read_tls(&mut self, rd: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Transport::Plain => rd.read(buf),
+            Transport::Tls(t) => t.session.read_tls(rd),
         }
     }
 
     /// rustls's `process_new_packets`: turns what [`read_tls`](Self::read_tls) took in into
     /// plaintext (decrypting, answering handshake messages). A plain transport has nothing to do; an
-    /// error ends the connection.
+    /// error (its text is libpq's, see [`tls::error_text`]) ends the connection.
     #[inline]
-    pub fn process_new_packets(&mut self) -> io::Result<()> {
+    pub fn process_new_packets(&mut self) -> Result<(), String> {
         match self {
             Transport::Plain => Ok(()),
+            Transport::Tls(t) => t
+                .session
+                .process_new_packets()
+                .map(|_| ())
+                .map_err(|e| tls::error_text(&e)),
         }
+    }
+
+    /// Whether a TLS handshake is running.
+    pub fn is_handshaking(&self) -> bool {
+        match self {
+            Transport::Plain => false,
+            Transport::Tls(t) => !t.established,
+        }
+    }
+
+    /// Whether the connection is encrypted (the handshake has finished).
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(t) if t.established)
+    }
+
+    /// The rustls session, if TLS.
+    pub fn tls_session(&self) -> Option<&rustls::ClientConnection> {
+        match self {
+            Transport::Plain => None,
+            Transport::Tls(t) => Some(&t.session),
+        }
+    }
+
+    /// Once, when the TLS handshake has just finished: what the session must be told.
+    pub fn take_handshake(&mut self) -> Handshake {
+        let Transport::Tls(t) = self else {
+            return Handshake::Pending;
+        };
+        if t.established || t.session.is_handshaking() {
+            return Handshake::Pending;
+        }
+        t.established = true;
+        if let Err(text) = tls::check_alpn(t.direct, t.session.alpn_protocol()) {
+            return Handshake::Failed(text);
+        }
+        let end_point = t
+            .session
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .and_then(|cert| tls::server_end_point(cert.as_ref()));
+        Handshake::Established(end_point)
     }
 
     /// rustls's `reader()`: hands the plaintext received to `sink` (the session's `handle_input`).
     /// `buf` is the buffer [`read_tls`](Self::read_tls) was given and `filled` what that call
-    /// returned: a plain transport's plaintext is `buf[..filled]` itself.
+    /// returned: a plain transport's plaintext is `buf[..filled]` itself; TLS decrypts into `buf`.
+    /// Returns true when the peer has ended the TLS stream (close_notify, or the socket's end without
+    /// it).
     #[inline]
-    pub fn read_plaintext(&mut self, buf: &mut [u8], filled: usize, mut sink: impl FnMut(&[u8])) {
+    pub fn read_plaintext(
+        &mut self,
+        buf: &mut [u8],
+        filled: usize,
+        mut sink: impl FnMut(&[u8]),
+    ) -> bool {
         match self {
-            Transport::Plain => sink(&buf[..filled]),
+            Transport::Plain => {
+                sink(&buf[..filled]);
+                false
+            }
+            Transport::Tls(t) => loop {
+                match t.session.reader().read(buf) {
+                    Ok(0) => return true,
+                    Ok(n) => sink(&buf[..n]),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                    Err(_) => return true,
+                }
+            },
         }
     }
 
@@ -69,6 +178,14 @@ impl Transport {
             Transport::Plain => {
                 let _ = conn;
             }
+            Transport::Tls(t) => {
+                let out = conn.pending_output();
+                if !out.is_empty() && !t.dead {
+                    // rustls's writer buffers everything (it never returns a short write).
+                    let n = t.session.writer().write(out).unwrap_or(0);
+                    conn.consume_output(n);
+                }
+            }
         }
     }
 
@@ -77,6 +194,7 @@ impl Transport {
     pub fn wants_write(&self, conn: &Connection) -> bool {
         match self {
             Transport::Plain => conn.wants_write(),
+            Transport::Tls(t) => !t.dead && (t.session.wants_write() || conn.wants_write()),
         }
     }
 
@@ -90,6 +208,14 @@ impl Transport {
                 conn.consume_output(n);
                 Ok(n)
             }
+            Transport::Tls(t) => {
+                if t.session.wants_write() {
+                    t.session.write_tls(wr)
+                } else {
+                    // Only plaintext waits, which take_plaintext moves into the session first.
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+            }
         }
     }
 
@@ -100,6 +226,18 @@ impl Transport {
                 let pending = conn.pending_output().len();
                 conn.consume_output(pending);
             }
+            Transport::Tls(t) => {
+                t.dead = true;
+                let pending = conn.pending_output().len();
+                conn.consume_output(pending);
+            }
+        }
+    }
+
+    /// Queues a TLS close_notify (before Terminate and the socket's shutdown); nothing in plain text.
+    pub fn send_close_notify(&mut self) {
+        if let Transport::Tls(t) = self {
+            t.session.send_close_notify();
         }
     }
 }
