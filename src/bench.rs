@@ -515,10 +515,12 @@ mod tests {
     }
 
     #[test]
-    fn require_tls_refuses_a_plaintext_connection() {
+    fn require_tls_says_whether_the_connection_is_encrypted() {
         use crate::cluster::{Cluster, Role};
         let tls = Cluster::shared_tls().unwrap();
         let plain = Cluster::shared().unwrap();
+        let session = require_tls(&tls.conninfo_tls(Role::Scram, "verify-full")).unwrap();
+        assert!(session.starts_with("TLSv1."), "{session}");
         for conninfo in [
             tls.conninfo_tls(Role::Trust, "disable"),
             plain.conninfo(Role::Trust),

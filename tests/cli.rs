@@ -123,6 +123,45 @@ fn bench_default_cluster_short_run_prints_table_and_removes_cluster() {
 }
 
 #[test]
+fn bench_tls_runs_the_scenarios_over_tls() {
+    let tmp = temp_dir("benchtls");
+    let (output, stdout, stderr) = run(pgdblink().env("TMPDIR", &tmp).args([
+        "bench",
+        "--tls",
+        "--scenarios",
+        "round-trips,rows,connect",
+        "--duration",
+        "0.2",
+        "--rows",
+        "2000",
+    ]));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    // The figures are TLS ones: the server's pg_stat_ssl said so, with the protocol it reported.
+    assert!(stdout.contains(", TLS (TLSv1."), "{stdout}");
+    assert!(stdout.contains("sslmode=verify-full"), "{stdout}");
+    for row in [
+        "round trips",
+        "rows",
+        "connect: trust",
+        "connect: scram-sha-256",
+        "connect: cert",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!(" {row} ")))
+            .unwrap_or_else(|| panic!("no row {row:?} in\n{stdout}"));
+        let ops: u64 = line.split('|').nth(1).unwrap().trim().parse().unwrap();
+        assert!(ops > 0, "{line}");
+    }
+    assert_eq!(
+        wait_empty(&tmp),
+        Vec::<String>::new(),
+        "cluster left behind"
+    );
+    let _ = std::fs::remove_dir(&tmp);
+}
+
+#[test]
 fn bench_json_with_pinning() {
     let tmp = temp_dir("json");
     let (output, stdout, stderr) = run(pgdblink().env("TMPDIR", &tmp).args([
