@@ -408,7 +408,9 @@ impl PgSocket {
             }
         }
         self.transport.discard_output(&mut self.conn);
-        if self.transport.is_handshaking() && self.conn.state() == State::Startup {
+        // During startup (TLS 1.3 servers refuse a client certificate after the client's Finished)
+        // the connection attempt fails with the TLS text, as libpq's; later the session ends (08006).
+        if self.conn.state() == State::Startup {
             self.conn.handle_tls_failed(tls_failure(text));
         } else {
             self.conn.handle_io_error(io::Error::other(text));
