@@ -338,7 +338,7 @@ fn server_certificates_names_and_revocation() {
         ))
     };
     let ends = |r: Result<Client, Error>, text: &str| {
-        let e = r.err().expect("a failure");
+        let e = r.expect_err("a failure");
         assert!(e.message().ends_with(text), "{e}\nexpected: {text}");
     };
 
