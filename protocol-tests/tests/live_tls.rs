@@ -662,3 +662,30 @@ fn tls_settings_from_the_environment() {
             .ends_with("SSL error: certificate verify failed")
     );
 }
+
+/// Large results over TLS: many records per read, plain and chunked (backpressure pauses and resumes
+/// reading while rustls holds no undelivered plaintext).
+#[test]
+fn large_results_over_tls() {
+    let cluster = tls_cluster();
+    let mut c = connect(&cluster.conninfo_tls(Role::Trust, "verify-full")).unwrap();
+    let sql = "SELECT i, repeat('x', 1000) FROM generate_series(1, 20000) i";
+    let results = c.query(sql).unwrap();
+    let rows = results.last().and_then(|r| r.rows()).expect("rows");
+    assert_eq!(rows.len(), 20000);
+    assert_eq!(rows.get(19999, 0), Some("20000"));
+    assert_eq!(rows.get(0, 1).map(str::len), Some(1000));
+
+    c.send_query_chunked(sql, 100).unwrap();
+    let mut total = 0;
+    let mut last = String::new();
+    while let Some(result) = c.get_result().unwrap() {
+        if let Some(rows) = result.rows() {
+            total += rows.len();
+            if let Some(v) = rows.len().checked_sub(1).and_then(|i| rows.get(i, 0)) {
+                last = v.to_owned();
+            }
+        }
+    }
+    assert_eq!((total, last.as_str()), (20000, "20000"));
+}
