@@ -837,3 +837,21 @@ fn channel_binding_prefer_over_tls_sends_y_without_plus_and_n_without_data() {
         assert!(text.contains(header), "{text:?}");
     }
 }
+
+#[test]
+fn a_tls_failure_after_the_handshake_keeps_the_stage_established() {
+    let mut conn = established(tls_config(SslMode::Require).build(), None);
+    conn.handle_input(&auth_ok());
+    conn.handle_input(&ready());
+    assert_eq!(conn.state(), State::Idle);
+    conn.handle_tls_failed(Error::new(
+        ErrorKind::ConnectionLost,
+        "SSL connection has been closed unexpectedly",
+    ));
+    assert_eq!(conn.state(), State::Closed);
+    assert_eq!(conn.tls_negotiation(), TlsNegotiation::Established);
+    assert_eq!(
+        conn.fatal_error().unwrap().message(),
+        "SSL connection has been closed unexpectedly"
+    );
+}

@@ -65,6 +65,31 @@ impl SslNegotiation {
     }
 }
 
+/// `sslcertmode` (PostgreSQL 16): whether the client certificate is sent.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum SslCertMode {
+    /// `disable`: never send a client certificate.
+    Disable,
+    /// `allow` (the default): send one when the server asks and one is configured.
+    #[default]
+    Allow,
+    /// `require`: fail unless a certificate was sent (libpq: `server did not request an SSL
+    /// certificate`, `server accepted connection without a valid SSL certificate`).
+    Require,
+}
+
+impl SslCertMode {
+    fn parse(value: &str) -> Option<SslCertMode> {
+        Some(match value {
+            "disable" => SslCertMode::Disable,
+            "allow" => SslCertMode::Allow,
+            "require" => SslCertMode::Require,
+            _ => return None,
+        })
+    }
+}
+
 /// A TLS protocol version (`ssl_min_protocol_version` / `ssl_max_protocol_version`).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -348,6 +373,8 @@ pub struct ConnectParams {
     pub sslcert: Option<String>,
     /// `sslkey` (`PGSSLKEY`): the client key file; default `~/.postgresql/postgresql.key`.
     pub sslkey: Option<String>,
+    /// `sslcertmode` (`PGSSLCERTMODE`): default `allow`.
+    pub sslcertmode: SslCertMode,
     /// `sslpassword`: the passphrase of an encrypted client key (empty counts as none). Never shown
     /// by `Debug`.
     pub sslpassword: Option<String>,
@@ -403,6 +430,7 @@ impl fmt::Debug for ConnectParams {
             .field("sslrootcert", &self.sslrootcert)
             .field("sslcert", &self.sslcert)
             .field("sslkey", &self.sslkey)
+            .field("sslcertmode", &self.sslcertmode)
             .field(
                 "sslpassword",
                 &self.sslpassword.as_ref().map(|_| "********"),
@@ -766,6 +794,7 @@ impl Config {
             sslrootcert: tls.sslrootcert,
             sslcert: tls.sslcert,
             sslkey: tls.sslkey,
+            sslcertmode: tls.sslcertmode,
             sslpassword: tls.sslpassword,
             sslcrl: tls.sslcrl,
             sslcrldir: tls.sslcrldir,
@@ -792,6 +821,7 @@ struct TlsParams {
     sslrootcert: Option<String>,
     sslcert: Option<String>,
     sslkey: Option<String>,
+    sslcertmode: SslCertMode,
     sslpassword: Option<String>,
     sslcrl: Option<String>,
     sslcrldir: Option<String>,
@@ -883,6 +913,8 @@ impl Config {
             sslrootcert,
             sslcert: path("sslcert", Some("postgresql.crt")),
             sslkey: path("sslkey", Some("postgresql.key")),
+            sslcertmode: parse_enum(get("sslcertmode"), "sslcertmode", SslCertMode::parse)?
+                .unwrap_or_default(),
             sslpassword: non_empty(get("sslpassword")),
             sslcrl: path("sslcrl", Some("root.crl")),
             sslcrldir: path("sslcrldir", None),

@@ -1266,6 +1266,7 @@ fn resolve_tls_defaults_follow_libpq() {
     );
     assert_eq!(p.sslcrldir, None);
     assert_eq!(p.sslpassword, None);
+    assert_eq!(p.sslcertmode, SslCertMode::Allow);
     assert!(p.sslsni);
     assert_eq!(p.ssl_min_protocol_version, Some(TlsVersion::Tls1_2));
     assert_eq!(p.ssl_max_protocol_version, None);
@@ -1320,8 +1321,10 @@ fn resolve_tls_keywords_from_environment() {
         .with_var("PGSSLMINPROTOCOLVERSION", "TLSv1")
         .with_var("PGSSLMAXPROTOCOLVERSION", "TLSv1.2")
         .with_var("PGSSLNEGOTIATION", "direct")
-        .with_var("PGCHANNELBINDING", "disable");
+        .with_var("PGCHANNELBINDING", "disable")
+        .with_var("PGSSLCERTMODE", "require");
     let p = resolve("host=db", &env);
+    assert_eq!(p.sslcertmode, SslCertMode::Require);
     assert_eq!(p.sslmode, SslMode::Require);
     assert_eq!(p.sslnegotiation, SslNegotiation::Direct);
     assert_eq!(p.sslrootcert.as_deref(), Some("/env/root.crt"));
@@ -1353,6 +1356,10 @@ fn resolve_tls_bad_values_give_libpq_texts() {
     assert_eq!(
         resolve_err("channel_binding=yes", &env),
         "invalid channel_binding value: \"yes\""
+    );
+    assert_eq!(
+        resolve_err("sslcertmode=always", &env),
+        "invalid sslcertmode value: \"always\""
     );
     assert_eq!(
         resolve_err("ssl_min_protocol_version=TLSv1.4", &env),
