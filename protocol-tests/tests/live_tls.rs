@@ -689,3 +689,87 @@ fn large_results_over_tls() {
     }
     assert_eq!((total, last.as_str()), (20000, "20000"));
 }
+
+/// `sslcertmode`: `disable` never sends the certificate, `require` insists the server asked for one
+/// and got it (libpq 16's texts). The cluster names a CA file, so it asks every TLS client.
+#[test]
+fn sslcertmode() {
+    let cluster = tls_cluster();
+    let cert = cluster.conninfo_tls(Role::Cert, "verify-full");
+    let mut c = connect(&format!("{cert} sslcertmode=require")).unwrap();
+    assert_eq!(
+        one_value(&mut c, "SELECT current_user").as_deref(),
+        Some("cert_user")
+    );
+    let e = connect(&format!("{cert} sslcertmode=disable")).unwrap_err();
+    assert!(
+        e.message()
+            .contains("connection requires a valid client certificate"),
+        "{e}"
+    );
+    let e = connect(&format!(
+        "{} sslcertmode=require",
+        cluster.conninfo_tls(Role::Trust, "verify-full")
+    ))
+    .unwrap_err();
+    assert!(
+        e.message()
+            .ends_with("failed: server accepted connection without a valid SSL certificate"),
+        "{e}"
+    );
+    let e = connect(&format!(
+        "{} sslcertmode=require",
+        cluster.conninfo_tls(Role::Trust, "disable")
+    ))
+    .unwrap_err();
+    assert!(
+        e.message()
+            .ends_with("failed: server did not request an SSL certificate"),
+        "{e}"
+    );
+}
+
+/// `sslnegotiation=direct` against a server older than 17: the handshake fails, and there is no
+/// fallback to an SSLRequest (libpq 17).
+#[test]
+fn direct_negotiation_against_an_older_server_fails() {
+    let cluster = tls_cluster();
+    if cluster.server_version() >= 170000 {
+        let mut c = connect(&format!(
+            "{} sslnegotiation=direct",
+            cluster.conninfo_tls(Role::Trust, "verify-full")
+        ))
+        .unwrap();
+        assert!(server_sees_ssl(&mut c));
+        return;
+    }
+    let e = connect(&format!(
+        "{} sslnegotiation=direct",
+        cluster.conninfo_tls(Role::Trust, "require")
+    ))
+    .unwrap_err();
+    assert_eq!(
+        e.message().matches("connection to server").count(),
+        1,
+        "{e}"
+    );
+    assert!(e.message().contains("failed: SSL"), "{e}");
+}
+
+/// `sslrootcert=system`: the platform's roots (which do not hold the test CA), verify-full implied.
+#[test]
+fn system_roots() {
+    let cluster = tls_cluster();
+    let e = connect(&format!(
+        "host=localhost hostaddr=127.0.0.1 port={} dbname=pgdblink user=trust_user sslrootcert=system",
+        cluster.port()
+    ))
+    .unwrap_err();
+    assert!(
+        e.message()
+            .ends_with("failed: SSL error: certificate verify failed")
+            || e.message()
+                .contains("failed: could not load system root certificate paths: "),
+        "{e}"
+    );
+}
