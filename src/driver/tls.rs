@@ -1692,9 +1692,33 @@ mod tests {
         assert_eq!(server.join().unwrap(), Vec::<u8>::new(), "no key sent");
     }
 
+    /// A socket that writes one byte per call: the client sees the ciphertext cut at every place.
+    struct Trickle(std::net::TcpStream);
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.write(&buf[..buf.len().min(1)])
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.0.flush()
+        }
+    }
+
     /// A one-connection server speaking TLS after an SSLRequest: trust authentication, then one
     /// empty result per query, until Terminate. Returns the startup packet it received.
     fn tls_session_server(pki: &Pki) -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+        tls_session_server_with(pki, false)
+    }
+
+    /// As [`tls_session_server`]; with `trickle`, every byte the server sends is its own write.
+    fn tls_session_server_with(
+        pki: &Pki,
+        trickle: bool,
+    ) -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let addr = listener.local_addr().unwrap();
         let config = pki.server_config();
@@ -1706,8 +1730,11 @@ mod tests {
             sock.read_exact(&mut request).unwrap();
             assert_eq!(request, [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
             sock.write_all(b"S").unwrap();
-            let mut tls =
-                rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), sock);
+            sock.set_nodelay(trickle).unwrap();
+            let mut tls = rustls::StreamOwned::new(
+                rustls::ServerConnection::new(config).unwrap(),
+                Trickle(sock),
+            );
             let mut len = [0u8; 4];
             if tls.read_exact(&mut len).is_err() {
                 return Vec::new();
@@ -1766,6 +1793,28 @@ mod tests {
             startup.windows(2).any(|w| w == b"u\0"),
             "the StartupMessage arrived inside TLS"
         );
+    }
+
+    /// The handshake and the session survive ciphertext arriving a byte at a time.
+    #[test]
+    fn a_session_survives_ciphertext_cut_everywhere() {
+        let pki = Pki::new();
+        let dir = Dir::new("trickle");
+        let ca = dir.write("ca.crt", &pki.ca.pem());
+        let (addr, server) = tls_session_server_with(&pki, true);
+        let config = crate::conninfo::Config::parse(&format!(
+            "host=localhost hostaddr=127.0.0.1 port={} user=u dbname=d sslmode=verify-full sslrootcert={ca}",
+            addr.port()
+        ))
+        .unwrap();
+        let env = crate::conninfo::MapEnvironment::default();
+        let mut client = crate::driver::Client::connect_config(&config, &env).unwrap();
+        assert!(client.ssl_in_use());
+        for _ in 0..3 {
+            assert_eq!(client.query("").unwrap().len(), 1);
+        }
+        drop(client);
+        assert!(!server.join().unwrap().is_empty());
     }
 
     #[test]
