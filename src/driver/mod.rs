@@ -524,6 +524,9 @@ impl Reactor {
                     ))
                 } else if let Some(e) = socket.conn().fatal_error() {
                     Err(e.clone())
+                } else if let Err(text) = check_cert_sent(socket, params) {
+                    Err(Error::new(ErrorKind::Connect, text)
+                        .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION))
                 } else {
                     check_session_attrs(socket.conn(), params.target_session_attrs)
                 }
@@ -701,6 +704,18 @@ fn scram_key_cache() -> Arc<Mutex<ScramKeyCache>> {
     CACHE
         .get_or_init(|| Arc::new(Mutex::new(ScramKeyCache::new(64))))
         .clone()
+}
+
+/// libpq's `sslcertmode=require` check (at AuthenticationOk there; once the session is ready here):
+/// the server asked for the client certificate and it was sent.
+fn check_cert_sent(socket: &PgSocket, params: &ConnectParams) -> Result<(), String> {
+    if params.sslcertmode != crate::conninfo::SslCertMode::Require {
+        return Ok(());
+    }
+    match socket.tls_plan() {
+        Some(plan) => plan.check_cert_sent(socket.ssl_in_use()),
+        None => Err("server did not request an SSL certificate".into()),
+    }
 }
 
 /// Checks `target_session_attrs` from the parameters the server reported (PostgreSQL 14 and later

@@ -346,7 +346,6 @@ impl PgSocket {
         }
         let mut total = 0;
         while self.wants_input() {
-            let plain = matches!(self.transport, Transport::Plain);
             match self.transport.read_tls(&mut self.stream, scratch) {
                 Ok(0) => {
                     self.input_ended(None);
@@ -354,22 +353,24 @@ impl PgSocket {
                 }
                 Ok(n) => {
                     total += n;
-                    if let Err(text) = self.transport.process_new_packets() {
-                        self.tls_failed(text);
-                        break;
-                    }
                     let conn = &mut self.conn;
-                    let closed = self
+                    let closed = match self
                         .transport
-                        .read_plaintext(scratch, n, |bytes| conn.handle_input(bytes));
+                        .read_plaintext(scratch, n, |bytes| conn.handle_input(bytes))
+                    {
+                        Ok(closed) => closed,
+                        Err(text) => {
+                            self.tls_failed(text);
+                            break;
+                        }
+                    };
                     self.check_tls();
                     if closed {
                         self.input_ended(None);
                         break;
                     }
-                    // A short read drained the socket (see above); rustls reads in its own sizes,
-                    // so a TLS connection reads on to `WouldBlock`.
-                    if plain && cfg!(target_os = "linux") && n < scratch.len() && !read_closed {
+                    // A short read drained the socket (see above), whatever the transport.
+                    if cfg!(target_os = "linux") && n < scratch.len() && !read_closed {
                         break;
                     }
                 }
@@ -408,7 +409,9 @@ impl PgSocket {
             }
         }
         self.transport.discard_output(&mut self.conn);
-        if self.transport.is_handshaking() && self.conn.state() == State::Startup {
+        // During startup (TLS 1.3 servers refuse a client certificate after the client's Finished)
+        // the connection attempt fails with the TLS text, as libpq's; later the session ends (08006).
+        if self.conn.state() == State::Startup {
             self.conn.handle_tls_failed(tls_failure(text));
         } else {
             self.conn.handle_io_error(io::Error::other(text));

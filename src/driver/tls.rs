@@ -9,6 +9,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -22,7 +23,9 @@ use rustls::{
 };
 use sha2::Digest;
 
-use crate::conninfo::{ConnectParams, Host, SslMode, SslNegotiation, Target, TlsVersion};
+use crate::conninfo::{
+    ConnectParams, Host, SslCertMode, SslMode, SslNegotiation, Target, TlsVersion,
+};
 use crate::error::{Error, ErrorKind};
 
 /// The ALPN protocol name PostgreSQL 17 registers (`PG_ALPN_PROTOCOL_VECTOR`); libpq offers it in every
@@ -52,6 +55,8 @@ pub struct TlsSettings {
     pub sslkey: Option<String>,
     /// `sslpassword` (never shown by `Debug`).
     pub sslpassword: Option<String>,
+    /// `sslcertmode`: `disable` never sends the certificate, `require` insists it was sent.
+    pub sslcertmode: SslCertMode,
     /// `sslcrl`; `None` = `~/.postgresql/root.crl`.
     pub sslcrl: Option<String>,
     /// `sslcrldir`.
@@ -78,6 +83,7 @@ impl std::fmt::Debug for TlsSettings {
                 "sslpassword",
                 &self.sslpassword.as_ref().map(|_| "********"),
             )
+            .field("sslcertmode", &self.sslcertmode)
             .field("sslcrl", &self.sslcrl)
             .field("sslcrldir", &self.sslcrldir)
             .field("sslsni", &self.sslsni)
@@ -98,6 +104,7 @@ impl TlsSettings {
             sslcert: params.sslcert.clone(),
             sslkey: params.sslkey.clone(),
             sslpassword: params.sslpassword.clone(),
+            sslcertmode: params.sslcertmode,
             sslcrl: params.sslcrl.clone(),
             sslcrldir: params.sslcrldir.clone(),
             sslsni: params.sslsni,
@@ -124,6 +131,10 @@ pub struct TlsPlan {
     pub server_name: ServerName<'static>,
     /// `sslnegotiation=direct`.
     pub direct: bool,
+    /// Whether the server asked for a client certificate and whether one was sent.
+    client_cert: Arc<ClientCertResolver>,
+    /// `sslcertmode=require`.
+    cert_required: bool,
 }
 
 impl std::fmt::Debug for TlsPlan {
@@ -136,6 +147,22 @@ impl std::fmt::Debug for TlsPlan {
 }
 
 impl TlsPlan {
+    /// libpq's `sslcertmode=require` check once the server has accepted the connection
+    /// (`check_expected_areq`): the server must have asked for the certificate, and it must have been
+    /// sent. `tls` says whether the connection used TLS (else nothing was asked).
+    pub fn check_cert_sent(&self, tls: bool) -> Result<(), String> {
+        if !self.cert_required {
+            return Ok(());
+        }
+        if !tls || !self.client_cert.requested.load(Ordering::Relaxed) {
+            Err("server did not request an SSL certificate".into())
+        } else if !self.client_cert.sent.load(Ordering::Relaxed) {
+            Err("server accepted connection without a valid SSL certificate".into())
+        } else {
+            Ok(())
+        }
+    }
+
     /// A new rustls client session for this plan.
     pub fn start(&self) -> Result<rustls::ClientConnection, Error> {
         rustls::ClientConnection::new(self.config.clone(), self.server_name.clone())
@@ -178,15 +205,33 @@ pub fn plan(settings: &TlsSettings, target: &Target, peer_ip: IpAddr) -> Result<
         .map_err(|e| tls_error(format!("could not create SSL context: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let mut config = match client_certificate(settings)? {
-        Some((chain, key, key_path)) => builder.with_client_auth_cert(chain, key).map_err(|e| {
-            tls_error(format!(
-                "certificate does not match private key file \"{}\": {e}",
-                key_path.display()
-            ))
-        })?,
-        None => builder.with_no_client_auth(),
+    let key = match settings.sslcertmode {
+        SslCertMode::Disable => None,
+        _ => match client_certificate(settings)? {
+            Some((chain, key, key_path)) => Some(Arc::new(
+                rustls::sign::CertifiedKey::from_der(chain, key, &provider).map_err(|e| {
+                    let text = match e {
+                        rustls::Error::InconsistentKeys(_) => format!(
+                            "certificate does not match private key file \"{}\": {e}",
+                            key_path.display()
+                        ),
+                        _ => format!(
+                            "could not load private key file \"{}\": {e}",
+                            key_path.display()
+                        ),
+                    };
+                    tls_error(text)
+                })?,
+            )),
+            None => None,
+        },
     };
+    let client_cert = Arc::new(ClientCertResolver {
+        key,
+        requested: AtomicBool::new(false),
+        sent: AtomicBool::new(false),
+    });
+    let mut config = builder.with_client_cert_resolver(client_cert.clone());
     config.alpn_protocols = vec![ALPN_POSTGRESQL.to_vec()];
     config.resumption = rustls::client::Resumption::disabled();
     let server_name = match host {
@@ -200,7 +245,36 @@ pub fn plan(settings: &TlsSettings, target: &Target, peer_ip: IpAddr) -> Result<
         config: Arc::new(config),
         server_name,
         direct: settings.direct,
+        client_cert,
+        cert_required: settings.sslcertmode == SslCertMode::Require,
     })
+}
+
+/// The client certificate (if any), handed over when the server asks for one (rustls calls
+/// `resolve` only on a CertificateRequest): records both facts for `sslcertmode=require`.
+#[derive(Debug)]
+struct ClientCertResolver {
+    key: Option<Arc<rustls::sign::CertifiedKey>>,
+    requested: AtomicBool,
+    sent: AtomicBool,
+}
+
+impl rustls::client::ResolvesClientCert for ClientCertResolver {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        self.requested.store(true, Ordering::Relaxed);
+        let key = self.key.as_ref()?;
+        key.key.choose_scheme(sigschemes)?;
+        self.sent.store(true, Ordering::Relaxed);
+        Some(key.clone())
+    }
+
+    fn has_certs(&self) -> bool {
+        self.key.is_some()
+    }
 }
 
 /// `ssl_min_protocol_version`/`ssl_max_protocol_version` as rustls versions. rustls has TLS 1.2 and
@@ -1618,9 +1692,33 @@ mod tests {
         assert_eq!(server.join().unwrap(), Vec::<u8>::new(), "no key sent");
     }
 
+    /// A socket that writes one byte per call: the client sees the ciphertext cut at every place.
+    struct Trickle(std::net::TcpStream);
+    impl Read for Trickle {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.write(&buf[..buf.len().min(1)])
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.0.flush()
+        }
+    }
+
     /// A one-connection server speaking TLS after an SSLRequest: trust authentication, then one
     /// empty result per query, until Terminate. Returns the startup packet it received.
     fn tls_session_server(pki: &Pki) -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
+        tls_session_server_with(pki, false)
+    }
+
+    /// As [`tls_session_server`]; with `trickle`, every byte the server sends is its own write.
+    fn tls_session_server_with(
+        pki: &Pki,
+        trickle: bool,
+    ) -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         let addr = listener.local_addr().unwrap();
         let config = pki.server_config();
@@ -1632,8 +1730,11 @@ mod tests {
             sock.read_exact(&mut request).unwrap();
             assert_eq!(request, [0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
             sock.write_all(b"S").unwrap();
-            let mut tls =
-                rustls::StreamOwned::new(rustls::ServerConnection::new(config).unwrap(), sock);
+            sock.set_nodelay(trickle).unwrap();
+            let mut tls = rustls::StreamOwned::new(
+                rustls::ServerConnection::new(config).unwrap(),
+                Trickle(sock),
+            );
             let mut len = [0u8; 4];
             if tls.read_exact(&mut len).is_err() {
                 return Vec::new();
@@ -1692,6 +1793,28 @@ mod tests {
             startup.windows(2).any(|w| w == b"u\0"),
             "the StartupMessage arrived inside TLS"
         );
+    }
+
+    /// The handshake and the session survive ciphertext arriving a byte at a time.
+    #[test]
+    fn a_session_survives_ciphertext_cut_everywhere() {
+        let pki = Pki::new();
+        let dir = Dir::new("trickle");
+        let ca = dir.write("ca.crt", &pki.ca.pem());
+        let (addr, server) = tls_session_server_with(&pki, true);
+        let config = crate::conninfo::Config::parse(&format!(
+            "host=localhost hostaddr=127.0.0.1 port={} user=u dbname=d sslmode=verify-full sslrootcert={ca}",
+            addr.port()
+        ))
+        .unwrap();
+        let env = crate::conninfo::MapEnvironment::default();
+        let mut client = crate::driver::Client::connect_config(&config, &env).unwrap();
+        assert!(client.ssl_in_use());
+        for _ in 0..3 {
+            assert_eq!(client.query("").unwrap().len(), 1);
+        }
+        drop(client);
+        assert!(!server.join().unwrap().is_empty());
     }
 
     #[test]

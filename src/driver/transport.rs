@@ -1,6 +1,6 @@
 //! The seam between a connection's socket and its session. See [`Transport`].
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 
 use crate::conn::Connection;
 
@@ -79,25 +79,10 @@ impl Transport {
     /// [`read_plaintext`](Self::read_plaintext) takes the same `buf`. `Ok(0)` is the end of the stream.
     #[inline]
     pub fn read_tls(&mut self, rd: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Transport::Plain => rd.read(buf),
-            Transport::Tls(t) => t.session.read_tls(rd),
-        }
-    }
-
-    /// rustls's `process_new_packets`: turns what [`read_tls`](Self::read_tls) took in into
-    /// plaintext (decrypting, answering handshake messages). A plain transport has nothing to do; an
-    /// error (its text is libpq's, see [`tls::error_text`]) ends the connection.
-    #[inline]
-    pub fn process_new_packets(&mut self) -> Result<(), String> {
-        match self {
-            Transport::Plain => Ok(()),
-            Transport::Tls(t) => t
-                .session
-                .process_new_packets()
-                .map(|_| ())
-                .map_err(|e| tls::error_text(&e)),
-        }
+        // TLS too: the socket's bytes go to the caller's (large) buffer, and from there to rustls
+        // (see `read_plaintext`); rustls's own `read_tls` would read at most 4 KiB per syscall.
+        let _ = self;
+        rd.read(buf)
     }
 
     /// Whether a TLS handshake is running.
@@ -141,31 +126,51 @@ impl Transport {
         Handshake::Established(end_point)
     }
 
-    /// rustls's `reader()`: hands the plaintext received to `sink` (the session's `handle_input`).
-    /// `buf` is the buffer [`read_tls`](Self::read_tls) was given and `filled` what that call
-    /// returned: a plain transport's plaintext is `buf[..filled]` itself; TLS decrypts into `buf`.
-    /// Returns true when the peer has ended the TLS stream (close_notify, or the socket's end without
-    /// it).
+    /// rustls's `read_tls`, `process_new_packets` and `reader()`: hands the plaintext received to
+    /// `sink` (the session's `handle_input`). `buf` is the buffer [`read_tls`](Self::read_tls) was
+    /// given and `filled` what that call returned: a plain transport's plaintext is `buf[..filled]`
+    /// itself; TLS feeds those bytes to rustls a record at a time, decrypting (or answering
+    /// handshake messages) in between, and hands rustls's plaintext over without a copy.
+    ///
+    /// Returns whether the peer has closed the TLS stream (close_notify), or a TLS error in libpq's
+    /// words ([`tls::error_text`]), which ends the connection.
     #[inline]
     pub fn read_plaintext(
         &mut self,
         buf: &mut [u8],
         filled: usize,
         mut sink: impl FnMut(&[u8]),
-    ) -> bool {
+    ) -> Result<bool, String> {
         match self {
             Transport::Plain => {
                 sink(&buf[..filled]);
-                false
+                Ok(false)
             }
-            Transport::Tls(t) => loop {
-                match t.session.reader().read(buf) {
-                    Ok(0) => return true,
-                    Ok(n) => sink(&buf[..n]),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
-                    Err(_) => return true,
+            Transport::Tls(t) => {
+                let mut input = &buf[..filled];
+                while !input.is_empty() {
+                    t.session
+                        .read_tls(&mut input)
+                        .map_err(|e| format!("SSL error: {e}"))?;
+                    t.session
+                        .process_new_packets()
+                        .map_err(|e| tls::error_text(&e))?;
+                    loop {
+                        let mut reader = t.session.reader();
+                        match reader.fill_buf() {
+                            Ok([]) => return Ok(true),
+                            Ok(data) => {
+                                let n = data.len();
+                                sink(data);
+                                reader.consume(n);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(_) => return Ok(true),
+                        }
+                    }
                 }
-            },
+                Ok(false)
+            }
         }
     }
 
