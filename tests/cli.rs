@@ -485,3 +485,35 @@ fn shell_scripted_session() {
     );
     assert_eq!(stdout, expected);
 }
+
+/// `shell`'s `connect` over TLS says so as psql does.
+#[test]
+fn shell_connect_over_tls_names_the_protocol() {
+    let cluster = Cluster::shared_tls().expect("TLS cluster");
+    let conninfo = cluster.conninfo_tls(Role::Trust, "verify-full");
+    let mut child = pgdblink()
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("connect t {conninfo}\nquit\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().expect("shell");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("SSL connection"))
+        .unwrap_or_else(|| panic!("no SSL line in {stdout:?}"));
+    assert!(
+        line.starts_with("SSL connection (protocol: TLSv1.")
+            && line.ends_with(", compression: off)"),
+        "{line}"
+    );
+}
