@@ -13,14 +13,15 @@ use super::tls;
 /// shaped after rustls's `ConnectionCommon`, and a [`PgSocket`] pumps bytes
 /// stream <-> transport <-> [`Connection`] through them alone:
 ///
-/// * in: [`read_tls`](Transport::read_tls) from the stream,
-///   [`process_new_packets`](Transport::process_new_packets), then
-///   [`read_plaintext`](Transport::read_plaintext) (rustls's `reader()`) into the session;
+/// * in: [`read_tls`](Transport::read_tls) from the stream into the caller's read buffer, then
+///   [`read_plaintext`](Transport::read_plaintext) (rustls's `read_tls`, `process_new_packets`
+///   and `reader()` for TLS) into the session;
 /// * out: [`take_plaintext`](Transport::take_plaintext) (rustls's `writer()`) from the session, then
 ///   [`write_tls`](Transport::write_tls) to the stream while [`wants_write`](Transport::wants_write).
 ///
 /// A plain transport copies nothing: it reads into the caller's read buffer and hands that to the
-/// session, and writes the session's pending output itself.
+/// session, and writes the session's pending output itself. TLS reads the socket into the same
+/// buffer (64 KiB per syscall), feeds rustls from it and hands rustls's plaintext over in place.
 ///
 /// [`PgSocket`]: super::PgSocket
 #[derive(Debug, Default)]
