@@ -374,10 +374,13 @@ fn verifier(
     };
     let mut roots = RootCertStore::empty();
     let mut crls = Vec::new();
+    let mut trusted_intermediates = Vec::new();
     match root_source(settings)? {
         Roots::None => {
             return Ok(Arc::new(PgVerifier {
                 chain: None,
+                no_anchor: false,
+                trusted_intermediates: Vec::new(),
                 host: None,
                 provider: provider.clone(),
             }));
@@ -410,24 +413,39 @@ fn verifier(
             if certs.is_empty() {
                 return Err(read_err(&"no certificate found"));
             }
+            // OpenSSL (so libpq) needs the chain to end at a self-signed trusted certificate; the
+            // file's other certificates help build the chain but anchor nothing. webpki would take
+            // every one as an anchor: only self-signed ones are made anchors here.
             for cert in certs {
-                roots.add(cert).map_err(|e| read_err(&e))?;
+                if is_self_issued(cert.as_ref()) {
+                    roots.add(cert).map_err(|e| read_err(&e))?;
+                } else {
+                    trusted_intermediates.push(cert);
+                }
             }
             crls = load_crls(settings)?;
         }
     }
-    let mut builder =
-        WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone());
-    if !crls.is_empty() {
-        builder = builder.with_crls(crls);
-    }
-    let chain = builder.build().map_err(|e| {
-        tls_error(format!(
-            "could not load SSL certificate revocation list: {e}"
-        ))
-    })?;
+    let chain = if roots.is_empty() {
+        // Nothing can anchor a chain: every server fails verification (at the handshake, as in
+        // libpq).
+        None
+    } else {
+        let mut builder =
+            WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone());
+        if !crls.is_empty() {
+            builder = builder.with_crls(crls);
+        }
+        Some(builder.build().map_err(|e| {
+            tls_error(format!(
+                "could not load SSL certificate revocation list: {e}"
+            ))
+        })?)
+    };
     Ok(Arc::new(PgVerifier {
-        chain: Some(chain),
+        no_anchor: chain.is_none(),
+        chain,
+        trusted_intermediates,
         host: check_host,
         provider: provider.clone(),
     }))
@@ -599,6 +617,10 @@ fn load_key(path: &Path, have_password: bool) -> Result<PrivateKeyDer<'static>, 
 #[derive(Debug)]
 struct PgVerifier {
     chain: Option<Arc<WebPkiServerVerifier>>,
+    /// The root file held no self-signed certificate: no chain verifies.
+    no_anchor: bool,
+    /// The root file's certificates that are not self-signed: offered to chain building.
+    trusted_intermediates: Vec<CertificateDer<'static>>,
     host: Option<String>,
     provider: Arc<CryptoProvider>,
 }
@@ -612,7 +634,23 @@ impl ServerCertVerifier for PgVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.no_anchor {
+            return Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer,
+            ));
+        }
         if let Some(chain) = &self.chain {
+            let with_trusted: Vec<CertificateDer<'_>>;
+            let intermediates = if self.trusted_intermediates.is_empty() {
+                intermediates
+            } else {
+                with_trusted = intermediates
+                    .iter()
+                    .cloned()
+                    .chain(self.trusted_intermediates.iter().cloned())
+                    .collect();
+                &with_trusted
+            };
             match chain.verify_server_cert(
                 end_entity,
                 intermediates,
@@ -821,6 +859,22 @@ fn certificate_parts(cert: &[u8]) -> Option<(&[u8], &[u8])> {
         return None;
     };
     Some((tbs, alg))
+}
+
+/// Whether a certificate names itself as its issuer (a root, in OpenSSL's sense of a chain's end).
+pub fn is_self_issued(cert: &[u8]) -> bool {
+    let Some((tbs, _)) = certificate_parts(cert) else {
+        return false;
+    };
+    let mut fields = elements(tbs).peekable();
+    if fields.peek().is_some_and(|(tag, _)| *tag == 0xa0) {
+        fields.next(); // version
+    }
+    let (_serial, _signature) = (fields.next(), fields.next());
+    let issuer = fields.next();
+    let _validity = fields.next();
+    let subject = fields.next();
+    issuer.is_some() && issuer == subject
 }
 
 /// The subject names of a certificate; `None` when it does not parse.
@@ -1553,6 +1607,63 @@ mod tests {
                     "certificate does not match private key file \"{other}\""
                 ))
         );
+    }
+
+    /// OpenSSL's rule (001_ssltests): a root file holding only an intermediate CA verifies nothing;
+    /// an intermediate in the root file helps a chain that ends at a self-signed root in it.
+    #[test]
+    fn chains_end_at_a_self_signed_root() {
+        let ca_params = |cn: &str| {
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.is_ca = IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            p.distinguished_name.push(DnType::CommonName, cn);
+            p
+        };
+        let root =
+            CertifiedIssuer::self_signed(ca_params("root"), KeyPair::generate().unwrap()).unwrap();
+        let inter = CertifiedIssuer::signed_by(
+            ca_params("intermediate"),
+            KeyPair::generate().unwrap(),
+            &root,
+        )
+        .unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&leaf_key, &inter)
+            .unwrap();
+        assert!(is_self_issued(root.der()) && !is_self_issued(inter.der()));
+        assert!(!is_self_issued(leaf.der()) && !is_self_issued(b"junk"));
+
+        let dir = Dir::new("chains");
+        let check = |file: &str, sent: &[&CertificateDer<'static>]| {
+            let settings = TlsSettings {
+                sslmode: SslMode::VerifyFull,
+                sslrootcert: Some(dir.write("roots.crt", file)),
+                ..TlsSettings::default()
+            };
+            let v = verifier(&settings, Some("localhost"), &provider()).unwrap();
+            let sent: Vec<CertificateDer<'static>> = sent.iter().map(|c| (*c).clone()).collect();
+            v.verify_server_cert(
+                leaf.der(),
+                &sent,
+                &ServerName::try_from("localhost").unwrap(),
+                &[],
+                UnixTime::now(),
+            )
+            .map(|_| ())
+        };
+        let unknown = Err(rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer,
+        ));
+        assert_eq!(check(&inter.pem(), &[]), unknown);
+        assert_eq!(check(&inter.pem(), &[inter.der()]), unknown);
+        assert_eq!(check(&root.pem(), &[]), unknown);
+        assert_eq!(
+            check(&format!("{}{}", root.pem(), inter.pem()), &[]),
+            Ok(())
+        );
+        assert_eq!(check(&root.pem(), &[inter.der()]), Ok(()));
     }
 
     /// A CA and a server certificate for localhost and 127.0.0.1 it signed.
