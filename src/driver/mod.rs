@@ -511,6 +511,8 @@ impl Reactor {
             Some(s) => s.connect_failed() || s.conn().state() != State::Startup,
             None => true,
         });
+        // A timeout moves on to the next host, never to the other encryption method (libpq).
+        let timed_out = matches!(finished, Ok(false));
         let outcome = match finished {
             Err(e) => Err(e),
             Ok(false) => Err(Error::new(ErrorKind::Connect, "timeout expired")),
@@ -535,9 +537,10 @@ impl Reactor {
         match outcome {
             Ok(()) => Ok(id),
             Err(e) => {
-                let negotiation = self
-                    .get(id)
-                    .map_or(TlsNegotiation::NotAttempted, |s| s.conn().tls_negotiation());
+                let negotiation = match self.get(id) {
+                    Some(s) if !timed_out => s.conn().tls_negotiation(),
+                    _ => TlsNegotiation::NotAttempted,
+                };
                 self.close(id);
                 Err((e, negotiation))
             }

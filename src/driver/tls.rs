@@ -1906,6 +1906,45 @@ mod tests {
         );
     }
 
+    /// A handshake that never finishes: `connect_timeout` ends the attempt, and `prefer` does not
+    /// retry in plain text (a timeout moves on to the next host in libpq).
+    #[test]
+    fn a_stalled_handshake_times_out_without_a_plaintext_retry() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut sock, _) = listener.accept().unwrap();
+            let mut request = [0u8; 8];
+            sock.read_exact(&mut request).unwrap();
+            sock.write_all(b"S").unwrap();
+            // Swallow the ClientHello and say nothing, until the client gives up.
+            let mut sink = [0u8; 4096];
+            while matches!(sock.read(&mut sink), Ok(n) if n > 0) {}
+            listener
+        });
+        let config = crate::conninfo::Config::parse(&format!(
+            "host=127.0.0.1 port={} user=u dbname=d sslmode=prefer connect_timeout=2",
+            addr.port()
+        ))
+        .unwrap();
+        let e = crate::driver::Client::connect_config(
+            &config,
+            &crate::conninfo::MapEnvironment::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.message(),
+            format!(
+                "connection to server at \"127.0.0.1\", port {} failed: timeout expired",
+                addr.port()
+            )
+        );
+        // Every attempt has ended: a retry would be queued on the listener by now.
+        let listener = server.join().unwrap();
+        listener.set_nonblocking(true).unwrap();
+        assert!(listener.accept().is_err(), "no second connection");
+    }
+
     /// The handshake and the session survive ciphertext arriving a byte at a time.
     #[test]
     fn a_session_survives_ciphertext_cut_everywhere() {
