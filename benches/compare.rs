@@ -6,7 +6,11 @@
 //! `--repeat` times per client, interleaved, and the median is reported with the spread of the runs;
 //! `--only LIST` runs the scenarios named in a comma-separated list of `round-trips`, `rows`,
 //! `fan-out`, `connect`; `--no-pin` leaves client and server free to use every core; `--unix` connects
-//! every client over the cluster's unix socket instead of TCP on 127.0.0.1).
+//! every client over the cluster's unix socket instead of TCP on 127.0.0.1; `--tls` gives the cluster
+//! certificates made at start and connects pgdblink (rustls) and libpq (OpenSSL) with
+//! `sslmode=verify-full` against the generated CA, SCRAM with channel binding — tokio-postgres and the
+//! raw floor clients are left out over TLS: tokio-postgres needs a TLS connector crate and the raw
+//! clients speak no TLS).
 //!
 //! Besides the ratio of the medians, each client's *paired* ratio to libpq is reported: the median,
 //! over the repeats, of the ratio between the two runs of the same repeat (which ran one right after
@@ -35,6 +39,8 @@ use pgdblink::cluster::{Cluster, ClusterOptions, Role};
 use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 const CORE: usize = 0;
+/// The sslmode of `--tls`.
+const TLS_SSLMODE: &str = "verify-full";
 
 /// Whether the libpq peer is pinned too (cleared by `--no-pin`).
 static PIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
@@ -76,10 +82,19 @@ fn main() {
     let duration = Duration::from_secs_f64(seconds);
     let rows_n: u64 = 1_000_000;
 
+    // `--unix`: every client connects over the cluster's unix socket instead of TCP on 127.0.0.1.
+    let unix = args.iter().any(|a| a == "--unix");
+    // `--tls`: every client connects with sslmode=verify-full to a cluster with certificates.
+    let tls = args.iter().any(|a| a == "--tls");
+    if tls && unix {
+        eprintln!("--tls and --unix exclude each other: TLS is never used over a unix socket");
+        std::process::exit(2);
+    }
     let cluster = Cluster::start_with(ClusterOptions {
         // Fan-out runs open 500 connections each, one run right after the other while the previous
         // run's backends may still be exiting.
         max_connections: Some(1200),
+        tls,
         ..ClusterOptions::default()
     })
     .expect("throwaway cluster");
@@ -111,9 +126,12 @@ fn main() {
     } else {
         pin(&cluster)
     };
-    // `--unix`: every client connects over the cluster's unix socket instead of TCP on 127.0.0.1.
-    let unix = args.iter().any(|a| a == "--unix");
-    let (trust, scram) = if unix {
+    let (trust, scram) = if tls {
+        (
+            cluster.conninfo_tls(Role::Trust, TLS_SSLMODE),
+            cluster.conninfo_tls(Role::Scram, TLS_SSLMODE),
+        )
+    } else if unix {
         (
             cluster.conninfo_unix(Role::Trust),
             cluster.conninfo_unix(Role::Scram),
@@ -121,14 +139,23 @@ fn main() {
     } else {
         (cluster.conninfo(Role::Trust), cluster.conninfo(Role::Scram))
     };
-    let pinned = format!(
-        "{pinned}; transport: {}",
-        if unix {
-            "unix socket"
-        } else {
-            "TCP over 127.0.0.1"
-        }
-    );
+    let transport = if tls {
+        // A figure labelled TLS must be one: pgdblink's connection is checked (libpq's cannot be
+        // anything else with verify-full).
+        let session = bench::require_tls(&trust).unwrap_or_else(|e| {
+            eprintln!("--tls: {e}");
+            std::process::exit(1);
+        });
+        format!(
+            "TLS over TCP on 127.0.0.1 ({session}, sslmode={TLS_SSLMODE}; pgdblink: rustls, libpq: \
+             OpenSSL; SCRAM with channel binding; tokio-postgres and raw floors left out)"
+        )
+    } else if unix {
+        "unix socket".to_owned()
+    } else {
+        "TCP over 127.0.0.1".to_owned()
+    };
+    let pinned = format!("{pinned}; transport: {transport}");
     let peer = build_libpq_peer();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -151,6 +178,11 @@ fn main() {
         {
             return;
         }
+        // Over TLS only pgdblink and libpq run (see the module's documentation).
+        let mut clients: Vec<&mut (&'static str, Run)> = clients
+            .iter_mut()
+            .filter(|(c, _)| !tls || matches!(*c, "pgdblink" | "libpq"))
+            .collect();
         eprintln!("{name} ({repeat} runs each, interleaved)");
         let mut runs: Vec<Vec<Result<ScenarioResult, String>>> =
             clients.iter().map(|_| Vec::new()).collect();

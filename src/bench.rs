@@ -334,6 +334,34 @@ pub fn connect(conninfo: &str, duration: Duration) -> Result<ScenarioResult, Err
     ))
 }
 
+/// Checks that `conninfo` connects over TLS: connects and asks the server whether its own backend's
+/// connection is encrypted (`pg_stat_ssl`), so that a figure labelled TLS is one. Returns the TLS
+/// version and cipher the server reports, e.g. `"TLSv1.3 TLS_AES_256_GCM_SHA384"`.
+///
+/// # Errors
+///
+/// `TLS not available: ...` with the reason: the connection failed (the driver's error follows), or
+/// it is not encrypted.
+pub fn require_tls(conninfo: &str) -> Result<String, Error> {
+    let unavailable =
+        |why: String| Error::new(ErrorKind::Other, format!("TLS not available: {why}"));
+    let mut client = Client::connect(conninfo)
+        .map_err(|e| unavailable(format!("connecting over TLS failed: {e}")))?;
+    let sql = "SELECT ssl, version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    match one_result(&mut client, sql)? {
+        QueryResult::Rows(rows) if rows.get(0, 0) == Some("t") => Ok(format!(
+            "{} {}",
+            rows.get(0, 1).unwrap_or("?"),
+            rows.get(0, 2).unwrap_or("?")
+        )),
+        QueryResult::Rows(_) => Err(unavailable(
+            "the connection is not encrypted (the server's pg_stat_ssl says ssl = false)"
+                .to_owned(),
+        )),
+        _ => Err(unexpected("result from pg_stat_ssl")),
+    }
+}
+
 /// Cancel latency: `n` times, a query that announces itself with a notice and then sleeps is sent; once
 /// the notice has arrived (the query is running), a cancel request is sent and the time until the
 /// query's `57014` error and end marker have been received is measured. One operation is one cancel.
@@ -484,6 +512,35 @@ mod tests {
         assert_eq!(r.ops_per_second(), 2.0);
         assert!((r.client_cpu_us_per_op() - 5.0).abs() < 1e-9);
         assert_eq!(r.server_cpu_us_per_op(), None);
+    }
+
+    #[test]
+    fn require_tls_says_whether_the_connection_is_encrypted() {
+        use crate::cluster::{Cluster, Role};
+        let tls = Cluster::shared_tls().unwrap();
+        let plain = Cluster::shared().unwrap();
+        let session = require_tls(&tls.conninfo_tls(Role::Scram, "verify-full")).unwrap();
+        assert!(session.starts_with("TLSv1."), "{session}");
+        for conninfo in [
+            tls.conninfo_tls(Role::Trust, "disable"),
+            plain.conninfo(Role::Trust),
+        ] {
+            let err = require_tls(&conninfo).unwrap_err().to_string();
+            assert_eq!(
+                err,
+                "TLS not available: the connection is not encrypted (the server's pg_stat_ssl \
+                 says ssl = false)"
+            );
+        }
+        // A connection that fails says why, after the same words.
+        let err = require_tls(&tls.conninfo_tls(Role::SslOnly, "disable"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("TLS not available: connecting over TLS failed: ")
+                && err.contains("no encryption"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,6 +12,11 @@
 //! When running as root (initdb and postgres refuse to), the server runs as the `postgres` user from
 //! `/etc/passwd`, or `nobody` if there is none.
 //!
+//! With [`ClusterOptions::tls`] the server also speaks TLS (`ssl = on`) with certificates made at start
+//! (see [`TlsFiles`] and [`ServerCert`]): they live in `tls/` inside the temporary directory and go with
+//! it. TLS is off by default: libpq's default `sslmode=prefer` would otherwise move every existing
+//! test and benchmark that says nothing about TLS onto TLS.
+//!
 //! Cleanup survives panics and abrupt exits: every cluster has a *guardian*, a small `sh` process in
 //! its own process group that blocks reading a pipe whose write end the [`Cluster`] holds. When the
 //! pipe closes — the cluster is dropped, or the whole process exits or is killed — the guardian shuts
@@ -29,6 +34,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::{Error, ErrorKind};
+
+mod tls;
+
+pub use tls::{ServerCert, TlsFiles};
 
 /// The database every role can use (created by [`Cluster::start`]).
 const DATABASE: &str = "pgdblink";
@@ -82,17 +91,28 @@ pub enum Role {
     Scram,
     /// `rejected_user`: an existing login role that `pg_hba.conf` rejects.
     Rejected,
+    /// `ssl_only`: `trust` authentication, only over TLS (`hostssl` lines; no `local` line).
+    SslOnly,
+    /// `nossl_only`: `trust` authentication, only over plaintext TCP (`hostnossl` lines; no `local`
+    /// line).
+    NoSslOnly,
+    /// `cert_user`: `cert` authentication over TLS (`hostssl`): a client certificate signed by the CA
+    /// with CN `cert_user` ([`TlsFiles::client_cert`]). Only a cluster with TLS lets it in.
+    Cert,
 }
 
 impl Role {
     /// Every role, in `pg_hba.conf` order.
-    const ALL: [Role; 6] = [
+    const ALL: [Role; 9] = [
         Role::Super,
         Role::Trust,
         Role::Password,
         Role::Md5,
         Role::Scram,
         Role::Rejected,
+        Role::SslOnly,
+        Role::NoSslOnly,
+        Role::Cert,
     ];
 
     /// The role's user name, e.g. `"md5_user"`.
@@ -104,6 +124,9 @@ impl Role {
             Role::Md5 => "md5_user",
             Role::Scram => "scram_user",
             Role::Rejected => "rejected_user",
+            Role::SslOnly => "ssl_only",
+            Role::NoSslOnly => "nossl_only",
+            Role::Cert => "cert_user",
         }
     }
 
@@ -112,18 +135,34 @@ impl Role {
     pub fn password(self) -> Option<&'static str> {
         match self {
             Role::Password | Role::Md5 | Role::Scram => Some(PASSWORD),
-            Role::Super | Role::Trust | Role::Rejected => None,
+            Role::Super
+            | Role::Trust
+            | Role::Rejected
+            | Role::SslOnly
+            | Role::NoSslOnly
+            | Role::Cert => None,
         }
     }
 
     /// The `pg_hba.conf` method of the role.
     fn hba_method(self) -> &'static str {
         match self {
-            Role::Super | Role::Trust => "trust",
+            Role::Super | Role::Trust | Role::SslOnly | Role::NoSslOnly => "trust",
             Role::Password => "password",
             Role::Md5 => "md5",
             Role::Scram => "scram-sha-256",
             Role::Rejected => "reject",
+            Role::Cert => "cert",
+        }
+    }
+
+    /// The `pg_hba.conf` connection types of the role's lines: `local` and `host` (TLS or not) for
+    /// the roles of every cluster, `hostssl` or `hostnossl` for the TLS roles.
+    fn hba_types(self) -> &'static [&'static str] {
+        match self {
+            Role::SslOnly | Role::Cert => &["hostssl"],
+            Role::NoSslOnly => &["hostnossl"],
+            _ => &["local", "host"],
         }
     }
 }
@@ -136,6 +175,9 @@ pub struct ClusterOptions {
     /// More `postgresql.conf` settings as `(name, value)`, appended last (so they win). Values are
     /// written single-quoted, which PostgreSQL accepts for every type.
     pub extra_conf: Vec<(String, String)>,
+    /// TLS: certificates made at start ([`Cluster::tls`]), `ssl = on` with the CA's
+    /// [`ServerCert::Full`], client certificates checked against the CA and its CRL. Off by default.
+    pub tls: bool,
 }
 
 /// A throwaway PostgreSQL server, stopped and removed on drop.
@@ -168,6 +210,8 @@ pub struct Cluster {
     version: u32,
     postmaster: Child,
     guardian: Guardian,
+    run_as: Option<RunAs>,
+    tls: Option<TlsFiles>,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -176,6 +220,7 @@ impl std::fmt::Debug for Cluster {
             .field("dir", &self.dir)
             .field("port", &self.port)
             .field("version", &self.version)
+            .field("tls", &self.tls.is_some())
             .field("pid", &self.postmaster.id())
             .finish()
     }
@@ -249,7 +294,12 @@ impl Cluster {
                 )
             })?;
 
-        write_config(&data_dir, &socket_dir, &opts)?;
+        let tls = if opts.tls {
+            Some(TlsFiles::generate(&dir.join("tls"), run_as)?)
+        } else {
+            None
+        };
+        write_config(&data_dir, &socket_dir, &opts, tls.as_ref())?;
 
         // Roles and database, in single-user mode (no client library needed). Run on template1 so
         // that the public-schema grant is inherited by the new database.
@@ -299,6 +349,8 @@ impl Cluster {
             version,
             postmaster,
             guardian,
+            run_as,
+            tls,
         })
     }
 
@@ -317,6 +369,120 @@ impl Cluster {
             .get_or_init(Cluster::start)
             .as_ref()
             .map_err(Clone::clone)
+    }
+
+    /// A second cluster shared by the whole process, with TLS ([`ClusterOptions::tls`]); as
+    /// [`Cluster::shared`] otherwise. Its server certificate stays [`ServerCert::Full`] (switching
+    /// needs a cluster of one's own: [`Cluster::set_server_cert`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Cluster::start`].
+    pub fn shared_tls() -> Result<&'static Cluster, Error> {
+        static SHARED: OnceLock<Result<Cluster, Error>> = OnceLock::new();
+        SHARED
+            .get_or_init(|| {
+                Cluster::start_with(ClusterOptions {
+                    tls: true,
+                    ..ClusterOptions::default()
+                })
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The cluster's TLS files, when started with [`ClusterOptions::tls`].
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
+    /// A key=value connection string for `role` over TCP with `sslmode`, made for host-name checks:
+    /// `host=localhost hostaddr=127.0.0.1 port=... dbname=pgdblink user=... [password=...]
+    /// sslmode=... sslrootcert=<CA>`, and for [`Role::Cert`] `sslcert`/`sslkey` naming the client
+    /// certificate. Without TLS, only `sslmode` is added (no file names).
+    pub fn conninfo_tls(&self, role: Role, sslmode: &str) -> String {
+        let mut s = conninfo(
+            &format!("{} hostaddr=127.0.0.1", tls::HOST_NAME),
+            self.port,
+            role,
+        );
+        s.push_str(" sslmode=");
+        s.push_str(&quote_conninfo(sslmode));
+        if let Some(tls) = &self.tls {
+            let mut file = |key: &str, path: &Path| {
+                s.push_str(&format!(
+                    " {key}={}",
+                    quote_conninfo(&path.to_string_lossy())
+                ));
+            };
+            file("sslrootcert", &tls.ca_cert);
+            if role == Role::Cert {
+                file("sslcert", &tls.client_cert);
+                file("sslkey", &tls.client_key);
+            }
+        }
+        s
+    }
+
+    /// Makes the server present `which` from now on: installs it as `server.crt`/`server.key`,
+    /// reloads the configuration (SIGHUP) and waits until the postmaster has reloaded it (until a
+    /// new backend reports a new `pg_conf_load_time()`), so that every connection started after
+    /// this returns sees `which`. Running connections keep their TLS session.
+    ///
+    /// # Errors
+    ///
+    /// When the cluster has no TLS, a file cannot be written, or the reload does not show within
+    /// 30 s.
+    pub fn set_server_cert(&mut self, which: ServerCert) -> Result<(), Error> {
+        let Some(tls) = &self.tls else {
+            return Err(Error::new(
+                ErrorKind::Other,
+                "set_server_cert: the cluster was started without TLS (ClusterOptions::tls)",
+            ));
+        };
+        let before = self.conf_load_time()?;
+        tls.install_server_cert(which, self.run_as)?;
+        self.reload()?;
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if self.conf_load_time()? != before {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::new(
+                    ErrorKind::Other,
+                    format!(
+                        "the server did not reload its configuration within {} s; server log:\n{}",
+                        START_TIMEOUT.as_secs(),
+                        log_tail(&self.log_path)
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Asks the postmaster to reload its configuration files (`pg_reload_conf()`); returns at once.
+    fn reload(&self) -> Result<(), Error> {
+        self.super_query("SELECT pg_reload_conf()").map(drop)
+    }
+
+    /// `pg_conf_load_time()` as a new backend (forked after the postmaster's last reload) sees it.
+    fn conf_load_time(&self) -> Result<String, Error> {
+        self.super_query("SELECT pg_conf_load_time()")
+    }
+
+    /// Runs `sql` as the superuser over the unix socket on a new connection; its first value.
+    fn super_query(&self, sql: &str) -> Result<String, Error> {
+        let mut client = crate::driver::Client::connect(&self.conninfo_unix(Role::Super))?;
+        let results = client.query(sql)?;
+        match results.first() {
+            Some(crate::QueryResult::Rows(rows)) => Ok(rows.get(0, 0).unwrap_or("").to_owned()),
+            _ => Err(Error::new(
+                ErrorKind::Other,
+                format!("{sql}: no row returned"),
+            )),
+        }
     }
 
     /// The TCP port the server listens on, on `127.0.0.1`.
@@ -620,6 +786,9 @@ fn setup_sql() -> String {
         "SET password_encryption = 'scram-sha-256';".to_owned(),
         format!("CREATE ROLE {} LOGIN PASSWORD '{p}';", Role::Scram.user()),
         format!("CREATE ROLE {} LOGIN;", Role::Rejected.user()),
+        format!("CREATE ROLE {} LOGIN;", Role::SslOnly.user()),
+        format!("CREATE ROLE {} LOGIN;", Role::NoSslOnly.user()),
+        format!("CREATE ROLE {} LOGIN;", Role::Cert.user()),
         format!("CREATE DATABASE {DATABASE};"),
         format!("GRANT ALL ON DATABASE {DATABASE} TO PUBLIC;"),
         String::new(),
@@ -628,7 +797,12 @@ fn setup_sql() -> String {
 }
 
 /// Appends our settings to `postgresql.conf` and replaces `pg_hba.conf`.
-fn write_config(data_dir: &Path, socket_dir: &Path, opts: &ClusterOptions) -> Result<(), Error> {
+fn write_config(
+    data_dir: &Path,
+    socket_dir: &Path,
+    opts: &ClusterOptions,
+    tls: Option<&TlsFiles>,
+) -> Result<(), Error> {
     let mut conf = String::from("\n# pgdblink throwaway cluster\n");
     let max_connections = opts.max_connections.unwrap_or(600).to_string();
     let socket_dir = socket_dir.to_string_lossy();
@@ -646,11 +820,22 @@ fn write_config(data_dir: &Path, socket_dir: &Path, opts: &ClusterOptions) -> Re
         ("max_prepared_transactions", "0"),
         ("huge_pages", "off"),
     ];
+    let tls_settings = tls.map(|t| {
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        [
+            ("ssl", "on".to_owned()),
+            ("ssl_cert_file", path(&t.server_cert)),
+            ("ssl_key_file", path(&t.server_key)),
+            ("ssl_ca_file", path(&t.ca_cert)),
+            ("ssl_crl_file", path(&t.crl)),
+        ]
+    });
+    let tls_settings = tls_settings.iter().flatten().map(|(k, v)| (*k, v.as_str()));
     let extra = opts
         .extra_conf
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()));
-    for (name, value) in settings.into_iter().chain(extra) {
+    for (name, value) in settings.into_iter().chain(tls_settings).chain(extra) {
         conf.push_str(&format!("{name} = '{}'\n", value.replace('\'', "''")));
     }
     let conf_path = data_dir.join("postgresql.conf");
@@ -663,9 +848,14 @@ fn write_config(data_dir: &Path, socket_dir: &Path, opts: &ClusterOptions) -> Re
     let mut hba = String::from("# pgdblink throwaway cluster: one role per method\n");
     for role in Role::ALL {
         let (user, method) = (role.user(), role.hba_method());
-        hba.push_str(&format!("local all {user} {method}\n"));
-        for net in ["127.0.0.1/32", "::1/128"] {
-            hba.push_str(&format!("host all {user} {net} {method}\n"));
+        for &kind in role.hba_types() {
+            if kind == "local" {
+                hba.push_str(&format!("local all {user} {method}\n"));
+                continue;
+            }
+            for net in ["127.0.0.1/32", "::1/128"] {
+                hba.push_str(&format!("{kind} all {user} {net} {method}\n"));
+            }
         }
     }
     hba.push_str(
@@ -910,6 +1100,37 @@ mod tests {
         (head[0], code)
     }
 
+    /// Sends an SSLRequest and returns the server's one-byte answer (`S` or `N`).
+    fn ssl_request(port: u16) -> u8 {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut msg = 8u32.to_be_bytes().to_vec();
+        msg.extend_from_slice(&80_877_103u32.to_be_bytes());
+        stream.write_all(&msg).unwrap();
+        let mut answer = [0u8; 1];
+        stream.read_exact(&mut answer).unwrap();
+        answer[0]
+    }
+
+    /// Runs `sql` on a new pgdblink connection; every row's values joined with `|`, rows with `,`.
+    fn query(conninfo: &str, sql: &str) -> Result<String, Error> {
+        let mut client = crate::driver::Client::connect(conninfo)?;
+        let mut out = Vec::new();
+        for result in client.query(sql)? {
+            if let crate::QueryResult::Rows(rows) = result {
+                for r in 0..rows.len() {
+                    let values: Vec<&str> = (0..rows.columns().len())
+                        .map(|c| rows.get(r, c).unwrap_or("NULL"))
+                        .collect();
+                    out.push(values.join("|"));
+                }
+            }
+        }
+        Ok(out.join(","))
+    }
+
     fn accepts(port: u16) -> bool {
         TcpStream::connect_timeout(
             &SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
@@ -920,9 +1141,10 @@ mod tests {
 
     #[test]
     fn start_then_stop_removes_everything() {
-        let cluster = Cluster::start_with(ClusterOptions {
+        let mut cluster = Cluster::start_with(ClusterOptions {
             max_connections: Some(20),
             extra_conf: vec![("application_name".into(), "it's".into())],
+            ..ClusterOptions::default()
         })
         .unwrap();
         let dir = cluster.dir.clone();
@@ -942,6 +1164,9 @@ mod tests {
         );
         assert!(cluster.bin_dir().join("postgres").is_file());
         assert_eq!(startup_reply(&cluster, Role::Trust), (b'R', 0));
+        assert!(cluster.tls().is_none());
+        let err = cluster.set_server_cert(ServerCert::NameOnly).unwrap_err();
+        assert!(err.to_string().contains("without TLS"), "{err}");
         cluster.stop();
         assert!(!dir.exists(), "{} still exists", dir.display());
         assert!(!accepts(port));
@@ -957,6 +1182,30 @@ mod tests {
         assert_eq!(startup_reply(cluster, Role::Md5), (b'R', 5));
         assert_eq!(startup_reply(cluster, Role::Scram), (b'R', 10));
         assert_eq!(startup_reply(cluster, Role::Rejected).0, b'E');
+        // Without TLS the hostssl roles are turned away, the hostnossl one let in.
+        assert_eq!(startup_reply(cluster, Role::SslOnly).0, b'E');
+        assert_eq!(startup_reply(cluster, Role::Cert).0, b'E');
+        assert_eq!(startup_reply(cluster, Role::NoSslOnly), (b'R', 0));
+        assert_eq!(ssl_request(cluster.port()), b'N');
+        // The only pg_hba.conf lines the server finds fault with are the hostssl ones (they cannot
+        // match with ssl = off; the server starts all the same).
+        assert_eq!(
+            query(
+                &cluster.conninfo_unix(Role::Super),
+                "SELECT string_agg(DISTINCT error, '; ') || ' x' || count(*) \
+                 FROM pg_hba_file_rules WHERE error IS NOT NULL"
+            )
+            .unwrap(),
+            "hostssl record cannot match because SSL is disabled x4"
+        );
+        assert_eq!(
+            cluster.conninfo_tls(Role::Trust, "disable"),
+            format!(
+                "host=localhost hostaddr=127.0.0.1 port={} dbname=pgdblink user=trust_user \
+                 sslmode=disable",
+                cluster.port()
+            )
+        );
         assert!(
             cluster
                 .socket_dir()
@@ -975,6 +1224,169 @@ mod tests {
                 .conninfo_unix(Role::Trust)
                 .ends_with("dbname=pgdblink user=trust_user")
         );
+    }
+
+    #[test]
+    fn tls_cluster_has_its_files_and_hba_lines() {
+        let cluster = Cluster::shared_tls().unwrap();
+        assert!(std::ptr::eq(cluster, Cluster::shared_tls().unwrap()));
+        let tls = cluster.tls().expect("TLS files");
+        assert_eq!(ssl_request(cluster.port()), b'S');
+
+        // The server's key is 0600 and the server's (like its data directory); client keys 0600
+        // and ours; certificates and CRLs PEM.
+        let meta = |p: &Path| fs::metadata(p).unwrap();
+        let mode = |p: &Path| meta(p).permissions().mode() & 0o777;
+        let server_uid = meta(cluster.data_dir()).uid();
+        for which in ServerCert::ALL {
+            let key = tls.server_key_file(which);
+            assert_eq!((mode(&key), meta(&key).uid()), (0o600, server_uid));
+            let cert = fs::read_to_string(tls.server_cert_file(which)).unwrap();
+            assert!(cert.starts_with("-----BEGIN CERTIFICATE-----"), "{cert}");
+        }
+        assert_eq!(
+            (mode(&tls.server_key), meta(&tls.server_key).uid()),
+            (0o600, server_uid)
+        );
+        assert_eq!(
+            fs::read(&tls.server_cert).unwrap(),
+            fs::read(tls.server_cert_file(ServerCert::Full)).unwrap()
+        );
+        let me = euid().unwrap();
+        for key in [
+            &tls.client_key,
+            &tls.revoked_client_key,
+            &tls.other_ca_client_key,
+        ] {
+            assert_eq!(
+                (mode(key), meta(key).uid()),
+                (0o600, me),
+                "{}",
+                key.display()
+            );
+        }
+        for cert in [
+            &tls.ca_cert,
+            &tls.other_ca_cert,
+            &tls.client_cert,
+            &tls.revoked_client_cert,
+            &tls.other_ca_client_cert,
+        ] {
+            let pem = fs::read_to_string(cert).unwrap();
+            assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+        }
+        for crl in [&tls.crl, &tls.other_ca_crl] {
+            let pem = fs::read_to_string(crl).unwrap();
+            assert!(pem.starts_with("-----BEGIN X509 CRL-----"), "{pem}");
+        }
+        assert_ne!(tls.revoked_server_serial(), tls.revoked_client_serial());
+
+        // write_client_key: the key, with exactly the mode asked for.
+        let copy = tls.dir.join(format!("copy-{}.key", std::process::id()));
+        for wanted in [0o644, 0o600, 0o640] {
+            tls.write_client_key(&copy, wanted).unwrap();
+            assert_eq!(mode(&copy), wanted);
+            assert_eq!(fs::read(&copy).unwrap(), fs::read(&tls.client_key).unwrap());
+        }
+        fs::remove_file(&copy).unwrap();
+
+        // Every pg_hba.conf line loaded; TLS is on with the generated files.
+        let sup = cluster.conninfo_unix(Role::Super);
+        let rules = "SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL";
+        assert_eq!(query(&sup, rules).unwrap(), "0");
+        assert_eq!(
+            query(
+                &sup,
+                "SELECT current_setting('ssl'), current_setting('ssl_ca_file') <> '', \
+                 current_setting('ssl_crl_file') <> ''"
+            )
+            .unwrap(),
+            "on|t|t"
+        );
+        let hba = query(
+            &sup,
+            "SELECT string_agg(DISTINCT type || ' ' || array_to_string(user_name, ',') || ' ' \
+             || auth_method, '; ') FROM pg_hba_file_rules WHERE user_name && \
+             '{ssl_only,nossl_only,cert_user}'",
+        )
+        .unwrap();
+        assert_eq!(
+            hba,
+            "hostnossl nossl_only trust; hostssl cert_user cert; hostssl ssl_only trust"
+        );
+
+        // Plaintext over TCP: only the hostnossl role and the `host` roles get in.
+        let plain = |role| cluster.conninfo_tls(role, "disable");
+        assert_eq!(
+            query(&plain(Role::NoSslOnly), "SELECT current_user").unwrap(),
+            "nossl_only"
+        );
+        assert_eq!(
+            query(&plain(Role::Scram), "SELECT current_user").unwrap(),
+            "scram_user"
+        );
+        for role in [Role::SslOnly, Role::Cert] {
+            let err = query(&plain(role), "SELECT 1").unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "pg_hba.conf rejects connection for host \"127.0.0.1\", user \"{}\", \
+                     database \"pgdblink\", no encryption",
+                    role.user()
+                )),
+                "{err}"
+            );
+        }
+        let ca = quote_conninfo(&tls.ca_cert.to_string_lossy());
+        let cert = quote_conninfo(&tls.client_cert.to_string_lossy());
+        let key = quote_conninfo(&tls.client_key.to_string_lossy());
+        assert_eq!(
+            cluster.conninfo_tls(Role::Cert, "verify-full"),
+            format!(
+                "host=localhost hostaddr=127.0.0.1 port={} dbname=pgdblink user=cert_user \
+                 sslmode=verify-full sslrootcert={ca} sslcert={cert} sslkey={key}",
+                cluster.port()
+            )
+        );
+        assert!(
+            cluster
+                .conninfo_tls(Role::Scram, "require")
+                .ends_with(&format!("password=pencil sslmode=require sslrootcert={ca}"))
+        );
+    }
+
+    #[test]
+    fn set_server_cert_installs_and_reloads() {
+        let mut cluster = Cluster::start_with(ClusterOptions {
+            tls: true,
+            max_connections: Some(20),
+            ..ClusterOptions::default()
+        })
+        .unwrap();
+        let dir = cluster.dir.clone();
+        let before = cluster.conf_load_time().unwrap();
+        for which in [ServerCert::NameOnly, ServerCert::Revoked, ServerCert::Full] {
+            cluster.set_server_cert(which).unwrap();
+            let tls = cluster.tls().unwrap();
+            assert_eq!(
+                fs::read(&tls.server_cert).unwrap(),
+                fs::read(tls.server_cert_file(which)).unwrap()
+            );
+            assert_eq!(
+                fs::read(&tls.server_key).unwrap(),
+                fs::read(tls.server_key_file(which)).unwrap()
+            );
+            let key = fs::metadata(&tls.server_key).unwrap();
+            assert_eq!(key.permissions().mode() & 0o777, 0o600);
+            assert_eq!(key.uid(), fs::metadata(cluster.data_dir()).unwrap().uid());
+            assert_eq!(
+                fs::metadata(&tls.server_cert).unwrap().permissions().mode() & 0o777,
+                0o644
+            );
+            assert_eq!(ssl_request(cluster.port()), b'S');
+        }
+        assert_ne!(cluster.conf_load_time().unwrap(), before);
+        cluster.stop();
+        assert!(!dir.exists(), "{} still exists", dir.display());
     }
 
     #[test]
@@ -997,6 +1409,7 @@ mod tests {
             max_connections: None,
             // TEST-NET-1: not an address of this machine, so the postmaster cannot listen.
             extra_conf: vec![("listen_addresses".into(), "192.0.2.1".into())],
+            ..ClusterOptions::default()
         })
         .unwrap_err();
         let text = err.to_string();

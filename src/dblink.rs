@@ -388,6 +388,31 @@ impl Dblink {
         Ok((!text.is_empty()).then(|| text.to_owned()))
     }
 
+    /// Whether the named connection is encrypted (libpq's `PQsslInUse`).
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "host=db.example sslmode=require dbname=postgres")?;
+    /// assert!(db.ssl_in_use("c")?);
+    /// assert_eq!(db.ssl_attribute("c", "library")?.as_deref(), Some("rustls"));
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
+    pub fn ssl_in_use(&self, name: &str) -> Result<bool, Error> {
+        let id = self.id(name)?;
+        Ok(self.reactor.get(id).is_some_and(|s| s.ssl_in_use()))
+    }
+
+    /// An attribute of the named connection's TLS session (libpq's `PQsslAttribute`): `library`
+    /// (`rustls`), `protocol` (`TLSv1.2`, `TLSv1.3`), `cipher`, `key_bits`, `compression` (`off`);
+    /// `None` for an unknown attribute or an unencrypted connection.
+    pub fn ssl_attribute(&self, name: &str, attribute: &str) -> Result<Option<String>, Error> {
+        let id = self.id(name)?;
+        Ok(self
+            .reactor
+            .get(id)
+            .and_then(|s| s.ssl_attribute(attribute)))
+    }
+
     /// `dblink_get_notify(name)`: reads available input, then returns and forgets the notifications
     /// received so far, in arrival order (including those that arrived while a query ran).
     ///

@@ -4,15 +4,26 @@
 //!
 //! Not part of the API: hidden from the documentation and free to change.
 
-use crate::auth::{ScramClient, ScramLimits};
+use crate::auth::{ScramBinding, ScramClient, ScramLimits};
 use crate::conn::{Connection, MAX_QUEUED_NOTICES, PollResult, QueryResult, StartupConfig, State};
-use crate::conninfo::{ChannelBindingMode, Config, ProtocolVersion, SslMode};
+use crate::conninfo::{ChannelBindingMode, Config, ProtocolVersion, SslMode, SslNegotiation};
 use crate::protocol::{Limits, frontend};
 
 /// The SCRAM client nonce the fuzz targets (and the `startup_scram` transcript) use.
 pub const NONCE: &str = "xV3yFJ/WUxMSClp1AbComiHv";
 /// The password the fuzz targets use (the transcripts' SCRAM, MD5 and cleartext password).
 pub const PASSWORD: &str = "pencil";
+/// The `tls-server-end-point` channel-binding data the fuzz targets' TLS "handshakes" give the session
+/// (and the `scram_plus` transcript uses): the bytes 0 to 31.
+pub const END_POINT: [u8; 32] = {
+    let mut data = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        data[i] = i as u8;
+        i += 1;
+    }
+    data
+};
 /// The largest SCRAM iteration count the fuzz targets obey (PostgreSQL's default), so that one run
 /// costs at most one PBKDF2 of 4096 rounds.
 pub const MAX_ITERATIONS: u32 = 4096;
@@ -81,14 +92,33 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Whether a client-final message starts with `c=<base64>,r=`, the base64 of `n,,`, `y,,`, or
+/// `p=tls-server-end-point,,` followed by binding data.
+fn valid_cbind(body: &[u8]) -> bool {
+    use base64::Engine;
+    let Some(rest) = body.strip_prefix(b"c=") else {
+        return false;
+    };
+    let Some(end) = rest.windows(3).position(|w| w == b",r=") else {
+        return false;
+    };
+    match base64::engine::general_purpose::STANDARD.decode(&rest[..end]) {
+        Ok(input) => {
+            input == b"n,," || input == b"y,," || input.starts_with(b"p=tls-server-end-point,,")
+        }
+        Err(_) => false,
+    }
+}
+
 /// Checks the body of one tagged frontend message for its type. `sasl` says a SASLInitialResponse was
 /// seen, so a `p` is a SASLResponse.
 fn check_tagged_body(tag: u8, body: &[u8], sasl: &mut bool) -> Result<(), String> {
     let mut r = Reader::new(body);
     match tag {
         b'p' if *sasl => {
-            // SASLResponse: SCRAM's client-final message.
-            if !body.starts_with(b"c=biws,r=") || body.contains(&0) {
+            // SASLResponse: SCRAM's client-final message, `c=` the base64 of a gs2 header (and, for
+            // PLUS, the binding data).
+            if !valid_cbind(body) || body.contains(&0) {
                 return Err(format!(
                     "bad SASLResponse {:?}",
                     String::from_utf8_lossy(body)
@@ -247,10 +277,20 @@ pub fn check_frontend_stream(bytes: &[u8]) -> Result<Vec<Frame<'_>>, String> {
 pub const CHUNKED_RESULTS: u8 = 0x80;
 /// The row count of a chunk when [`CHUNKED_RESULTS`] is set.
 pub const CHUNK_ROWS: usize = 2;
+/// Bit of the `conn_state` input's byte 1: when the session wants the TLS handshake (checked at the
+/// start and after every segment), the harness reports it established with [`END_POINT`]; without
+/// the bit it reports it failed.
+pub const TLS_ESTABLISHED: u8 = 0x40;
+/// Bit of the `conn_state` input's byte 1: `sslnegotiation=direct` (with the SSL option bits set,
+/// the session wants the handshake from the start).
+pub const DIRECT_TLS: u8 = 0x20;
+/// The bits of byte 1 that hold the length of the control block.
+const CONTROL_LEN: u8 = 0x1f;
 
 /// How the `conn_state` input is laid out: byte 0 selects the startup options, byte 1 holds the
-/// [`CHUNKED_RESULTS`] bit and (its low 7 bits) the length of a control block taken from the end of
-/// the input, and everything in between is what the server sends. Each control byte is one chunk of
+/// [`CHUNKED_RESULTS`], [`TLS_ESTABLISHED`] and [`DIRECT_TLS`] bits and (its low 5 bits) the length
+/// of a control block taken from the end of the input, and everything in between is what the server
+/// sends. Each control byte is one chunk of
 /// `(c & 0x7f) + 1` server bytes; `c & 0x80` ends a segment after the chunk. Between segments the
 /// client acts (drain, consume output, send a query); inside a segment only chunking differs. Server
 /// bytes left over when the control block runs out form one last chunk and segment.
@@ -259,6 +299,10 @@ pub struct ConnInput<'a> {
     pub options: u8,
     /// The client's queries ask for chunked results.
     pub chunked: bool,
+    /// The TLS handshake succeeds when the session wants it (else it fails).
+    pub tls_established: bool,
+    /// `sslnegotiation=direct`.
+    pub direct: bool,
     /// The server's bytes.
     pub server: &'a [u8],
     /// The chunking control bytes.
@@ -271,20 +315,29 @@ impl<'a> ConnInput<'a> {
         let options = data.first().copied().unwrap_or(0);
         let flags = data.get(1).copied().unwrap_or(0);
         let rest = data.get(2..).unwrap_or_default();
-        let n = usize::from(flags & !CHUNKED_RESULTS).min(rest.len());
+        let n = usize::from(flags & CONTROL_LEN).min(rest.len());
         let (server, control) = rest.split_at(rest.len() - n);
         ConnInput {
             options,
             chunked: flags & CHUNKED_RESULTS != 0,
+            tls_established: flags & TLS_ESTABLISHED != 0,
+            direct: flags & DIRECT_TLS != 0,
             server,
             control,
         }
     }
 
     /// Builds a fuzz input from segments of server bytes (each fed in chunks of up to 128 bytes, at
-    /// most 127 chunks in all), so that the client acts after each segment: the form the seed corpus
+    /// most 31 chunks in all), so that the client acts after each segment: the form the seed corpus
     /// uses.
     pub fn encode(options: u8, chunked: bool, segments: &[Vec<u8>]) -> Vec<u8> {
+        let flags = if chunked { CHUNKED_RESULTS } else { 0 };
+        ConnInput::encode_flags(options, flags, segments)
+    }
+
+    /// As [`encode`](Self::encode), with the flag bits of byte 1 ([`CHUNKED_RESULTS`],
+    /// [`TLS_ESTABLISHED`], [`DIRECT_TLS`]) given.
+    pub fn encode_flags(options: u8, flags: u8, segments: &[Vec<u8>]) -> Vec<u8> {
         let mut server = Vec::new();
         let mut control = Vec::new();
         for seg in segments {
@@ -299,8 +352,8 @@ impl<'a> ConnInput<'a> {
                 control.push((n - 1) as u8 | if left == 0 { 0x80 } else { 0 });
             }
         }
-        control.truncate(usize::from(!CHUNKED_RESULTS));
-        let flags = control.len() as u8 | if chunked { CHUNKED_RESULTS } else { 0 };
+        control.truncate(usize::from(CONTROL_LEN));
+        let flags = control.len() as u8 | (flags & !CONTROL_LEN);
         let mut out = vec![options, flags];
         out.extend_from_slice(&server);
         out.extend_from_slice(&control);
@@ -333,10 +386,16 @@ impl<'a> ConnInput<'a> {
     }
 }
 
-/// Option bits of the `conn_state` input: 0x01 a password, 0x02 protocol 3.2, 0x04 SSLRequest first,
-/// 0x08 SSL required, 0x10 at least protocol 3.2 after negotiation, 0x20 channel binding required,
-/// 0x40 small decoder limits (1 KiB data messages, 256-byte others), 0x80 the server closes at the end.
+/// Option bits of the `conn_state` input: 0x01 a password, 0x02 protocol 3.2, 0x04 TLS negotiated
+/// (SSLRequest first, over a transport that can run TLS), 0x08 SSL required, 0x10 at least protocol
+/// 3.2 after negotiation, 0x20 channel binding required, 0x40 small decoder limits (1 KiB data
+/// messages, 256-byte others), 0x80 the server closes at the end.
 pub fn conn_config(options: u8) -> StartupConfig {
+    conn_config_with(options, false)
+}
+
+/// [`conn_config`], with `sslnegotiation=direct` when `direct`.
+pub fn conn_config_with(options: u8, direct: bool) -> StartupConfig {
     let mut config = StartupConfig::builder("alice", "db1", NONCE).scram_limits(ScramLimits {
         max_iterations: MAX_ITERATIONS,
     });
@@ -349,7 +408,7 @@ pub fn conn_config(options: u8) -> StartupConfig {
     // SSLRequest first: for sslmode=require (SSL required) or, with TLS available, prefer. SSL
     // required without the request: a Unix socket, where sslmode does not apply.
     config = match (options & 0x04 != 0, options & 0x08 != 0) {
-        (true, true) => config.sslmode(SslMode::Require),
+        (true, true) => config.sslmode(SslMode::Require).tls_available(true),
         (true, false) => config.sslmode(SslMode::Prefer).tls_available(true),
         (false, true) => config.sslmode(SslMode::Require).over_tcp(false),
         (false, false) => config.sslmode(SslMode::Disable),
@@ -359,6 +418,9 @@ pub fn conn_config(options: u8) -> StartupConfig {
     }
     if options & 0x20 != 0 {
         config = config.channel_binding(ChannelBindingMode::Require);
+    }
+    if direct {
+        config = config.sslnegotiation(SslNegotiation::Direct);
     }
     if options & 0x40 != 0 {
         config = config.limits(Limits {
@@ -384,6 +446,8 @@ struct Run {
     conn: Connection,
     /// Queries ask for chunked results.
     chunked: bool,
+    /// The TLS handshake succeeds when wanted.
+    tls_established: bool,
     limits: Limits,
     /// Every byte the client has "sent" (consumed output).
     sent: Vec<u8>,
@@ -446,12 +510,13 @@ fn describe_result(r: &Result<QueryResult, crate::Error>) -> String {
 }
 
 impl Run {
-    fn new(options: u8, chunked: bool) -> Run {
-        let config = conn_config(options);
+    fn new(input: &ConnInput<'_>) -> Run {
+        let config = conn_config_with(input.options, input.direct);
         let limits = config.limits();
         let mut run = Run {
             conn: Connection::new(config),
-            chunked,
+            chunked: input.chunked,
+            tls_established: input.tls_established,
             limits,
             sent: Vec::new(),
             summary: String::new(),
@@ -462,7 +527,29 @@ impl Run {
             queries: 0,
         };
         run.check();
+        run.tls_step();
         run
+    }
+
+    /// The driver's part when the session wants TLS: the handshake, established or failed.
+    fn tls_step(&mut self) {
+        if !self.conn.tls_wanted() {
+            return;
+        }
+        // The driver writes the SSLRequest out before it reads the answer and starts the handshake.
+        self.consume(usize::MAX);
+        if self.tls_established {
+            self.conn.handle_tls_established(Some(END_POINT.to_vec()));
+            assert!(self.conn.tls_in_use());
+        } else {
+            self.conn.handle_tls_failed(crate::Error::new(
+                crate::ErrorKind::Connect,
+                "SSL error: handshake failed (fuzz)",
+            ));
+            assert_eq!(self.conn.state(), State::Closed);
+        }
+        assert!(!self.conn.tls_wanted());
+        self.check();
     }
 
     /// The invariants that hold after every call.
@@ -582,6 +669,7 @@ impl Run {
     }
 
     fn end_segment(&mut self) {
+        self.tls_step();
         self.drain_results();
         self.summary.push_str(&std::mem::take(&mut self.results));
         self.summary
@@ -589,8 +677,9 @@ impl Run {
         self.drain_notices();
         let c = &self.conn;
         self.summary.push_str(&format!(
-            "-- {:?} tx={:?} minor={} key={:?} params={:?} fatal={:?} errmsg={:?} out={}\n",
+            "-- {:?} tls={:?} tx={:?} minor={} key={:?} params={:?} fatal={:?} errmsg={:?} out={}\n",
             c.state(),
+            c.tls_negotiation(),
             c.transaction_status(),
             c.protocol_minor(),
             c.backend_key(),
@@ -608,7 +697,7 @@ impl Run {
 }
 
 fn run_conn(input: &ConnInput<'_>, mode: Mode) -> (String, Vec<u8>) {
-    let mut run = Run::new(input.options, input.chunked);
+    let mut run = Run::new(input);
     let segments = input.segments();
     let control = input.control;
     let mut k = 0;
@@ -680,30 +769,48 @@ pub fn conn_state(data: &[u8]) -> String {
 // ---------------------------------------------------------------------------------------------
 
 /// The `scram` target: the input is server-first, a newline, then server-final. Runs them through a
-/// [`ScramClient`] with [`PASSWORD`] and [`NONCE`]; checks the client-final's shape and that errors
-/// are sticky. Returns whether the exchange completed.
+/// [`ScramClient`] with [`PASSWORD`] and [`NONCE`] three times, once per channel binding (`n,,`,
+/// `y,,`, and SCRAM-SHA-256-PLUS with [`END_POINT`]); checks the client-first and client-final
+/// shapes (the `c=` attribute of each binding) and that errors are sticky. Returns whether any
+/// exchange completed.
 pub fn scram(data: &[u8]) -> bool {
     let (first, last) = match data.iter().position(|&b| b == b'\n') {
         Some(i) => (&data[..i], &data[i + 1..]),
         None => (data, &[][..]),
     };
+    let mut completed = false;
+    for binding in [
+        ScramBinding::Unsupported,
+        ScramBinding::NotOffered,
+        ScramBinding::TlsServerEndPoint(END_POINT.to_vec()),
+    ] {
+        completed |= scram_exchange(first, last, binding);
+    }
+    completed
+}
+
+fn scram_exchange(first: &[u8], last: &[u8], binding: ScramBinding) -> bool {
+    let header = binding.gs2_header();
+    let cbind = format!("c={},r=", binding.cbind_input());
+    let plus = matches!(binding, ScramBinding::TlsServerEndPoint(_));
     let mut client = ScramClient::new(
         PASSWORD.as_bytes(),
         NONCE,
         ScramLimits {
             max_iterations: MAX_ITERATIONS,
         },
-    );
+    )
+    .with_binding(binding);
     assert_eq!(
         client.client_first_message(),
-        format!("n,,n=,r={NONCE}").into_bytes()
+        format!("{header}n=,r={NONCE}").into_bytes()
     );
     match client.handle_server_first(first) {
         Ok(reply) => {
             let text = std::str::from_utf8(&reply).expect("client-final is ASCII");
             let rest = text
-                .strip_prefix("c=biws,r=")
-                .expect("client-final starts with c=biws,r=");
+                .strip_prefix(cbind.as_str())
+                .unwrap_or_else(|| panic!("client-final starts with {cbind}"));
             assert!(rest.starts_with(NONCE), "nonce lost its client prefix");
             let (_, proof) = rest.rsplit_once(",p=").expect("client-final has a proof");
             assert_eq!(proof.len(), 44, "proof is base64 of 32 bytes");
@@ -718,18 +825,19 @@ pub fn scram(data: &[u8]) -> bool {
             assert_eq!(again.message(), e.message());
             let fin = client.handle_server_final(last).expect_err("sticky");
             assert_eq!(fin.message(), e.message());
-            assert!(!client.is_complete());
+            assert!(!client.is_complete() && !client.is_channel_bound());
             return false;
         }
     }
     match client.handle_server_final(last) {
         Ok(()) => {
             assert!(client.is_complete());
+            assert_eq!(client.is_channel_bound(), plus);
             assert!(client.handle_server_final(last).is_err());
             true
         }
         Err(e) => {
-            assert!(!client.is_complete());
+            assert!(!client.is_complete() && !client.is_channel_bound());
             let again = client.handle_server_final(last).expect_err("sticky");
             assert_eq!(again.message(), e.message());
             false

@@ -75,6 +75,10 @@ struct BenchArgs {
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Run every scenario over TLS: the throwaway cluster gets certificates made at start, and every
+    /// connection uses sslmode=verify-full with the generated CA (SCRAM with channel binding).
+    #[arg(long, conflicts_with = "conninfo")]
+    tls: bool,
 }
 
 #[derive(Args, Debug)]
@@ -153,6 +157,7 @@ fn main() -> ExitCode {
                 cancels: a.cancels,
                 pin: a.pin,
                 json: a.json,
+                tls: a.tls,
             };
             cli::bench::bench(&plan).map(|()| true)
         }

@@ -123,6 +123,45 @@ fn bench_default_cluster_short_run_prints_table_and_removes_cluster() {
 }
 
 #[test]
+fn bench_tls_runs_the_scenarios_over_tls() {
+    let tmp = temp_dir("benchtls");
+    let (output, stdout, stderr) = run(pgdblink().env("TMPDIR", &tmp).args([
+        "bench",
+        "--tls",
+        "--scenarios",
+        "round-trips,rows,connect",
+        "--duration",
+        "0.2",
+        "--rows",
+        "2000",
+    ]));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    // The figures are TLS ones: the server's pg_stat_ssl said so, with the protocol it reported.
+    assert!(stdout.contains(", TLS (TLSv1."), "{stdout}");
+    assert!(stdout.contains("sslmode=verify-full"), "{stdout}");
+    for row in [
+        "round trips",
+        "rows",
+        "connect: trust",
+        "connect: scram-sha-256",
+        "connect: cert",
+    ] {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!(" {row} ")))
+            .unwrap_or_else(|| panic!("no row {row:?} in\n{stdout}"));
+        let ops: u64 = line.split('|').nth(1).unwrap().trim().parse().unwrap();
+        assert!(ops > 0, "{line}");
+    }
+    assert_eq!(
+        wait_empty(&tmp),
+        Vec::<String>::new(),
+        "cluster left behind"
+    );
+    let _ = std::fs::remove_dir(&tmp);
+}
+
+#[test]
 fn bench_json_with_pinning() {
     let tmp = temp_dir("json");
     let (output, stdout, stderr) = run(pgdblink().env("TMPDIR", &tmp).args([
@@ -445,4 +484,36 @@ fn shell_scripted_session() {
          (none)\n"
     );
     assert_eq!(stdout, expected);
+}
+
+/// `shell`'s `connect` over TLS says so as psql does.
+#[test]
+fn shell_connect_over_tls_names_the_protocol() {
+    let cluster = Cluster::shared_tls().expect("TLS cluster");
+    let conninfo = cluster.conninfo_tls(Role::Trust, "verify-full");
+    let mut child = pgdblink()
+        .arg("shell")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("connect t {conninfo}\nquit\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().expect("shell");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("SSL connection"))
+        .unwrap_or_else(|| panic!("no SSL line in {stdout:?}"));
+    assert!(
+        line.starts_with("SSL connection (protocol: TLSv1.")
+            && line.ends_with(", compression: off)"),
+        "{line}"
+    );
 }

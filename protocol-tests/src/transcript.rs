@@ -30,8 +30,15 @@
 //! `Raw <hex>`, `EOF`.
 //!
 //! Settings of `config`: `user`, `database`, `password`, `nonce` (the SCRAM client nonce),
-//! `protocol=<3.0|3.2>`, `min_minor=<n>`, `ssl=<prefer|require>`, `channel_binding=<prefer|require>`,
-//! `max_iterations`, `max_small_message`, `max_data_message`. Anything else is an error.
+//! `protocol=<3.0|3.2>`, `min_minor=<n>`, `ssl=<disable|allow|prefer|require|verify-ca|verify-full>`
+//! (over a transport that can run TLS), `sslnegotiation=<postgres|direct>`, `tls=<available|none>`
+//! (`none`: a transport without TLS), `channel_binding=<disable|prefer|require>`, `max_iterations`,
+//! `max_small_message`, `max_data_message`. Anything else is an error.
+//!
+//! TLS: the replay runs no real TLS. `tls-established <hex end-point|none>` is the driver's
+//! handshake finishing (it calls `handle_tls_established` with that `tls-server-end-point` data and
+//! fails unless the session wanted TLS); from then on plaintext stands in for the decrypted stream.
+//! `tls-failed <message>` is a failed handshake (`handle_tls_failed`).
 //!
 //! Expectations: `expect state <Startup|Idle|Busy|Closed>`, `expect busy <true|false>`,
 //! `expect pending`, `expect done`, `expect rows <tag> <ncols> [row values joined by | ]...`,
@@ -39,14 +46,16 @@
 //! `expect command <tag>`, `expect empty`, `expect error <sqlstate> <message>`,
 //! `expect fatal <substring>`, `expect notice <message>...`, `expect notification <pid> <channel> <payload>`,
 //! `expect errmsg <text>`, `expect param <name> <value>`, `expect key <pid> <hex>`,
-//! `expect no-output`, `expect minor <n>`.
+//! `expect no-output`, `expect minor <n>`, `expect tls <NotAttempted|Refused|Handshaking|Established|Failed>`,
+//! `expect tls-wanted <true|false>`.
 //! Calls: `call send_query <sql>`, `call send_query_chunked <max rows> <sql>`,
 //! `call send_query_fails <message>`, `call terminate`.
 
 use pgdblink::auth::ScramLimits;
 use pgdblink::conn::{Connection, PollResult, QueryResult, StartupConfig};
-use pgdblink::conninfo::{ChannelBindingMode, ProtocolVersion, SslMode};
+use pgdblink::conninfo::{ChannelBindingMode, ProtocolVersion, SslMode, SslNegotiation};
 use pgdblink::protocol::{Limits, frontend};
+use pgdblink::{Error, ErrorKind};
 
 use crate::wire;
 
@@ -354,12 +363,29 @@ pub fn replay(script: &str, chunking: Chunking) -> Result<(), String> {
                     "min_minor" if v == "2" => {
                         config = config.min_protocol_version(ProtocolVersion::V3_2)
                     }
-                    "ssl" if v == "require" => config = config.sslmode(SslMode::Require),
-                    "ssl" if v == "prefer" => {
-                        config = config.sslmode(SslMode::Prefer).tls_available(true)
+                    "ssl" => {
+                        let mode = match v.as_str() {
+                            "disable" => SslMode::Disable,
+                            "allow" => SslMode::Allow,
+                            "prefer" => SslMode::Prefer,
+                            "require" => SslMode::Require,
+                            "verify-ca" => SslMode::VerifyCa,
+                            "verify-full" => SslMode::VerifyFull,
+                            _ => return Err(at(format!("unknown config setting {k}={v}"))),
+                        };
+                        config = config.sslmode(mode).tls_available(true)
                     }
+                    "sslnegotiation" if v == "direct" => {
+                        config = config.sslnegotiation(SslNegotiation::Direct)
+                    }
+                    "sslnegotiation" if v == "postgres" => {}
+                    "tls" if v == "available" => config = config.tls_available(true),
+                    "tls" if v == "none" => config = config.tls_available(false),
                     "channel_binding" if v == "require" => {
                         config = config.channel_binding(ChannelBindingMode::Require)
+                    }
+                    "channel_binding" if v == "disable" => {
+                        config = config.channel_binding(ChannelBindingMode::Disable)
                     }
                     "channel_binding" if v == "prefer" => {}
                     "max_iterations" => {
@@ -435,6 +461,25 @@ pub fn replay(script: &str, chunking: Chunking) -> Result<(), String> {
                 "terminate" => c.terminate(),
                 other => return Err(at(format!("unknown call {other}"))),
             },
+            "tls-established" => {
+                let end_point = match w.get(1).map(|h| text(h)) {
+                    None => return Err(at("missing end point (hex or none)".into())),
+                    Some(h) if h == "none" => None,
+                    Some(h) => Some(hex(h.as_bytes()).map_err(at)?),
+                };
+                if !c.tls_wanted() {
+                    return Err(at(format!(
+                        "the session does not want TLS (state {:?}, fatal {:?})",
+                        c.state(),
+                        c.fatal_error().map(|e| e.to_string())
+                    )));
+                }
+                c.handle_tls_established(end_point);
+            }
+            "tls-failed" => {
+                let message = w.get(1).ok_or_else(|| at("missing message".into()))?;
+                c.handle_tls_failed(Error::new(ErrorKind::Connect, text(message)));
+            }
             "expect" => expect(c, &w[1..], &sent).map_err(at)?,
             other => return Err(at(format!("unknown step {other}"))),
         }
@@ -582,6 +627,17 @@ fn expect(c: &mut Connection, w: &[Vec<u8>], sent: &[u8]) -> Result<(), String> 
                 return Err(format!("minor {}", c.protocol_minor()));
             }
         }
+        "tls" => {
+            let stage = format!("{:?}", c.tls_negotiation());
+            if stage != arg(0)? {
+                return Err(format!("TLS negotiation is {stage}"));
+            }
+        }
+        "tls-wanted" => {
+            if c.tls_wanted() != (arg(0)? == "true") {
+                return Err(format!("tls_wanted is {}", c.tls_wanted()));
+            }
+        }
         "no-output" => {
             if !sent.is_empty() {
                 return Err(format!("client sent {:?}", String::from_utf8_lossy(sent)));
@@ -618,7 +674,8 @@ mod tests {
         for config in [
             "config user=alice database=db1 pasword=pencil",
             "config user=alice database=db1 protocol=3.1",
-            "config user=alice database=db1 ssl=verify-full",
+            "config user=alice database=db1 ssl=verify",
+            "config user=alice database=db1 sslnegotiation=tls",
             "config user=alice database=db1 channel_binding=maybe",
             "config user=alice database=db1 sslmode",
         ] {

@@ -6,8 +6,8 @@
 //!
 //! * Cleartext (`AuthenticationCleartextPassword`): the password itself, nothing to compute here.
 //! * MD5 (`AuthenticationMD5Password`): [`md5_password`].
-//! * SASL (`AuthenticationSASL`): [`choose_sasl_mechanism`], then a [`ScramClient`] for
-//!   `SCRAM-SHA-256`. Channel binding (`SCRAM-SHA-256-PLUS`) needs TLS, which pgdblink lacks.
+//! * SASL (`AuthenticationSASL`): [`select_sasl_mechanism`], then a [`ScramClient`] for
+//!   `SCRAM-SHA-256`, or over TLS `SCRAM-SHA-256-PLUS` with `tls-server-end-point` channel binding.
 //!
 //! Failures are [`Error`](crate::Error)s of kind [`ErrorKind::Auth`](crate::ErrorKind::Auth) with
 //! libpq's message texts.
@@ -19,6 +19,6 @@ pub mod scram;
 pub use md5::md5_password;
 pub use saslprep::saslprep_password;
 pub use scram::{
-    ChannelBinding, SCRAM_SHA_256, SCRAM_SHA_256_PLUS, ScramClient, ScramKeyCache, ScramKeys,
-    ScramLimits, choose_sasl_mechanism, derive_keys,
+    ChannelBinding, SCRAM_SHA_256, SCRAM_SHA_256_PLUS, ScramBinding, ScramClient, ScramKeyCache,
+    ScramKeys, ScramLimits, choose_sasl_mechanism, derive_keys, select_sasl_mechanism,
 };

@@ -13,8 +13,12 @@
 //!
 //! Nothing here touches a socket, a clock or a random-number generator: the client nonce is handed
 //! in by the caller ([`ScramClient::nonce_from_bytes`] encodes 18 random bytes the way libpq does).
-//! Channel binding (`SCRAM-SHA-256-PLUS`) is not implemented, because pgdblink has no TLS; the
-//! gs2 header is always `n,,`.
+//!
+//! Channel binding (`SCRAM-SHA-256-PLUS`, RFC 5929 `tls-server-end-point`): over TLS the caller
+//! hands in the binding data (the hash of the server certificate, computed by the transport) and
+//! [`select_sasl_mechanism`] picks the mechanism and the gs2 header the way libpq does: `p=...`
+//! with PLUS, `y,,` when the client could bind but the server did not offer PLUS, `n,,` without
+//! TLS or with `channel_binding=disable`.
 //!
 //! ```
 //! use pgdblink::auth::{ScramClient, ScramLimits};
@@ -49,15 +53,53 @@ use crate::{Error, ErrorKind};
 pub const SCRAM_SHA_256: &str = "SCRAM-SHA-256";
 
 /// The SASL mechanism name of SCRAM with SHA-256 and channel binding (`tls-server-end-point`).
-/// pgdblink recognizes it in the server's list but never selects it: it has no TLS.
 pub const SCRAM_SHA_256_PLUS: &str = "SCRAM-SHA-256-PLUS";
 
 /// Length of SHA-256 output, and so of every SCRAM key, proof and signature.
 const KEY_LEN: usize = 32;
 
-/// The gs2 header without channel binding, and its base64 form sent back in client-final.
-const GS2_HEADER: &str = "n,,";
-const GS2_HEADER_BASE64: &str = "biws";
+/// What the client's gs2 header says about channel binding (RFC 5802 section 7, `gs2-cbind-flag`).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum ScramBinding {
+    /// `n,,`: the client does not bind (no TLS, or `channel_binding=disable`).
+    #[default]
+    Unsupported,
+    /// `y,,`: the client could bind but the server did not offer `SCRAM-SHA-256-PLUS` (over TLS a
+    /// server that does support it then knows PLUS was stripped on the way).
+    NotOffered,
+    /// `p=tls-server-end-point,,`: `SCRAM-SHA-256-PLUS` with this binding data, the hash of the
+    /// server's certificate (RFC 5929 section 4.1).
+    TlsServerEndPoint(Vec<u8>),
+}
+
+impl ScramBinding {
+    /// The gs2 header this binding starts client-first with.
+    pub fn gs2_header(&self) -> &'static str {
+        match self {
+            ScramBinding::Unsupported => "n,,",
+            ScramBinding::NotOffered => "y,,",
+            ScramBinding::TlsServerEndPoint(_) => "p=tls-server-end-point,,",
+        }
+    }
+
+    /// The `c=` attribute's value in client-final: base64 of the gs2 header followed by the binding
+    /// data (`biws` for `n,,`, `eSws` for `y,,`).
+    pub fn cbind_input(&self) -> String {
+        let mut input = self.gs2_header().as_bytes().to_vec();
+        if let ScramBinding::TlsServerEndPoint(data) = self {
+            input.extend_from_slice(data);
+        }
+        BASE64.encode(input)
+    }
+
+    /// The SASL mechanism that goes with this binding.
+    pub fn mechanism(&self) -> &'static str {
+        match self {
+            ScramBinding::TlsServerEndPoint(_) => SCRAM_SHA_256_PLUS,
+            _ => SCRAM_SHA_256,
+        }
+    }
+}
 
 fn auth_error(message: impl Into<String>) -> Error {
     Error::new(ErrorKind::Auth, message)
@@ -99,21 +141,21 @@ pub enum ChannelBinding {
 }
 
 /// Picks the SASL mechanism from the list of an `AuthenticationSASL` message, the way libpq's
-/// `pg_SASL_init` does in a build without channel-binding support.
+/// `pg_SASL_init` does: `SCRAM-SHA-256-PLUS` when it is offered over TLS and `channel_binding` is
+/// not `disable`, else `SCRAM-SHA-256`.
 ///
 /// `offered` holds the mechanism names in the server's order (without their NUL terminators; an
-/// empty name ends the list, as on the wire). `tls` says whether the connection is encrypted, which
-/// is always `false` for pgdblink today.
+/// empty name ends the list, as on the wire). `tls` says whether the connection is encrypted.
+/// [`select_sasl_mechanism`] also decides the gs2 header and handles a certificate without binding
+/// data.
 ///
 /// Errors, with libpq's texts, in the order libpq checks them:
 /// * `channel_binding=require` without TLS: `channel binding required, but SSL not in use`.
 /// * `SCRAM-SHA-256-PLUS` offered over a plaintext connection (TLS stripped on the way?):
 ///   `server offered SCRAM-SHA-256-PLUS authentication over a non-SSL connection`.
-/// * `SCRAM-SHA-256-PLUS` offered over TLS with `channel_binding=require`: `channel binding is
-///   required, but client does not support it` (otherwise `-PLUS` is passed over).
 /// * No known mechanism: `none of the server's SASL authentication mechanisms are supported`.
-/// * `channel_binding=require` and only `SCRAM-SHA-256`: `channel binding is required, but server
-///   did not offer an authentication method that supports channel binding`.
+/// * `channel_binding=require` and no `SCRAM-SHA-256-PLUS`: `channel binding is required, but
+///   server did not offer an authentication method that supports channel binding`.
 ///
 /// ```
 /// use pgdblink::auth::{choose_sasl_mechanism, ChannelBinding, SCRAM_SHA_256};
@@ -139,12 +181,10 @@ pub fn choose_sasl_mechanism<'a>(
                     "server offered SCRAM-SHA-256-PLUS authentication over a non-SSL connection",
                 ));
             }
-            if channel_binding == ChannelBinding::Require {
-                return Err(auth_error(
-                    "channel binding is required, but client does not support it",
-                ));
+            if channel_binding != ChannelBinding::Disable {
+                selected = Some(SCRAM_SHA_256_PLUS);
             }
-        } else if mechanism == SCRAM_SHA_256.as_bytes() {
+        } else if mechanism == SCRAM_SHA_256.as_bytes() && selected.is_none() {
             selected = Some(SCRAM_SHA_256);
         }
     }
@@ -153,13 +193,59 @@ pub fn choose_sasl_mechanism<'a>(
             "none of the server's SASL authentication mechanisms are supported",
         ));
     };
-    if channel_binding == ChannelBinding::Require {
+    if channel_binding == ChannelBinding::Require && selected != SCRAM_SHA_256_PLUS {
         return Err(auth_error(
             "channel binding is required, but server did not offer an authentication method that \
              supports channel binding",
         ));
     }
     Ok(selected)
+}
+
+/// Picks the mechanism and the gs2 header for an `AuthenticationSASL` message: the checks and choice
+/// of [`choose_sasl_mechanism`], then the binding, as libpq's `pg_fe_scram_init` sets it:
+/// `p=tls-server-end-point` with PLUS, `y,,` over TLS when binding is not disabled, `n,,`
+/// otherwise.
+///
+/// `end_point` is the `tls-server-end-point` binding data of the TLS connection, `None` without TLS
+/// or when the server certificate's signature algorithm names no hash (Ed25519, Ed448). In that
+/// last case pgdblink departs from libpq (which fails even under `prefer`): with `prefer` it
+/// authenticates with `SCRAM-SHA-256` and `n,,` (which the server accepts, as the client does not
+/// bind), and with `require` it fails with `channel binding is required, but client does not
+/// support it`.
+///
+/// ```
+/// use pgdblink::auth::{select_sasl_mechanism, ChannelBinding, ScramBinding};
+/// let offered: [&[u8]; 2] = [b"SCRAM-SHA-256-PLUS", b"SCRAM-SHA-256"];
+/// let binding = select_sasl_mechanism(offered, ChannelBinding::Prefer, true, Some(&[7; 32])).unwrap();
+/// assert_eq!(binding, ScramBinding::TlsServerEndPoint(vec![7; 32]));
+/// assert_eq!(binding.mechanism(), "SCRAM-SHA-256-PLUS");
+/// ```
+pub fn select_sasl_mechanism<'a>(
+    offered: impl IntoIterator<Item = &'a [u8]>,
+    channel_binding: ChannelBinding,
+    tls: bool,
+    end_point: Option<&[u8]>,
+) -> Result<ScramBinding, Error> {
+    let offered: Vec<&[u8]> = offered.into_iter().take_while(|m| !m.is_empty()).collect();
+    let mechanism = choose_sasl_mechanism(offered.iter().copied(), channel_binding, tls)?;
+    if mechanism == SCRAM_SHA_256_PLUS {
+        return match end_point {
+            Some(data) => Ok(ScramBinding::TlsServerEndPoint(data.to_vec())),
+            None if channel_binding == ChannelBinding::Require => Err(auth_error(
+                "channel binding is required, but client does not support it",
+            )),
+            None if offered.contains(&SCRAM_SHA_256.as_bytes()) => Ok(ScramBinding::Unsupported),
+            None => Err(auth_error(
+                "none of the server's SASL authentication mechanisms are supported",
+            )),
+        };
+    }
+    if tls && channel_binding != ChannelBinding::Disable {
+        Ok(ScramBinding::NotOffered)
+    } else {
+        Ok(ScramBinding::Unsupported)
+    }
 }
 
 /// Bounds on what a server may ask of the client during SCRAM.
@@ -359,7 +445,7 @@ enum State {
     Failed(Error),
 }
 
-/// The client side of one SCRAM-SHA-256 exchange (no channel binding), as a sans-IO state machine.
+/// The client side of one SCRAM-SHA-256 or SCRAM-SHA-256-PLUS exchange, as a sans-IO state machine.
 ///
 /// Call [`client_first_message`](ScramClient::client_first_message) for the `SASLInitialResponse`,
 /// [`handle_server_first`](ScramClient::handle_server_first) with the data of
@@ -375,6 +461,8 @@ pub struct ScramClient {
     client_nonce: String,
     /// `client-first-message-bare`: `n=<user>,r=<client nonce>`.
     client_first_bare: String,
+    /// The gs2 header and channel-binding data.
+    binding: ScramBinding,
     limits: ScramLimits,
     state: State,
 }
@@ -403,9 +491,28 @@ impl ScramClient {
             password: Zeroizing::new(saslprep_password(password).into_owned()),
             client_nonce: nonce.to_owned(),
             client_first_bare: format!("n={user},r={nonce}"),
+            binding: ScramBinding::Unsupported,
             limits,
             state: State::Initial,
         }
+    }
+
+    /// The same exchange with `binding` in the gs2 header (and, for PLUS, its data in client-final's
+    /// `c=`). The mechanism to name in `SASLInitialResponse` is [`ScramBinding::mechanism`].
+    pub fn with_binding(mut self, binding: ScramBinding) -> ScramClient {
+        self.binding = binding;
+        self
+    }
+
+    /// The channel binding of this exchange.
+    pub fn binding(&self) -> &ScramBinding {
+        &self.binding
+    }
+
+    /// Whether the exchange completed with channel binding (`SCRAM-SHA-256-PLUS`, server signature
+    /// verified): what `channel_binding=require` asks for at `AuthenticationOk`.
+    pub fn is_channel_bound(&self) -> bool {
+        self.is_complete() && matches!(self.binding, ScramBinding::TlsServerEndPoint(_))
     }
 
     /// The client nonce libpq would build from 18 random bytes: their base64, 24 characters.
@@ -413,13 +520,15 @@ impl ScramClient {
         BASE64.encode(raw)
     }
 
-    /// The client-first message, `n,,n=,r=<nonce>`: the data of the `SASLInitialResponse`.
+    /// The client-first message, `<gs2 header>n=,r=<nonce>` (`n,,n=,r=<nonce>` without binding):
+    /// the data of the `SASLInitialResponse`.
     pub fn client_first_message(&self) -> Vec<u8> {
-        format!("{GS2_HEADER}{}", self.client_first_bare).into_bytes()
+        format!("{}{}", self.binding.gs2_header(), self.client_first_bare).into_bytes()
     }
 
     /// Handles the server-first message (the data of `AuthenticationSASLContinue`) and returns the
-    /// client-final message `c=biws,r=<nonce>,p=<proof>` to send in a `SASLResponse`.
+    /// client-final message `c=<cbind>,r=<nonce>,p=<proof>` to send in a `SASLResponse` (`c=biws`
+    /// without binding; see [`ScramBinding::cbind_input`]).
     ///
     /// The message must be `r=<nonce>,s=<salt>,i=<count>` in that order. The nonce must start with
     /// the client's, the salt must be non-empty base64 and the count an integer from 1 to
@@ -498,7 +607,7 @@ impl ScramClient {
         self.password.zeroize();
 
         // `first.nonce` is printable ASCII (checked while parsing).
-        let mut client_final = format!("c={GS2_HEADER_BASE64},r=").into_bytes();
+        let mut client_final = format!("c={},r=", self.binding.cbind_input()).into_bytes();
         client_final.extend_from_slice(first.nonce);
         let auth_message: [&[u8]; 5] = [
             self.client_first_bare.as_bytes(),
@@ -535,6 +644,7 @@ impl fmt::Debug for ScramClient {
         };
         f.debug_struct("ScramClient")
             .field("client_nonce", &self.client_nonce)
+            .field("binding", &self.binding.gs2_header())
             .field("limits", &self.limits)
             .field("state", &state)
             .finish_non_exhaustive()

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use pgdblink::Error;
 use pgdblink::bench::{self, ScenarioResult};
-use pgdblink::cluster::{Cluster, Role};
+use pgdblink::cluster::{Cluster, ClusterOptions, Role};
 use pgdblink::driver::Client;
 
 use super::table::{Align, Table};
@@ -48,7 +48,12 @@ pub struct Plan {
     pub cancels: u64,
     pub pin: Option<usize>,
     pub json: bool,
+    /// Every scenario over TLS (sslmode=verify-full) on a throwaway cluster with certificates.
+    pub tls: bool,
 }
+
+/// The sslmode of `--tls`: the strongest, as a careful user would connect.
+const TLS_SSLMODE: &str = "verify-full";
 
 /// One step: a label for the progress line and the scenario to run.
 struct Step {
@@ -93,16 +98,28 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
     let (cluster, main_conninfo) = match &plan.conninfo {
         Some(conninfo) => (None, conninfo.clone()),
         None => {
-            progress.show("starting a throwaway PostgreSQL cluster ...");
-            let cluster = Cluster::start()?;
+            progress.show(if plan.tls {
+                "starting a throwaway PostgreSQL cluster with TLS certificates ..."
+            } else {
+                "starting a throwaway PostgreSQL cluster ..."
+            });
+            let cluster = Cluster::start_with(ClusterOptions {
+                tls: plan.tls,
+                ..ClusterOptions::default()
+            })?;
             if let Some(core) = plan.pin {
                 bench::pin_process(cluster.postmaster_pid(), core)?;
             }
-            let conninfo = cluster.conninfo(Role::Trust);
+            let conninfo = role_conninfo(&cluster, Role::Trust, plan.tls);
             (Some(cluster), conninfo)
         }
     };
     progress.show("connecting ...");
+    let tls = if plan.tls {
+        Some(bench::require_tls(&main_conninfo).inspect_err(|_| progress.clear())?)
+    } else {
+        None
+    };
     let version = {
         let client = Client::connect(&main_conninfo)?;
         client
@@ -138,9 +155,12 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
                         ("password", Role::Password),
                         ("md5", Role::Md5),
                         ("scram-sha-256", Role::Scram),
+                        ("cert", Role::Cert),
                     ]
                     .into_iter()
-                    .map(|(m, r)| (m.to_owned(), c.conninfo(r)))
+                    // A client certificate needs TLS.
+                    .filter(|&(_, r)| plan.tls || r != Role::Cert)
+                    .map(|(m, r)| (m.to_owned(), role_conninfo(c, r, plan.tls)))
                     .collect(),
                     None => vec![("conninfo".to_owned(), main_conninfo.clone())],
                 };
@@ -180,7 +200,7 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
     }
     progress.clear();
 
-    let server = match &cluster {
+    let mut server = match &cluster {
         Some(c) => format!(
             "throwaway cluster, PostgreSQL {version} ({}), 127.0.0.1:{} over TCP",
             c.bin_dir().display(),
@@ -188,6 +208,13 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
         ),
         None => format!("--conninfo, PostgreSQL {version}"),
     };
+    if let Some(tls) = &tls {
+        let _ = write!(
+            server,
+            ", TLS ({tls}; sslmode={TLS_SSLMODE}, certificates made at start; SCRAM with channel \
+             binding)"
+        );
+    }
     let pinning = pinning_note(plan.pin, cluster.as_ref());
     if plan.json {
         outln!("{}", json(&server, &pinning, plan.pin, &results));
@@ -198,6 +225,15 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
         out!("{}", table(&results));
     }
     Ok(())
+}
+
+/// The connection string of `role` on the throwaway cluster, over TLS with `--tls`.
+fn role_conninfo(cluster: &Cluster, role: Role, tls: bool) -> String {
+    if tls {
+        cluster.conninfo_tls(role, TLS_SSLMODE)
+    } else {
+        cluster.conninfo(role)
+    }
 }
 
 fn pinning_note(pin: Option<usize>, cluster: Option<&Cluster>) -> String {

@@ -152,6 +152,21 @@ fn verb_with_args(db: &mut Dblink, verb: &str, rest: &str, null: &str) -> Result
             need_tail("NAME CONNINFO")?;
             db.connect(&name, tail).map_err(shown)?;
             outln!("OK");
+            // psql's line for an encrypted connection.
+            if db.ssl_in_use(&name).unwrap_or(false) {
+                let attr = |a: &str| {
+                    db.ssl_attribute(&name, a)
+                        .ok()
+                        .flatten()
+                        .unwrap_or_default()
+                };
+                outln!(
+                    "SSL connection (protocol: {}, cipher: {}, compression: {})",
+                    attr("protocol"),
+                    attr("cipher"),
+                    attr("compression")
+                );
+            }
         }
         "send" => {
             need_tail("NAME SQL")?;

@@ -109,6 +109,28 @@ pub enum State {
     Closed,
 }
 
+/// Where TLS negotiation stands on a connection ([`Connection::tls_negotiation`]): what the
+/// driver's sslmode fallbacks (libpq's `prefer` and `allow`) go by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsNegotiation {
+    /// This attempt does not negotiate TLS (`sslmode=disable`, a Unix socket, `try_tls(false)`,
+    /// or a transport without TLS under `prefer`/`allow`).
+    NotAttempted,
+    /// The negotiation ended without TLS on this socket: the server answered `N` (the session
+    /// goes on in plaintext when sslmode allows it, else fails with `server does not support SSL,
+    /// but SSL was required`), `E`, a byte that is no answer, or plaintext came right after `S`.
+    /// libpq 17 does not fall back to a new connection after any of these.
+    Refused,
+    /// The session waits for the driver to run the TLS handshake
+    /// ([`Connection::tls_wanted`]).
+    Handshaking,
+    /// The handshake finished ([`Connection::handle_tls_established`]): the session runs over TLS.
+    Established,
+    /// The handshake failed ([`Connection::handle_tls_failed`]): under `sslmode=prefer` libpq
+    /// retries in plaintext on a new connection.
+    Failed,
+}
+
 /// What [`Connection::poll_result`] returns.
 #[must_use]
 #[derive(Debug)]
@@ -160,6 +182,8 @@ pub struct Connection {
     notices_dropped: u64,
     error_buffer: String,
     fatal: Option<Error>,
+    /// Where TLS negotiation stands.
+    tls: TlsNegotiation,
 }
 
 impl fmt::Debug for Connection {
@@ -170,6 +194,7 @@ impl fmt::Debug for Connection {
             .field("requests", &self.requests.len())
             .field("results", &self.outbox.len())
             .field("fatal", &self.fatal)
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -184,7 +209,8 @@ impl Drop for Connection {
 }
 
 impl Connection {
-    /// Starts a session: queues the SSLRequest or the StartupMessage.
+    /// Starts a session: queues the SSLRequest or the StartupMessage, or (with
+    /// `sslnegotiation=direct`) waits for the TLS handshake at once.
     pub fn new(config: StartupConfig) -> Connection {
         let mut conn = Connection {
             limits: config.limits(),
@@ -206,6 +232,7 @@ impl Connection {
             notices_dropped: 0,
             error_buffer: String::new(),
             fatal: None,
+            tls: TlsNegotiation::NotAttempted,
         };
         conn.begin_startup();
         conn
@@ -322,6 +349,53 @@ impl Connection {
     /// How many notices were dropped because the queue was full.
     pub fn notices_dropped(&self) -> u64 {
         self.notices_dropped
+    }
+
+    // ----- TLS -----
+
+    /// Whether the session waits for the driver to run the TLS handshake now: after an `S` answer
+    /// to SSLRequest, or from the start with `sslnegotiation=direct` (the driver offers ALPN
+    /// `postgresql`). Meanwhile the session has no output and takes no plaintext input: bytes fed to
+    /// [`handle_input`](Self::handle_input) now fail the connection (`received unencrypted data
+    /// after SSL response`, CVE-2021-23222) and must not be given to the TLS library. The
+    /// SSLRequest must have been written out ([`pending_output`](Self::pending_output) empty)
+    /// before the handshake starts.
+    pub fn tls_wanted(&self) -> bool {
+        self.awaits_tls_handshake()
+    }
+
+    /// The TLS handshake finished. `server_end_point` is the `tls-server-end-point`
+    /// channel-binding data (RFC 5929 section 4.1: the hash of the server certificate's DER with
+    /// the hash of its signature algorithm, SHA-256 for MD5 and SHA-1), `None` when the certificate
+    /// names no such hash (Ed25519, Ed448). The StartupMessage is queued, for the transport to
+    /// encrypt; from now on [`handle_input`](Self::handle_input) takes the decrypted stream. Does
+    /// nothing unless [`tls_wanted`](Self::tls_wanted).
+    pub fn handle_tls_established(&mut self, server_end_point: Option<Vec<u8>>) {
+        self.tls_established(server_end_point);
+    }
+
+    /// The TLS handshake failed with `error` (the driver's text): the connection fails with it, and
+    /// [`tls_negotiation`](Self::tls_negotiation) says [`TlsNegotiation::Failed`] if the session was
+    /// waiting for the handshake. Also usable for a TLS failure later on (the stage then stays
+    /// [`TlsNegotiation::Established`]).
+    pub fn handle_tls_failed(&mut self, error: Error) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        if self.tls == TlsNegotiation::Handshaking {
+            self.tls = TlsNegotiation::Failed;
+        }
+        self.fail(error);
+    }
+
+    /// Whether the session runs over TLS (libpq's `PQsslInUse`).
+    pub fn tls_in_use(&self) -> bool {
+        self.tls == TlsNegotiation::Established
+    }
+
+    /// Where TLS negotiation stands, for the driver's sslmode fallbacks.
+    pub fn tls_negotiation(&self) -> TlsNegotiation {
+        self.tls
     }
 
     // ----- commands -----

@@ -1,6 +1,7 @@
-//! Starting a session: the SSLRequest and its answer, the StartupMessage, protocol negotiation,
-//! authentication (cleartext, MD5, SCRAM-SHA-256), and BackendKeyData/ParameterStatus until the
-//! first ReadyForQuery.
+//! Starting a session: the SSLRequest and its answer (or a direct TLS start), the wait for the
+//! driver's TLS handshake, the StartupMessage, protocol negotiation, authentication (cleartext, MD5,
+//! SCRAM-SHA-256 and SCRAM-SHA-256-PLUS), and BackendKeyData/ParameterStatus until the first
+//! ReadyForQuery.
 //!
 //! Everything only this phase reads (the [`StartupConfig`] with its password, the SCRAM exchange)
 //! lives in one boxed [`Startup`] that the connection drops at ReadyForQuery or failure; the password
@@ -14,9 +15,9 @@ mod config;
 
 pub use config::{StartupConfig, StartupConfigBuilder};
 
-use super::{Connection, Phase, error_from_fields};
+use super::{Connection, Phase, TlsNegotiation, error_from_fields};
 use crate::auth::{self, ScramClient};
-use crate::conninfo::{ChannelBindingMode, ProtocolVersion};
+use crate::conninfo::{ChannelBindingMode, ProtocolVersion, SslNegotiation};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::backend::{Authentication, BackendMessage};
 use crate::protocol::{self, frontend};
@@ -26,6 +27,8 @@ use crate::protocol::{self, frontend};
 enum Step {
     /// Waiting for the one-byte answer to SSLRequest.
     SslResponse,
+    /// Waiting for the driver to run the TLS handshake (after `S`, or at once when direct).
+    TlsHandshake,
     /// StartupMessage sent; expecting `R`, `E` or `v`.
     AwaitingAuth,
     /// In a SASL exchange.
@@ -44,6 +47,10 @@ pub(super) struct Startup {
     /// The StartupMessage queued after an `N` answer to SSLRequest has not been sent yet: any byte
     /// from the server now was not asked for (CVE-2021-23222).
     unsent_after_ssl: bool,
+    /// TLS is established: SCRAM may bind to it.
+    tls: bool,
+    /// The `tls-server-end-point` channel-binding data of the TLS connection, if it has any.
+    end_point: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for Startup {
@@ -63,6 +70,8 @@ impl Startup {
             scram: None,
             sasl_done: false,
             unsent_after_ssl: false,
+            tls: false,
+            end_point: None,
         }
     }
 
@@ -92,17 +101,43 @@ impl Connection {
         }
     }
 
-    /// Queues what the client says first: an SSLRequest or the StartupMessage.
+    /// Queues what the client says first: an SSLRequest or the StartupMessage; or, with
+    /// `sslnegotiation=direct`, nothing: the TLS handshake comes first.
     pub(super) fn begin_startup(&mut self) {
         let Phase::Startup(startup) = &mut self.phase else {
             return;
         };
-        if startup.config.sends_ssl_request() {
+        if startup.config.starts_with_tls() {
+            if startup.config.tls_available {
+                startup.step = Step::TlsHandshake;
+                self.tls = TlsNegotiation::Handshaking;
+            } else {
+                self.fail(tls_unsupported());
+            }
+        } else if startup.config.sends_ssl_request() {
             frontend::ssl_request(&mut self.send);
             startup.step = Step::SslResponse;
         } else {
             self.queue_startup();
         }
+    }
+
+    /// Whether the session waits for the driver to run the TLS handshake.
+    pub(super) fn awaits_tls_handshake(&self) -> bool {
+        matches!(&self.phase, Phase::Startup(s) if s.step == Step::TlsHandshake)
+    }
+
+    /// The TLS handshake finished: the StartupMessage is queued (for the TLS transport to encrypt).
+    pub(super) fn tls_established(&mut self, end_point: Option<Vec<u8>>) {
+        if !self.awaits_tls_handshake() {
+            return;
+        }
+        self.tls = TlsNegotiation::Established;
+        if let Some(startup) = self.startup() {
+            startup.tls = true;
+            startup.end_point = end_point;
+        }
+        self.queue_startup();
     }
 
     fn queue_startup(&mut self) {
@@ -130,6 +165,21 @@ impl Connection {
             self.handle_ssl_response(first);
             return Some(1);
         }
+        if startup.step == Step::TlsHandshake {
+            // The server sends nothing more before the client's TLS hello: bytes buffered after the
+            // `S` were injected (CVE-2021-23222) and must not reach the TLS library.
+            let text = if startup.config.sslnegotiation == SslNegotiation::Direct {
+                "received unencrypted data before SSL handshake"
+            } else {
+                "received unencrypted data after SSL response"
+            };
+            self.tls = TlsNegotiation::Refused;
+            self.fail(
+                Error::new(ErrorKind::Protocol, text)
+                    .with_code(crate::sqlstate::PROTOCOL_VIOLATION),
+            );
+            return Some(0);
+        }
         if startup.unsent_after_ssl {
             self.fail(
                 Error::new(
@@ -143,33 +193,48 @@ impl Connection {
         None
     }
 
-    /// Whether the connection waits for the answer to SSLRequest (a Terminate there would be a
-    /// malformed packet).
+    /// Whether the connection waits for the answer to SSLRequest or for the TLS handshake (a
+    /// Terminate there would be a malformed packet, or plaintext where TLS is expected).
     pub(super) fn awaits_ssl_response(&self) -> bool {
-        matches!(&self.phase, Phase::Startup(s) if s.step == Step::SslResponse)
+        matches!(&self.phase, Phase::Startup(s) if matches!(s.step, Step::SslResponse | Step::TlsHandshake))
     }
 
     fn handle_ssl_response(&mut self, byte: u8) {
-        let required = self.startup().is_some_and(|s| s.config.ssl_required());
+        let Some(startup) = self.startup() else {
+            return;
+        };
+        let (required, tls_available) =
+            (startup.config.ssl_required(), startup.config.tls_available);
         let unable = crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION;
+        // Whatever the answer, only `S` leads to TLS on this socket.
+        self.tls = TlsNegotiation::Refused;
         match byte {
+            b'S' if tls_available => {
+                if let Some(startup) = self.startup() {
+                    startup.step = Step::TlsHandshake;
+                }
+                self.tls = TlsNegotiation::Handshaking;
+            }
+            b'S' => self.fail(tls_unsupported()),
             b'N' if !required => {
                 self.queue_startup();
                 if let Some(startup) = self.startup() {
                     startup.unsent_after_ssl = true;
                 }
             }
-            b'N' | b'E' => self.fail(
+            b'N' => self.fail(
                 Error::new(
                     ErrorKind::Connect,
                     "server does not support SSL, but SSL was required",
                 )
                 .with_code(unable),
             ),
-            b'S' => self.fail(
+            // libpq 17 (CVE-2024-10977): the server is not authenticated yet, so its error message is
+            // not read, and there is no fallback.
+            b'E' => self.fail(
                 Error::new(
-                    ErrorKind::Unsupported,
-                    "SSL is not supported by this client (pgdblink has no TLS)",
+                    ErrorKind::Connect,
+                    "server sent an error response during SSL exchange",
                 )
                 .with_code(unable),
             ),
@@ -194,7 +259,7 @@ impl Connection {
         match startup.step {
             Step::AwaitingAuth | Step::Sasl => self.handle_auth_message(msg),
             Step::AwaitingReady => self.handle_ready_message(msg),
-            Step::SslResponse => {}
+            Step::SslResponse | Step::TlsHandshake => {}
         }
     }
 
@@ -314,7 +379,15 @@ impl Startup {
         }
         match auth {
             Authentication::Ok => self.authenticated(needs_binding),
-            Authentication::CleartextPassword | Authentication::Md5Password { .. }
+            // libpq's check_expected_areq: with channel_binding=require only SASL may proceed, and
+            // nothing secret is sent to any other method.
+            Authentication::CleartextPassword
+            | Authentication::Md5Password { .. }
+            | Authentication::KerberosV5
+            | Authentication::Gss
+            | Authentication::GssContinue(_)
+            | Authentication::Sspi
+            | Authentication::Other { .. }
                 if needs_binding =>
             {
                 Err(Error::new(
@@ -357,7 +430,12 @@ impl Startup {
                 "server sent AuthenticationOk before SASL authentication was completed",
             ));
         }
-        if needs_binding {
+        if needs_binding
+            && !self
+                .scram
+                .as_ref()
+                .is_some_and(ScramClient::is_channel_bound)
+        {
             return Err(Error::new(
                 ErrorKind::Auth,
                 "channel binding required, but server authenticated client without channel binding",
@@ -382,14 +460,20 @@ impl Startup {
             ));
         }
         let config = &self.config;
-        let mechanism =
-            auth::choose_sasl_mechanism(mechanisms, config.auth_channel_binding(), false)?;
+        let binding = auth::select_sasl_mechanism(
+            mechanisms,
+            config.auth_channel_binding(),
+            self.tls,
+            self.end_point.as_deref(),
+        )?;
+        let mechanism = binding.mechanism();
         let password = password(config)?;
         let scram = ScramClient::new(
             password.as_bytes(),
             &config.scram_nonce,
             config.scram_limits,
-        );
+        )
+        .with_binding(binding);
         let first = scram.client_first_message();
         frontend::sasl_initial_response(mechanism, Some(&first), send).map_err(encode_error)?;
         self.scram = Some(scram);
@@ -422,6 +506,15 @@ impl Startup {
             _ => Err(Error::new(ErrorKind::Protocol, text)),
         }
     }
+}
+
+/// An `S` answer (or `sslnegotiation=direct`) where the transport cannot run TLS.
+fn tls_unsupported() -> Error {
+    Error::new(
+        ErrorKind::Unsupported,
+        "SSL is not supported by this client (the transport cannot run TLS)",
+    )
+    .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION)
 }
 
 fn encode_error(e: protocol::EncodeError) -> Error {

@@ -43,6 +43,91 @@ impl SslMode {
     }
 }
 
+/// `sslnegotiation` (PostgreSQL 17): how TLS is started.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum SslNegotiation {
+    /// `postgres` (the default): an SSLRequest first, the TLS handshake after the server's `S`.
+    #[default]
+    Postgres,
+    /// `direct`: the TLS handshake at once, with ALPN `postgresql` (PostgreSQL 17 servers only).
+    /// Allowed only with `sslmode` `require`, `verify-ca` or `verify-full`.
+    Direct,
+}
+
+impl SslNegotiation {
+    fn parse(value: &str) -> Option<SslNegotiation> {
+        Some(match value {
+            "postgres" => SslNegotiation::Postgres,
+            "direct" => SslNegotiation::Direct,
+            _ => return None,
+        })
+    }
+}
+
+/// `sslcertmode` (PostgreSQL 16): whether the client certificate is sent.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum SslCertMode {
+    /// `disable`: never send a client certificate.
+    Disable,
+    /// `allow` (the default): send one when the server asks and one is configured.
+    #[default]
+    Allow,
+    /// `require`: fail unless a certificate was sent (libpq: `server did not request an SSL
+    /// certificate`, `server accepted connection without a valid SSL certificate`).
+    Require,
+}
+
+impl SslCertMode {
+    fn parse(value: &str) -> Option<SslCertMode> {
+        Some(match value {
+            "disable" => SslCertMode::Disable,
+            "allow" => SslCertMode::Allow,
+            "require" => SslCertMode::Require,
+            _ => return None,
+        })
+    }
+}
+
+/// A TLS protocol version (`ssl_min_protocol_version` / `ssl_max_protocol_version`).
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TlsVersion {
+    /// `TLSv1` (TLS 1.0).
+    Tls1_0,
+    /// `TLSv1.1`.
+    Tls1_1,
+    /// `TLSv1.2`.
+    Tls1_2,
+    /// `TLSv1.3`.
+    Tls1_3,
+}
+
+impl TlsVersion {
+    /// libpq's spelling: `TLSv1`, `TLSv1.1`, `TLSv1.2`, `TLSv1.3`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsVersion::Tls1_0 => "TLSv1",
+            TlsVersion::Tls1_1 => "TLSv1.1",
+            TlsVersion::Tls1_2 => "TLSv1.2",
+            TlsVersion::Tls1_3 => "TLSv1.3",
+        }
+    }
+
+    /// libpq's `sslVerifyProtocolVersion`: the names, case-insensitively.
+    fn parse(value: &str) -> Option<TlsVersion> {
+        [
+            TlsVersion::Tls1_0,
+            TlsVersion::Tls1_1,
+            TlsVersion::Tls1_2,
+            TlsVersion::Tls1_3,
+        ]
+        .into_iter()
+        .find(|v| v.name().eq_ignore_ascii_case(value))
+    }
+}
+
 /// `gssencmode`: whether to negotiate GSSAPI encryption.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -273,8 +358,39 @@ pub struct ConnectParams {
     /// The connection timeout per host: values below 2 s other than 0 become 2 s; `None` for 0,
     /// negative or unset.
     pub connect_timeout: Option<Duration>,
-    /// `sslmode` (recorded; refusing unsupported modes is up to the driver).
+    /// `sslmode` (`PGSSLMODE`, `PGREQUIRESSL`); default `prefer`, or `verify-full` when
+    /// `sslrootcert=system` and no sslmode was given.
     pub sslmode: SslMode,
+    /// `sslnegotiation` (`PGSSLNEGOTIATION`); default `postgres`.
+    pub sslnegotiation: SslNegotiation,
+    /// `sslrootcert` (`PGSSLROOTCERT`): a PEM file of trusted roots, or `system` for the
+    /// platform's store; default `~/.postgresql/root.crt`. `None` when not given and the home
+    /// directory is unknown (libpq's `could not get home directory to locate root certificate
+    /// file` for verify-ca/verify-full).
+    pub sslrootcert: Option<String>,
+    /// `sslcert` (`PGSSLCERT`): the client certificate file; default `~/.postgresql/postgresql.crt`
+    /// (a missing file means no client certificate). `None` when not given and no home directory.
+    pub sslcert: Option<String>,
+    /// `sslkey` (`PGSSLKEY`): the client key file; default `~/.postgresql/postgresql.key`.
+    pub sslkey: Option<String>,
+    /// `sslcertmode` (`PGSSLCERTMODE`): default `allow`.
+    pub sslcertmode: SslCertMode,
+    /// `sslpassword`: the passphrase of an encrypted client key (empty counts as none). Never shown
+    /// by `Debug`.
+    pub sslpassword: Option<String>,
+    /// `sslcrl` (`PGSSLCRL`): a certificate revocation list file; default `~/.postgresql/root.crl`
+    /// (a missing file is ignored).
+    pub sslcrl: Option<String>,
+    /// `sslcrldir` (`PGSSLCRLDIR`): a directory of CRL files; no default.
+    pub sslcrldir: Option<String>,
+    /// `sslsni` (`PGSSLSNI`): send the host name as SNI (not for IP literals); on unless the value
+    /// does not start with `1`, as libpq tests it.
+    pub sslsni: bool,
+    /// `ssl_min_protocol_version` (`PGSSLMINPROTOCOLVERSION`): default `TLSv1.2`; `None` for an
+    /// empty value (no lower bound).
+    pub ssl_min_protocol_version: Option<TlsVersion>,
+    /// `ssl_max_protocol_version` (`PGSSLMAXPROTOCOLVERSION`): no default (no upper bound).
+    pub ssl_max_protocol_version: Option<TlsVersion>,
     /// `gssencmode` (recorded; refusing `require` is up to the driver).
     pub gssencmode: GssEncMode,
     /// `channel_binding`.
@@ -310,6 +426,20 @@ impl fmt::Debug for ConnectParams {
             .field("client_encoding", &self.client_encoding)
             .field("connect_timeout", &self.connect_timeout)
             .field("sslmode", &self.sslmode)
+            .field("sslnegotiation", &self.sslnegotiation)
+            .field("sslrootcert", &self.sslrootcert)
+            .field("sslcert", &self.sslcert)
+            .field("sslkey", &self.sslkey)
+            .field("sslcertmode", &self.sslcertmode)
+            .field(
+                "sslpassword",
+                &self.sslpassword.as_ref().map(|_| "********"),
+            )
+            .field("sslcrl", &self.sslcrl)
+            .field("sslcrldir", &self.sslcrldir)
+            .field("sslsni", &self.sslsni)
+            .field("ssl_min_protocol_version", &self.ssl_min_protocol_version)
+            .field("ssl_max_protocol_version", &self.ssl_max_protocol_version)
             .field("gssencmode", &self.gssencmode)
             .field("channel_binding", &self.channel_binding)
             .field("target_session_attrs", &self.target_session_attrs)
@@ -523,13 +653,7 @@ impl Config {
             ChannelBindingMode::parse,
         )?
         .unwrap_or_default();
-        let sslmode = parse_enum(get("sslmode"), "sslmode", SslMode::parse)?.unwrap_or_default();
-        if let Some(v) = get("sslnegotiation")
-            && v != "postgres"
-            && v != "direct"
-        {
-            return Err(invalid_value("sslnegotiation", &v));
-        }
+        let tls = self.resolve_tls(env)?;
         let gssencmode =
             parse_enum(get("gssencmode"), "gssencmode", GssEncMode::parse)?.unwrap_or_default();
         let target_session_attrs = parse_enum(
@@ -665,7 +789,18 @@ impl Config {
             options,
             client_encoding,
             connect_timeout,
-            sslmode,
+            sslmode: tls.sslmode,
+            sslnegotiation: tls.sslnegotiation,
+            sslrootcert: tls.sslrootcert,
+            sslcert: tls.sslcert,
+            sslkey: tls.sslkey,
+            sslcertmode: tls.sslcertmode,
+            sslpassword: tls.sslpassword,
+            sslcrl: tls.sslcrl,
+            sslcrldir: tls.sslcrldir,
+            sslsni: tls.sslsni,
+            ssl_min_protocol_version: tls.ssl_min_protocol_version,
+            ssl_max_protocol_version: tls.ssl_max_protocol_version,
             gssencmode,
             channel_binding,
             target_session_attrs,
@@ -675,6 +810,117 @@ impl Config {
             extra_startup,
             warnings,
             passfile,
+        })
+    }
+}
+
+/// The TLS keywords, resolved (see the fields of [`ConnectParams`]).
+struct TlsParams {
+    sslmode: SslMode,
+    sslnegotiation: SslNegotiation,
+    sslrootcert: Option<String>,
+    sslcert: Option<String>,
+    sslkey: Option<String>,
+    sslcertmode: SslCertMode,
+    sslpassword: Option<String>,
+    sslcrl: Option<String>,
+    sslcrldir: Option<String>,
+    sslsni: bool,
+    ssl_min_protocol_version: Option<TlsVersion>,
+    ssl_max_protocol_version: Option<TlsVersion>,
+}
+
+impl Config {
+    /// The TLS keywords with libpq's defaults and checks, in `pqConnectOptions2`'s order: sslmode,
+    /// sslnegotiation (direct needs a strong sslmode), `sslrootcert=system` (raises the default
+    /// sslmode to verify-full, refuses a weaker explicit one), the protocol-version range.
+    fn resolve_tls(&self, env: &dyn Environment) -> Result<TlsParams, Error> {
+        let get = |keyword: &str| self.lookup(env, keyword);
+        let home_file = |name: &str| {
+            env.home_dir().map(|home| {
+                home.join(".postgresql")
+                    .join(name)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+        };
+        let path = |keyword: &str, default: Option<&str>| match non_empty(get(keyword)) {
+            Some(v) => Some(v),
+            None => default.and_then(home_file),
+        };
+        let sslrootcert = path("sslrootcert", Some("root.crt"));
+        let system_roots = non_empty(get("sslrootcert")).as_deref() == Some("system");
+        let sslmode = match parse_enum(get("sslmode"), "sslmode", SslMode::parse)? {
+            Some(mode) => mode,
+            // libpq's conninfo_add_defaults: the system store means verifying the host name.
+            None if system_roots => SslMode::VerifyFull,
+            None => SslMode::default(),
+        };
+        let mode_name = |mode: SslMode| match mode {
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        };
+        let sslnegotiation = parse_enum(
+            get("sslnegotiation"),
+            "sslnegotiation",
+            SslNegotiation::parse,
+        )?
+        .unwrap_or_default();
+        if sslnegotiation == SslNegotiation::Direct
+            && !matches!(
+                sslmode,
+                SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull
+            )
+        {
+            return Err(config_error(format!(
+                "weak sslmode \"{}\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")",
+                mode_name(sslmode)
+            )));
+        }
+        if system_roots && sslmode != SslMode::VerifyFull {
+            return Err(config_error(format!(
+                "weak sslmode \"{}\" may not be used with sslrootcert=system (use \"verify-full\")",
+                mode_name(sslmode)
+            )));
+        }
+        let version = |keyword: &str| -> Result<Option<Option<TlsVersion>>, Error> {
+            match get(keyword) {
+                None => Ok(None),
+                Some(v) if v.is_empty() => Ok(Some(None)),
+                Some(v) => match TlsVersion::parse(&v) {
+                    Some(version) => Ok(Some(Some(version))),
+                    None => Err(config_error(format!(
+                        "invalid \"{keyword}\" value: \"{v}\""
+                    ))),
+                },
+            }
+        };
+        let ssl_min_protocol_version =
+            version("ssl_min_protocol_version")?.unwrap_or(Some(TlsVersion::Tls1_2));
+        let ssl_max_protocol_version = version("ssl_max_protocol_version")?.flatten();
+        if let (Some(min), Some(max)) = (ssl_min_protocol_version, ssl_max_protocol_version)
+            && min > max
+        {
+            return Err(config_error("invalid SSL protocol version range"));
+        }
+        Ok(TlsParams {
+            sslmode,
+            sslnegotiation,
+            sslrootcert,
+            sslcert: path("sslcert", Some("postgresql.crt")),
+            sslkey: path("sslkey", Some("postgresql.key")),
+            sslcertmode: parse_enum(get("sslcertmode"), "sslcertmode", SslCertMode::parse)?
+                .unwrap_or_default(),
+            sslpassword: non_empty(get("sslpassword")),
+            sslcrl: path("sslcrl", Some("root.crl")),
+            sslcrldir: path("sslcrldir", None),
+            sslsni: get("sslsni").is_none_or(|v| v.starts_with('1')),
+            ssl_min_protocol_version,
+            ssl_max_protocol_version,
         })
     }
 }

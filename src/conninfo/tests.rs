@@ -1238,3 +1238,194 @@ fn query_param_secrets_never_shown() {
     assert!(!format!("{c:?}").contains("keypass"));
     assert_eq!(c.get("sslpassword"), Some("keypass"));
 }
+
+// TLS keywords.
+
+#[test]
+fn resolve_tls_defaults_follow_libpq() {
+    let env = env().with_home("/home/osuser");
+    let p = resolve("host=db", &env);
+    assert_eq!(p.sslmode, SslMode::Prefer);
+    assert_eq!(p.sslnegotiation, SslNegotiation::Postgres);
+    assert_eq!(p.channel_binding, ChannelBindingMode::Prefer);
+    assert_eq!(
+        p.sslrootcert.as_deref(),
+        Some("/home/osuser/.postgresql/root.crt")
+    );
+    assert_eq!(
+        p.sslcert.as_deref(),
+        Some("/home/osuser/.postgresql/postgresql.crt")
+    );
+    assert_eq!(
+        p.sslkey.as_deref(),
+        Some("/home/osuser/.postgresql/postgresql.key")
+    );
+    assert_eq!(
+        p.sslcrl.as_deref(),
+        Some("/home/osuser/.postgresql/root.crl")
+    );
+    assert_eq!(p.sslcrldir, None);
+    assert_eq!(p.sslpassword, None);
+    assert_eq!(p.sslcertmode, SslCertMode::Allow);
+    assert!(p.sslsni);
+    assert_eq!(p.ssl_min_protocol_version, Some(TlsVersion::Tls1_2));
+    assert_eq!(p.ssl_max_protocol_version, None);
+}
+
+#[test]
+fn resolve_tls_without_home_leaves_default_files_unset() {
+    let p = resolve("host=db", &env());
+    assert_eq!(p.sslrootcert, None);
+    assert_eq!(p.sslcert, None);
+    assert_eq!(p.sslkey, None);
+    assert_eq!(p.sslcrl, None);
+    let p = resolve("host=db sslrootcert=/ca.pem", &env());
+    assert_eq!(p.sslrootcert.as_deref(), Some("/ca.pem"));
+}
+
+#[test]
+fn resolve_tls_keywords_given() {
+    let p = resolve(
+        "host=db sslmode=verify-ca sslnegotiation=direct sslrootcert=/r.pem sslcert=/c.pem \
+         sslkey=/k.pem sslpassword=hush sslcrl=/l.pem sslcrldir=/crls sslsni=0 \
+         ssl_min_protocol_version=tlsv1.3 ssl_max_protocol_version=TLSv1.3 channel_binding=require",
+        &env().with_home("/h"),
+    );
+    assert_eq!(p.sslmode, SslMode::VerifyCa);
+    assert_eq!(p.sslnegotiation, SslNegotiation::Direct);
+    assert_eq!(p.sslrootcert.as_deref(), Some("/r.pem"));
+    assert_eq!(p.sslcert.as_deref(), Some("/c.pem"));
+    assert_eq!(p.sslkey.as_deref(), Some("/k.pem"));
+    assert_eq!(p.sslpassword.as_deref(), Some("hush"));
+    assert_eq!(p.sslcrl.as_deref(), Some("/l.pem"));
+    assert_eq!(p.sslcrldir.as_deref(), Some("/crls"));
+    assert!(!p.sslsni);
+    assert_eq!(p.ssl_min_protocol_version, Some(TlsVersion::Tls1_3));
+    assert_eq!(p.ssl_max_protocol_version, Some(TlsVersion::Tls1_3));
+    assert_eq!(p.channel_binding, ChannelBindingMode::Require);
+    // The key's passphrase is never shown.
+    assert!(!format!("{p:?}").contains("hush"));
+    assert!(format!("{p:?}").contains("sslpassword: Some(\"********\")"));
+}
+
+#[test]
+fn resolve_tls_keywords_from_environment() {
+    let env = env()
+        .with_var("PGSSLMODE", "require")
+        .with_var("PGSSLROOTCERT", "/env/root.crt")
+        .with_var("PGSSLCERT", "/env/c.crt")
+        .with_var("PGSSLKEY", "/env/c.key")
+        .with_var("PGSSLCRL", "/env/r.crl")
+        .with_var("PGSSLCRLDIR", "/env/crl")
+        .with_var("PGSSLSNI", "0")
+        .with_var("PGSSLMINPROTOCOLVERSION", "TLSv1")
+        .with_var("PGSSLMAXPROTOCOLVERSION", "TLSv1.2")
+        .with_var("PGSSLNEGOTIATION", "direct")
+        .with_var("PGCHANNELBINDING", "disable")
+        .with_var("PGSSLCERTMODE", "require");
+    let p = resolve("host=db", &env);
+    assert_eq!(p.sslcertmode, SslCertMode::Require);
+    assert_eq!(p.sslmode, SslMode::Require);
+    assert_eq!(p.sslnegotiation, SslNegotiation::Direct);
+    assert_eq!(p.sslrootcert.as_deref(), Some("/env/root.crt"));
+    assert_eq!(p.sslcert.as_deref(), Some("/env/c.crt"));
+    assert_eq!(p.sslkey.as_deref(), Some("/env/c.key"));
+    assert_eq!(p.sslcrl.as_deref(), Some("/env/r.crl"));
+    assert_eq!(p.sslcrldir.as_deref(), Some("/env/crl"));
+    assert!(!p.sslsni);
+    assert_eq!(p.ssl_min_protocol_version, Some(TlsVersion::Tls1_0));
+    assert_eq!(p.ssl_max_protocol_version, Some(TlsVersion::Tls1_2));
+    assert_eq!(p.channel_binding, ChannelBindingMode::Disable);
+    // The string wins over the environment.
+    let p = resolve("host=db sslmode=verify-full sslsni=1", &env);
+    assert_eq!(p.sslmode, SslMode::VerifyFull);
+    assert!(p.sslsni);
+}
+
+#[test]
+fn resolve_tls_bad_values_give_libpq_texts() {
+    let env = env();
+    assert_eq!(
+        resolve_err("sslmode=on", &env),
+        "invalid sslmode value: \"on\""
+    );
+    assert_eq!(
+        resolve_err("sslnegotiation=tls", &env),
+        "invalid sslnegotiation value: \"tls\""
+    );
+    assert_eq!(
+        resolve_err("channel_binding=yes", &env),
+        "invalid channel_binding value: \"yes\""
+    );
+    assert_eq!(
+        resolve_err("sslcertmode=always", &env),
+        "invalid sslcertmode value: \"always\""
+    );
+    assert_eq!(
+        resolve_err("ssl_min_protocol_version=TLSv1.4", &env),
+        "invalid \"ssl_min_protocol_version\" value: \"TLSv1.4\""
+    );
+    assert_eq!(
+        resolve_err("ssl_max_protocol_version=SSLv3", &env),
+        "invalid \"ssl_max_protocol_version\" value: \"SSLv3\""
+    );
+    assert_eq!(
+        resolve_err(
+            "ssl_min_protocol_version=TLSv1.3 ssl_max_protocol_version=TLSv1.2",
+            &env
+        ),
+        "invalid SSL protocol version range"
+    );
+    assert_eq!(
+        resolve_err("", &env.clone().with_var("PGSSLNEGOTIATION", "nope")),
+        "invalid sslnegotiation value: \"nope\""
+    );
+}
+
+#[test]
+fn resolve_tls_empty_protocol_versions_mean_no_bound() {
+    let p = resolve(
+        "ssl_min_protocol_version='' ssl_max_protocol_version=''",
+        &env(),
+    );
+    assert_eq!(p.ssl_min_protocol_version, None);
+    assert_eq!(p.ssl_max_protocol_version, None);
+}
+
+#[test]
+fn resolve_direct_negotiation_needs_strong_sslmode() {
+    let env = env();
+    for mode in ["disable", "allow", "prefer"] {
+        assert_eq!(
+            resolve_err(&format!("sslmode={mode} sslnegotiation=direct"), &env),
+            format!(
+                "weak sslmode \"{mode}\" may not be used with sslnegotiation=direct (use \"require\", \"verify-ca\", or \"verify-full\")"
+            )
+        );
+    }
+    // The default sslmode is prefer: direct alone is refused.
+    assert!(resolve_err("sslnegotiation=direct", &env).contains("weak sslmode \"prefer\""));
+    for mode in ["require", "verify-ca", "verify-full"] {
+        let p = resolve(&format!("sslmode={mode} sslnegotiation=direct"), &env);
+        assert_eq!(p.sslnegotiation, SslNegotiation::Direct);
+    }
+}
+
+#[test]
+fn resolve_sslrootcert_system_raises_default_and_refuses_weak_modes() {
+    let env = env();
+    let p = resolve("sslrootcert=system", &env);
+    assert_eq!(p.sslmode, SslMode::VerifyFull);
+    assert_eq!(p.sslrootcert.as_deref(), Some("system"));
+    for mode in ["disable", "allow", "prefer", "require", "verify-ca"] {
+        assert_eq!(
+            resolve_err(&format!("sslrootcert=system sslmode={mode}"), &env),
+            format!(
+                "weak sslmode \"{mode}\" may not be used with sslrootcert=system (use \"verify-full\")"
+            )
+        );
+    }
+    // PGSSLMODE counts as given.
+    let from_env = env.clone().with_var("PGSSLMODE", "require");
+    assert!(resolve_err("sslrootcert=system", &from_env).contains("weak sslmode \"require\""));
+}

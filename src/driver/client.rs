@@ -206,6 +206,18 @@ impl Client {
     pub fn backend_pid(&self) -> Option<u32> {
         self.conn().backend_key().map(|(pid, _)| pid)
     }
+
+    /// Whether the connection is encrypted (libpq's `PQsslInUse`).
+    pub fn ssl_in_use(&self) -> bool {
+        self.reactor.get(self.id).is_some_and(|s| s.ssl_in_use())
+    }
+
+    /// An attribute of the TLS session (libpq's `PQsslAttribute`): `library` (`rustls`), `protocol`
+    /// (`TLSv1.2`, `TLSv1.3`), `cipher`, `key_bits`, `compression` (`off`); `None` for an unknown
+    /// attribute or an unencrypted connection.
+    pub fn ssl_attribute(&self, attribute: &str) -> Option<String> {
+        self.reactor.get(self.id)?.ssl_attribute(attribute)
+    }
 }
 
 impl Drop for Client {

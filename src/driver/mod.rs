@@ -22,6 +22,7 @@ mod cancel;
 mod client;
 mod socket;
 mod stream;
+pub mod tls;
 mod transport;
 
 pub use cancel::CancelToken;
@@ -38,9 +39,9 @@ use mio::event::Source;
 use mio::{Events, Poll, Token};
 
 use crate::auth::{ScramClient, ScramKeyCache};
-use crate::conn::{Connection, PollResult, StartupConfig, State};
+use crate::conn::{Connection, PollResult, StartupConfig, State, TlsNegotiation};
 use crate::conninfo::{
-    Config, ConnectParams, Environment, GssEncMode, Host, Target, TargetSessionAttrs,
+    Config, ConnectParams, Environment, GssEncMode, Host, SslMode, Target, TargetSessionAttrs,
 };
 use crate::error::{Error, ErrorKind};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -352,6 +353,7 @@ impl Reactor {
         }
         // Parsed once, reported per TCP attempt (as libpq, which sets them on each socket).
         let options = SocketOptions::from_config(config);
+        let tls_settings = tls::TlsSettings::from_params(&params);
         let mut errors = String::new();
         let mut last: Option<Error> = None;
         for target in &params.targets {
@@ -366,7 +368,7 @@ impl Reactor {
                 }
             };
             for peer in peers {
-                match self.connect_peer(&params, &options, target, &peer) {
+                match self.connect_peer(&params, &tls_settings, &options, target, &peer) {
                     Ok(id) => return Ok(id),
                     Err(e) => {
                         errors.push_str(&describe_peer(target, &peer));
@@ -392,16 +394,102 @@ impl Reactor {
         })
     }
 
+    /// Connects to one address with libpq's sslmode sequence (PostgreSQL 17's
+    /// `init_allowed_encryption_methods`/`connection_failed`): `allow` tries plain text first and
+    /// reconnects with TLS when the server refuses it; `prefer` tries TLS first (an `N` answer goes on
+    /// in plain text on the same socket) and reconnects in plain text when the handshake fails or the
+    /// server refuses the encrypted session; the others make one attempt. Unix sockets never use TLS.
+    /// The failures of all attempts are reported, one libpq line each.
     fn connect_peer(
+        &mut self,
+        params: &ConnectParams,
+        tls_settings: &tls::TlsSettings,
+        options: &Result<SocketOptions, Error>,
+        target: &Target,
+        peer: &Peer,
+    ) -> Result<ConnId, Error> {
+        let ip = match peer {
+            Peer::Tcp(addr) => Some(addr.ip()),
+            Peer::Unix(_) => None,
+        };
+        let mode = params.sslmode;
+        // Each attempt: whether it negotiates TLS.
+        let attempts: &[bool] = match (ip, mode) {
+            (None, _) | (_, SslMode::Disable) => &[false],
+            (_, SslMode::Allow) => &[false, true],
+            (_, SslMode::Prefer) => &[true, false],
+            _ => &[true],
+        };
+        let plan = match ip {
+            Some(ip) if mode != SslMode::Disable => Some(tls::plan(tls_settings, target, ip)),
+            _ => None,
+        };
+        let mut failures: Vec<Error> = Vec::new();
+        for (i, &try_tls) in attempts.iter().enumerate() {
+            let last = i + 1 == attempts.len();
+            let attempt_plan = match (&plan, try_tls) {
+                (Some(Ok(p)), _) => Some(p.clone()),
+                // The TLS configuration failed (a file, a version): that is this TLS attempt's
+                // failure; a plain-text attempt does not need it.
+                (Some(Err(e)), true) => {
+                    failures.push(e.clone());
+                    if last {
+                        break;
+                    }
+                    continue;
+                }
+                _ => None,
+            };
+            match self.connect_attempt(params, options, target, peer, attempt_plan, try_tls) {
+                Ok(id) => return Ok(id),
+                Err((e, negotiation)) => {
+                    let retry = !last
+                        && match mode {
+                            // A plain-text attempt the server refused (not "cannot connect now",
+                            // which moves on to the next host).
+                            SslMode::Allow => {
+                                e.code().is_some_and(|c| c != "57P03")
+                                    && e.kind() == ErrorKind::Server
+                            }
+                            // The handshake failed, or the server refused the encrypted session.
+                            SslMode::Prefer => {
+                                matches!(
+                                    negotiation,
+                                    TlsNegotiation::Handshaking
+                                        | TlsNegotiation::Established
+                                        | TlsNegotiation::Failed
+                                ) && e.code() != Some("57P03")
+                            }
+                            _ => false,
+                        };
+                    failures.push(e);
+                    if !retry {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(join_attempts(failures, &describe_peer(target, peer)))
+    }
+
+    /// One connection attempt to `peer`, negotiating TLS or not (`try_tls`); on failure the error and
+    /// how far TLS got, for [`connect_peer`](Self::connect_peer)'s fallbacks.
+    fn connect_attempt(
         &mut self,
         params: &ConnectParams,
         options: &Result<SocketOptions, Error>,
         target: &Target,
         peer: &Peer,
-    ) -> Result<ConnId, Error> {
-        let startup = startup_config(params, target, peer)?;
+        plan: Option<tls::TlsPlan>,
+        try_tls: bool,
+    ) -> Result<ConnId, (Error, TlsNegotiation)> {
+        let not_tried = |e: Error| (e, TlsNegotiation::NotAttempted);
+        let startup = startup_config(params, target, peer)
+            .map_err(not_tried)?
+            .with_tls_available(plan.is_some())
+            .with_try_tls(try_tls);
         let options = match (peer, options) {
-            (Peer::Tcp(_), Err(e)) => return Err(e.clone()),
+            (Peer::Tcp(_), Err(e)) => return Err(not_tried(e.clone())),
             (Peer::Tcp(_), Ok(o)) => o,
             // Unix-domain sockets have no TCP options: a bad value there is not an error (libpq).
             (Peer::Unix(_), _) => &SocketOptions::default(),
@@ -414,13 +502,17 @@ impl Reactor {
                     e,
                 ),
                 OpenError::Option(text) => Error::new(ErrorKind::Connect, text),
-            })?;
-        let id = self.insert(socket)?;
+            })
+            .map_err(not_tried)?
+            .with_tls(plan);
+        let id = self.insert(socket).map_err(not_tried)?;
         let deadline = params.connect_timeout.map(|t| Instant::now() + t);
         let finished = self.wait_until(deadline, |r| match r.get(id) {
             Some(s) => s.connect_failed() || s.conn().state() != State::Startup,
             None => true,
         });
+        // A timeout moves on to the next host, never to the other encryption method (libpq).
+        let timed_out = matches!(finished, Ok(false));
         let outcome = match finished {
             Err(e) => Err(e),
             Ok(false) => Err(Error::new(ErrorKind::Connect, "timeout expired")),
@@ -434,6 +526,9 @@ impl Reactor {
                     ))
                 } else if let Some(e) = socket.conn().fatal_error() {
                     Err(e.clone())
+                } else if let Err(text) = check_cert_sent(socket, params) {
+                    Err(Error::new(ErrorKind::Connect, text)
+                        .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION))
                 } else {
                     check_session_attrs(socket.conn(), params.target_session_attrs)
                 }
@@ -442,8 +537,12 @@ impl Reactor {
         match outcome {
             Ok(()) => Ok(id),
             Err(e) => {
+                let negotiation = match self.get(id) {
+                    Some(s) if !timed_out => s.conn().tls_negotiation(),
+                    _ => TlsNegotiation::NotAttempted,
+                };
                 self.close(id);
-                Err(e)
+                Err((e, negotiation))
             }
         }
     }
@@ -486,7 +585,11 @@ impl Reactor {
     pub fn cancel_token(&self, id: ConnId) -> Option<CancelToken> {
         let socket = self.get(id)?;
         let (pid, key) = socket.conn().backend_key()?;
-        Some(CancelToken::new(socket.peer().clone(), pid, key.to_vec()))
+        let tls = socket
+            .ssl_in_use()
+            .then(|| socket.tls_plan().cloned())
+            .flatten();
+        Some(CancelToken::new(socket.peer().clone(), pid, key.to_vec()).with_tls(tls))
     }
 }
 
@@ -534,6 +637,33 @@ fn resolve_target(target: &Target) -> Result<Vec<Peer>, String> {
     }
 }
 
+/// The failures of the attempts on one address as one error: libpq's lines, each after the first
+/// with the address's prefix (the caller adds the first's); the last attempt's SQLSTATE.
+fn join_attempts(failures: Vec<Error>, prefix: &str) -> Error {
+    if failures.len() == 1 {
+        return failures.into_iter().next().expect("one failure");
+    }
+    let mut text = String::new();
+    for (i, e) in failures.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+            text.push_str(prefix);
+        }
+        text.push_str(e.libpq_text().trim_end());
+    }
+    match failures.into_iter().last() {
+        Some(last) if text.is_empty() => last,
+        Some(last) => {
+            let joined = Error::new(last.kind(), text);
+            match last.code() {
+                Some(code) => joined.with_code(code),
+                None => joined,
+            }
+        }
+        None => Error::new(ErrorKind::Connect, "no connection attempt was made"),
+    }
+}
+
 /// libpq's prefix naming the server an attempt went to.
 pub fn describe_peer(target: &Target, peer: &Peer) -> String {
     match (peer, &target.host) {
@@ -577,6 +707,18 @@ fn scram_key_cache() -> Arc<Mutex<ScramKeyCache>> {
     CACHE
         .get_or_init(|| Arc::new(Mutex::new(ScramKeyCache::new(64))))
         .clone()
+}
+
+/// libpq's `sslcertmode=require` check (at AuthenticationOk there; once the session is ready here):
+/// the server asked for the client certificate and it was sent.
+fn check_cert_sent(socket: &PgSocket, params: &ConnectParams) -> Result<(), String> {
+    if params.sslcertmode != crate::conninfo::SslCertMode::Require {
+        return Ok(());
+    }
+    match socket.tls_plan() {
+        Some(plan) => plan.check_cert_sent(socket.ssl_in_use()),
+        None => Err("server did not request an SSL certificate".into()),
+    }
 }
 
 /// Checks `target_session_attrs` from the parameters the server reported (PostgreSQL 14 and later

@@ -7,9 +7,10 @@ use mio::event::Source;
 use mio::{Interest, Registry, Token};
 
 use super::stream::{OpenError, Peer, SocketOptions, Stream};
-use super::transport::Transport;
-use crate::conn::Connection;
-use crate::error::Error;
+use super::tls::TlsPlan;
+use super::transport::{Handshake, TlsTransport, Transport};
+use crate::conn::{Connection, State};
+use crate::error::{Error, ErrorKind};
 
 /// A [`Connection`] and its socket: moves bytes stream <-> [`Transport`] <-> session. Implements
 /// [`mio::event::Source`], so it can live in a caller's own `Poll`: register it, call
@@ -31,6 +32,8 @@ pub struct PgSocket {
     transport: Transport,
     conn: Connection,
     peer: Peer,
+    /// How this connection runs TLS when its session asks for it; `None`: it never does.
+    tls: Option<TlsPlan>,
     connected: bool,
     connect_error: Option<io::Error>,
     /// The interest the stream is registered with, if any: a mirror of the OS registration, not a
@@ -72,6 +75,7 @@ impl PgSocket {
             transport: Transport::Plain,
             conn,
             peer,
+            tls: None,
             connected: false,
             connect_error: None,
             interest: None,
@@ -79,6 +83,59 @@ impl PgSocket {
             hint_skip: 0,
             hint_backoff: HINT_BACKOFF_MIN,
         }
+    }
+
+    /// Sets how this connection runs TLS when its session asks for it ([`Connection::tls_wanted`]):
+    /// the handshake starts then, through the same non-blocking socket.
+    pub fn with_tls(mut self, plan: Option<TlsPlan>) -> PgSocket {
+        self.tls = plan;
+        self
+    }
+
+    /// The TLS plan this connection was opened with (also what a cancel request uses).
+    pub fn tls_plan(&self) -> Option<&TlsPlan> {
+        self.tls.as_ref()
+    }
+
+    /// Whether the connection is encrypted (libpq's `PQsslInUse`).
+    pub fn ssl_in_use(&self) -> bool {
+        self.transport.is_tls()
+    }
+
+    /// An attribute of the TLS session as libpq's `PQsslAttribute` names them (`library`,
+    /// `protocol`, `cipher`, `key_bits`, `compression`); `None` for an unknown one or without TLS.
+    pub fn ssl_attribute(&self, attribute: &str) -> Option<String> {
+        if !self.transport.is_tls() {
+            return None;
+        }
+        super::tls::session_attribute(self.transport.tls_session()?, attribute)
+    }
+
+    /// Starts the TLS handshake when the session asks for it, and tells the session when it has
+    /// finished (or failed a check after it).
+    fn check_tls(&mut self) {
+        if matches!(self.transport, Transport::Plain) && self.conn.tls_wanted() {
+            match self.tls.as_ref().map(|plan| (plan.start(), plan.direct)) {
+                Some((Ok(session), direct)) => {
+                    self.transport = Transport::Tls(Box::new(TlsTransport::new(session, direct)));
+                }
+                Some((Err(e), _)) => self.conn.handle_tls_failed(e),
+                None => self.conn.handle_tls_failed(tls_failure(
+                    "SSL is not available on this connection".into(),
+                )),
+            }
+        }
+        match self.transport.take_handshake() {
+            Handshake::Pending => {}
+            Handshake::Established(end_point) => self.conn.handle_tls_established(end_point),
+            Handshake::Failed(text) => self.conn.handle_tls_failed(tls_failure(text)),
+        }
+    }
+
+    /// Whether to read: the session wants input, or its TLS handshake runs.
+    fn wants_input(&self) -> bool {
+        self.conn.wants_read()
+            || (self.transport.is_handshaking() && self.conn.state() == State::Startup)
     }
 
     /// The session.
@@ -129,7 +186,7 @@ impl PgSocket {
         if !self.connected {
             return Some(Interest::READABLE | Interest::WRITABLE);
         }
-        let read = self.conn.wants_read().then_some(Interest::READABLE);
+        let read = self.wants_input().then_some(Interest::READABLE);
         let write = self
             .transport
             .wants_write(&self.conn)
@@ -220,6 +277,7 @@ impl PgSocket {
         if !self.connected {
             return;
         }
+        self.check_tls();
         let mut sent = false;
         loop {
             self.transport.take_plaintext(&mut self.conn);
@@ -287,21 +345,31 @@ impl PgSocket {
             return 0;
         }
         let mut total = 0;
-        while self.conn.wants_read() {
+        while self.wants_input() {
             match self.transport.read_tls(&mut self.stream, scratch) {
                 Ok(0) => {
-                    self.conn.handle_eof();
+                    self.input_ended(None);
                     break;
                 }
                 Ok(n) => {
                     total += n;
-                    if self.transport.process_new_packets().is_err() {
-                        self.conn.handle_eof();
+                    let conn = &mut self.conn;
+                    let closed = match self
+                        .transport
+                        .read_plaintext(scratch, n, |bytes| conn.handle_input(bytes))
+                    {
+                        Ok(closed) => closed,
+                        Err(text) => {
+                            self.tls_failed(text);
+                            break;
+                        }
+                    };
+                    self.check_tls();
+                    if closed {
+                        self.input_ended(None);
                         break;
                     }
-                    let conn = &mut self.conn;
-                    self.transport
-                        .read_plaintext(scratch, n, |bytes| conn.handle_input(bytes));
+                    // A short read drained the socket (see above), whatever the transport.
                     if cfg!(target_os = "linux") && n < scratch.len() && !read_closed {
                         break;
                     }
@@ -309,12 +377,45 @@ impl PgSocket {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.conn.handle_io_error(e);
+                    self.input_ended(Some(e));
                     break;
                 }
             }
         }
         total
+    }
+
+    /// The socket's end (or failure): during a TLS handshake libpq's `SSL SYSCALL error`, the
+    /// handshake's failure; otherwise the session's end of input.
+    fn input_ended(&mut self, e: Option<io::Error>) {
+        if self.transport.is_handshaking() && self.conn.state() == State::Startup {
+            let text = super::tls::syscall_error_text(e.as_ref());
+            self.conn.handle_tls_failed(tls_failure(text));
+            return;
+        }
+        match e {
+            None => self.conn.handle_eof(),
+            Some(e) => self.conn.handle_io_error(e),
+        }
+    }
+
+    /// A TLS error (a bad record, a failed verification, an alert): sends rustls's alert (best
+    /// effort), then fails the handshake, or ends a session already running.
+    fn tls_failed(&mut self, text: String) {
+        while self.transport.wants_write(&self.conn) {
+            match self.transport.write_tls(&mut self.stream, &mut self.conn) {
+                Ok(n) if n > 0 => {}
+                _ => break,
+            }
+        }
+        self.transport.discard_output(&mut self.conn);
+        // During startup (TLS 1.3 servers refuse a client certificate after the client's Finished)
+        // the connection attempt fails with the TLS text, as libpq's; later the session ends (08006).
+        if self.conn.state() == State::Startup {
+            self.conn.handle_tls_failed(tls_failure(text));
+        } else {
+            self.conn.handle_io_error(io::Error::other(text));
+        }
     }
 
     /// Sends Terminate (best effort, without blocking) and shuts the socket down.
@@ -325,9 +426,18 @@ impl PgSocket {
                 Ok(())
             })
             .ok();
+            self.transport.send_close_notify();
+            self.flush();
         }
         self.stream.shutdown();
     }
+}
+
+/// A TLS failure of this attempt, for the session (the driver adds the `connection to server at`
+/// prefix).
+fn tls_failure(text: String) -> Error {
+    Error::new(ErrorKind::Connect, text)
+        .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION)
 }
 
 impl Source for PgSocket {

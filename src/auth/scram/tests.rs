@@ -672,21 +672,24 @@ fn choose_sasl_mechanism_require_without_plus_rejected() {
 }
 
 #[test]
-fn choose_sasl_mechanism_plus_over_tls_passed_over() {
-    // pgdblink cannot do channel binding; like a libpq built without it, it falls back.
-    for cb in [ChannelBinding::Disable, ChannelBinding::Prefer] {
-        assert_eq!(
-            choose(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"], cb, true),
-            Ok(SCRAM_SHA_256)
-        );
+fn choose_sasl_mechanism_plus_over_tls_selected() {
+    for cb in [ChannelBinding::Prefer, ChannelBinding::Require] {
+        for offered in [
+            &["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"][..],
+            &["SCRAM-SHA-256", "SCRAM-SHA-256-PLUS"][..],
+            &["SCRAM-SHA-256-PLUS"][..],
+        ] {
+            assert_eq!(choose(offered, cb, true), Ok(SCRAM_SHA_256_PLUS));
+        }
     }
+    // channel_binding=disable passes PLUS over.
     assert_eq!(
         choose(
             &["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"],
-            ChannelBinding::Require,
+            ChannelBinding::Disable,
             true
         ),
-        Err("channel binding is required, but client does not support it".to_owned())
+        Ok(SCRAM_SHA_256)
     );
 }
 
@@ -708,7 +711,7 @@ fn choose_sasl_mechanism_none_supported_rejected() {
         text
     );
     assert_eq!(
-        choose(&["SCRAM-SHA-256-PLUS"], ChannelBinding::Prefer, true),
+        choose(&["SCRAM-SHA-256-PLUS"], ChannelBinding::Disable, true),
         text
     );
 }
@@ -717,6 +720,169 @@ fn choose_sasl_mechanism_none_supported_rejected() {
 fn choose_sasl_mechanism_error_kind_is_auth() {
     let error = choose_sasl_mechanism([], ChannelBinding::Prefer, false).unwrap_err();
     assert_eq!(error.kind(), ErrorKind::Auth);
+}
+
+fn select(
+    offered: &[&str],
+    cb: ChannelBinding,
+    tls: bool,
+    end_point: Option<&[u8]>,
+) -> Result<ScramBinding, String> {
+    select_sasl_mechanism(offered.iter().map(|m| m.as_bytes()), cb, tls, end_point)
+        .map_err(|e| e.message().to_owned())
+}
+
+const BOTH: &[&str] = &["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"];
+const END_POINT: [u8; 32] = [0xab; 32];
+
+#[test]
+fn select_sasl_mechanism_gs2_flag_like_libpq() {
+    let plus = Ok(ScramBinding::TlsServerEndPoint(END_POINT.to_vec()));
+    // TLS, PLUS offered: p=, unless binding is disabled (then n,,).
+    for cb in [ChannelBinding::Prefer, ChannelBinding::Require] {
+        assert_eq!(select(BOTH, cb, true, Some(&END_POINT)), plus);
+    }
+    assert_eq!(
+        select(BOTH, ChannelBinding::Disable, true, Some(&END_POINT)),
+        Ok(ScramBinding::Unsupported)
+    );
+    // TLS, only SCRAM-SHA-256 offered: y,, (the client could bind), n,, when disabled.
+    assert_eq!(
+        select(
+            &["SCRAM-SHA-256"],
+            ChannelBinding::Prefer,
+            true,
+            Some(&END_POINT)
+        ),
+        Ok(ScramBinding::NotOffered)
+    );
+    assert_eq!(
+        select(
+            &["SCRAM-SHA-256"],
+            ChannelBinding::Disable,
+            true,
+            Some(&END_POINT)
+        ),
+        Ok(ScramBinding::Unsupported)
+    );
+    // No TLS: n,,.
+    for cb in [ChannelBinding::Prefer, ChannelBinding::Disable] {
+        assert_eq!(
+            select(&["SCRAM-SHA-256"], cb, false, None),
+            Ok(ScramBinding::Unsupported)
+        );
+    }
+}
+
+#[test]
+fn select_sasl_mechanism_refusals_like_libpq() {
+    assert_eq!(
+        select(BOTH, ChannelBinding::Prefer, false, None),
+        Err("server offered SCRAM-SHA-256-PLUS authentication over a non-SSL connection".into())
+    );
+    assert_eq!(
+        select(&["SCRAM-SHA-256"], ChannelBinding::Require, false, None),
+        Err("channel binding required, but SSL not in use".into())
+    );
+    assert_eq!(
+        select(
+            &["SCRAM-SHA-256"],
+            ChannelBinding::Require,
+            true,
+            Some(&END_POINT)
+        ),
+        Err(
+            "channel binding is required, but server did not offer an authentication method \
+             that supports channel binding"
+                .into()
+        )
+    );
+}
+
+#[test]
+fn select_sasl_mechanism_without_end_point_data() {
+    // A certificate whose signature names no hash (Ed25519): prefer authenticates without binding
+    // (n,,, which the server accepts), require fails before any secret is sent.
+    assert_eq!(
+        select(BOTH, ChannelBinding::Prefer, true, None),
+        Ok(ScramBinding::Unsupported)
+    );
+    assert_eq!(
+        select(BOTH, ChannelBinding::Require, true, None),
+        Err("channel binding is required, but client does not support it".into())
+    );
+    assert_eq!(
+        select(&["SCRAM-SHA-256-PLUS"], ChannelBinding::Prefer, true, None),
+        Err("none of the server's SASL authentication mechanisms are supported".into())
+    );
+}
+
+#[test]
+fn scram_binding_headers_and_cbind_input() {
+    assert_eq!(ScramBinding::Unsupported.gs2_header(), "n,,");
+    assert_eq!(ScramBinding::Unsupported.cbind_input(), "biws");
+    assert_eq!(ScramBinding::NotOffered.gs2_header(), "y,,");
+    assert_eq!(ScramBinding::NotOffered.cbind_input(), "eSws");
+    let plus = ScramBinding::TlsServerEndPoint(vec![1, 2, 3]);
+    assert_eq!(plus.gs2_header(), "p=tls-server-end-point,,");
+    assert_eq!(
+        BASE64.decode(plus.cbind_input()).unwrap(),
+        b"p=tls-server-end-point,,\x01\x02\x03"
+    );
+    assert_eq!(plus.mechanism(), SCRAM_SHA_256_PLUS);
+    assert_eq!(ScramBinding::NotOffered.mechanism(), SCRAM_SHA_256);
+}
+
+/// SCRAM-SHA-256-PLUS over the PostgreSQL 15 capture's server-first, with the binding data
+/// 00 01 .. 1f; the expected messages computed independently (Python hashlib/hmac, RFC 5802).
+const PLUS_CLIENT_FINAL: &[u8] =
+    b"c=cD10bHMtc2VydmVyLWVuZC1wb2ludCwsAAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=,\
+r=xV3yFJ/WUxMSClp1AbComiHv47cvuoaNJpRXgxRLTvTgGSIq,p=oJG+1UlnKhtLidRTHHz5qkzzQGx7cCsn1ngvvZrkIng=";
+const PLUS_SERVER_FINAL: &[u8] = b"v=p5/oJ92FfBXjDLri1+3RlgYRFpBxuP1vitKrD3cZ3os=";
+
+#[test]
+fn scram_plus_known_vector() {
+    let end_point: Vec<u8> = (0..32).collect();
+    let mut client = pg_client().with_binding(ScramBinding::TlsServerEndPoint(end_point));
+    assert_eq!(
+        client.client_first_message(),
+        b"p=tls-server-end-point,,n=,r=xV3yFJ/WUxMSClp1AbComiHv"
+    );
+    assert_eq!(
+        client.handle_server_first(PG_SERVER_FIRST).unwrap(),
+        PLUS_CLIENT_FINAL
+    );
+    assert!(!client.is_channel_bound());
+    // The plain exchange's signature does not verify: the binding data is in the AuthMessage.
+    let mut other = pg_client().with_binding(ScramBinding::TlsServerEndPoint((0..32).collect()));
+    other.handle_server_first(PG_SERVER_FIRST).unwrap();
+    assert_eq!(
+        other
+            .handle_server_final(PG_SERVER_FINAL)
+            .unwrap_err()
+            .message(),
+        "incorrect server signature"
+    );
+    client.handle_server_final(PLUS_SERVER_FINAL).unwrap();
+    assert!(client.is_complete() && client.is_channel_bound());
+}
+
+#[test]
+fn scram_y_flag_known_vector() {
+    let mut client = pg_client().with_binding(ScramBinding::NotOffered);
+    assert_eq!(
+        client.client_first_message(),
+        b"y,,n=,r=xV3yFJ/WUxMSClp1AbComiHv"
+    );
+    assert_eq!(
+        client.handle_server_first(PG_SERVER_FIRST).unwrap(),
+        &b"c=eSws,r=xV3yFJ/WUxMSClp1AbComiHv47cvuoaNJpRXgxRLTvTgGSIq,\
+p=GAldW+pALdvekPXJp2FJTd/T/vAHD5lhRIZsBjY+lxA="[..]
+    );
+    client
+        .handle_server_final(b"v=k0+ge/HAweoCZ8dUF7krrxM/uhqoWpZNviFQJUlp1+E=")
+        .unwrap();
+    assert!(client.is_complete() && !client.is_channel_bound());
 }
 
 #[test]
@@ -807,6 +973,69 @@ fn scram_matches_postgres_protocol() {
         let without_proof = &client_final[..client_final.len() - ",p=".len() - 44];
         let auth_message = [
             &their_first[3..],
+            b",",
+            server_first.as_bytes(),
+            b",",
+            without_proof,
+        ];
+        let signature = hmac_sha256(keys.server_key(), &auth_message);
+        let server_final = format!("v={}", BASE64.encode(signature));
+        theirs.finish(server_final.as_bytes()).unwrap();
+        ours.handle_server_final(server_final.as_bytes()).unwrap();
+        assert!(ours.is_complete());
+    }
+}
+
+#[test]
+fn scram_plus_matches_postgres_protocol() {
+    use postgres_protocol::authentication::sasl;
+
+    let mut rng = TestRng(0x6a09_e667_f3bc_c908);
+    for round in 0..24 {
+        let password = test_password(&mut rng);
+        // SHA-256, SHA-384 and SHA-512 sized binding data, and the y flag.
+        let (theirs_binding, ours_binding) = match round % 4 {
+            3 => (
+                sasl::ChannelBinding::unrequested(),
+                ScramBinding::NotOffered,
+            ),
+            n => {
+                let len = [32, 48, 64][n];
+                let data: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+                (
+                    sasl::ChannelBinding::tls_server_end_point(data.clone()),
+                    ScramBinding::TlsServerEndPoint(data),
+                )
+            }
+        };
+        let header = ours_binding.gs2_header();
+        let mut theirs = sasl::ScramSha256::new(&password, theirs_binding);
+        let their_first = theirs.message().to_vec();
+        let nonce = std::str::from_utf8(&their_first)
+            .unwrap()
+            .strip_prefix(header)
+            .and_then(|rest| rest.strip_prefix("n=,r="))
+            .unwrap()
+            .to_owned();
+        let mut ours =
+            ScramClient::new(&password, &nonce, ScramLimits::default()).with_binding(ours_binding);
+        assert_eq!(ours.client_first_message(), their_first);
+
+        let salt: Vec<u8> = (0..1 + rng.below(24)).map(|_| rng.next() as u8).collect();
+        let iterations = 1 + rng.below(40) as u32;
+        let server_first = format!(
+            "r={nonce}{},s={},i={iterations}",
+            ScramClient::nonce_from_bytes(&[round as u8; 18]),
+            BASE64.encode(&salt)
+        );
+        theirs.update(server_first.as_bytes()).unwrap();
+        let client_final = ours.handle_server_first(server_first.as_bytes()).unwrap();
+        assert_eq!(client_final, theirs.message(), "round {round}");
+
+        let keys = derive_keys(&saslprep_password(&password), &salt, iterations);
+        let without_proof = &client_final[..client_final.len() - ",p=".len() - 44];
+        let auth_message = [
+            &their_first[header.len()..],
             b",",
             server_first.as_bytes(),
             b",",

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 use crate::auth::{ChannelBinding, ScramKeyCache, ScramLimits};
-use crate::conninfo::{ChannelBindingMode, ConnectParams, ProtocolVersion, SslMode, Target};
+use crate::conninfo::{
+    ChannelBindingMode, ConnectParams, ProtocolVersion, SslMode, SslNegotiation, Target,
+};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::Limits;
 
@@ -23,8 +25,10 @@ pub struct StartupConfig {
     pub(super) password: Option<Zeroizing<String>>,
     pub(super) params: Vec<(String, String)>,
     pub(super) sslmode: SslMode,
+    pub(super) sslnegotiation: SslNegotiation,
     pub(super) over_tcp: bool,
     pub(super) tls_available: bool,
+    pub(super) try_tls: bool,
     pub(super) max_protocol: ProtocolVersion,
     pub(super) min_protocol: ProtocolVersion,
     pub(super) channel_binding: ChannelBindingMode,
@@ -45,8 +49,9 @@ impl StartupConfig {
     /// A builder for a session of `user` on `database`, with `scram_nonce` as the SCRAM client nonce
     /// (printable ASCII without `,`; [`ScramClient::nonce_from_bytes`](crate::auth::ScramClient::nonce_from_bytes) makes one from 18 random
     /// bytes). Defaults: startup parameters `user`, `database` and `client_encoding=UTF8`; no
-    /// password; `sslmode=prefer` over TCP without TLS (so no SSLRequest); protocol 3.0 (at least
-    /// 3.0); `channel_binding=prefer`; default SCRAM and decoder limits; no SCRAM key cache.
+    /// password; `sslmode=prefer`, `sslnegotiation=postgres`, over TCP, TLS not available (so no
+    /// SSLRequest) and TLS tried when available; protocol 3.0 (at least 3.0);
+    /// `channel_binding=prefer`; default SCRAM and decoder limits; no SCRAM key cache.
     pub fn builder(
         user: &str,
         database: &str,
@@ -62,8 +67,10 @@ impl StartupConfig {
                     ("client_encoding".to_owned(), "UTF8".to_owned()),
                 ],
                 sslmode: SslMode::Prefer,
+                sslnegotiation: SslNegotiation::Postgres,
                 over_tcp: true,
                 tls_available: false,
+                try_tls: true,
                 max_protocol: ProtocolVersion::V3_0,
                 min_protocol: ProtocolVersion::V3_0,
                 channel_binding: ChannelBindingMode::Prefer,
@@ -77,8 +84,11 @@ impl StartupConfig {
 
     /// The startup for `target` of a resolved connection string: its user, database, startup
     /// parameters (`options`, `application_name`, `client_encoding`, ...), the password for that
-    /// target (the connection string's or `PGPASSWORD`, else `.pgpass`'s), `sslmode`, protocol
-    /// versions and `channel_binding`. `over_tcp` says whether the transport is TCP (sslmode does
+    /// target (the connection string's or `PGPASSWORD`, else `.pgpass`'s), `sslmode`,
+    /// `sslnegotiation`, protocol versions and `channel_binding`. Whether the transport can run TLS
+    /// and whether this attempt tries it are the driver's to set afterwards
+    /// ([`StartupConfigBuilder::tls_available`], [`StartupConfigBuilder::try_tls`], through
+    /// [`StartupConfig::to_builder`]). `over_tcp` says whether the transport is TCP (sslmode does
     /// not apply to Unix sockets). The caller draws `scram_nonce` at random and may attach a SCRAM
     /// key cache ([`with_scram_cache`](Self::with_scram_cache)).
     ///
@@ -113,6 +123,7 @@ impl StartupConfig {
         let mut builder = StartupConfig::builder(&params.user, &params.dbname, scram_nonce)
             .params(startup_params)
             .sslmode(params.sslmode)
+            .sslnegotiation(params.sslnegotiation)
             .over_tcp(over_tcp)
             .max_protocol_version(params.max_protocol_version)
             .min_protocol_version(params.min_protocol_version)
@@ -121,6 +132,25 @@ impl StartupConfig {
             builder = builder.password(password);
         }
         Ok(builder.build())
+    }
+
+    /// A builder holding this config, to change some of its settings (say
+    /// [`tls_available`](StartupConfigBuilder::tls_available) and
+    /// [`try_tls`](StartupConfigBuilder::try_tls) after [`from_params`](Self::from_params)).
+    pub fn to_builder(self) -> StartupConfigBuilder {
+        StartupConfigBuilder { config: self }
+    }
+
+    /// The same config with [`tls_available`](StartupConfigBuilder::tls_available) set.
+    pub fn with_tls_available(mut self, tls_available: bool) -> StartupConfig {
+        self.tls_available = tls_available;
+        self
+    }
+
+    /// The same config with [`try_tls`](StartupConfigBuilder::try_tls) set.
+    pub fn with_try_tls(mut self, try_tls: bool) -> StartupConfig {
+        self.try_tls = try_tls;
+        self
     }
 
     /// The same config with a cache of SCRAM keys shared between connections: a reconnect to the same
@@ -156,9 +186,24 @@ impl StartupConfig {
         self.sslmode
     }
 
+    /// `sslnegotiation`.
+    pub fn sslnegotiation(&self) -> SslNegotiation {
+        self.sslnegotiation
+    }
+
     /// Whether the transport is TCP.
     pub fn over_tcp(&self) -> bool {
         self.over_tcp
+    }
+
+    /// Whether the transport can run a TLS handshake.
+    pub fn tls_available(&self) -> bool {
+        self.tls_available
+    }
+
+    /// Whether this attempt negotiates TLS at all (the driver's sslmode fallbacks set it).
+    pub fn try_tls(&self) -> bool {
+        self.try_tls
     }
 
     /// The protocol version requested.
@@ -181,17 +226,31 @@ impl StartupConfig {
         self.limits
     }
 
-    /// Whether the session starts with an SSLRequest: only over TCP (sslmode does not apply to Unix
-    /// sockets), for `require`, `verify-ca` and `verify-full` (which fail at either answer, since
-    /// pgdblink cannot run the TLS handshake yet), and for `prefer` only where the transport says TLS
-    /// is available ([`StartupConfigBuilder::tls_available`]).
-    pub fn sends_ssl_request(&self) -> bool {
+    /// Whether this attempt negotiates TLS: only over TCP (sslmode does not apply to Unix sockets,
+    /// as in libpq), only when [`try_tls`](StartupConfigBuilder::try_tls) is set, never for
+    /// `sslmode=disable`; for `allow` and `prefer` only where the transport can run TLS
+    /// ([`tls_available`](StartupConfigBuilder::tls_available)); always for `require`, `verify-ca`
+    /// and `verify-full` (which fail at the server's `S` when TLS is not available).
+    fn negotiates_tls(&self) -> bool {
         self.over_tcp
+            && self.try_tls
             && match self.sslmode {
                 SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => true,
-                SslMode::Prefer => self.tls_available,
-                SslMode::Disable | SslMode::Allow => false,
+                SslMode::Prefer | SslMode::Allow => self.tls_available,
+                SslMode::Disable => false,
             }
+    }
+
+    /// Whether the session starts with an SSLRequest: it negotiates TLS (see
+    /// [`StartupConfigBuilder::try_tls`]) with `sslnegotiation=postgres`.
+    pub fn sends_ssl_request(&self) -> bool {
+        self.negotiates_tls() && self.sslnegotiation == SslNegotiation::Postgres
+    }
+
+    /// Whether the session starts with the TLS handshake itself, without an SSLRequest: it
+    /// negotiates TLS with `sslnegotiation=direct` (the driver offers ALPN `postgresql`).
+    pub fn starts_with_tls(&self) -> bool {
+        self.negotiates_tls() && self.sslnegotiation == SslNegotiation::Direct
     }
 
     pub(super) fn ssl_required(&self) -> bool {
@@ -217,7 +276,10 @@ impl fmt::Debug for StartupConfig {
             .field("password", &self.password.as_ref().map(|_| "********"))
             .field("params", &self.params)
             .field("sslmode", &self.sslmode)
+            .field("sslnegotiation", &self.sslnegotiation)
             .field("over_tcp", &self.over_tcp)
+            .field("tls_available", &self.tls_available)
+            .field("try_tls", &self.try_tls)
             .field("max_protocol", &self.max_protocol)
             .field("min_protocol", &self.min_protocol)
             .field("channel_binding", &self.channel_binding)
@@ -256,11 +318,27 @@ impl StartupConfigBuilder {
         self
     }
 
-    /// Whether the transport can take a TLS handshake (default `false`). With it, `sslmode=prefer`
-    /// also sends an SSLRequest and accepts a plaintext `N`. The handshake itself is not implemented
-    /// yet: an `S` answer fails with "not supported".
+    /// `sslnegotiation` (default `postgres`): `direct` starts with the TLS handshake instead of an
+    /// SSLRequest ([`Connection::tls_wanted`](crate::conn::Connection::tls_wanted) at once).
+    pub fn sslnegotiation(mut self, negotiation: SslNegotiation) -> StartupConfigBuilder {
+        self.config.sslnegotiation = negotiation;
+        self
+    }
+
+    /// Whether the transport can run a TLS handshake (default `false`). With it, `sslmode=prefer`
+    /// and `allow` also negotiate TLS, and an `S` answer makes the session wait for the handshake
+    /// ([`Connection::tls_wanted`](crate::conn::Connection::tls_wanted)); without it an `S` fails
+    /// with "SSL is not supported by this client".
     pub fn tls_available(mut self, tls_available: bool) -> StartupConfigBuilder {
         self.config.tls_available = tls_available;
+        self
+    }
+
+    /// Whether this attempt negotiates TLS at all (default `true`). libpq's fallbacks open a second
+    /// connection with the other value: `sslmode=allow` tries `false` first, `prefer` `true` first
+    /// (after a failed handshake or a server error over TLS, `false`).
+    pub fn try_tls(mut self, try_tls: bool) -> StartupConfigBuilder {
+        self.config.try_tls = try_tls;
         self
     }
 
