@@ -35,9 +35,9 @@
 //!
 //! ## What pgdblink does not do
 //!
-//! No TLS, GSSAPI or SSPI (they fail with libpq's "not supported" texts before any secret is sent), no
-//! async runtime, no background threads. Values travel in the text format; `FromText` reads the common
-//! types from it with the server's own input rules.
+//! No GSSAPI or SSPI (they fail with libpq's "not supported" texts before any secret is sent; TLS is
+//! rustls, see `docs/tls.md`), no async runtime, no background threads. Values travel in the text
+//! format; `FromText` reads the common types from it with the server's own input rules.
 #![forbid(unsafe_code)]
 
 pub mod auth;
