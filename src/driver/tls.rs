@@ -1150,6 +1150,32 @@ mod tests {
         assert_eq!(cert_names(&[]), None);
     }
 
+    /// The DER walker reads what a server sends before anything is verified (under `require`, and for
+    /// the channel-binding hash): every truncation and every single-byte change of a real certificate
+    /// gives an answer, never a panic or a hang.
+    #[test]
+    fn certificate_reading_survives_truncation_and_corruption() {
+        let cert = cert_with(&["db.example", "10.1.2.3"], Some("x"));
+        let probe = |bytes: &[u8]| {
+            let _ = cert_names(bytes);
+            let _ = is_self_issued(bytes);
+            let _ = server_end_point(bytes);
+            let _ = check_host_name(bytes, "db.example");
+            let _ = check_host_name(bytes, "10.1.2.3");
+        };
+        for len in 0..=cert.len() {
+            probe(&cert[..len]);
+        }
+        for i in 0..cert.len() {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut bad = cert.clone();
+                bad[i] ^= flip;
+                probe(&bad);
+            }
+        }
+        assert!(cert_names(&cert).is_some());
+    }
+
     /// libpq's host-name rules (fe-secure-common.c; 001_ssltests; the reference's local check).
     #[test]
     fn host_names_follow_libpq() {
