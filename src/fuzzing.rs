@@ -441,6 +441,7 @@ fn describe_result(r: &Result<QueryResult, crate::Error>) -> String {
         }
         Ok(QueryResult::Command(tag)) => format!("command {tag:?}"),
         Ok(QueryResult::EmptyQuery) => "empty".to_owned(),
+        Ok(other) => format!("{other:?}"),
         Err(e) => format!("error {:?} {:?} {:?}", e.code(), e.severity(), e.message()),
     }
 }

@@ -62,7 +62,7 @@ pub mod cluster;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use conn::{Column, Notification, QueryResult, Rows};
+pub use conn::{Column, CopyDirection, Notification, PipelineStatus, QueryResult, Rows};
 pub use conninfo::Config;
 #[cfg(feature = "driver")]
 pub use dblink::Dblink;

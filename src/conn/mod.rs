@@ -49,12 +49,15 @@
 //! ```
 
 pub mod cancel;
+mod extended;
 mod query;
 mod result;
 mod startup;
 #[cfg(test)]
 mod tests;
 
+pub use extended::{COPY_QUEUE_TEXT, PipelineStatus};
+pub use query::CopyDirection;
 pub use result::{Column, Notification, QueryResult, Row, RowIter, Rows};
 pub use startup::{StartupConfig, StartupConfigBuilder};
 
@@ -67,7 +70,7 @@ use bytes::{Buf, BytesMut};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::backend::{BackendMessage, TransactionStatus};
 use crate::protocol::{self, Decoded, Limits, frontend};
-use query::Requests;
+use query::{CopyQueue, Requests};
 use result::{Outbox, Output};
 use startup::Startup;
 
@@ -158,6 +161,13 @@ pub struct Connection {
     notices_dropped: u64,
     error_buffer: String,
     fatal: Option<Error>,
+    /// libpq's pipeline mode is on.
+    pipeline: bool,
+    /// Pipeline mode: the caller took an error (or an aborted query) and not yet the sync's
+    /// [`QueryResult::PipelineSync`].
+    pipeline_aborted: bool,
+    /// COPY TO STDOUT data waiting for the caller.
+    copy_out: CopyQueue,
 }
 
 impl fmt::Debug for Connection {
@@ -204,6 +214,9 @@ impl Connection {
             notices_dropped: 0,
             error_buffer: String::new(),
             fatal: None,
+            pipeline: false,
+            pipeline_aborted: false,
+            copy_out: CopyQueue::default(),
         };
         conn.begin_startup();
         conn
@@ -247,7 +260,8 @@ impl Connection {
     /// chunked-rows backpressure holds (at least [`MAX_QUEUED_ROW_BYTES`] of rows waiting to be
     /// taken with [`poll_result`](Self::poll_result)).
     pub fn wants_read(&self) -> bool {
-        let backpressure = self.outbox.row_bytes() >= MAX_QUEUED_ROW_BYTES;
+        let backpressure = self.outbox.row_bytes() >= MAX_QUEUED_ROW_BYTES
+            || self.copy_out.bytes() >= MAX_QUEUED_ROW_BYTES;
         !(matches!(self.phase, Phase::Closed) || self.eof || backpressure)
     }
 
@@ -326,7 +340,13 @@ impl Connection {
 
     /// Dispatches a simple Query. Allowed only in [`State::Idle`]; otherwise the error text is appended
     /// to the error buffer (as libpq does) and returned.
+    ///
+    /// In pipeline mode the ONE statement goes through the extended protocol, as
+    /// [`send_query_params`](Self::send_query_params) with no parameters.
     pub fn send_query(&mut self, sql: &str) -> Result<(), Error> {
+        if self.pipeline {
+            return self.send_query_params(sql, &[]);
+        }
         self.start_query(sql, None)
     }
 
@@ -337,6 +357,9 @@ impl Connection {
     /// wait to be taken the connection stops reading ([`wants_read`](Self::wants_read) is false), so a
     /// result of any size streams through bounded memory.
     pub fn send_query_chunked(&mut self, sql: &str, max_rows: usize) -> Result<(), Error> {
+        if self.pipeline {
+            return self.send_query_params_chunked(sql, &[], max_rows);
+        }
         self.start_query(sql, Some(max_rows.max(1)))
     }
 
@@ -360,6 +383,10 @@ impl Connection {
     /// The next result, the end marker, or "not yet".
     pub fn poll_result(&mut self) -> PollResult {
         match self.outbox.pop() {
+            Some(Output::Result(r)) if self.pipeline => {
+                self.pipeline_taken(&r);
+                PollResult::Ready(r)
+            }
             Some(Output::Result(r)) => PollResult::Ready(r),
             Some(Output::End) => PollResult::Done,
             None if self.is_busy() => PollResult::Pending,
