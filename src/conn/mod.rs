@@ -81,9 +81,9 @@ pub const BUSY_TEXT: &str = "another command is already in progress";
 /// The text for a command sent on a closed connection.
 pub const NO_CONNECTION_TEXT: &str = "no connection to the server";
 /// The error text for a COPY TO STDOUT, which pgdblink drains and reports.
-pub const COPY_OUT_TEXT: &str = "COPY TO STDOUT is not supported";
+pub const COPY_OUT_TEXT: &str = "COPY TO STDOUT is not supported here: use copy_out";
 /// The CopyFail message pgdblink answers a COPY FROM STDIN with.
-pub const COPY_IN_TEXT: &str = "COPY FROM STDIN is not supported";
+pub const COPY_IN_TEXT: &str = "COPY FROM STDIN is not supported here: use copy_in";
 
 /// In chunked-rows mode, the bytes of row data the connection queues before it stops reading from
 /// the server until the caller takes results (backpressure).

@@ -20,12 +20,14 @@
 
 mod cancel;
 mod client;
+mod extended;
 mod socket;
 mod stream;
 mod transport;
 
 pub use cancel::CancelToken;
 pub use client::Client;
+pub use extended::OUTPUT_THRESHOLD;
 pub use socket::PgSocket;
 pub use stream::{OpenError, Peer, SocketOptions, Stream, os_error_text};
 pub use transport::Transport;
