@@ -249,7 +249,10 @@ impl Connection {
         if self.pipeline {
             return Err(self.command_error(ErrorKind::Usage, COPY_IN_PIPELINE_TEXT));
         }
-        self.start_simple(sql, None, Some(direction))
+        self.start_simple(sql, None, Some(direction))?;
+        // Data an earlier COPY left untaken (the caller stopped at its error) is not this one's.
+        self.copy_out.clear();
+        Ok(())
     }
 
     /// The COPY in progress that the caller drives, if any: `In` from the server's CopyInResponse

@@ -788,7 +788,6 @@ impl Connection {
         for _ in 0..ends {
             self.outbox.push(Output::End, false);
         }
-        self.copy_out.clear();
     }
 }
 

@@ -85,7 +85,7 @@ impl Reactor {
                 continue;
             }
             chunks += 1;
-            if chunks % CHUNKS_BETWEEN_POLLS == 0 {
+            if chunks.is_multiple_of(CHUNKS_BETWEEN_POLLS) {
                 // Every other connection keeps being read, and a server error is seen early.
                 self.dispatch(Some(Duration::ZERO))?;
                 continue;
