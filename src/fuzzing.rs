@@ -242,6 +242,15 @@ pub fn check_frontend_stream(bytes: &[u8]) -> Result<Vec<Frame<'_>>, String> {
 // conn_state
 // ---------------------------------------------------------------------------------------------
 
+/// Bit of the `conn_state` input's byte 1: the client uses the extended protocol, pipeline mode and
+/// COPY instead of simple queries. The first byte of every segment is then not the server's: it
+/// selects the client's move at the end of the segment (its value modulo 7: a parameterized query,
+/// a prepare, a prepared query, a pipeline, a COPY FROM STDIN, a COPY TO STDOUT, nothing); a COPY
+/// FROM STDIN in progress is fed and ended first, and pipeline mode left when it can be.
+pub const EXTENDED: u8 = 0x40;
+/// The longest control block (the low 6 bits of byte 1).
+const CONTROL_MAX: u8 = 0x3f;
+
 /// Bit of the `conn_state` input's byte 1: the client's queries use chunked results
 /// (`send_query_chunked` with [`CHUNK_ROWS`] rows a result) instead of whole ones.
 pub const CHUNKED_RESULTS: u8 = 0x80;
@@ -249,7 +258,7 @@ pub const CHUNKED_RESULTS: u8 = 0x80;
 pub const CHUNK_ROWS: usize = 2;
 
 /// How the `conn_state` input is laid out: byte 0 selects the startup options, byte 1 holds the
-/// [`CHUNKED_RESULTS`] bit and (its low 7 bits) the length of a control block taken from the end of
+/// [`CHUNKED_RESULTS`] and [`EXTENDED`] bits and (its low 6 bits) the length of a control block taken from the end of
 /// the input, and everything in between is what the server sends. Each control byte is one chunk of
 /// `(c & 0x7f) + 1` server bytes; `c & 0x80` ends a segment after the chunk. Between segments the
 /// client acts (drain, consume output, send a query); inside a segment only chunking differs. Server
@@ -259,6 +268,8 @@ pub struct ConnInput<'a> {
     pub options: u8,
     /// The client's queries ask for chunked results.
     pub chunked: bool,
+    /// The client uses the extended protocol, pipelines and COPY.
+    pub extended: bool,
     /// The server's bytes.
     pub server: &'a [u8],
     /// The chunking control bytes.
@@ -271,11 +282,12 @@ impl<'a> ConnInput<'a> {
         let options = data.first().copied().unwrap_or(0);
         let flags = data.get(1).copied().unwrap_or(0);
         let rest = data.get(2..).unwrap_or_default();
-        let n = usize::from(flags & !CHUNKED_RESULTS).min(rest.len());
+        let n = usize::from(flags & CONTROL_MAX).min(rest.len());
         let (server, control) = rest.split_at(rest.len() - n);
         ConnInput {
             options,
             chunked: flags & CHUNKED_RESULTS != 0,
+            extended: flags & EXTENDED != 0,
             server,
             control,
         }
@@ -285,6 +297,16 @@ impl<'a> ConnInput<'a> {
     /// most 127 chunks in all), so that the client acts after each segment: the form the seed corpus
     /// uses.
     pub fn encode(options: u8, chunked: bool, segments: &[Vec<u8>]) -> Vec<u8> {
+        Self::encode_with(options, chunked, false, segments)
+    }
+
+    /// Like [`encode`](Self::encode), with the [`EXTENDED`] bit when `extended`.
+    pub fn encode_with(
+        options: u8,
+        chunked: bool,
+        extended: bool,
+        segments: &[Vec<u8>],
+    ) -> Vec<u8> {
         let mut server = Vec::new();
         let mut control = Vec::new();
         for seg in segments {
@@ -299,8 +321,10 @@ impl<'a> ConnInput<'a> {
                 control.push((n - 1) as u8 | if left == 0 { 0x80 } else { 0 });
             }
         }
-        control.truncate(usize::from(!CHUNKED_RESULTS));
-        let flags = control.len() as u8 | if chunked { CHUNKED_RESULTS } else { 0 };
+        control.truncate(usize::from(CONTROL_MAX));
+        let flags = control.len() as u8
+            | if chunked { CHUNKED_RESULTS } else { 0 }
+            | if extended { EXTENDED } else { 0 };
         let mut out = vec![options, flags];
         out.extend_from_slice(&server);
         out.extend_from_slice(&control);
@@ -384,6 +408,8 @@ struct Run {
     conn: Connection,
     /// Queries ask for chunked results.
     chunked: bool,
+    /// The client uses the extended protocol, pipelines and COPY.
+    extended: bool,
     limits: Limits,
     /// Every byte the client has "sent" (consumed output).
     sent: Vec<u8>,
@@ -396,6 +422,8 @@ struct Run {
     done: bool,
     closed: Option<String>,
     queries: usize,
+    /// With [`EXTENDED`]: the move selected for the end of the current segment.
+    selector: Option<u8>,
 }
 
 fn describe_result(r: &Result<QueryResult, crate::Error>) -> String {
@@ -447,12 +475,13 @@ fn describe_result(r: &Result<QueryResult, crate::Error>) -> String {
 }
 
 impl Run {
-    fn new(options: u8, chunked: bool) -> Run {
+    fn new(options: u8, chunked: bool, extended: bool) -> Run {
         let config = conn_config(options);
         let limits = config.limits();
         let mut run = Run {
             conn: Connection::new(config),
             chunked,
+            extended,
             limits,
             sent: Vec::new(),
             summary: String::new(),
@@ -461,6 +490,7 @@ impl Run {
             done: false,
             closed: None,
             queries: 0,
+            selector: None,
         };
         run.check();
         run
@@ -500,6 +530,9 @@ impl Run {
 
     fn drain_results(&mut self) {
         loop {
+            while let Some(data) = self.conn.take_copy_data() {
+                self.results.push_str(&format!("copy data {data:?}\n"));
+            }
             let busy = self.conn.is_busy();
             let r = self.conn.poll_result();
             assert_eq!(busy, matches!(r, PollResult::Pending), "is_busy disagrees");
@@ -518,6 +551,10 @@ impl Run {
                     self.results.push('\n');
                 }
                 PollResult::Pending => break,
+                // Pipeline mode: an end marker between commands, more to come.
+                PollResult::Done if self.conn.is_active() => {
+                    self.results.push_str("end\n");
+                }
                 PollResult::Done => {
                     if !self.done {
                         self.results.push_str("done\n");
@@ -556,6 +593,9 @@ impl Run {
     }
 
     fn maybe_query(&mut self) {
+        if self.extended {
+            return self.extended_step();
+        }
         let state = self.conn.state();
         let before_buffer = self.conn.error_message().len();
         let sql = ["SELECT 1", "SELECT 1; SELECT 2", "", "COPY t TO STDOUT"][self.queries % 4];
@@ -582,6 +622,92 @@ impl Run {
         self.check();
     }
 
+    /// The client's move with [`EXTENDED`]: feeds or ends a COPY FROM STDIN in progress, leaves
+    /// pipeline mode when it can, and otherwise sends the next of: a parameterized query, a
+    /// prepare, a prepared query, a pipeline (two queries, a sync, a flush request, one more query
+    /// and a sync), a COPY FROM STDIN and a COPY TO STDOUT. Every outcome goes into the summary.
+    fn extended_step(&mut self) {
+        let log = |run: &mut Run, what: &str, r: Result<(), crate::Error>| {
+            match r {
+                Ok(()) => {
+                    run.done = false;
+                    run.summary.push_str(&format!("{what}\n"));
+                }
+                Err(e) => run
+                    .summary
+                    .push_str(&format!("{what} refused {:?}\n", e.message())),
+            }
+            run.check();
+        };
+        if self.conn.copy_state() == Some(crate::conn::CopyDirection::In) {
+            let r = self.conn.put_copy_data(b"1\t2\n");
+            log(self, "copy data", r);
+            let fail = self.queries.is_multiple_of(3).then_some("reader failed");
+            let r = self.conn.put_copy_end(fail);
+            log(self, "copy end", r);
+            return;
+        }
+        if self.conn.pipeline_status() != crate::conn::PipelineStatus::Off {
+            let r = self.conn.exit_pipeline_mode();
+            log(self, "exit pipeline", r);
+            if self.conn.pipeline_status() != crate::conn::PipelineStatus::Off {
+                return;
+            }
+        }
+        let step = match self.selector.take() {
+            Some(s) => usize::from(s) % 7,
+            None => self.queries % 6,
+        };
+        self.queries += 1;
+        match step {
+            0 => {
+                let r = self.conn.send_query_params("SELECT $1", &[Some("1"), None]);
+                log(self, "query params", r);
+            }
+            1 => {
+                let r = self.conn.send_prepare("s", "SELECT $1");
+                log(self, "prepare", r);
+            }
+            2 => {
+                let r = self.conn.send_query_prepared("s", &[Some("x")]);
+                log(self, "query prepared", r);
+            }
+            3 => {
+                let r = self.conn.enter_pipeline_mode();
+                log(self, "enter pipeline", r);
+                let r = self.conn.send_query("SELECT 1");
+                log(self, "pipelined query", r);
+                let r = if self.chunked {
+                    self.conn.send_query_chunked("SELECT 1/0", CHUNK_ROWS)
+                } else {
+                    self.conn.send_query_params("SELECT 1/0", &[])
+                };
+                log(self, "pipelined query", r);
+                let r = self.conn.pipeline_sync();
+                log(self, "sync", r);
+                let r = self.conn.send_flush_request();
+                log(self, "flush", r);
+                let r = self.conn.send_query("SELECT 2");
+                log(self, "pipelined query", r);
+                let r = self.conn.pipeline_sync();
+                log(self, "sync", r);
+            }
+            4 => {
+                let r = self
+                    .conn
+                    .send_copy("COPY t FROM STDIN", crate::conn::CopyDirection::In);
+                log(self, "copy in", r);
+            }
+            5 => {
+                let r = self
+                    .conn
+                    .send_copy("COPY t TO STDOUT", crate::conn::CopyDirection::Out);
+                log(self, "copy out", r);
+            }
+            _ => {}
+        }
+    }
+
     fn end_segment(&mut self) {
         self.drain_results();
         self.summary.push_str(&std::mem::take(&mut self.results));
@@ -590,8 +716,10 @@ impl Run {
         self.drain_notices();
         let c = &self.conn;
         self.summary.push_str(&format!(
-            "-- {:?} tx={:?} minor={} key={:?} params={:?} fatal={:?} errmsg={:?} out={}\n",
+            "-- {:?} {:?} copy={:?} tx={:?} minor={} key={:?} params={:?} fatal={:?} errmsg={:?} out={}\n",
             c.state(),
+            c.pipeline_status(),
+            c.copy_state(),
             c.transaction_status(),
             c.protocol_minor(),
             c.backend_key(),
@@ -609,11 +737,20 @@ impl Run {
 }
 
 fn run_conn(input: &ConnInput<'_>, mode: Mode) -> (String, Vec<u8>) {
-    let mut run = Run::new(input.options, input.chunked);
+    let mut run = Run::new(input.options, input.chunked, input.extended);
     let segments = input.segments();
     let control = input.control;
     let mut k = 0;
     for seg in &segments {
+        let stripped;
+        let seg = if input.extended {
+            let (selector, rest) = split_selector(seg);
+            run.selector = selector;
+            stripped = rest;
+            &stripped
+        } else {
+            seg
+        };
         if mode == Mode::Whole {
             let whole: Vec<u8> = seg.concat();
             run.conn.handle_input(&whole);
@@ -653,6 +790,24 @@ fn run_conn(input: &ConnInput<'_>, mode: Mode) -> (String, Vec<u8>) {
     run.check();
     run.consume(usize::MAX);
     (run.summary, run.sent)
+}
+
+/// The first byte of a segment (the client's move with [`EXTENDED`]) and the rest of its chunks.
+fn split_selector<'a>(seg: &[&'a [u8]]) -> (Option<u8>, Vec<&'a [u8]>) {
+    let mut selector = None;
+    let mut rest = Vec::with_capacity(seg.len());
+    for &chunk in seg {
+        match (selector, chunk.split_first()) {
+            (None, Some((&first, tail))) => {
+                selector = Some(first);
+                if !tail.is_empty() {
+                    rest.push(tail);
+                }
+            }
+            _ => rest.push(chunk),
+        }
+    }
+    (selector, rest)
 }
 
 /// The `conn_state` target: runs the input whole, chunked and with aggressive interleaving; checks

@@ -222,10 +222,11 @@ impl Connection {
         }
     }
 
-    /// Whether requests are in flight or results wait to be taken (libpq's `PQtransactionStatus`
-    /// says `PQTRANS_ACTIVE` then).
+    /// Whether requests are in flight or results (or end markers) wait to be taken: libpq's
+    /// `PQtransactionStatus` says `PQTRANS_ACTIVE` then, and in pipeline mode an end marker taken
+    /// while this holds separates two commands.
     pub fn is_active(&self) -> bool {
-        matches!(self.phase, Phase::Ready) && (!self.requests.is_empty() || self.outbox.len() > 0)
+        !self.requests.is_empty() || self.outbox.len() > 0
     }
 
     /// Pipeline mode: tracks the aborted status as the caller takes results.
