@@ -1,11 +1,12 @@
 //! pgdblink side by side with libpq's asynchronous API and tokio-postgres, on the same throwaway
-//! PostgreSQL cluster, in the same run: round trips, rows, fan-out over 50 and 500 connections, and
-//! SCRAM connection set-up.
+//! PostgreSQL cluster, in the same run: round trips, rows, fan-out over 50 and 500 connections, SCRAM
+//! connection set-up, and (against libpq only) pipelined `SELECT $1` 1,000 deep and COPY in and out
+//! of 1M rows.
 //!
 //! `cargo bench --bench compare` (`-- --seconds 5 --repeat 5` for longer runs; each scenario runs
 //! `--repeat` times per client, interleaved, and the median is reported with the spread of the runs;
 //! `--only LIST` runs the scenarios named in a comma-separated list of `round-trips`, `rows`,
-//! `fan-out`, `connect`; `--no-pin` leaves client and server free to use every core; `--unix` connects
+//! `fan-out`, `connect`, `pipeline`, `copy-in`, `copy-out`; `--no-pin` leaves client and server free to use every core; `--unix` connects
 //! every client over the cluster's unix socket instead of TCP on 127.0.0.1).
 //!
 //! Besides the ratio of the medians, each client's *paired* ratio to libpq is reported: the median,
@@ -53,11 +54,14 @@ struct Row {
 }
 
 /// The scenario keys `--only` takes, each with the prefix of the scenario names it selects.
-const SCENARIOS: [(&str, &str); 4] = [
+const SCENARIOS: [(&str, &str); 7] = [
     ("round-trips", "round trips"),
     ("rows", "rows"),
     ("fan-out", "fan-out"),
     ("connect", "connect"),
+    ("pipeline", "pipeline"),
+    ("copy-in", "copy in"),
+    ("copy-out", "copy out"),
 ];
 
 fn median_of(mut values: Vec<f64>) -> Option<f64> {
@@ -294,6 +298,39 @@ fn main() {
             }),
             ("tokio-postgres", &mut || {
                 rt.block_on(tokio_connect(&scram, duration))
+            }),
+        ],
+    );
+    scenario(
+        "pipeline (SELECT $1, depth 1,000)",
+        &mut [
+            ("pgdblink", &mut || {
+                bench::pipeline(&trust, duration).map_err(|e| e.to_string())
+            }),
+            ("libpq", &mut || {
+                run_peer(&peer, &["pipeline", &trust, &seconds.to_string()])
+            }),
+        ],
+    );
+    scenario(
+        "copy in (1M rows)",
+        &mut [
+            ("pgdblink", &mut || {
+                bench::copy_in(&trust, rows_n).map_err(|e| e.to_string())
+            }),
+            ("libpq", &mut || {
+                run_peer(&peer, &["copyin", &trust, &rows_n.to_string()])
+            }),
+        ],
+    );
+    scenario(
+        "copy out (1M rows)",
+        &mut [
+            ("pgdblink", &mut || {
+                bench::copy_out(&trust, rows_n).map_err(|e| e.to_string())
+            }),
+            ("libpq", &mut || {
+                run_peer(&peer, &["copyout", &trust, &rows_n.to_string()])
             }),
         ],
     );
