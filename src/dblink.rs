@@ -251,7 +251,7 @@ impl Dblink {
     /// ```
     pub fn send_query(&mut self, name: &str, sql: &str) -> Result<(), Error> {
         let id = self.id(name)?;
-        self.reactor.command(id, |c| c.send_query(sql))?;
+        self.reactor.command_bounded(id, |c| c.send_query(sql))?;
         self.set_in_flight(id, true);
         Ok(())
     }
@@ -280,7 +280,7 @@ impl Dblink {
     ) -> Result<(), Error> {
         let id = self.id(name)?;
         self.reactor
-            .command(id, |c| c.send_query_chunked(sql, max_rows))?;
+            .command_bounded(id, |c| c.send_query_chunked(sql, max_rows))?;
         self.set_in_flight(id, true);
         Ok(())
     }

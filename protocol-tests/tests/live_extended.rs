@@ -773,3 +773,35 @@ fn copy_and_a_query_on_another_connection_both_complete() {
     assert_eq!(result(&mut db, "other").rows().unwrap().len(), 200_000);
     end(&mut db, "other");
 }
+
+/// A pipeline whose first query streams chunked rows (reading pauses while 1 MiB of rows waits to be
+/// taken) followed by 100,000 more queries sent before any result is taken: no deadlock, the output
+/// waits in memory until the caller takes rows, and then everything completes.
+#[test]
+fn chunked_backpressure_inside_a_long_pipeline_does_not_deadlock() {
+    let mut db = connected("c");
+    db.enter_pipeline_mode("c").unwrap();
+    db.send_query_chunked(
+        "c",
+        "SELECT g, repeat('x', 100) FROM generate_series(1, 200000) g",
+        1000,
+    )
+    .unwrap();
+    let n = 100_000u32;
+    for i in 0..n {
+        db.send_query_params("c", "SELECT $1::int", &[Some(&i.to_string())])
+            .unwrap();
+    }
+    db.pipeline_sync("c").unwrap();
+    let mut rows = 0;
+    while let Some(r) = db.get_result("c").unwrap() {
+        rows += r.rows().unwrap().len();
+    }
+    assert_eq!(rows, 200_000);
+    for i in 0..n {
+        assert_eq!(value(&result(&mut db, "c")), Some(i.to_string().as_str()));
+        end(&mut db, "c");
+    }
+    sync(&mut db, "c");
+    db.exit_pipeline_mode("c").unwrap();
+}

@@ -58,7 +58,7 @@ impl Client {
 
     /// Dispatches a simple Query (possibly several statements) without waiting.
     pub fn send_query(&mut self, sql: &str) -> Result<(), Error> {
-        self.reactor.command(self.id, |c| c.send_query(sql))
+        self.reactor.command_bounded(self.id, |c| c.send_query(sql))
     }
 
     /// Like [`send_query`](Self::send_query) in chunked-rows mode: row sets come back as several
@@ -66,7 +66,7 @@ impl Client {
     /// [`Connection::send_query_chunked`]).
     pub fn send_query_chunked(&mut self, sql: &str, max_rows: usize) -> Result<(), Error> {
         self.reactor
-            .command(self.id, |c| c.send_query_chunked(sql, max_rows))
+            .command_bounded(self.id, |c| c.send_query_chunked(sql, max_rows))
     }
 
     /// Reads available input without blocking; true iff [`get_result`](Self::get_result) would wait.

@@ -26,13 +26,19 @@ const COPY_CHUNK: usize = 64 * 1024;
 const CHUNKS_BETWEEN_POLLS: u32 = 16;
 
 impl Reactor {
-    /// Waits until connection `id` holds at most `limit` bytes of unsent output (or is closed),
-    /// reading every connection meanwhile. This is what keeps a pipeline of any length from
+    /// Waits until connection `id` holds at most `limit` bytes of unsent output (or is closed, or
+    /// paused by chunked-rows backpressure), reading every connection meanwhile. This is what keeps a pipeline of any length from
     /// deadlocking: the answers the server sends while the client writes are read and queued.
     pub fn wait_output(&mut self, id: ConnId, limit: usize) -> Result<(), Error> {
+        // A connection paused by chunked-rows backpressure reads nothing until the caller takes
+        // results: waiting for its output then could wait forever (the server stops reading while
+        // its own output is full), so the output stays buffered instead.
         self.wait_until(None, |r| match r.get(id) {
             Some(s) => {
-                s.conn().pending_output().len() <= limit || s.conn().state() == State::Closed
+                let conn = s.conn();
+                conn.pending_output().len() <= limit
+                    || conn.state() == State::Closed
+                    || !conn.wants_read()
             }
             None => true,
         })?;
@@ -82,7 +88,12 @@ impl Reactor {
             let pending = self.get(id).map_or(0, |s| s.conn().pending_output().len());
             if pending > OUTPUT_THRESHOLD {
                 self.wait_output(id, OUTPUT_THRESHOLD)?;
-                continue;
+                if !self
+                    .get(id)
+                    .is_some_and(|s| s.conn().copy_state() == Some(CopyDirection::In))
+                {
+                    continue;
+                }
             }
             chunks += 1;
             if chunks.is_multiple_of(CHUNKS_BETWEEN_POLLS) {
