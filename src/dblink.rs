@@ -251,7 +251,7 @@ impl Dblink {
     /// ```
     pub fn send_query(&mut self, name: &str, sql: &str) -> Result<(), Error> {
         let id = self.id(name)?;
-        self.reactor.command_bounded(id, |c| c.send_query(sql))?;
+        self.reactor.command_queued(id, |c| c.send_query(sql))?;
         self.set_in_flight(id, true);
         Ok(())
     }
@@ -280,7 +280,7 @@ impl Dblink {
     ) -> Result<(), Error> {
         let id = self.id(name)?;
         self.reactor
-            .command_bounded(id, |c| c.send_query_chunked(sql, max_rows))?;
+            .command_queued(id, |c| c.send_query_chunked(sql, max_rows))?;
         self.set_in_flight(id, true);
         Ok(())
     }
@@ -673,7 +673,7 @@ impl Dblink {
     ) -> Result<(), Error> {
         let id = self.id(name)?;
         self.reactor
-            .command_bounded(id, |c| c.send_query_params(sql, params))?;
+            .command_queued(id, |c| c.send_query_params(sql, params))?;
         self.set_in_flight(id, true);
         Ok(())
     }
@@ -683,7 +683,7 @@ impl Dblink {
     pub fn send_prepare(&mut self, name: &str, statement: &str, sql: &str) -> Result<(), Error> {
         let id = self.id(name)?;
         self.reactor
-            .command_bounded(id, |c| c.send_prepare(statement, sql))?;
+            .command_queued(id, |c| c.send_prepare(statement, sql))?;
         self.set_in_flight(id, true);
         Ok(())
     }
@@ -697,7 +697,7 @@ impl Dblink {
     ) -> Result<(), Error> {
         let id = self.id(name)?;
         self.reactor
-            .command_bounded(id, |c| c.send_query_prepared(statement, params))?;
+            .command_queued(id, |c| c.send_query_prepared(statement, params))?;
         self.set_in_flight(id, true);
         Ok(())
     }

@@ -304,4 +304,10 @@ impl Connection {
     pub fn take_copy_data(&mut self) -> Option<Bytes> {
         self.copy_out.pop()
     }
+
+    /// COPY TO STDOUT: every CopyData that has arrived, back to back (rows stay whole: each
+    /// CopyData is one row), or `None`. The fast way to move the data to a writer.
+    pub fn take_copy_bytes(&mut self) -> Option<Bytes> {
+        self.copy_out.pop_all()
+    }
 }

@@ -279,36 +279,45 @@ struct Sink<'a> {
     copy_out: &'a mut CopyQueue,
 }
 
-/// The data of a COPY TO STDOUT waiting for the caller.
+/// The data of a COPY TO STDOUT waiting for the caller: the CopyData bodies back to back in one
+/// buffer, and the length of each (no allocation per row).
 #[derive(Debug, Default)]
 pub(super) struct CopyQueue {
-    chunks: VecDeque<Bytes>,
-    bytes: usize,
+    data: bytes::BytesMut,
+    lengths: VecDeque<usize>,
 }
 
 impl CopyQueue {
     /// Queues one CopyData's bytes.
     fn push(&mut self, data: &[u8]) {
-        self.bytes += data.len();
-        self.chunks.push_back(Bytes::copy_from_slice(data));
+        self.data.extend_from_slice(data);
+        self.lengths.push_back(data.len());
     }
 
     /// The oldest CopyData's bytes.
     pub(super) fn pop(&mut self) -> Option<Bytes> {
-        let data = self.chunks.pop_front()?;
-        self.bytes -= data.len();
-        Some(data)
+        let len = self.lengths.pop_front()?;
+        Some(self.data.split_to(len).freeze())
+    }
+
+    /// Every CopyData queued, back to back.
+    pub(super) fn pop_all(&mut self) -> Option<Bytes> {
+        if self.lengths.is_empty() {
+            return None;
+        }
+        self.lengths.clear();
+        Some(self.data.split().freeze())
     }
 
     /// The bytes queued.
     pub(super) fn bytes(&self) -> usize {
-        self.bytes
+        self.data.len()
     }
 
     /// Forgets what is queued.
     pub(super) fn clear(&mut self) {
-        self.chunks.clear();
-        self.bytes = 0;
+        self.data.clear();
+        self.lengths.clear();
     }
 }
 

@@ -58,7 +58,7 @@ impl Client {
 
     /// Dispatches a simple Query (possibly several statements) without waiting.
     pub fn send_query(&mut self, sql: &str) -> Result<(), Error> {
-        self.reactor.command_bounded(self.id, |c| c.send_query(sql))
+        self.reactor.command_queued(self.id, |c| c.send_query(sql))
     }
 
     /// Like [`send_query`](Self::send_query) in chunked-rows mode: row sets come back as several
@@ -66,7 +66,7 @@ impl Client {
     /// [`Connection::send_query_chunked`]).
     pub fn send_query_chunked(&mut self, sql: &str, max_rows: usize) -> Result<(), Error> {
         self.reactor
-            .command_bounded(self.id, |c| c.send_query_chunked(sql, max_rows))
+            .command_queued(self.id, |c| c.send_query_chunked(sql, max_rows))
     }
 
     /// Reads available input without blocking; true iff [`get_result`](Self::get_result) would wait.
@@ -146,13 +146,13 @@ impl Client {
     /// [`Connection::send_query_params`].
     pub fn send_query_params(&mut self, sql: &str, params: &[Option<&str>]) -> Result<(), Error> {
         self.reactor
-            .command_bounded(self.id, |c| c.send_query_params(sql, params))
+            .command_queued(self.id, |c| c.send_query_params(sql, params))
     }
 
     /// libpq's `PQsendPrepare`: its one result is `Command("")`, then the end marker.
     pub fn send_prepare(&mut self, statement: &str, sql: &str) -> Result<(), Error> {
         self.reactor
-            .command_bounded(self.id, |c| c.send_prepare(statement, sql))
+            .command_queued(self.id, |c| c.send_prepare(statement, sql))
     }
 
     /// libpq's `PQsendQueryPrepared`.
@@ -162,7 +162,7 @@ impl Client {
         params: &[Option<&str>],
     ) -> Result<(), Error> {
         self.reactor
-            .command_bounded(self.id, |c| c.send_query_prepared(statement, params))
+            .command_queued(self.id, |c| c.send_query_prepared(statement, params))
     }
 
     /// Runs one statement with parameters and collects every result up to the end marker, like

@@ -63,6 +63,38 @@ impl Reactor {
         Ok(result)
     }
 
+    /// Runs a command that queues a request, like [`command_bounded`](Self::command_bounded); in
+    /// pipeline mode, what it queued is written only once more than [`OUTPUT_THRESHOLD`] bytes wait
+    /// (as libpq does), or by the next sync, flush request or wait: one write for many requests.
+    pub fn command_queued<T>(
+        &mut self,
+        id: ConnId,
+        f: impl FnOnce(&mut crate::conn::Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let socket = self
+            .get_mut(id)
+            .ok_or_else(|| Error::new(ErrorKind::Usage, "no such connection"))?;
+        let pipelined = socket.conn().pipeline_status() != crate::conn::PipelineStatus::Off;
+        if !pipelined {
+            return self.command_bounded(id, f);
+        }
+        let result = f(socket.conn_mut())?;
+        if socket.conn().pending_output().len() <= OUTPUT_THRESHOLD {
+            // Registered for writability (a no-op after the first): the next wait writes it.
+            let _ = self.update(id);
+        } else {
+            socket.flush();
+            let _ = self.update(id);
+            if self
+                .get(id)
+                .is_some_and(|s| s.conn().pending_output().len() > OUTPUT_THRESHOLD)
+            {
+                self.wait_output(id, OUTPUT_THRESHOLD)?;
+            }
+        }
+        Ok(result)
+    }
+
     /// `COPY ... FROM STDIN` on connection `id`, fed from `data` as it is read (64 KiB at a time,
     /// never all in memory); returns the row count of the command tag. A server error (also one in
     /// the middle of the data) -> `Err` with its SQLSTATE; an `Err` from `data` -> CopyFail carrying
@@ -126,7 +158,7 @@ impl Reactor {
         loop {
             let mut took = false;
             if let Some(socket) = self.get_mut(id) {
-                while let Some(data) = socket.conn_mut().take_copy_data() {
+                while let Some(data) = socket.conn_mut().take_copy_bytes() {
                     took = true;
                     if write_error.is_none()
                         && let Err(e) = out.write_all(&data)
