@@ -455,7 +455,10 @@ impl Dblink {
         id: ConnId,
         send: impl FnOnce(&mut Connection) -> Result<(), Error>,
     ) -> Result<QueryResult, Error> {
-        self.reactor.command(id, send)?;
+        self.reactor.command(id, |c| {
+            c.check_not_pipelined()?;
+            send(c)
+        })?;
         let mut last = None;
         let mut first_error = None;
         loop {

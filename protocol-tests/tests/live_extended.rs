@@ -172,6 +172,18 @@ fn pipeline_enter_and_exit_rules() {
     db.enter_pipeline_mode("c").unwrap();
     db.enter_pipeline_mode("c").unwrap();
     assert_eq!(db.pipeline_status("c").unwrap(), PipelineStatus::On);
+    // The blocking calls are refused (libpq's disallowed_in_pipeline).
+    for e in [
+        db.query("c", "SELECT 1").unwrap_err(),
+        db.exec("c", "SET x.y = 1").unwrap_err(),
+        db.query_params("c", "SELECT 1", &[]).unwrap_err(),
+    ] {
+        assert_eq!(
+            e.message(),
+            "synchronous command execution functions are not allowed in pipeline mode"
+        );
+        assert_eq!(e.code(), None);
+    }
     db.send_query_params("c", "SELECT $1", &[Some("1")])
         .unwrap();
     let e = db.exit_pipeline_mode("c").unwrap_err();

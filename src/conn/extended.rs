@@ -29,6 +29,9 @@ pub const EXIT_COPY_TEXT: &str = "cannot exit pipeline mode while in COPY";
 pub const SYNC_OFF_TEXT: &str = "cannot send pipeline when not in pipeline mode";
 /// The text for a COPY started in pipeline mode (libpq does not allow COPY there).
 pub const COPY_IN_PIPELINE_TEXT: &str = "COPY is not allowed in pipeline mode";
+/// libpq's text for a blocking call (`query`, `exec`, ...) in pipeline mode.
+pub const SYNC_IN_PIPELINE_TEXT: &str =
+    "synchronous command execution functions are not allowed in pipeline mode";
 /// libpq's text for COPY data sent while no COPY FROM STDIN is in progress.
 pub const NO_COPY_TEXT: &str = "no COPY in progress";
 
@@ -210,6 +213,15 @@ impl Connection {
             Phase::Ready => Err(self.command_error(ErrorKind::Usage, COPY_QUEUE_TEXT)),
             _ => Err(self.command_error(ErrorKind::ConnectionLost, super::NO_CONNECTION_TEXT)),
         }
+    }
+
+    /// Refuses a blocking call in pipeline mode with libpq's text (its results would wait for a
+    /// sync the caller has not sent).
+    pub fn check_not_pipelined(&mut self) -> Result<(), Error> {
+        if self.pipeline {
+            return Err(self.command_error(ErrorKind::Usage, SYNC_IN_PIPELINE_TEXT));
+        }
+        Ok(())
     }
 
     /// libpq's `PQpipelineStatus`: [`PipelineStatus::Aborted`] from when the caller takes a failed

@@ -123,6 +123,7 @@ impl Client {
     /// Runs `sql` and collects every result up to the end marker. The first failed statement's error is
     /// returned after the results have been drained, so the connection stays usable.
     pub fn query(&mut self, sql: &str) -> Result<Vec<QueryResult>, Error> {
+        self.conn_mut().check_not_pipelined()?;
         self.send_query(sql)?;
         let mut results = Vec::new();
         let mut first_error = None;
@@ -172,6 +173,7 @@ impl Client {
         sql: &str,
         params: &[Option<&str>],
     ) -> Result<Vec<QueryResult>, Error> {
+        self.conn_mut().check_not_pipelined()?;
         self.send_query_params(sql, params)?;
         self.collect()
     }
