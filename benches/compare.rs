@@ -1,7 +1,7 @@
 //! pgdblink side by side with libpq's asynchronous API and tokio-postgres, on the same throwaway
 //! PostgreSQL cluster, in the same run: round trips, rows, fan-out over 50 and 500 connections, SCRAM
-//! connection set-up, and (against libpq only) pipelined `SELECT $1` 1,000 deep and COPY in and out
-//! of 1M rows.
+//! connection set-up, pipelined `SELECT $1` 1,000 deep (tokio-postgres: implicit pipelining of a
+//! prepared statement), and (against libpq only) COPY in and out of 1M rows.
 //!
 //! `cargo bench --bench compare` (`-- --seconds 5 --repeat 5` for longer runs; each scenario runs
 //! `--repeat` times per client, interleaved, and the median is reported with the spread of the runs;
@@ -310,6 +310,9 @@ fn main() {
             ("libpq", &mut || {
                 run_peer(&peer, &["pipeline", &trust, &seconds.to_string()])
             }),
+            ("tokio-postgres", &mut || {
+                rt.block_on(tokio_pipeline(&trust, duration))
+            }),
         ],
     );
     scenario(
@@ -511,6 +514,35 @@ async fn tokio_rows(conninfo: &str, n: u64) -> Result<ScenarioResult, String> {
         }
         std::hint::black_box(bytes);
         Ok(rows)
+    })
+    .await
+}
+
+/// Implicit pipelining: 1,000 executions of a prepared `SELECT $1::text` polled together (each with
+/// its own Sync, as tokio-postgres sends them), in rounds, for `duration`.
+async fn tokio_pipeline(conninfo: &str, duration: Duration) -> Result<ScenarioResult, String> {
+    let client = tokio_client(conninfo).await?;
+    let statement = client
+        .prepare("SELECT $1::text")
+        .await
+        .map_err(|e| e.to_string())?;
+    let values: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 1]> =
+        values.iter().map(|v| [v as _]).collect();
+    measured("pipeline", async {
+        let t0 = Instant::now();
+        let mut ops = 0u64;
+        while t0.elapsed() < duration {
+            let round = params.iter().map(|p| client.query_one(&statement, p));
+            for (row, v) in join_all(round).await.into_iter().zip(&values) {
+                let row = row.map_err(|e| e.to_string())?;
+                if row.get::<_, &str>(0) != v.as_str() {
+                    return Err("wrong value".to_owned());
+                }
+            }
+            ops += values.len() as u64;
+        }
+        Ok(ops)
     })
     .await
 }
