@@ -1,16 +1,17 @@
 //! pgdblink side by side with libpq's asynchronous API and tokio-postgres, on the same throwaway
-//! PostgreSQL cluster, in the same run: round trips, rows, fan-out over 50 and 500 connections, and
-//! SCRAM connection set-up.
+//! PostgreSQL cluster, in the same run: round trips, rows, fan-out over 50 and 500 connections, SCRAM
+//! connection set-up, pipelined `SELECT $1` 1,000 deep (tokio-postgres: implicit pipelining of a
+//! prepared statement), and (against libpq only) COPY in and out of 1M rows.
 //!
 //! `cargo bench --bench compare` (`-- --seconds 5 --repeat 5` for longer runs; each scenario runs
 //! `--repeat` times per client, interleaved, and the median is reported with the spread of the runs;
 //! `--only LIST` runs the scenarios named in a comma-separated list of `round-trips`, `rows`,
-//! `fan-out`, `connect`; `--no-pin` leaves client and server free to use every core; `--unix` connects
-//! every client over the cluster's unix socket instead of TCP on 127.0.0.1; `--tls` gives the cluster
-//! certificates made at start and connects pgdblink (rustls) and libpq (OpenSSL) with
-//! `sslmode=verify-full` against the generated CA, SCRAM with channel binding — tokio-postgres and the
-//! raw floor clients are left out over TLS: tokio-postgres needs a TLS connector crate and the raw
-//! clients speak no TLS).
+//! `fan-out`, `connect`, `pipeline`, `copy-in`, `copy-out`; `--no-pin` leaves client and server free
+//! to use every core; `--unix` connects every client over the cluster's unix socket instead of TCP on
+//! 127.0.0.1; `--tls` gives the cluster certificates made at start and connects pgdblink (rustls) and
+//! libpq (OpenSSL) with `sslmode=verify-full` against the generated CA, SCRAM with channel binding —
+//! tokio-postgres and the raw floor clients are left out over TLS: tokio-postgres needs a TLS
+//! connector crate and the raw clients speak no TLS).
 //!
 //! Besides the ratio of the medians, each client's *paired* ratio to libpq is reported: the median,
 //! over the repeats, of the ratio between the two runs of the same repeat (which ran one right after
@@ -59,11 +60,14 @@ struct Row {
 }
 
 /// The scenario keys `--only` takes, each with the prefix of the scenario names it selects.
-const SCENARIOS: [(&str, &str); 4] = [
+const SCENARIOS: [(&str, &str); 7] = [
     ("round-trips", "round trips"),
     ("rows", "rows"),
     ("fan-out", "fan-out"),
     ("connect", "connect"),
+    ("pipeline", "pipeline"),
+    ("copy-in", "copy in"),
+    ("copy-out", "copy out"),
 ];
 
 fn median_of(mut values: Vec<f64>) -> Option<f64> {
@@ -329,6 +333,42 @@ fn main() {
             }),
         ],
     );
+    scenario(
+        "pipeline (SELECT $1, depth 1,000)",
+        &mut [
+            ("pgdblink", &mut || {
+                bench::pipeline(&trust, duration).map_err(|e| e.to_string())
+            }),
+            ("libpq", &mut || {
+                run_peer(&peer, &["pipeline", &trust, &seconds.to_string()])
+            }),
+            ("tokio-postgres", &mut || {
+                rt.block_on(tokio_pipeline(&trust, duration))
+            }),
+        ],
+    );
+    scenario(
+        "copy in (1M rows)",
+        &mut [
+            ("pgdblink", &mut || {
+                bench::copy_in(&trust, rows_n).map_err(|e| e.to_string())
+            }),
+            ("libpq", &mut || {
+                run_peer(&peer, &["copyin", &trust, &rows_n.to_string()])
+            }),
+        ],
+    );
+    scenario(
+        "copy out (1M rows)",
+        &mut [
+            ("pgdblink", &mut || {
+                bench::copy_out(&trust, rows_n).map_err(|e| e.to_string())
+            }),
+            ("libpq", &mut || {
+                run_peer(&peer, &["copyout", &trust, &rows_n.to_string()])
+            }),
+        ],
+    );
 
     print_table(&table, &pinned);
     write_json(&table, &pinned);
@@ -506,6 +546,35 @@ async fn tokio_rows(conninfo: &str, n: u64) -> Result<ScenarioResult, String> {
         }
         std::hint::black_box(bytes);
         Ok(rows)
+    })
+    .await
+}
+
+/// Implicit pipelining: 1,000 executions of a prepared `SELECT $1::text` polled together (each with
+/// its own Sync, as tokio-postgres sends them), in rounds, for `duration`.
+async fn tokio_pipeline(conninfo: &str, duration: Duration) -> Result<ScenarioResult, String> {
+    let client = tokio_client(conninfo).await?;
+    let statement = client
+        .prepare("SELECT $1::text")
+        .await
+        .map_err(|e| e.to_string())?;
+    let values: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 1]> =
+        values.iter().map(|v| [v as _]).collect();
+    measured("pipeline", async {
+        let t0 = Instant::now();
+        let mut ops = 0u64;
+        while t0.elapsed() < duration {
+            let round = params.iter().map(|p| client.query_one(&statement, p));
+            for (row, v) in join_all(round).await.into_iter().zip(&values) {
+                let row = row.map_err(|e| e.to_string())?;
+                if row.get::<_, &str>(0) != v.as_str() {
+                    return Err("wrong value".to_owned());
+                }
+            }
+            ops += values.len() as u64;
+        }
+        Ok(ops)
     })
     .await
 }

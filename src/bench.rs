@@ -313,6 +313,138 @@ fn fan_out_round(db: &mut Dblink, names: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
+/// The depth of the `pipeline` scenario: queries queued before the sync.
+pub const PIPELINE_DEPTH: usize = 1000;
+
+/// Pipelined queries: batches of [`PIPELINE_DEPTH`] `SELECT $1` (a text parameter, through the
+/// extended protocol) queued in pipeline mode, a sync, then every result taken, for `duration`.
+/// One operation is one query.
+pub fn pipeline(conninfo: &str, duration: Duration) -> Result<ScenarioResult, Error> {
+    let mut client = Client::connect(conninfo)?;
+    let values: Vec<String> = (0..PIPELINE_DEPTH).map(|i| i.to_string()).collect();
+    client.enter_pipeline_mode()?;
+    pipeline_batch(&mut client, &values)?;
+    let server = ServerCpu::new(client.backend_pid().into_iter().collect());
+    let meter = Meter::start();
+    let mut operations = 0u64;
+    while meter.wall.elapsed() < duration {
+        pipeline_batch(&mut client, &values)?;
+        operations += values.len() as u64;
+    }
+    let r = result(
+        "pipeline",
+        operations,
+        &meter,
+        Some(&server),
+        format!("SELECT $1, {PIPELINE_DEPTH} queries a sync, one connection"),
+    );
+    client.exit_pipeline_mode()?;
+    Ok(r)
+}
+
+fn pipeline_batch(client: &mut Client, values: &[String]) -> Result<(), Error> {
+    for v in values {
+        client.send_query_params("SELECT $1", &[Some(v)])?;
+    }
+    client.pipeline_sync()?;
+    for v in values {
+        match client.get_result()? {
+            Some(QueryResult::Rows(rows)) if rows.get(0, 0) == Some(v.as_str()) => {}
+            other => return Err(unexpected(&format!("pipeline result {other:?}"))),
+        }
+        if client.get_result()?.is_some() {
+            return Err(unexpected("second result"));
+        }
+    }
+    match client.get_result()? {
+        Some(QueryResult::PipelineSync) => Ok(()),
+        other => Err(unexpected(&format!("sync result {other:?}"))),
+    }
+}
+
+/// COPY FROM STDIN: `n_rows` rows of `(int8, text)` generated on the fly and streamed into an
+/// unlogged table. One operation is one row.
+pub fn copy_in(conninfo: &str, n_rows: u64) -> Result<ScenarioResult, Error> {
+    let mut client = Client::connect(conninfo)?;
+    client.query("CREATE TEMP TABLE bench_copy (a int8, b text)")?;
+    let server = ServerCpu::new(client.backend_pid().into_iter().collect());
+    let mut source = CopyRows::new(n_rows);
+    let meter = Meter::start();
+    let got = client.copy_in("COPY bench_copy FROM STDIN", &mut source)?;
+    let r = result(
+        "copy in",
+        got,
+        &meter,
+        Some(&server),
+        format!("{n_rows} rows of (int8, text), text format"),
+    );
+    if got != n_rows {
+        return Err(unexpected(&format!("row count {got}, wanted {n_rows}")));
+    }
+    Ok(r)
+}
+
+/// COPY TO STDOUT: `n_rows` rows of `(int8, text)` streamed to a sink that counts their bytes. One
+/// operation is one row.
+pub fn copy_out(conninfo: &str, n_rows: u64) -> Result<ScenarioResult, Error> {
+    let mut client = Client::connect(conninfo)?;
+    let sql = format!(
+        "COPY (SELECT g::int8, 'row ' || g FROM generate_series(1, {n_rows}) AS g) TO STDOUT"
+    );
+    let server = ServerCpu::new(client.backend_pid().into_iter().collect());
+    let mut sink = std::io::sink();
+    let meter = Meter::start();
+    let got = client.copy_out(&sql, &mut sink)?;
+    let r = result(
+        "copy out",
+        got,
+        &meter,
+        Some(&server),
+        format!("{n_rows} rows of (int8, text), text format"),
+    );
+    if got != n_rows {
+        return Err(unexpected(&format!("row count {got}, wanted {n_rows}")));
+    }
+    Ok(r)
+}
+
+/// COPY text rows `n\trow n\n`, generated as they are read.
+struct CopyRows {
+    next: u64,
+    rows: u64,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl CopyRows {
+    fn new(rows: u64) -> CopyRows {
+        CopyRows {
+            next: 0,
+            rows,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl std::io::Read for CopyRows {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::Write as _;
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+            while self.buf.len() < 64 * 1024 && self.next < self.rows {
+                self.next += 1;
+                writeln!(self.buf, "{}\trow {}", self.next, self.next)?;
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// Connection set-up: connect (startup, authentication, parameter status, ReadyForQuery), then close
 /// (Terminate), one after another for `duration`. The authentication method is whatever the server
 /// asks of the conninfo's user, so pass one role per method to compare them. One operation is one

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::conn::{Connection, Notification, PollResult, QueryResult, Rows, State};
+use crate::conn::{Connection, Notification, PipelineStatus, PollResult, QueryResult, Rows, State};
 use crate::driver::{ConnId, Reactor};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::backend::TransactionStatus;
@@ -251,7 +251,7 @@ impl Dblink {
     /// ```
     pub fn send_query(&mut self, name: &str, sql: &str) -> Result<(), Error> {
         let id = self.id(name)?;
-        self.reactor.command(id, |c| c.send_query(sql))?;
+        self.reactor.command_queued(id, |c| c.send_query(sql))?;
         self.set_in_flight(id, true);
         Ok(())
     }
@@ -280,7 +280,7 @@ impl Dblink {
     ) -> Result<(), Error> {
         let id = self.id(name)?;
         self.reactor
-            .command(id, |c| c.send_query_chunked(sql, max_rows))?;
+            .command_queued(id, |c| c.send_query_chunked(sql, max_rows))?;
         self.set_in_flight(id, true);
         Ok(())
     }
@@ -343,7 +343,9 @@ impl Dblink {
             match self.reactor.poll_result(id) {
                 PollResult::Ready(r) => return r.map(Some),
                 PollResult::Done => {
-                    self.set_in_flight(id, false);
+                    // In pipeline mode an end marker separates commands: more may be queued.
+                    let active = self.conn_mut(id).is_active();
+                    self.set_in_flight(id, active);
                     return Ok(None);
                 }
                 PollResult::Pending => self.reactor.progress(id, None)?,
@@ -469,7 +471,19 @@ impl Dblink {
     /// Sends `sql` and takes every result up to the end marker; returns the last result, or the first
     /// error once everything is drained.
     fn run_to_end(&mut self, id: ConnId, sql: &str) -> Result<QueryResult, Error> {
-        self.reactor.command(id, |c| c.send_query(sql))?;
+        self.run_to_end_with(id, |c| c.send_query(sql))
+    }
+
+    /// Like [`run_to_end`](Self::run_to_end) for any command that sends a request.
+    fn run_to_end_with(
+        &mut self,
+        id: ConnId,
+        send: impl FnOnce(&mut Connection) -> Result<(), Error>,
+    ) -> Result<QueryResult, Error> {
+        self.reactor.command(id, |c| {
+            c.check_not_pipelined()?;
+            send(c)
+        })?;
         let mut last = None;
         let mut first_error = None;
         loop {
@@ -660,6 +674,178 @@ impl Dblink {
             .collect();
         self.reported = ready_ids;
         Ok(names)
+    }
+}
+
+/// Parameters, prepared statements, pipelines and COPY: libpq's extended-protocol API on named
+/// connections.
+impl Dblink {
+    /// libpq's `PQsendQueryParams`: ONE statement with `$1..$n` bound to `params` as text (`None` =
+    /// SQL NULL), through the unnamed statement; results as with [`send_query`](Self::send_query).
+    /// Several statements -> the server's 42601 error.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.send_query_params("c", "SELECT $1::int + 1, $2::text", &[Some("41"), None])?;
+    /// let result = db.get_result("c")?.unwrap();
+    /// assert_eq!(result.rows().unwrap().get(0, 0), Some("42"));
+    /// assert!(db.get_result("c")?.is_none());
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
+    pub fn send_query_params(
+        &mut self,
+        name: &str,
+        sql: &str,
+        params: &[Option<&str>],
+    ) -> Result<(), Error> {
+        let id = self.id(name)?;
+        self.reactor
+            .command_queued(id, |c| c.send_query_params(sql, params))?;
+        self.set_in_flight(id, true);
+        Ok(())
+    }
+
+    /// libpq's `PQsendPrepare`: creates the named prepared statement; its one result is
+    /// `Command("")` (libpq's `PGRES_COMMAND_OK` with an empty tag), then the end marker.
+    pub fn send_prepare(&mut self, name: &str, statement: &str, sql: &str) -> Result<(), Error> {
+        let id = self.id(name)?;
+        self.reactor
+            .command_queued(id, |c| c.send_prepare(statement, sql))?;
+        self.set_in_flight(id, true);
+        Ok(())
+    }
+
+    /// libpq's `PQsendQueryPrepared`: runs the prepared statement `statement` with `params`.
+    pub fn send_query_prepared(
+        &mut self,
+        name: &str,
+        statement: &str,
+        params: &[Option<&str>],
+    ) -> Result<(), Error> {
+        let id = self.id(name)?;
+        self.reactor
+            .command_queued(id, |c| c.send_query_prepared(statement, params))?;
+        self.set_in_flight(id, true);
+        Ok(())
+    }
+
+    /// Like [`query`](Self::query) with parameters: `target` is a name or a connection string.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// let r = db.query_params("dbname=postgres", "SELECT $1::text || '!'", &[Some("hi")])?;
+    /// assert_eq!(r.rows().unwrap().get(0, 0), Some("hi!"));
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
+    pub fn query_params(
+        &mut self,
+        target: &str,
+        sql: &str,
+        params: &[Option<&str>],
+    ) -> Result<QueryResult, Error> {
+        self.with_target(target, |db, id| {
+            db.run_to_end_with(id, |c| c.send_query_params(sql, params))
+        })
+    }
+
+    /// libpq's `PQenterPipelineMode`: Err unless idle in dblink's sense (end marker taken), with
+    /// libpq's text `cannot enter pipeline mode, connection not idle`; entering twice is a no-op.
+    /// In pipeline mode the `send_*` functions queue without waiting for earlier results, and
+    /// `send_query` sends its ONE statement through the extended protocol. [`get_result`](Self::get_result)
+    /// returns each query's results then `Ok(None)` once, then the next query's; at every sync
+    /// point `Ok(Some(QueryResult::PipelineSync))` with no `Ok(None)` after it. After a failed
+    /// statement every later query up to the sync yields `Ok(Some(QueryResult::PipelineAborted))`
+    /// then `Ok(None)`. A pipeline of any length keeps reading while it writes.
+    ///
+    /// ```no_run
+    /// use pgdblink::QueryResult;
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.enter_pipeline_mode("c")?;
+    /// for i in 0..1000 {
+    ///     db.send_query_params("c", "SELECT $1::int", &[Some(&i.to_string())])?;
+    /// }
+    /// db.pipeline_sync("c")?;
+    /// for _ in 0..1000 {
+    ///     assert!(db.get_result("c")?.is_some());
+    ///     assert!(db.get_result("c")?.is_none());
+    /// }
+    /// assert!(matches!(db.get_result("c")?, Some(QueryResult::PipelineSync)));
+    /// db.exit_pipeline_mode("c")?;
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
+    pub fn enter_pipeline_mode(&mut self, name: &str) -> Result<(), Error> {
+        let id = self.id(name)?;
+        self.conn_mut(id).enter_pipeline_mode()
+    }
+
+    /// libpq's `PQexitPipelineMode`: Err while results remain to be taken or a sync is
+    /// outstanding (`cannot exit pipeline mode with uncollected results`, `cannot exit pipeline
+    /// mode while busy`); a no-op when not in pipeline mode. No SQLSTATE.
+    pub fn exit_pipeline_mode(&mut self, name: &str) -> Result<(), Error> {
+        let id = self.id(name)?;
+        self.conn_mut(id).exit_pipeline_mode()
+    }
+
+    /// libpq's `PQpipelineSync`: a Sync, then flush.
+    pub fn pipeline_sync(&mut self, name: &str) -> Result<(), Error> {
+        let id = self.id(name)?;
+        self.reactor.command_bounded(id, |c| c.pipeline_sync())?;
+        self.set_in_flight(id, true);
+        Ok(())
+    }
+
+    /// libpq's `PQsendFlushRequest`: a Flush message (the server sends what it has buffered).
+    pub fn send_flush_request(&mut self, name: &str) -> Result<(), Error> {
+        let id = self.id(name)?;
+        self.reactor.command_bounded(id, |c| c.send_flush_request())
+    }
+
+    /// libpq's `PQpipelineStatus`: `Aborted` from when a failed query's error is taken until the
+    /// sync's `PipelineSync` is.
+    pub fn pipeline_status(&self, name: &str) -> Result<PipelineStatus, Error> {
+        Ok(self.conn(name)?.pipeline_status())
+    }
+
+    /// `COPY ... FROM STDIN`, fed from `data` as it is read (never all in memory); returns the row
+    /// count of the command tag. A server error -> Err with its SQLSTATE; an Err from `data` ->
+    /// CopyFail carrying its text, and the server's error (57014) is returned. A statement that is
+    /// not a COPY FROM STDIN -> Err. Either way the connection is usable after. While it runs,
+    /// every other connection keeps being read.
+    ///
+    /// ```no_run
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.exec("c", "CREATE TEMP TABLE t (a int, b text)")?;
+    /// let n = db.copy_in("c", "COPY t FROM STDIN", &mut &b"1\tone\n2\ttwo\n"[..])?;
+    /// assert_eq!(n, 2);
+    /// let mut out = Vec::new();
+    /// assert_eq!(db.copy_out("c", "COPY t TO STDOUT", &mut out)?, 2);
+    /// assert_eq!(out, b"1\tone\n2\ttwo\n");
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
+    pub fn copy_in(
+        &mut self,
+        name: &str,
+        sql: &str,
+        data: &mut dyn std::io::Read,
+    ) -> Result<u64, Error> {
+        let id = self.id(name)?;
+        self.reactor.copy_in(id, sql, data)
+    }
+
+    /// `COPY ... TO STDOUT`: each CopyData written to `out` as it arrives; returns the row count.
+    /// An Err from `out` -> Err carrying it; the rest of the COPY is drained and the connection is
+    /// usable.
+    pub fn copy_out(
+        &mut self,
+        name: &str,
+        sql: &str,
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, Error> {
+        let id = self.id(name)?;
+        self.reactor.copy_out(id, sql, out)
     }
 }
 

@@ -272,6 +272,13 @@ pub fn check_frontend_stream(bytes: &[u8]) -> Result<Vec<Frame<'_>>, String> {
 // conn_state
 // ---------------------------------------------------------------------------------------------
 
+/// Bit of the `conn_state` input's byte 1: the client uses the extended protocol, pipeline mode and
+/// COPY instead of simple queries. The first byte of every segment is then not the server's: it
+/// selects the client's move at the end of the segment (its value modulo 7: a parameterized query,
+/// a prepare, a prepared query, a pipeline, a COPY FROM STDIN, a COPY TO STDOUT, nothing); a COPY
+/// FROM STDIN in progress is fed and ended first, and pipeline mode left when it can be.
+pub const EXTENDED: u8 = 0x10;
+
 /// Bit of the `conn_state` input's byte 1: the client's queries use chunked results
 /// (`send_query_chunked` with [`CHUNK_ROWS`] rows a result) instead of whole ones.
 pub const CHUNKED_RESULTS: u8 = 0x80;
@@ -284,13 +291,13 @@ pub const TLS_ESTABLISHED: u8 = 0x40;
 /// Bit of the `conn_state` input's byte 1: `sslnegotiation=direct` (with the SSL option bits set,
 /// the session wants the handshake from the start).
 pub const DIRECT_TLS: u8 = 0x20;
-/// The bits of byte 1 that hold the length of the control block.
-const CONTROL_LEN: u8 = 0x1f;
+/// The bits of byte 2 that hold the length of the control block.
+const CONTROL_LEN: u8 = 0x7f;
 
 /// How the `conn_state` input is laid out: byte 0 selects the startup options, byte 1 holds the
-/// [`CHUNKED_RESULTS`], [`TLS_ESTABLISHED`] and [`DIRECT_TLS`] bits and (its low 5 bits) the length
-/// of a control block taken from the end of the input, and everything in between is what the server
-/// sends. Each control byte is one chunk of
+/// [`CHUNKED_RESULTS`], [`TLS_ESTABLISHED`], [`DIRECT_TLS`] and [`EXTENDED`] bits, byte 2 (its low 7
+/// bits) the length of a control block taken from the end of the input, and everything in between is
+/// what the server sends. Each control byte is one chunk of
 /// `(c & 0x7f) + 1` server bytes; `c & 0x80` ends a segment after the chunk. Between segments the
 /// client acts (drain, consume output, send a query); inside a segment only chunking differs. Server
 /// bytes left over when the control block runs out form one last chunk and segment.
@@ -303,6 +310,8 @@ pub struct ConnInput<'a> {
     pub tls_established: bool,
     /// `sslnegotiation=direct`.
     pub direct: bool,
+    /// The client uses the extended protocol, pipelines and COPY.
+    pub extended: bool,
     /// The server's bytes.
     pub server: &'a [u8],
     /// The chunking control bytes.
@@ -314,14 +323,16 @@ impl<'a> ConnInput<'a> {
     pub fn parse(data: &'a [u8]) -> ConnInput<'a> {
         let options = data.first().copied().unwrap_or(0);
         let flags = data.get(1).copied().unwrap_or(0);
-        let rest = data.get(2..).unwrap_or_default();
-        let n = usize::from(flags & CONTROL_LEN).min(rest.len());
+        let control_len = data.get(2).copied().unwrap_or(0);
+        let rest = data.get(3..).unwrap_or_default();
+        let n = usize::from(control_len & CONTROL_LEN).min(rest.len());
         let (server, control) = rest.split_at(rest.len() - n);
         ConnInput {
             options,
             chunked: flags & CHUNKED_RESULTS != 0,
             tls_established: flags & TLS_ESTABLISHED != 0,
             direct: flags & DIRECT_TLS != 0,
+            extended: flags & EXTENDED != 0,
             server,
             control,
         }
@@ -335,8 +346,19 @@ impl<'a> ConnInput<'a> {
         ConnInput::encode_flags(options, flags, segments)
     }
 
+    /// Like [`encode`](Self::encode), with the [`EXTENDED`] bit when `extended`.
+    pub fn encode_with(
+        options: u8,
+        chunked: bool,
+        extended: bool,
+        segments: &[Vec<u8>],
+    ) -> Vec<u8> {
+        let flags = if chunked { CHUNKED_RESULTS } else { 0 } | if extended { EXTENDED } else { 0 };
+        ConnInput::encode_flags(options, flags, segments)
+    }
+
     /// As [`encode`](Self::encode), with the flag bits of byte 1 ([`CHUNKED_RESULTS`],
-    /// [`TLS_ESTABLISHED`], [`DIRECT_TLS`]) given.
+    /// [`TLS_ESTABLISHED`], [`DIRECT_TLS`], [`EXTENDED`]) given.
     pub fn encode_flags(options: u8, flags: u8, segments: &[Vec<u8>]) -> Vec<u8> {
         let mut server = Vec::new();
         let mut control = Vec::new();
@@ -353,8 +375,7 @@ impl<'a> ConnInput<'a> {
             }
         }
         control.truncate(usize::from(CONTROL_LEN));
-        let flags = control.len() as u8 | (flags & !CONTROL_LEN);
-        let mut out = vec![options, flags];
+        let mut out = vec![options, flags, control.len() as u8];
         out.extend_from_slice(&server);
         out.extend_from_slice(&control);
         out
@@ -448,6 +469,8 @@ struct Run {
     chunked: bool,
     /// The TLS handshake succeeds when wanted.
     tls_established: bool,
+    /// The client uses the extended protocol, pipelines and COPY.
+    extended: bool,
     limits: Limits,
     /// Every byte the client has "sent" (consumed output).
     sent: Vec<u8>,
@@ -460,6 +483,8 @@ struct Run {
     done: bool,
     closed: Option<String>,
     queries: usize,
+    /// With [`EXTENDED`]: the move selected for the end of the current segment.
+    selector: Option<u8>,
 }
 
 fn describe_result(r: &Result<QueryResult, crate::Error>) -> String {
@@ -505,6 +530,7 @@ fn describe_result(r: &Result<QueryResult, crate::Error>) -> String {
         }
         Ok(QueryResult::Command(tag)) => format!("command {tag:?}"),
         Ok(QueryResult::EmptyQuery) => "empty".to_owned(),
+        Ok(other) => format!("{other:?}"),
         Err(e) => format!("error {:?} {:?} {:?}", e.code(), e.severity(), e.message()),
     }
 }
@@ -517,6 +543,7 @@ impl Run {
             conn: Connection::new(config),
             chunked: input.chunked,
             tls_established: input.tls_established,
+            extended: input.extended,
             limits,
             sent: Vec::new(),
             summary: String::new(),
@@ -525,6 +552,7 @@ impl Run {
             done: false,
             closed: None,
             queries: 0,
+            selector: None,
         };
         run.check();
         run.tls_step();
@@ -586,6 +614,9 @@ impl Run {
 
     fn drain_results(&mut self) {
         loop {
+            while let Some(data) = self.conn.take_copy_data() {
+                self.results.push_str(&format!("copy data {data:?}\n"));
+            }
             let busy = self.conn.is_busy();
             let r = self.conn.poll_result();
             assert_eq!(busy, matches!(r, PollResult::Pending), "is_busy disagrees");
@@ -604,6 +635,10 @@ impl Run {
                     self.results.push('\n');
                 }
                 PollResult::Pending => break,
+                // Pipeline mode: an end marker between commands, more to come.
+                PollResult::Done if self.conn.is_active() => {
+                    self.results.push_str("end\n");
+                }
                 PollResult::Done => {
                     if !self.done {
                         self.results.push_str("done\n");
@@ -642,6 +677,9 @@ impl Run {
     }
 
     fn maybe_query(&mut self) {
+        if self.extended {
+            return self.extended_step();
+        }
         let state = self.conn.state();
         let before_buffer = self.conn.error_message().len();
         let sql = ["SELECT 1", "SELECT 1; SELECT 2", "", "COPY t TO STDOUT"][self.queries % 4];
@@ -668,6 +706,92 @@ impl Run {
         self.check();
     }
 
+    /// The client's move with [`EXTENDED`]: feeds or ends a COPY FROM STDIN in progress, leaves
+    /// pipeline mode when it can, and otherwise sends the next of: a parameterized query, a
+    /// prepare, a prepared query, a pipeline (two queries, a sync, a flush request, one more query
+    /// and a sync), a COPY FROM STDIN and a COPY TO STDOUT. Every outcome goes into the summary.
+    fn extended_step(&mut self) {
+        let log = |run: &mut Run, what: &str, r: Result<(), crate::Error>| {
+            match r {
+                Ok(()) => {
+                    run.done = false;
+                    run.summary.push_str(&format!("{what}\n"));
+                }
+                Err(e) => run
+                    .summary
+                    .push_str(&format!("{what} refused {:?}\n", e.message())),
+            }
+            run.check();
+        };
+        if self.conn.copy_state() == Some(crate::conn::CopyDirection::In) {
+            let r = self.conn.put_copy_data(b"1\t2\n");
+            log(self, "copy data", r);
+            let fail = self.queries.is_multiple_of(3).then_some("reader failed");
+            let r = self.conn.put_copy_end(fail);
+            log(self, "copy end", r);
+            return;
+        }
+        if self.conn.pipeline_status() != crate::conn::PipelineStatus::Off {
+            let r = self.conn.exit_pipeline_mode();
+            log(self, "exit pipeline", r);
+            if self.conn.pipeline_status() != crate::conn::PipelineStatus::Off {
+                return;
+            }
+        }
+        let step = match self.selector.take() {
+            Some(s) => usize::from(s) % 7,
+            None => self.queries % 6,
+        };
+        self.queries += 1;
+        match step {
+            0 => {
+                let r = self.conn.send_query_params("SELECT $1", &[Some("1"), None]);
+                log(self, "query params", r);
+            }
+            1 => {
+                let r = self.conn.send_prepare("s", "SELECT $1");
+                log(self, "prepare", r);
+            }
+            2 => {
+                let r = self.conn.send_query_prepared("s", &[Some("x")]);
+                log(self, "query prepared", r);
+            }
+            3 => {
+                let r = self.conn.enter_pipeline_mode();
+                log(self, "enter pipeline", r);
+                let r = self.conn.send_query("SELECT 1");
+                log(self, "pipelined query", r);
+                let r = if self.chunked {
+                    self.conn.send_query_chunked("SELECT 1/0", CHUNK_ROWS)
+                } else {
+                    self.conn.send_query_params("SELECT 1/0", &[])
+                };
+                log(self, "pipelined query", r);
+                let r = self.conn.pipeline_sync();
+                log(self, "sync", r);
+                let r = self.conn.send_flush_request();
+                log(self, "flush", r);
+                let r = self.conn.send_query("SELECT 2");
+                log(self, "pipelined query", r);
+                let r = self.conn.pipeline_sync();
+                log(self, "sync", r);
+            }
+            4 => {
+                let r = self
+                    .conn
+                    .send_copy("COPY t FROM STDIN", crate::conn::CopyDirection::In);
+                log(self, "copy in", r);
+            }
+            5 => {
+                let r = self
+                    .conn
+                    .send_copy("COPY t TO STDOUT", crate::conn::CopyDirection::Out);
+                log(self, "copy out", r);
+            }
+            _ => {}
+        }
+    }
+
     fn end_segment(&mut self) {
         self.tls_step();
         self.drain_results();
@@ -677,9 +801,11 @@ impl Run {
         self.drain_notices();
         let c = &self.conn;
         self.summary.push_str(&format!(
-            "-- {:?} tls={:?} tx={:?} minor={} key={:?} params={:?} fatal={:?} errmsg={:?} out={}\n",
+            "-- {:?} tls={:?} {:?} copy={:?} tx={:?} minor={} key={:?} params={:?} fatal={:?} errmsg={:?} out={}\n",
             c.state(),
             c.tls_negotiation(),
+            c.pipeline_status(),
+            c.copy_state(),
             c.transaction_status(),
             c.protocol_minor(),
             c.backend_key(),
@@ -702,6 +828,15 @@ fn run_conn(input: &ConnInput<'_>, mode: Mode) -> (String, Vec<u8>) {
     let control = input.control;
     let mut k = 0;
     for seg in &segments {
+        let stripped;
+        let seg = if input.extended {
+            let (selector, rest) = split_selector(seg);
+            run.selector = selector;
+            stripped = rest;
+            &stripped
+        } else {
+            seg
+        };
         if mode == Mode::Whole {
             let whole: Vec<u8> = seg.concat();
             run.conn.handle_input(&whole);
@@ -741,6 +876,24 @@ fn run_conn(input: &ConnInput<'_>, mode: Mode) -> (String, Vec<u8>) {
     run.check();
     run.consume(usize::MAX);
     (run.summary, run.sent)
+}
+
+/// The first byte of a segment (the client's move with [`EXTENDED`]) and the rest of its chunks.
+fn split_selector<'a>(seg: &[&'a [u8]]) -> (Option<u8>, Vec<&'a [u8]>) {
+    let mut selector = None;
+    let mut rest = Vec::with_capacity(seg.len());
+    for &chunk in seg {
+        match (selector, chunk.split_first()) {
+            (None, Some((&first, tail))) => {
+                selector = Some(first);
+                if !tail.is_empty() {
+                    rest.push(tail);
+                }
+            }
+            _ => rest.push(chunk),
+        }
+    }
+    (selector, rest)
 }
 
 /// The `conn_state` target: runs the input whole, chunked and with aggressive interleaving; checks

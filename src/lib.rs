@@ -63,7 +63,7 @@ pub mod cluster;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use conn::{Column, FromText, Notification, QueryResult, Rows};
+pub use conn::{Column, CopyDirection, FromText, Notification, PipelineStatus, QueryResult, Rows};
 pub use conninfo::Config;
 #[cfg(feature = "driver")]
 pub use dblink::Dblink;

@@ -60,7 +60,7 @@ struct BenchArgs {
     /// How long each timed scenario (round trips, fan-out, each connect method) runs.
     #[arg(long, value_name = "SECONDS", default_value = "5", value_parser = seconds)]
     duration: Duration,
-    /// Rows streamed by the rows scenario.
+    /// Rows streamed by the rows, copy-in and copy-out scenarios.
     #[arg(long, value_name = "N", default_value_t = 1_000_000)]
     rows: u64,
     /// Connections of the fan-out scenario.

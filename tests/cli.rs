@@ -104,6 +104,9 @@ fn bench_default_cluster_short_run_prints_table_and_removes_cluster() {
         "connect: md5",
         "connect: scram-sha-256",
         "cancel",
+        "pipeline",
+        "copy in",
+        "copy out",
     ] {
         let line = stdout
             .lines()
@@ -113,7 +116,8 @@ fn bench_default_cluster_short_run_prints_table_and_removes_cluster() {
         assert!(ops > 0, "{line}");
     }
     assert!(stdout.contains(" 2000 "), "rows counted: {stdout}");
-    assert!(stderr.contains("[8/8] cancel"), "progress: {stderr}");
+    assert!(stderr.contains("[8/11] cancel"), "progress: {stderr}");
+    assert!(stderr.contains("[11/11] copy out"), "progress: {stderr}");
     assert_eq!(
         wait_empty(&tmp),
         Vec::<String>::new(),

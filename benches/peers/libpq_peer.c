@@ -7,6 +7,9 @@
  *   libpq_peer rows    CONNINFO N                 one query of N rows x 2 text columns, every value visited
  *   libpq_peer fanout  CONNINFO CONNS SECONDS     SELECT 1 on CONNS connections from one thread (poll)
  *   libpq_peer connect CONNINFO SECONDS           connect + first query + disconnect, repeatedly
+ *   libpq_peer pipeline CONNINFO SECONDS          pipeline mode, SELECT $1 1,000 deep, a sync each batch
+ *   libpq_peer copyin  CONNINFO N                 COPY FROM STDIN of N rows (int8, text), PQputCopyData
+ *   libpq_peer copyout CONNINFO N                 COPY TO STDOUT of N rows (int8, text), PQgetCopyData
  *
  * Prints one line: "<operations> <seconds> <client cpu seconds>".
  */
@@ -165,6 +168,96 @@ int main(int argc, char **argv)
             PQfinish(conn);
             ops++;
         }
+    } else if (strcmp(mode, "pipeline") == 0) {
+        double seconds = atof(argv[3]);
+        PGconn *conn = connect_or_die(conninfo);
+        char values[1000][12];
+        for (int i = 0; i < 1000; i++)
+            snprintf(values[i], sizeof values[i], "%d", i);
+        if (!PQenterPipelineMode(conn))
+            die(conn, "enter pipeline");
+        t0 = now(CLOCK_MONOTONIC);
+        c0 = now(CLOCK_THREAD_CPUTIME_ID);
+        while (now(CLOCK_MONOTONIC) - t0 < seconds) {
+            for (int i = 0; i < 1000; i++) {
+                const char *param = values[i];
+                if (!PQsendQueryParams(conn, "SELECT $1", 1, NULL, &param, NULL, NULL, 0))
+                    die(conn, "send");
+            }
+            if (!PQpipelineSync(conn))
+                die(conn, "sync");
+            for (int i = 0; i < 1000; i++) {
+                PGresult *res = PQgetResult(conn);
+                if (PQresultStatus(res) != PGRES_TUPLES_OK)
+                    die(conn, "query");
+                (void) PQgetvalue(res, 0, 0);
+                PQclear(res);
+                if (PQgetResult(conn) != NULL)
+                    die(conn, "end of query");
+            }
+            PGresult *res = PQgetResult(conn);
+            if (PQresultStatus(res) != PGRES_PIPELINE_SYNC)
+                die(conn, "sync result");
+            PQclear(res);
+            ops += 1000;
+        }
+        PQexitPipelineMode(conn);
+        PQfinish(conn);
+    } else if (strcmp(mode, "copyin") == 0) {
+        long n = atol(argv[3]);
+        PGconn *conn = connect_or_die(conninfo);
+        PQclear(PQexec(conn, "CREATE TEMP TABLE bench_copy (a int8, b text)"));
+        static char buf[64 * 1024 + 64];
+        t0 = now(CLOCK_MONOTONIC);
+        c0 = now(CLOCK_THREAD_CPUTIME_ID);
+        PGresult *res = PQexec(conn, "COPY bench_copy FROM STDIN");
+        if (PQresultStatus(res) != PGRES_COPY_IN)
+            die(conn, "copy in");
+        PQclear(res);
+        long i = 0;
+        while (i < n) {
+            size_t len = 0;
+            while (len < 64 * 1024 && i < n) {
+                i++;
+                len += snprintf(buf + len, sizeof buf - len, "%ld\trow %ld\n", i, i);
+            }
+            if (PQputCopyData(conn, buf, (int) len) != 1)
+                die(conn, "put copy data");
+        }
+        if (PQputCopyEnd(conn, NULL) != 1)
+            die(conn, "put copy end");
+        res = PQgetResult(conn);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            die(conn, "copy result");
+        ops = atol(PQcmdTuples(res));
+        PQclear(res);
+        PQfinish(conn);
+    } else if (strcmp(mode, "copyout") == 0) {
+        long n = atol(argv[3]);
+        char sql[160];
+        PGconn *conn = connect_or_die(conninfo);
+        snprintf(sql, sizeof sql,
+                 "COPY (SELECT g::int8, 'row ' || g FROM generate_series(1, %ld) AS g) TO STDOUT", n);
+        t0 = now(CLOCK_MONOTONIC);
+        c0 = now(CLOCK_THREAD_CPUTIME_ID);
+        PGresult *res = PQexec(conn, sql);
+        if (PQresultStatus(res) != PGRES_COPY_OUT)
+            die(conn, "copy out");
+        PQclear(res);
+        char *row;
+        long bytes = 0;
+        int len;
+        while ((len = PQgetCopyData(conn, &row, 0)) > 0) {
+            bytes += len;
+            PQfreemem(row);
+        }
+        res = PQgetResult(conn);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            die(conn, "copy result");
+        ops = atol(PQcmdTuples(res));
+        PQclear(res);
+        PQfinish(conn);
+        (void) bytes;
     } else {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;

@@ -245,6 +245,18 @@ pub fn backend_bytes(w: &[Vec<u8>]) -> Result<Vec<u8>, String> {
         }
         "CopyData" => wire::message(&mut out, b'd', arg(0)?),
         "CopyDone" => wire::message(&mut out, b'c', &[]),
+        "ParseComplete" => wire::message(&mut out, b'1', &[]),
+        "BindComplete" => wire::message(&mut out, b'2', &[]),
+        "CloseComplete" => wire::message(&mut out, b'3', &[]),
+        "NoData" => wire::message(&mut out, b'n', &[]),
+        "PortalSuspended" => wire::message(&mut out, b's', &[]),
+        "ParameterDescription" => {
+            let mut b = wire::Body::default().i16(args.len() as i16);
+            for a in args {
+                b = b.i32(num(a)?);
+            }
+            wire::message(&mut out, b't', &b.0);
+        }
         "SSLResponse" => out.push(arg(0)?[0]),
         "Raw" => out = hex(&args.concat())?,
         other => return Err(format!("unknown backend message {other}")),
@@ -289,7 +301,22 @@ pub fn frontend_bytes(w: &[Vec<u8>]) -> Result<Vec<u8>, String> {
         "SASLResponse" => frontend::sasl_response(arg(0)?, &mut out).map_err(enc)?,
         "Query" => frontend::query(&text(arg(0)?), &mut out).map_err(enc)?,
         "CopyFail" => frontend::copy_fail(&text(arg(0)?), &mut out).map_err(enc)?,
+        "CopyData" => frontend::copy_data(arg(0)?, &mut out).map_err(enc)?,
+        "CopyDone" => frontend::copy_done(&mut out),
         "Terminate" => frontend::terminate(&mut out),
+        "Parse" => frontend::parse(&text(arg(0)?), &text(arg(1)?), &[], &mut out).map_err(enc)?,
+        "Bind" => {
+            let values: Vec<Option<&[u8]>> = args[2..]
+                .iter()
+                .map(|a| (a.as_slice() != b"NULL").then_some(a.as_slice()))
+                .collect();
+            frontend::bind(&text(arg(0)?), &text(arg(1)?), &[], &values, &[], &mut out)
+                .map_err(enc)?
+        }
+        "Describe" => frontend::describe(arg(0)?[0], &text(arg(1)?), &mut out).map_err(enc)?,
+        "Execute" => frontend::execute(&text(arg(0)?), num(arg(1)?)?, &mut out).map_err(enc)?,
+        "Sync" => frontend::sync(&mut out),
+        "Flush" => frontend::flush(&mut out),
         other => return Err(format!("unknown frontend message {other}")),
     }
     Ok(out)
@@ -459,7 +486,7 @@ pub fn replay(script: &str, chunking: Chunking) -> Result<(), String> {
                     }
                 }
                 "terminate" => c.terminate(),
-                other => return Err(at(format!("unknown call {other}"))),
+                other => call_extended(c, other, &w[2..]).map_err(at)?,
             },
             "tls-established" => {
                 let end_point = match w.get(1).map(|h| text(h)) {
@@ -491,6 +518,64 @@ pub fn replay(script: &str, chunking: Chunking) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// The calls of the extended protocol, pipeline mode and COPY.
+fn call_extended(c: &mut Connection, call: &str, args: &[Vec<u8>]) -> Result<(), String> {
+    let arg = |i: usize| -> Result<String, String> {
+        args.get(i)
+            .map(|v| text(v))
+            .ok_or_else(|| format!("call {call}: missing argument"))
+    };
+    let params = |from: usize| -> Vec<Option<String>> {
+        args.get(from..)
+            .unwrap_or_default()
+            .iter()
+            .map(|a| (a.as_slice() != b"NULL").then(|| text(a)))
+            .collect()
+    };
+    let refs = |p: &[Option<String>]| -> Vec<Option<String>> { p.to_vec() };
+    let failed = |e: pgdblink::Error| format!("{call} failed: {e}");
+    match call {
+        "send_query_params" => {
+            let p = refs(&params(1));
+            let p: Vec<Option<&str>> = p.iter().map(|v| v.as_deref()).collect();
+            c.send_query_params(&arg(0)?, &p).map_err(failed)
+        }
+        "send_prepare" => c.send_prepare(&arg(0)?, &arg(1)?).map_err(failed),
+        "send_query_prepared" => {
+            let p = refs(&params(1));
+            let p: Vec<Option<&str>> = p.iter().map(|v| v.as_deref()).collect();
+            c.send_query_prepared(&arg(0)?, &p).map_err(failed)
+        }
+        "enter_pipeline_mode" => c.enter_pipeline_mode().map_err(failed),
+        "exit_pipeline_mode" => c.exit_pipeline_mode().map_err(failed),
+        "pipeline_sync" => c.pipeline_sync().map_err(failed),
+        "send_flush_request" => c.send_flush_request().map_err(failed),
+        "send_copy_in" => c
+            .send_copy(&arg(0)?, pgdblink::CopyDirection::In)
+            .map_err(failed),
+        "send_copy_out" => c
+            .send_copy(&arg(0)?, pgdblink::CopyDirection::Out)
+            .map_err(failed),
+        "put_copy_data" => c
+            .put_copy_data(args.first().ok_or("missing data")?)
+            .map_err(failed),
+        "put_copy_end" => c
+            .put_copy_end(args.first().map(|a| text(a)).as_deref())
+            .map_err(failed),
+        // `call fails <message> <call> <args>...`: the call must fail with exactly that text.
+        "fails" => {
+            let want = arg(0)?;
+            let inner = arg(1)?;
+            match call_extended(c, &inner, &args[2..]) {
+                Ok(()) => Err(format!("{inner} succeeded")),
+                Err(e) if e == format!("{inner} failed: {want}") => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        other => Err(format!("unknown call {other}")),
+    }
 }
 
 fn feed(c: &mut Connection, server: &mut Vec<u8>, chunking: Chunking, rng: &mut Rng) {
@@ -580,6 +665,35 @@ fn expect(c: &mut Connection, w: &[Vec<u8>], sent: &[u8]) -> Result<(), String> 
                 ("error", Err(e))
                     if e.code() == Some(arg(0)?.as_str()) && e.message() == arg(1)? => {}
                 (_, other) => return Err(format!("result was {other:?}")),
+            }
+        }
+        "pipeline-sync" | "pipeline-aborted" => match (what.as_str(), c.poll_result()) {
+            ("pipeline-sync", PollResult::Ready(Ok(QueryResult::PipelineSync))) => {}
+            ("pipeline-aborted", PollResult::Ready(Ok(QueryResult::PipelineAborted))) => {}
+            (_, other) => return Err(format!("poll_result gave {other:?}")),
+        },
+        "pipeline-status" => {
+            let status = format!("{:?}", c.pipeline_status());
+            if status != arg(0)? {
+                return Err(format!("pipeline status is {status}"));
+            }
+        }
+        "copy-state" => {
+            let state = match c.copy_state() {
+                None => "None".to_owned(),
+                Some(d) => format!("{d:?}"),
+            };
+            if state != arg(0)? {
+                return Err(format!("copy state is {state}"));
+            }
+        }
+        "copy-data" => {
+            let got: Vec<Vec<u8>> = std::iter::from_fn(|| c.take_copy_data())
+                .map(|b| b.to_vec())
+                .collect();
+            let want: Vec<Vec<u8>> = w[1..].to_vec();
+            if got != want {
+                return Err(format!("copy data {got:?}"));
             }
         }
         "fatal" => {

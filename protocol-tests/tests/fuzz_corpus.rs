@@ -67,6 +67,10 @@ fn fuzz_corpus_conn_state_replays() {
         "-- Closed",
         "notify ",
         "partial \"\" cols",
+        "PipelineSync",
+        "PipelineAborted",
+        "copy data b",
+        "copy=Some(In)",
     ] {
         assert!(all.contains(needle), "no corpus file reaches {needle:?}");
     }

@@ -410,7 +410,10 @@ fn copy_both_directions_leave_connection_usable() {
     let e = c
         .query("COPY (SELECT g FROM generate_series(1,1000) g) TO STDOUT")
         .expect_err("copy out");
-    assert_eq!(e.message(), "COPY TO STDOUT is not supported");
+    assert_eq!(
+        e.message(),
+        "COPY TO STDOUT is not supported here: use copy_out"
+    );
     assert_eq!(
         one_value(&mut c, "SELECT 'after out'").as_deref(),
         Some("after out")
@@ -420,7 +423,7 @@ fn copy_both_directions_leave_connection_usable() {
     assert_eq!(e.code(), Some(sqlstate::QUERY_CANCELED));
     assert_eq!(
         e.message(),
-        "COPY from stdin failed: COPY FROM STDIN is not supported"
+        "COPY from stdin failed: COPY FROM STDIN is not supported here: use copy_in"
     );
     assert_eq!(
         one_value(&mut c, "SELECT count(*) FROM ci").as_deref(),

@@ -642,7 +642,10 @@ fn copy_never_wedges_a_named_connection() {
     let mut db = Dblink::new();
     db.connect("c", &trust()).unwrap();
     let e = db.query("c", "COPY (SELECT 1) TO STDOUT").unwrap_err();
-    assert_eq!(e.message(), "COPY TO STDOUT is not supported");
+    assert_eq!(
+        e.message(),
+        "COPY TO STDOUT is not supported here: use copy_out"
+    );
     db.exec("c", "CREATE TEMP TABLE ci(a int)").unwrap();
     assert_eq!(
         db.exec("c", "COPY ci FROM STDIN").unwrap_err().code(),

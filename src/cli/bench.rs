@@ -24,15 +24,24 @@ pub enum Scenario {
     Connect,
     /// Cancel a running query and wait for its error (`--cancels` times).
     Cancel,
+    /// Pipelined `SELECT $1`, 1,000 queries a sync, on one connection.
+    Pipeline,
+    /// COPY FROM STDIN of `--rows` rows.
+    CopyIn,
+    /// COPY TO STDOUT of `--rows` rows.
+    CopyOut,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 8] = [
         Scenario::RoundTrips,
         Scenario::Rows,
         Scenario::FanOut,
         Scenario::Connect,
         Scenario::Cancel,
+        Scenario::Pipeline,
+        Scenario::CopyIn,
+        Scenario::CopyOut,
     ];
 }
 
@@ -178,6 +187,17 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
                 &main_conninfo,
                 None,
             ),
+            Scenario::Pipeline => push(format!("pipeline ({secs} s)"), &main_conninfo, None),
+            Scenario::CopyIn => push(
+                format!("copy in ({} rows)", plan.rows),
+                &main_conninfo,
+                None,
+            ),
+            Scenario::CopyOut => push(
+                format!("copy out ({} rows)", plan.rows),
+                &main_conninfo,
+                None,
+            ),
         }
     }
 
@@ -191,6 +211,9 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
             Scenario::FanOut => bench::fan_out(&step.conninfo, plan.connections, plan.duration),
             Scenario::Connect => bench::connect(&step.conninfo, plan.duration),
             Scenario::Cancel => bench::cancel_latency(&step.conninfo, plan.cancels),
+            Scenario::Pipeline => bench::pipeline(&step.conninfo, plan.duration),
+            Scenario::CopyIn => bench::copy_in(&step.conninfo, plan.rows),
+            Scenario::CopyOut => bench::copy_out(&step.conninfo, plan.rows),
         }
         .inspect_err(|_| progress.clear())?;
         if let Some(method) = &step.method {

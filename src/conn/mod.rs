@@ -49,6 +49,7 @@
 //! ```
 
 pub mod cancel;
+mod extended;
 mod query;
 mod result;
 mod startup;
@@ -56,6 +57,8 @@ mod startup;
 mod tests;
 mod types;
 
+pub use extended::{COPY_QUEUE_TEXT, PipelineStatus};
+pub use query::CopyDirection;
 pub use result::{Column, Notification, QueryResult, Row, RowIter, Rows};
 pub use startup::{StartupConfig, StartupConfigBuilder};
 pub use types::FromText;
@@ -69,7 +72,7 @@ use bytes::{Buf, BytesMut};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::backend::{BackendMessage, TransactionStatus};
 use crate::protocol::{self, Decoded, Limits, frontend};
-use query::Requests;
+use query::{CopyQueue, Requests};
 use result::{Outbox, Output};
 use startup::Startup;
 
@@ -80,9 +83,9 @@ pub const BUSY_TEXT: &str = "another command is already in progress";
 /// The text for a command sent on a closed connection.
 pub const NO_CONNECTION_TEXT: &str = "no connection to the server";
 /// The error text for a COPY TO STDOUT, which pgdblink drains and reports.
-pub const COPY_OUT_TEXT: &str = "COPY TO STDOUT is not supported";
+pub const COPY_OUT_TEXT: &str = "COPY TO STDOUT is not supported here: use copy_out";
 /// The CopyFail message pgdblink answers a COPY FROM STDIN with.
-pub const COPY_IN_TEXT: &str = "COPY FROM STDIN is not supported";
+pub const COPY_IN_TEXT: &str = "COPY FROM STDIN is not supported here: use copy_in";
 
 /// In chunked-rows mode, the bytes of row data the connection queues before it stops reading from
 /// the server until the caller takes results (backpressure).
@@ -184,6 +187,13 @@ pub struct Connection {
     fatal: Option<Error>,
     /// Where TLS negotiation stands.
     tls: TlsNegotiation,
+    /// libpq's pipeline mode is on.
+    pipeline: bool,
+    /// Pipeline mode: the caller took an error (or an aborted query) and not yet the sync's
+    /// [`QueryResult::PipelineSync`].
+    pipeline_aborted: bool,
+    /// COPY TO STDOUT data waiting for the caller.
+    copy_out: CopyQueue,
 }
 
 impl fmt::Debug for Connection {
@@ -233,6 +243,9 @@ impl Connection {
             error_buffer: String::new(),
             fatal: None,
             tls: TlsNegotiation::NotAttempted,
+            pipeline: false,
+            pipeline_aborted: false,
+            copy_out: CopyQueue::default(),
         };
         conn.begin_startup();
         conn
@@ -276,7 +289,8 @@ impl Connection {
     /// chunked-rows backpressure holds (at least [`MAX_QUEUED_ROW_BYTES`] of rows waiting to be
     /// taken with [`poll_result`](Self::poll_result)).
     pub fn wants_read(&self) -> bool {
-        let backpressure = self.outbox.row_bytes() >= MAX_QUEUED_ROW_BYTES;
+        let backpressure = self.outbox.row_bytes() >= MAX_QUEUED_ROW_BYTES
+            || self.copy_out.bytes() >= MAX_QUEUED_ROW_BYTES;
         !(matches!(self.phase, Phase::Closed) || self.eof || backpressure)
     }
 
@@ -402,7 +416,13 @@ impl Connection {
 
     /// Dispatches a simple Query. Allowed only in [`State::Idle`]; otherwise the error text is appended
     /// to the error buffer (as libpq does) and returned.
+    ///
+    /// In pipeline mode the ONE statement goes through the extended protocol, as
+    /// [`send_query_params`](Self::send_query_params) with no parameters.
     pub fn send_query(&mut self, sql: &str) -> Result<(), Error> {
+        if self.pipeline {
+            return self.send_query_params(sql, &[]);
+        }
         self.start_query(sql, None)
     }
 
@@ -413,6 +433,9 @@ impl Connection {
     /// wait to be taken the connection stops reading ([`wants_read`](Self::wants_read) is false), so a
     /// result of any size streams through bounded memory.
     pub fn send_query_chunked(&mut self, sql: &str, max_rows: usize) -> Result<(), Error> {
+        if self.pipeline {
+            return self.send_query_params_chunked(sql, &[], max_rows);
+        }
         self.start_query(sql, Some(max_rows.max(1)))
     }
 
@@ -436,6 +459,10 @@ impl Connection {
     /// The next result, the end marker, or "not yet".
     pub fn poll_result(&mut self) -> PollResult {
         match self.outbox.pop() {
+            Some(Output::Result(r)) if self.pipeline => {
+                self.pipeline_taken(&r);
+                PollResult::Ready(r)
+            }
             Some(Output::Result(r)) => PollResult::Ready(r),
             Some(Output::End) => PollResult::Done,
             None if self.is_busy() => PollResult::Pending,

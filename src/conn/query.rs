@@ -26,23 +26,63 @@ pub(super) enum Request {
     /// A simple Query: for each statement a result (rows, a command, an empty query, an error, a
     /// refused COPY), then ReadyForQuery. A simple Query is its own sync point.
     Query(SimpleQuery),
-    // The extended protocol slots in here, each entry with the responses it is owed:
-    //   Parse -> ParseComplete          Bind -> BindComplete          Close -> CloseComplete
-    //   Describe -> [ParameterDescription] RowDescription | NoData
-    //   Execute -> one statement's answer, as a `Statement` of `Query` (or PortalSuspended)
-    //   Sync -> ReadyForQuery: the sync point `skip_to_sync` stops at
-    // A Flush is owed nothing and gets no entry. COPY driven by the caller (copy_in/copy_out)
-    // becomes further states of `Statement`.
+    /// Parse -> ParseComplete. `prepare`: the request of `send_prepare`, whose one result
+    /// (`Command("")`) is delivered here.
+    Parse { prepare: bool, ends: bool },
+    /// Bind -> BindComplete.
+    Bind,
+    /// Describe of the portal about to be executed -> RowDescription | NoData; a RowDescription
+    /// starts the row set of the Execute behind it.
+    Describe,
+    /// Execute -> one statement's answer (rows, a command, an empty query, an error, a COPY).
+    Execute { q: SimpleQuery, ends: bool },
+    /// Sync -> ReadyForQuery: the sync point `skip_to_sync` stops at. In pipeline mode its result
+    /// is [`QueryResult::PipelineSync`] with no end marker; outside, the end marker of the command
+    /// it closes; `silent` ones (sent by pgdblink itself) deliver nothing.
+    Sync { pipeline: bool, silent: bool },
+    // A Flush is owed nothing and gets no entry.
 }
 
 impl Request {
     /// Whether the server answers this request with ReadyForQuery, which is where it stops
     /// skipping after an error.
     fn is_sync_point(&self) -> bool {
+        matches!(self, Request::Query(_) | Request::Sync { .. })
+    }
+
+    /// Whether this is the last entry of a caller's command (its end marker is queued when it is
+    /// answered, or skipped).
+    fn ends_command(&self) -> bool {
         match self {
-            Request::Query(_) => true,
+            Request::Parse { ends, .. } | Request::Execute { ends, .. } => *ends,
+            _ => false,
         }
     }
+
+    /// The statement-answering part of this entry, if it has one.
+    fn query_mut(&mut self) -> Option<&mut SimpleQuery> {
+        match self {
+            Request::Query(q) | Request::Execute { q, .. } => Some(q),
+            _ => None,
+        }
+    }
+
+    fn query(&self) -> Option<&SimpleQuery> {
+        match self {
+            Request::Query(q) | Request::Execute { q, .. } => Some(q),
+            _ => None,
+        }
+    }
+}
+
+/// Which COPY the caller drives (`copy_in` / `copy_out`): the matching response starts it instead
+/// of being refused or drained.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CopyDirection {
+    /// COPY ... FROM STDIN: the caller sends the data.
+    In,
+    /// COPY ... TO STDOUT: the caller takes the data.
+    Out,
 }
 
 /// A simple Query in flight.
@@ -53,6 +93,18 @@ pub(super) struct SimpleQuery {
     chunk_rows: Option<usize>,
     /// The statement being answered.
     statement: Statement,
+    /// The COPY the caller drives, if any.
+    copy: Option<CopyDirection>,
+}
+
+impl SimpleQuery {
+    pub(super) fn new(chunk_rows: Option<usize>, copy: Option<CopyDirection>) -> SimpleQuery {
+        SimpleQuery {
+            chunk_rows,
+            statement: Statement::Idle,
+            copy,
+        }
+    }
 }
 
 /// Where the answer to the current statement of a request stands.
@@ -65,8 +117,13 @@ enum Statement {
     Rows(RowsBuilder),
     /// A COPY TO STDOUT, drained and reported as [`COPY_OUT_TEXT`] at its CommandComplete.
     CopyOut,
-    /// A COPY FROM STDIN answered with CopyFail; the server's error follows.
+    /// A COPY FROM STDIN ended by the client (CopyFail, or CopyDone from the caller); the server's
+    /// CommandComplete or error follows.
     CopyIn,
+    /// A COPY FROM STDIN the caller feeds (`put_copy_data`, then `put_copy_end`).
+    CopyInActive,
+    /// A COPY TO STDOUT whose data the caller takes (`take_copy_data`); `done` after CopyDone.
+    CopyOutActive { done: bool },
     /// A row set the client refused (a value not UTF-8): its rows and tag are dropped; its error
     /// result is already queued.
     Discard,
@@ -76,6 +133,9 @@ enum Statement {
 #[derive(Debug, Default)]
 pub(super) struct Requests {
     queue: VecDeque<Request>,
+    /// After an error the server skips up to the next Sync, and no Sync is in the queue yet: the
+    /// commands queued from now on get no answer of their own.
+    skipping: bool,
 }
 
 impl Requests {
@@ -89,24 +149,66 @@ impl Requests {
         self.queue.len()
     }
 
-    fn push(&mut self, request: Request) {
+    /// Queues a request; while the server skips to a Sync not yet sent, a command is answered on
+    /// the spot with [`QueryResult::PipelineAborted`] and its end marker.
+    pub(super) fn push(&mut self, request: Request, outbox: &mut Outbox) {
+        if request.is_sync_point() {
+            self.skipping = false;
+        } else if self.skipping {
+            if request.ends_command() {
+                outbox.push(Output::Result(Ok(QueryResult::PipelineAborted)), false);
+                outbox.push(Output::End, false);
+            }
+            return;
+        }
         self.queue.push_back(request);
+    }
+
+    /// Whether the server skips to a Sync not yet queued.
+    pub(super) fn is_skipping(&self) -> bool {
+        self.skipping
+    }
+
+    /// Whether a Sync is queued.
+    pub(super) fn has_sync(&self) -> bool {
+        self.queue.iter().any(|r| matches!(r, Request::Sync { .. }))
+    }
+
+    /// The COPY the front request is in, for the caller to drive.
+    pub(super) fn copy_state(&self) -> Option<CopyDirection> {
+        match self
+            .queue
+            .front()
+            .and_then(Request::query)
+            .map(|q| &q.statement)
+        {
+            Some(Statement::CopyInActive) => Some(CopyDirection::In),
+            Some(Statement::CopyOutActive { .. }) => Some(CopyDirection::Out),
+            _ => None,
+        }
+    }
+
+    /// The caller ends its COPY FROM STDIN: the server's answer follows.
+    pub(super) fn end_copy_in(&mut self) {
+        if let Some(q) = self.queue.front_mut().and_then(Request::query_mut)
+            && matches!(q.statement, Statement::CopyInActive)
+        {
+            q.statement = Statement::CopyIn;
+        }
     }
 
     /// Whether the row set in progress (only the front request can have one) has rows in the
     /// receive buffer of this input pass.
     pub(super) fn rows_pending(&self) -> bool {
-        match self.queue.front() {
-            Some(Request::Query(q)) => {
-                matches!(&q.statement, Statement::Rows(rows) if rows.has_pending())
-            }
+        match self.queue.front().and_then(Request::query) {
+            Some(q) => matches!(&q.statement, Statement::Rows(rows) if rows.has_pending()),
             None => false,
         }
     }
 
     /// Gives the rows received in this input pass their buffer, now frozen.
     pub(super) fn attach(&mut self, chunk: &Bytes) {
-        if let Some(Request::Query(q)) = self.queue.front_mut()
+        if let Some(q) = self.queue.front_mut().and_then(Request::query_mut)
             && let Statement::Rows(rows) = &mut q.statement
         {
             rows.attach(chunk);
@@ -116,19 +218,34 @@ impl Requests {
     /// Forgets every request (the connection closed).
     pub(super) fn clear(&mut self) {
         self.queue.clear();
+        self.skipping = false;
     }
 
     /// The one rule for errors: after an ErrorResponse the server skips every message up to the
     /// next Sync, so the requests queued before that sync point get no answer of their own. Ends the
     /// failed front request and those unless it is itself a sync point (a simple Query, which ends
-    /// with its ReadyForQuery), and returns how many ended; each gets its end marker.
+    /// with its ReadyForQuery, or a Sync), and returns how many entries ended. The failed command
+    /// gets its end marker; every later command before the sync point gets
+    /// [`QueryResult::PipelineAborted`] and its end marker (libpq's pipeline rule). With no sync
+    /// point queued, the commands queued later are skipped too, until a Sync is queued.
     fn skip_to_sync(&mut self, outbox: &mut Outbox) -> usize {
         let mut ended = 0;
-        while self.queue.front().is_some_and(|r| !r.is_sync_point()) {
+        let mut failed_ended = false;
+        while let Some(front) = self.queue.front() {
+            if front.is_sync_point() {
+                return ended;
+            }
+            if front.ends_command() {
+                if failed_ended {
+                    outbox.push(Output::Result(Ok(QueryResult::PipelineAborted)), false);
+                }
+                outbox.push(Output::End, false);
+                failed_ended = true;
+            }
             self.queue.pop_front();
-            outbox.push(Output::End, false);
             ended += 1;
         }
+        self.skipping = ended > 0;
         ended
     }
 }
@@ -141,8 +258,12 @@ enum Step {
     ServerError,
     /// ReadyForQuery: the request is answered.
     Ready(TransactionStatus),
+    /// The front entry (of the extended protocol) is answered.
+    Done,
     /// The server broke the protocol (fatal).
     Violation(String),
+    /// A COPY FROM STDIN nobody feeds was answered with CopyFail.
+    RefusedCopyIn,
 }
 
 /// The connection's parts a request's messages read and write.
@@ -155,6 +276,49 @@ struct Sink<'a> {
     error_buffer: &'a mut String,
     send: &'a mut Vec<u8>,
     last_columns: &'a mut Option<(Vec<u8>, Arc<[Column]>)>,
+    copy_out: &'a mut CopyQueue,
+}
+
+/// The data of a COPY TO STDOUT waiting for the caller: the CopyData bodies back to back in one
+/// buffer, and the length of each (no allocation per row).
+#[derive(Debug, Default)]
+pub(super) struct CopyQueue {
+    data: bytes::BytesMut,
+    lengths: VecDeque<usize>,
+}
+
+impl CopyQueue {
+    /// Queues one CopyData's bytes.
+    fn push(&mut self, data: &[u8]) {
+        self.data.extend_from_slice(data);
+        self.lengths.push_back(data.len());
+    }
+
+    /// The oldest CopyData's bytes.
+    pub(super) fn pop(&mut self) -> Option<Bytes> {
+        let len = self.lengths.pop_front()?;
+        Some(self.data.split_to(len).freeze())
+    }
+
+    /// Every CopyData queued, back to back.
+    pub(super) fn pop_all(&mut self) -> Option<Bytes> {
+        if self.lengths.is_empty() {
+            return None;
+        }
+        self.lengths.clear();
+        Some(self.data.split().freeze())
+    }
+
+    /// The bytes queued.
+    pub(super) fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Forgets what is queued.
+    pub(super) fn clear(&mut self) {
+        self.data.clear();
+        self.lengths.clear();
+    }
 }
 
 impl SimpleQuery {
@@ -206,14 +370,29 @@ impl SimpleQuery {
                 }
                 return Step::Ready(status);
             }
+            BackendMessage::CopyOutResponse(_) if self.copy == Some(CopyDirection::Out) => {
+                self.statement = Statement::CopyOutActive { done: false };
+            }
             BackendMessage::CopyOutResponse(_) => self.statement = Statement::CopyOut,
+            BackendMessage::CopyInResponse(_) if self.copy == Some(CopyDirection::In) => {
+                self.statement = Statement::CopyInActive;
+            }
             BackendMessage::CopyInResponse(_) => {
                 self.statement = Statement::CopyIn;
                 // The text has no NUL, so encoding cannot fail.
                 let _ = frontend::copy_fail(COPY_IN_TEXT, sink.send);
+                return Step::RefusedCopyIn;
             }
-            BackendMessage::CopyData(_) | BackendMessage::CopyDone => {
-                // Drained (COPY TO STDOUT) or, outside COPY, dropped as libpq does.
+            BackendMessage::CopyData(data) => {
+                if let Statement::CopyOutActive { done: false } = self.statement {
+                    sink.copy_out.push(data);
+                }
+                // Otherwise drained (COPY TO STDOUT) or, outside COPY, dropped as libpq does.
+            }
+            BackendMessage::CopyDone => {
+                if let Statement::CopyOutActive { done } = &mut self.statement {
+                    *done = true;
+                }
             }
             BackendMessage::BackendKeyData { .. } => {}
             BackendMessage::CopyBothResponse(_) => {
@@ -257,7 +436,10 @@ impl SimpleQuery {
         let rows = match &mut self.statement {
             Statement::Rows(rows) => rows,
             Statement::CopyOut | Statement::Discard => return Step::Continue,
-            Statement::Idle | Statement::CopyIn => {
+            Statement::Idle
+            | Statement::CopyIn
+            | Statement::CopyInActive
+            | Statement::CopyOutActive { .. } => {
                 return Step::Violation(
                     "server sent data (\"D\" message) without prior row description (\"T\" message)"
                         .into(),
@@ -293,7 +475,10 @@ impl SimpleQuery {
                 self.deliver(sink.outbox, Ok(QueryResult::Rows(rows.finish(tag))));
             }
             Statement::Discard => {}
-            Statement::Idle | Statement::CopyIn => {
+            Statement::Idle
+            | Statement::CopyIn
+            | Statement::CopyInActive
+            | Statement::CopyOutActive { .. } => {
                 self.deliver(sink.outbox, Ok(QueryResult::Command(text(tag))));
             }
         }
@@ -306,34 +491,64 @@ fn offset_in(outer: &[u8], inner: &[u8]) -> usize {
 }
 
 impl Connection {
-    /// Sends a request: allowed only when idle (nothing in flight, every result and end marker
-    /// taken); otherwise the error text is appended to the error buffer (as libpq does) and returned.
+    /// Checks that a request may be sent: when idle (nothing in flight, every result and end
+    /// marker taken), or at any time in pipeline mode outside COPY; otherwise the error text is
+    /// appended to the error buffer (as libpq does) and returned. Clears the error buffer when idle.
+    pub(super) fn check_can_send(&mut self) -> Result<(), Error> {
+        match self.phase {
+            Phase::Ready if self.requests.is_empty() && self.outbox.len() == 0 => {
+                self.error_buffer.clear();
+                Ok(())
+            }
+            Phase::Ready if self.requests.copy_state().is_some() => Err(self.command_error(
+                ErrorKind::Usage,
+                if self.pipeline {
+                    super::extended::COPY_QUEUE_TEXT
+                } else {
+                    super::BUSY_TEXT
+                },
+            )),
+            Phase::Ready if self.pipeline => Ok(()),
+            Phase::Ready => Err(self.command_error(ErrorKind::Usage, super::BUSY_TEXT)),
+            Phase::Closed => {
+                Err(self.command_error(ErrorKind::ConnectionLost, super::NO_CONNECTION_TEXT))
+            }
+            Phase::Startup(_) => {
+                Err(self.command_error(ErrorKind::Usage, "connection is not ready yet"))
+            }
+        }
+    }
+
+    /// Sends a simple Query: allowed only when idle (see [`check_can_send`](Self::check_can_send)).
     pub(super) fn start_query(
         &mut self,
         sql: &str,
         chunk_rows: Option<usize>,
     ) -> Result<(), Error> {
-        match self.phase {
-            Phase::Ready if self.requests.is_empty() && self.outbox.len() == 0 => {}
-            Phase::Ready => return Err(self.command_error(ErrorKind::Usage, super::BUSY_TEXT)),
-            Phase::Closed => {
-                return Err(
-                    self.command_error(ErrorKind::ConnectionLost, super::NO_CONNECTION_TEXT)
-                );
-            }
-            Phase::Startup(_) => {
-                return Err(self.command_error(ErrorKind::Usage, "connection is not ready yet"));
-            }
-        }
-        self.error_buffer.clear();
+        self.start_simple(sql, chunk_rows, None)
+    }
+
+    /// Sends a simple Query whose COPY, if `copy` names it, the caller drives.
+    pub(super) fn start_simple(
+        &mut self,
+        sql: &str,
+        chunk_rows: Option<usize>,
+        copy: Option<CopyDirection>,
+    ) -> Result<(), Error> {
+        self.check_can_send()?;
         if let Err(e) = frontend::query(sql, &mut self.send) {
             return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
         }
-        self.requests.push(Request::Query(SimpleQuery {
-            chunk_rows,
-            statement: Statement::Idle,
-        }));
+        self.requests.push(
+            Request::Query(SimpleQuery::new(chunk_rows, copy)),
+            &mut self.outbox,
+        );
         Ok(())
+    }
+
+    /// Queues an entry of the extended protocol (the message is already in the send buffer).
+    pub(super) fn push_request(&mut self, request: Request) {
+        self.requests.push(request, &mut self.outbox);
     }
 
     /// Queues a simple Query without the idle check: several requests in flight, for the queue's
@@ -341,13 +556,13 @@ impl Connection {
     #[cfg(test)]
     pub(super) fn queue_query_unchecked(&mut self, sql: &str, chunk_rows: Option<usize>) {
         frontend::query(sql, &mut self.send).expect("a query without NUL");
-        self.requests.push(Request::Query(SimpleQuery {
-            chunk_rows,
-            statement: Statement::Idle,
-        }));
+        self.requests.push(
+            Request::Query(SimpleQuery::new(chunk_rows, None)),
+            &mut self.outbox,
+        );
     }
 
-    fn command_error(&mut self, kind: ErrorKind, text: &str) -> Error {
+    pub(super) fn command_error(&mut self, kind: ErrorKind, text: &str) -> Error {
         self.error_buffer.push_str(text);
         self.error_buffer.push('\n');
         let e = Error::new(kind, text);
@@ -358,12 +573,17 @@ impl Connection {
         }
     }
 
+    /// The COPY the caller drives now, if one is in progress.
+    pub(super) fn copy_direction(&self) -> Option<CopyDirection> {
+        self.requests.copy_state()
+    }
+
     /// The hot path: adds the DataRows of the row set in progress found in `pass` from `at` on,
     /// each validated and indexed in one pass, and returns where they end (`at` when there are none).
     /// `pass` is the whole receive buffer of this input pass.
     #[inline]
     pub(super) fn fast_data_rows(&mut self, pass: &[u8], mut at: usize) -> usize {
-        let Some(Request::Query(q)) = self.requests.queue.front_mut() else {
+        let Some(q) = self.requests.queue.front_mut().and_then(Request::query_mut) else {
             return at;
         };
         let Statement::Rows(rows) = &mut q.statement else {
@@ -398,6 +618,7 @@ impl Connection {
             error_buffer: &mut self.error_buffer,
             send: &mut self.send,
             last_columns: &mut self.last_columns,
+            copy_out: &mut self.copy_out,
         };
         q.refuse_rows(refused, &mut sink);
         at
@@ -406,7 +627,8 @@ impl Connection {
     /// A message while requests are in flight (or, with none, while idle). `pass` is the receive
     /// buffer of this input pass, which `msg` borrows from.
     pub(super) fn handle_query_message(&mut self, msg: BackendMessage<'_>, pass: &[u8]) {
-        let Some(front) = self.requests.queue.front_mut() else {
+        let queue = &mut self.requests.queue;
+        let Some(front) = queue.front_mut() else {
             return self.handle_idle_message(msg);
         };
         let mut sink = Sink {
@@ -416,9 +638,81 @@ impl Connection {
             error_buffer: &mut self.error_buffer,
             send: &mut self.send,
             last_columns: &mut self.last_columns,
+            copy_out: &mut self.copy_out,
         };
+        if let BackendMessage::ErrorResponse(fields) = msg
+            && !matches!(front, Request::Query(_))
+        {
+            // Whatever extended-protocol request failed, the error is the command's result.
+            let e = error_from_fields(fields);
+            sink.error_buffer.push_str(&e.libpq_text());
+            if let Some(q) = front.query_mut() {
+                q.statement = Statement::Idle;
+            }
+            sink.outbox.push(Output::Result(Err(e)), false);
+            self.requests.skip_to_sync(&mut self.outbox);
+            return;
+        }
         let step = match front {
             Request::Query(q) => q.handle(msg, &mut sink),
+            Request::Execute { q, .. } => match msg {
+                BackendMessage::CommandComplete { tag } => {
+                    q.complete(tag, &mut sink);
+                    Step::Done
+                }
+                BackendMessage::EmptyQueryResponse => {
+                    q.deliver(sink.outbox, Ok(QueryResult::EmptyQuery));
+                    Step::Done
+                }
+                BackendMessage::ReadyForQuery(_) | BackendMessage::PortalSuspended => {
+                    unexpected(&msg)
+                }
+                msg => q.handle(msg, &mut sink),
+            },
+            Request::Parse { prepare, .. } => match msg {
+                BackendMessage::ParseComplete => {
+                    if *prepare {
+                        sink.outbox.push(
+                            Output::Result(Ok(QueryResult::Command(String::new()))),
+                            false,
+                        );
+                    }
+                    Step::Done
+                }
+                msg => unexpected(&msg),
+            },
+            Request::Bind => match msg {
+                BackendMessage::BindComplete => Step::Done,
+                msg => unexpected(&msg),
+            },
+            Request::Describe => match msg {
+                BackendMessage::NoData => Step::Done,
+                BackendMessage::ParameterDescription(_) => Step::Continue,
+                BackendMessage::RowDescription(desc) => match queue.get_mut(1) {
+                    Some(Request::Execute { q, .. }) => match q.describe(&desc, &mut sink) {
+                        Step::Continue => Step::Done,
+                        other => other,
+                    },
+                    _ => Step::Done,
+                },
+                msg => unexpected(&msg),
+            },
+            Request::Sync { pipeline, silent } => match msg {
+                BackendMessage::ReadyForQuery(status) => {
+                    self.tx_status = status;
+                    let (pipeline, silent) = (*pipeline, *silent);
+                    queue.pop_front();
+                    if silent {
+                    } else if pipeline {
+                        sink.outbox
+                            .push(Output::Result(Ok(QueryResult::PipelineSync)), false);
+                    } else {
+                        sink.outbox.push(Output::End, false);
+                    }
+                    return;
+                }
+                msg => unexpected(&msg),
+            },
         };
         match step {
             Step::Continue => {}
@@ -429,6 +723,29 @@ impl Connection {
                 self.tx_status = status;
                 self.requests.queue.pop_front();
                 self.outbox.push(Output::End, false);
+            }
+            Step::Done => {
+                if let Some(done) = self.requests.queue.pop_front()
+                    && done.ends_command()
+                {
+                    self.outbox.push(Output::End, false);
+                }
+            }
+            Step::RefusedCopyIn => {
+                // In the extended protocol the server ignores a Sync sent during COPY and, after the
+                // CopyFail, skips to the next one: send it (libpq's PQputCopyEnd does).
+                if matches!(self.requests.queue.front(), Some(Request::Execute { .. })) {
+                    frontend::sync(&mut self.send);
+                    if !self.requests.has_sync() {
+                        self.requests.queue.insert(
+                            1,
+                            Request::Sync {
+                                pipeline: false,
+                                silent: true,
+                            },
+                        );
+                    }
+                }
             }
             Step::Violation(text) => self.protocol_violation(text),
         }
@@ -454,16 +771,41 @@ impl Connection {
     }
 
     /// The connection failed: the request being answered gets `err` as its last result, and every
-    /// request in flight its end marker.
+    /// command in flight its end marker.
     pub(super) fn fail_requests(&mut self, err: &Error) {
-        if let Some(Request::Query(q)) = self.requests.queue.front_mut() {
+        if let Some(q) = self.requests.queue.front_mut().and_then(Request::query_mut) {
             q.statement = Statement::Idle;
-            q.deliver(&mut self.outbox, Err(err.clone()));
         }
-        for _ in self.requests.queue.drain(..) {
+        if !self.requests.queue.is_empty() {
+            self.outbox.push(Output::Result(Err(err.clone())), false);
+        }
+        let mut ends = 0;
+        for r in self.requests.queue.drain(..) {
+            if r.ends_command()
+                || matches!(
+                    r,
+                    Request::Query(_)
+                        | Request::Sync {
+                            pipeline: false,
+                            silent: false
+                        }
+                )
+            {
+                ends += 1;
+            }
+        }
+        for _ in 0..ends {
             self.outbox.push(Output::End, false);
         }
     }
+}
+
+/// A message the front request does not expect.
+fn unexpected(msg: &BackendMessage<'_>) -> Step {
+    Step::Violation(format!(
+        "unexpected response from server; first received character was \"{}\"",
+        protocol::printable(msg.tag())
+    ))
 }
 
 #[cfg(test)]
@@ -471,20 +813,77 @@ mod tests {
     use super::*;
 
     fn query() -> Request {
-        Request::Query(SimpleQuery {
-            chunk_rows: None,
-            statement: Statement::Idle,
-        })
+        Request::Query(SimpleQuery::new(None, None))
+    }
+
+    fn execute(ends: bool) -> Request {
+        Request::Execute {
+            q: SimpleQuery::new(None, None),
+            ends,
+        }
+    }
+
+    fn drain(outbox: &mut Outbox) -> Vec<String> {
+        std::iter::from_fn(|| outbox.pop())
+            .map(|o| match o {
+                Output::End => "end".to_owned(),
+                Output::Result(Ok(r)) => format!("{r:?}"),
+                Output::Result(Err(_)) => "err".to_owned(),
+            })
+            .collect()
     }
 
     #[test]
     fn a_simple_query_is_its_own_sync_point() {
         let mut requests = Requests::default();
         let mut outbox = Outbox::default();
-        requests.push(query());
-        requests.push(query());
+        requests.push(query(), &mut outbox);
+        requests.push(query(), &mut outbox);
         assert_eq!(requests.skip_to_sync(&mut outbox), 0);
         assert_eq!(requests.len(), 2);
         assert_eq!(outbox.len(), 0);
+    }
+
+    /// libpq's pipeline rule: the failed command ends, every later one up to the Sync is aborted.
+    #[test]
+    fn skipped_commands_are_aborted_up_to_the_sync() {
+        let mut requests = Requests::default();
+        let mut outbox = Outbox::default();
+        for _ in 0..2 {
+            requests.push(Request::Bind, &mut outbox);
+            requests.push(execute(true), &mut outbox);
+        }
+        let sync = Request::Sync {
+            pipeline: true,
+            silent: false,
+        };
+        requests.push(sync, &mut outbox);
+        requests.push(execute(true), &mut outbox);
+        assert_eq!(requests.skip_to_sync(&mut outbox), 4);
+        assert_eq!(drain(&mut outbox), ["end", "PipelineAborted", "end"]);
+        assert_eq!(requests.len(), 2);
+        assert!(!requests.is_skipping());
+    }
+
+    /// With no Sync queued yet, the commands queued after the error are skipped as they come.
+    #[test]
+    fn without_a_sync_later_commands_are_aborted_on_the_spot() {
+        let mut requests = Requests::default();
+        let mut outbox = Outbox::default();
+        requests.push(execute(true), &mut outbox);
+        assert_eq!(requests.skip_to_sync(&mut outbox), 1);
+        assert!(requests.is_skipping());
+        requests.push(Request::Bind, &mut outbox);
+        requests.push(execute(true), &mut outbox);
+        assert!(requests.is_empty());
+        assert_eq!(drain(&mut outbox), ["end", "PipelineAborted", "end"]);
+        let sync = Request::Sync {
+            pipeline: true,
+            silent: false,
+        };
+        requests.push(sync, &mut outbox);
+        assert!(!requests.is_skipping());
+        requests.push(execute(true), &mut outbox);
+        assert_eq!(requests.len(), 2);
     }
 }

@@ -20,6 +20,12 @@ pub enum QueryResult {
     Command(String),
     /// The statement was empty (`""`, `";"`, only a comment).
     EmptyQuery,
+    /// Pipeline mode: a sync point was reached (libpq's `PGRES_PIPELINE_SYNC`); no end marker
+    /// follows it.
+    PipelineSync,
+    /// Pipeline mode: the query was skipped because an earlier one in the same pipeline failed
+    /// (libpq's `PGRES_PIPELINE_ABORTED`); its end marker follows.
+    PipelineAborted,
 }
 
 impl QueryResult {
@@ -28,7 +34,9 @@ impl QueryResult {
         match self {
             QueryResult::Rows(rows) => rows.command_tag(),
             QueryResult::Command(tag) => tag,
-            QueryResult::EmptyQuery => "",
+            QueryResult::EmptyQuery | QueryResult::PipelineSync | QueryResult::PipelineAborted => {
+                ""
+            }
         }
     }
 

@@ -58,7 +58,7 @@ impl Client {
 
     /// Dispatches a simple Query (possibly several statements) without waiting.
     pub fn send_query(&mut self, sql: &str) -> Result<(), Error> {
-        self.reactor.command(self.id, |c| c.send_query(sql))
+        self.reactor.command_queued(self.id, |c| c.send_query(sql))
     }
 
     /// Like [`send_query`](Self::send_query) in chunked-rows mode: row sets come back as several
@@ -66,7 +66,7 @@ impl Client {
     /// [`Connection::send_query_chunked`]).
     pub fn send_query_chunked(&mut self, sql: &str, max_rows: usize) -> Result<(), Error> {
         self.reactor
-            .command(self.id, |c| c.send_query_chunked(sql, max_rows))
+            .command_queued(self.id, |c| c.send_query_chunked(sql, max_rows))
     }
 
     /// Reads available input without blocking; true iff [`get_result`](Self::get_result) would wait.
@@ -123,6 +123,7 @@ impl Client {
     /// Runs `sql` and collects every result up to the end marker. The first failed statement's error is
     /// returned after the results have been drained, so the connection stays usable.
     pub fn query(&mut self, sql: &str) -> Result<Vec<QueryResult>, Error> {
+        self.conn_mut().check_not_pipelined()?;
         self.send_query(sql)?;
         let mut results = Vec::new();
         let mut first_error = None;
@@ -139,6 +140,98 @@ impl Client {
             Some(e) => Err(e),
             None => Ok(results),
         }
+    }
+
+    /// libpq's `PQsendQueryParams`: ONE statement with `$1..$n` bound to `params` as text (`None`
+    /// is SQL NULL); results as with [`send_query`](Self::send_query). See
+    /// [`Connection::send_query_params`].
+    pub fn send_query_params(&mut self, sql: &str, params: &[Option<&str>]) -> Result<(), Error> {
+        self.reactor
+            .command_queued(self.id, |c| c.send_query_params(sql, params))
+    }
+
+    /// libpq's `PQsendPrepare`: its one result is `Command("")`, then the end marker.
+    pub fn send_prepare(&mut self, statement: &str, sql: &str) -> Result<(), Error> {
+        self.reactor
+            .command_queued(self.id, |c| c.send_prepare(statement, sql))
+    }
+
+    /// libpq's `PQsendQueryPrepared`.
+    pub fn send_query_prepared(
+        &mut self,
+        statement: &str,
+        params: &[Option<&str>],
+    ) -> Result<(), Error> {
+        self.reactor
+            .command_queued(self.id, |c| c.send_query_prepared(statement, params))
+    }
+
+    /// Runs one statement with parameters and collects every result up to the end marker, like
+    /// [`query`](Self::query).
+    pub fn query_params(
+        &mut self,
+        sql: &str,
+        params: &[Option<&str>],
+    ) -> Result<Vec<QueryResult>, Error> {
+        self.conn_mut().check_not_pipelined()?;
+        self.send_query_params(sql, params)?;
+        self.collect()
+    }
+
+    fn collect(&mut self) -> Result<Vec<QueryResult>, Error> {
+        let mut results = Vec::new();
+        let mut first_error = None;
+        loop {
+            match self.get_result() {
+                Ok(Some(r)) => results.push(r),
+                Ok(None) => break,
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(results),
+        }
+    }
+
+    /// libpq's `PQenterPipelineMode` (see [`Connection::enter_pipeline_mode`]).
+    pub fn enter_pipeline_mode(&mut self) -> Result<(), Error> {
+        self.conn_mut().enter_pipeline_mode()
+    }
+
+    /// libpq's `PQexitPipelineMode` (see [`Connection::exit_pipeline_mode`]).
+    pub fn exit_pipeline_mode(&mut self) -> Result<(), Error> {
+        self.conn_mut().exit_pipeline_mode()
+    }
+
+    /// libpq's `PQpipelineSync`: a Sync, then flush.
+    pub fn pipeline_sync(&mut self) -> Result<(), Error> {
+        self.reactor.command_bounded(self.id, |c| c.pipeline_sync())
+    }
+
+    /// libpq's `PQsendFlushRequest`: a Flush message.
+    pub fn send_flush_request(&mut self) -> Result<(), Error> {
+        self.reactor
+            .command_bounded(self.id, |c| c.send_flush_request())
+    }
+
+    /// libpq's `PQpipelineStatus`.
+    pub fn pipeline_status(&self) -> crate::conn::PipelineStatus {
+        self.conn().pipeline_status()
+    }
+
+    /// `COPY ... FROM STDIN` fed from `data` as it is read; returns the row count (see
+    /// [`Reactor::copy_in`]).
+    pub fn copy_in(&mut self, sql: &str, data: &mut dyn std::io::Read) -> Result<u64, Error> {
+        self.reactor.copy_in(self.id, sql, data)
+    }
+
+    /// `COPY ... TO STDOUT`, each row written to `out` as it arrives; returns the row count (see
+    /// [`Reactor::copy_out`]).
+    pub fn copy_out(&mut self, sql: &str, out: &mut dyn std::io::Write) -> Result<u64, Error> {
+        self.reactor.copy_out(self.id, sql, out)
     }
 
     /// A handle to cancel the running query from anywhere.

@@ -20,6 +20,7 @@
 
 mod cancel;
 mod client;
+mod extended;
 mod socket;
 mod stream;
 pub mod tls;
@@ -27,6 +28,7 @@ mod transport;
 
 pub use cancel::CancelToken;
 pub use client::Client;
+pub use extended::OUTPUT_THRESHOLD;
 pub use socket::PgSocket;
 pub use stream::{OpenError, Peer, SocketOptions, Stream, os_error_text};
 pub use transport::Transport;
