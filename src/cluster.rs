@@ -1268,6 +1268,7 @@ mod tests {
         for cert in [
             &tls.ca_cert,
             &tls.other_ca_cert,
+            &tls.sha384_ca_cert,
             &tls.client_cert,
             &tls.revoked_client_cert,
             &tls.other_ca_client_cert,

@@ -559,6 +559,49 @@ fn channel_binding() {
     );
 }
 
+/// SCRAM-SHA-256-PLUS with a server certificate signed with ECDSA-SHA384: `tls-server-end-point`
+/// then hashes the certificate with SHA-384 on both sides (RFC 5929), and the server refuses the
+/// proof if the client hashed it any other way. `channel_binding=require` succeeds only with PLUS.
+#[test]
+fn channel_binding_with_a_sha384_certificate() {
+    let mut cluster = Cluster::start_with(ClusterOptions {
+        tls: true,
+        ..ClusterOptions::default()
+    })
+    .expect("private TLS cluster");
+    cluster.set_server_cert(ServerCert::Sha384).unwrap();
+    let files = cluster.tls().unwrap().clone();
+    let with_root = |root: &std::path::Path, binding: &str| {
+        connect(&format!(
+            "host=localhost hostaddr=127.0.0.1 port={} dbname=pgdblink user={} password={} \
+             sslmode=verify-full sslrootcert={} channel_binding={binding}",
+            cluster.port(),
+            Role::Scram.user(),
+            Role::Scram.password().expect("a password"),
+            root.display(),
+        ))
+    };
+
+    // The server presents the SHA-384 CA's certificate, not the CA's.
+    let e = with_root(&files.ca_cert, "require").unwrap_err();
+    assert!(
+        e.message()
+            .ends_with("failed: SSL error: certificate verify failed"),
+        "{e}"
+    );
+
+    for binding in ["require", "prefer"] {
+        let mut c = with_root(&files.sha384_ca_cert, binding)
+            .unwrap_or_else(|e| panic!("channel_binding={binding}: {e}\n{}", cluster.log()));
+        assert!(c.ssl_in_use());
+        assert!(server_sees_ssl(&mut c));
+        assert_eq!(
+            one_value(&mut c, "SELECT current_user").as_deref(),
+            Some("scram_user")
+        );
+    }
+}
+
 /// Waits (up to 10 s) until backend `pid` is inside `pg_sleep`, as `pg_stat_activity` shows it.
 fn wait_until_sleeping(cluster: &Cluster, pid: u32) {
     let mut watcher = connect(&cluster.conninfo_unix(Role::Super)).unwrap();

@@ -1,11 +1,18 @@
 //! The throwaway cluster's certificates, made at start with `rcgen` (nothing is committed, nothing
 //! expires in the repository).
 //!
-//! Two unrelated certificate authorities: *the CA* (ECDSA P-384, so every certificate it signs is
-//! signed with ECDSA-SHA384 — the SHA-384 path of `tls-server-end-point` channel binding) and *the
-//! other CA* (ECDSA P-256, signatures with SHA-256). The CA signs the server certificates of
-//! [`ServerCert`], the client certificates for `cert_user` and a CRL revoking
-//! [`ServerCert::Revoked`] and the revoked client certificate. Leaf keys are ECDSA P-256.
+//! Three unrelated certificate authorities:
+//!
+//! - *the CA* (ECDSA P-256, signatures with SHA-256, like most real servers' chains — and cheap to
+//!   verify, so TLS benchmarks measure the client rather than P-384 arithmetic). It signs the server
+//!   certificates of [`ServerCert`] but two, the client certificates for `cert_user` and a CRL
+//!   revoking [`ServerCert::Revoked`] and the revoked client certificate;
+//! - *the other CA* (ECDSA P-256, SHA-256), which signs [`ServerCert::OtherCa`] and a client
+//!   certificate the server refuses;
+//! - *the SHA-384 CA* (ECDSA P-384), which signs only [`ServerCert::Sha384`] with ECDSA-SHA384: the
+//!   SHA-384 path of `tls-server-end-point` channel binding.
+//!
+//! Leaf keys are ECDSA P-256.
 
 use std::fs;
 use std::io::Write;
@@ -32,7 +39,8 @@ const REVOKED_CLIENT_SERIAL: u64 = 0xc1_0d;
 
 /// A server certificate the TLS cluster can present (see [`Cluster::set_server_cert`]).
 ///
-/// All but [`ServerCert::OtherCa`] are signed by the CA ([`TlsFiles::ca_cert`]), with ECDSA-SHA384.
+/// All but [`ServerCert::OtherCa`] and [`ServerCert::Sha384`] are signed by the CA
+/// ([`TlsFiles::ca_cert`]), with ECDSA-SHA256.
 ///
 /// [`Cluster::set_server_cert`]: super::Cluster::set_server_cert
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,17 +62,21 @@ pub enum ServerCert {
     /// As [`ServerCert::Full`] but signed by the other CA ([`TlsFiles::other_ca_cert`], ECDSA with
     /// SHA-256): fails verification against the CA, passes against the other CA.
     OtherCa,
+    /// As [`ServerCert::Full`] but signed by the SHA-384 CA ([`TlsFiles::sha384_ca_cert`], ECDSA
+    /// P-384 with SHA-384): its `tls-server-end-point` channel binding hashes with SHA-384.
+    Sha384,
 }
 
 impl ServerCert {
     /// Every server certificate.
-    pub const ALL: [ServerCert; 6] = [
+    pub const ALL: [ServerCert; 7] = [
         ServerCert::Full,
         ServerCert::NameOnly,
         ServerCert::CnOnly,
         ServerCert::Wildcard,
         ServerCert::Revoked,
         ServerCert::OtherCa,
+        ServerCert::Sha384,
     ];
 
     /// The file-name stem of the certificate's own files, e.g. `"server-name-only"`.
@@ -76,6 +88,7 @@ impl ServerCert {
             ServerCert::Wildcard => "server-wildcard",
             ServerCert::Revoked => "server-revoked",
             ServerCert::OtherCa => "server-other-ca",
+            ServerCert::Sha384 => "server-sha384",
         }
     }
 
@@ -84,7 +97,7 @@ impl ServerCert {
         let dns = |name: &str| SanType::DnsName(name.try_into().expect("an IA5 name"));
         let ip = SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into());
         match self {
-            ServerCert::Full | ServerCert::Revoked | ServerCert::OtherCa => {
+            ServerCert::Full | ServerCert::Revoked | ServerCert::OtherCa | ServerCert::Sha384 => {
                 vec![dns(HOST_NAME), ip]
             }
             ServerCert::NameOnly => vec![dns(HOST_NAME)],
@@ -111,6 +124,9 @@ pub struct TlsFiles {
     pub ca_cert: PathBuf,
     /// The other, unrelated CA's certificate (`other-ca.crt`): a wrong `sslrootcert`.
     pub other_ca_cert: PathBuf,
+    /// The SHA-384 CA's certificate (`sha384-ca.crt`, ECDSA P-384): the `sslrootcert` that verifies
+    /// [`ServerCert::Sha384`], and nothing else.
+    pub sha384_ca_cert: PathBuf,
     /// The certificate the server presents now (`server.crt`, a copy of one of [`ServerCert`]; the
     /// default [`ServerCert::Full`]).
     pub server_cert: PathBuf,
@@ -184,8 +200,9 @@ impl TlsFiles {
             .map_err(|e| io_error(&format!("creating {}", dir.display()), e))?;
         chown(dir, run_as)?;
 
-        let ca = Authority::new("pgdblink test CA", &rcgen::PKCS_ECDSA_P384_SHA384, 1)?;
+        let ca = Authority::new("pgdblink test CA", &rcgen::PKCS_ECDSA_P256_SHA256, 1)?;
         let other = Authority::new("pgdblink other CA", &rcgen::PKCS_ECDSA_P256_SHA256, 2)?;
+        let sha384 = Authority::new("pgdblink SHA-384 CA", &rcgen::PKCS_ECDSA_P384_SHA384, 3)?;
         let cert_file = |name: &str, pem: &str| -> Result<PathBuf, Error> {
             let path = dir.join(name);
             write_file(&path, pem.as_bytes(), 0o644)?;
@@ -203,12 +220,13 @@ impl TlsFiles {
 
         let ca_cert = cert_file("ca.crt", &ca.cert_pem)?;
         let other_ca_cert = cert_file("other-ca.crt", &other.cert_pem)?;
+        let sha384_ca_cert = cert_file("sha384-ca.crt", &sha384.cert_pem)?;
 
         for (which, serial) in ServerCert::ALL.into_iter().zip(0x101..) {
-            let issuer = if which == ServerCert::OtherCa {
-                &other
-            } else {
-                &ca
+            let issuer = match which {
+                ServerCert::OtherCa => &other,
+                ServerCert::Sha384 => &sha384,
+                _ => &ca,
             };
             let serial = if which == ServerCert::Revoked {
                 REVOKED_SERVER_SERIAL
@@ -252,6 +270,7 @@ impl TlsFiles {
             dir: dir.to_owned(),
             ca_cert,
             other_ca_cert,
+            sha384_ca_cert,
             server_cert: dir.join("server.crt"),
             server_key: dir.join("server.key"),
             client_cert,
