@@ -20,6 +20,12 @@ use crate::error::{Error, ErrorKind};
 use crate::protocol::backend::{BackendMessage, DataRow, RowDescription, TransactionStatus};
 use crate::protocol::{self, frontend};
 
+mod copy;
+mod dispatch;
+
+pub(super) use copy::CopyQueue;
+use dispatch::{FrontStep, front_step};
+
 /// What the server owes for one request sent.
 #[derive(Debug)]
 pub(super) enum Request {
@@ -277,48 +283,6 @@ struct Sink<'a> {
     send: &'a mut Vec<u8>,
     last_columns: &'a mut Option<(Vec<u8>, Arc<[Column]>)>,
     copy_out: &'a mut CopyQueue,
-}
-
-/// The data of a COPY TO STDOUT waiting for the caller: the CopyData bodies back to back in one
-/// buffer, and the length of each (no allocation per row).
-#[derive(Debug, Default)]
-pub(super) struct CopyQueue {
-    data: bytes::BytesMut,
-    lengths: VecDeque<usize>,
-}
-
-impl CopyQueue {
-    /// Queues one CopyData's bytes.
-    fn push(&mut self, data: &[u8]) {
-        self.data.extend_from_slice(data);
-        self.lengths.push_back(data.len());
-    }
-
-    /// The oldest CopyData's bytes.
-    pub(super) fn pop(&mut self) -> Option<Bytes> {
-        let len = self.lengths.pop_front()?;
-        Some(self.data.split_to(len).freeze())
-    }
-
-    /// Every CopyData queued, back to back.
-    pub(super) fn pop_all(&mut self) -> Option<Bytes> {
-        if self.lengths.is_empty() {
-            return None;
-        }
-        self.lengths.clear();
-        Some(self.data.split().freeze())
-    }
-
-    /// The bytes queued.
-    pub(super) fn bytes(&self) -> usize {
-        self.data.len()
-    }
-
-    /// Forgets what is queued.
-    pub(super) fn clear(&mut self) {
-        self.data.clear();
-        self.lengths.clear();
-    }
 }
 
 impl SimpleQuery {
@@ -653,67 +617,14 @@ impl Connection {
             self.requests.skip_to_sync(&mut self.outbox);
             return;
         }
-        let step = match front {
-            Request::Query(q) => q.handle(msg, &mut sink),
-            Request::Execute { q, .. } => match msg {
-                BackendMessage::CommandComplete { tag } => {
-                    q.complete(tag, &mut sink);
-                    Step::Done
-                }
-                BackendMessage::EmptyQueryResponse => {
-                    q.deliver(sink.outbox, Ok(QueryResult::EmptyQuery));
-                    Step::Done
-                }
-                BackendMessage::ReadyForQuery(_) | BackendMessage::PortalSuspended => {
-                    unexpected(&msg)
-                }
-                msg => q.handle(msg, &mut sink),
-            },
-            Request::Parse { prepare, .. } => match msg {
-                BackendMessage::ParseComplete => {
-                    if *prepare {
-                        sink.outbox.push(
-                            Output::Result(Ok(QueryResult::Command(String::new()))),
-                            false,
-                        );
-                    }
-                    Step::Done
-                }
-                msg => unexpected(&msg),
-            },
-            Request::Bind => match msg {
-                BackendMessage::BindComplete => Step::Done,
-                msg => unexpected(&msg),
-            },
-            Request::Describe => match msg {
-                BackendMessage::NoData => Step::Done,
-                BackendMessage::ParameterDescription(_) => Step::Continue,
-                BackendMessage::RowDescription(desc) => match queue.get_mut(1) {
-                    Some(Request::Execute { q, .. }) => match q.describe(&desc, &mut sink) {
-                        Step::Continue => Step::Done,
-                        other => other,
-                    },
-                    _ => Step::Done,
-                },
-                msg => unexpected(&msg),
-            },
-            Request::Sync { pipeline, silent } => match msg {
-                BackendMessage::ReadyForQuery(status) => {
-                    self.tx_status = status;
-                    let (pipeline, silent) = (*pipeline, *silent);
-                    queue.pop_front();
-                    if silent {
-                    } else if pipeline {
-                        sink.outbox
-                            .push(Output::Result(Ok(QueryResult::PipelineSync)), false);
-                    } else {
-                        sink.outbox.push(Output::End, false);
-                    }
-                    return;
-                }
-                msg => unexpected(&msg),
-            },
-        };
+        match front_step(queue, msg, &mut sink) {
+            FrontStep::Step(step) => self.apply_step(step),
+            FrontStep::Synced(status) => self.tx_status = status,
+        }
+    }
+
+    /// What the connection does once the front request has handled a message.
+    fn apply_step(&mut self, step: Step) {
         match step {
             Step::Continue => {}
             Step::ServerError => {
@@ -800,90 +711,5 @@ impl Connection {
     }
 }
 
-/// A message the front request does not expect.
-fn unexpected(msg: &BackendMessage<'_>) -> Step {
-    Step::Violation(format!(
-        "unexpected response from server; first received character was \"{}\"",
-        protocol::printable(msg.tag())
-    ))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn query() -> Request {
-        Request::Query(SimpleQuery::new(None, None))
-    }
-
-    fn execute(ends: bool) -> Request {
-        Request::Execute {
-            q: SimpleQuery::new(None, None),
-            ends,
-        }
-    }
-
-    fn drain(outbox: &mut Outbox) -> Vec<String> {
-        std::iter::from_fn(|| outbox.pop())
-            .map(|o| match o {
-                Output::End => "end".to_owned(),
-                Output::Result(Ok(r)) => format!("{r:?}"),
-                Output::Result(Err(_)) => "err".to_owned(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_simple_query_is_its_own_sync_point() {
-        let mut requests = Requests::default();
-        let mut outbox = Outbox::default();
-        requests.push(query(), &mut outbox);
-        requests.push(query(), &mut outbox);
-        assert_eq!(requests.skip_to_sync(&mut outbox), 0);
-        assert_eq!(requests.len(), 2);
-        assert_eq!(outbox.len(), 0);
-    }
-
-    /// libpq's pipeline rule: the failed command ends, every later one up to the Sync is aborted.
-    #[test]
-    fn skipped_commands_are_aborted_up_to_the_sync() {
-        let mut requests = Requests::default();
-        let mut outbox = Outbox::default();
-        for _ in 0..2 {
-            requests.push(Request::Bind, &mut outbox);
-            requests.push(execute(true), &mut outbox);
-        }
-        let sync = Request::Sync {
-            pipeline: true,
-            silent: false,
-        };
-        requests.push(sync, &mut outbox);
-        requests.push(execute(true), &mut outbox);
-        assert_eq!(requests.skip_to_sync(&mut outbox), 4);
-        assert_eq!(drain(&mut outbox), ["end", "PipelineAborted", "end"]);
-        assert_eq!(requests.len(), 2);
-        assert!(!requests.is_skipping());
-    }
-
-    /// With no Sync queued yet, the commands queued after the error are skipped as they come.
-    #[test]
-    fn without_a_sync_later_commands_are_aborted_on_the_spot() {
-        let mut requests = Requests::default();
-        let mut outbox = Outbox::default();
-        requests.push(execute(true), &mut outbox);
-        assert_eq!(requests.skip_to_sync(&mut outbox), 1);
-        assert!(requests.is_skipping());
-        requests.push(Request::Bind, &mut outbox);
-        requests.push(execute(true), &mut outbox);
-        assert!(requests.is_empty());
-        assert_eq!(drain(&mut outbox), ["end", "PipelineAborted", "end"]);
-        let sync = Request::Sync {
-            pipeline: true,
-            silent: false,
-        };
-        requests.push(sync, &mut outbox);
-        assert!(!requests.is_skipping());
-        requests.push(execute(true), &mut outbox);
-        assert_eq!(requests.len(), 2);
-    }
-}
+mod tests;
