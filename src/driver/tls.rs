@@ -400,19 +400,8 @@ fn verifier(
             roots.add_parsable_certificates(found.certs);
         }
         Roots::File(path) => {
-            let read_err = |e: &dyn std::fmt::Display| {
-                tls_error(format!(
-                    "could not read root certificate file \"{}\": {e}",
-                    path.display()
-                ))
-            };
-            let certs = CertificateDer::pem_file_iter(&path)
-                .map_err(|e| read_err(&e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| read_err(&e))?;
-            if certs.is_empty() {
-                return Err(read_err(&"no certificate found"));
-            }
+            let certs = read_certificates(&path, "root certificate")?;
+            let read_err = read_error(&path, "root certificate");
             // OpenSSL (so libpq) needs the chain to end at a self-signed trusted certificate; the
             // file's other certificates help build the chain but anchor nothing. webpki would take
             // every one as an anchor: only self-signed ones are made anchors here.
@@ -449,6 +438,29 @@ fn verifier(
         host: check_host,
         provider: provider.clone(),
     }))
+}
+
+/// The error for a `what` file that cannot be read: `could not read {what} file "{path}": {e}`.
+fn read_error<'a>(path: &'a Path, what: &'a str) -> impl Fn(&dyn std::fmt::Display) -> Error + 'a {
+    move |e| {
+        tls_error(format!(
+            "could not read {what} file \"{}\": {e}",
+            path.display()
+        ))
+    }
+}
+
+/// Every certificate in the PEM `what` file `path`; an error when it holds none.
+fn read_certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let read_err = read_error(path, what);
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| read_err(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| read_err(&e))?;
+    if certs.is_empty() {
+        return Err(read_err(&"no certificate found"));
+    }
+    Ok(certs)
 }
 
 /// `sslcrl` (default `~/.postgresql/root.crl`) and every CRL in `sslcrldir`; missing files are
@@ -523,19 +535,7 @@ fn client_certificate(
             )));
         }
     }
-    let read_err = |e: &dyn std::fmt::Display| {
-        tls_error(format!(
-            "could not read certificate file \"{}\": {e}",
-            cert_path.display()
-        ))
-    };
-    let chain = CertificateDer::pem_file_iter(&cert_path)
-        .map_err(|e| read_err(&e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| read_err(&e))?;
-    if chain.is_empty() {
-        return Err(read_err(&"no certificate found"));
-    }
+    let chain = read_certificates(&cert_path, "certificate")?;
     let key_path = settings
         .sslkey
         .as_ref()
