@@ -50,6 +50,22 @@ fn entries(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The bench table on `stdout` has the row `row` with a positive operation count.
+fn assert_row_has_operations(stdout: &str, row: &str) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&format!(" {row} ")))
+        .unwrap_or_else(|| panic!("no row {row:?} in\n{stdout}"));
+    let ops: u64 = line.split('|').nth(1).unwrap().trim().parse().unwrap();
+    assert!(ops > 0, "{line}");
+}
+
+/// The throwaway cluster under `tmp` is gone (waiting up to 30 s), then `tmp` itself is removed.
+fn assert_cluster_removed(tmp: &Path) {
+    assert_eq!(wait_empty(tmp), Vec::<String>::new(), "cluster left behind");
+    let _ = std::fs::remove_dir(tmp);
+}
+
 /// Waits (up to 30 s) until `dir` is empty.
 fn wait_empty(dir: &Path) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -108,22 +124,12 @@ fn bench_default_cluster_short_run_prints_table_and_removes_cluster() {
         "copy in",
         "copy out",
     ] {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(&format!(" {row} ")))
-            .unwrap_or_else(|| panic!("no row {row:?} in\n{stdout}"));
-        let ops: u64 = line.split('|').nth(1).unwrap().trim().parse().unwrap();
-        assert!(ops > 0, "{line}");
+        assert_row_has_operations(&stdout, row);
     }
     assert!(stdout.contains(" 2000 "), "rows counted: {stdout}");
     assert!(stderr.contains("[8/11] cancel"), "progress: {stderr}");
     assert!(stderr.contains("[11/11] copy out"), "progress: {stderr}");
-    assert_eq!(
-        wait_empty(&tmp),
-        Vec::<String>::new(),
-        "cluster left behind"
-    );
-    let _ = std::fs::remove_dir(&tmp);
+    assert_cluster_removed(&tmp);
 }
 
 #[test]
@@ -150,19 +156,9 @@ fn bench_tls_runs_the_scenarios_over_tls() {
         "connect: scram-sha-256",
         "connect: cert",
     ] {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(&format!(" {row} ")))
-            .unwrap_or_else(|| panic!("no row {row:?} in\n{stdout}"));
-        let ops: u64 = line.split('|').nth(1).unwrap().trim().parse().unwrap();
-        assert!(ops > 0, "{line}");
+        assert_row_has_operations(&stdout, row);
     }
-    assert_eq!(
-        wait_empty(&tmp),
-        Vec::<String>::new(),
-        "cluster left behind"
-    );
-    let _ = std::fs::remove_dir(&tmp);
+    assert_cluster_removed(&tmp);
 }
 
 #[test]
@@ -191,12 +187,7 @@ fn bench_json_with_pinning() {
         "{json}"
     );
     assert!(!json.contains("fan-out"), "{json}");
-    assert_eq!(
-        wait_empty(&tmp),
-        Vec::<String>::new(),
-        "cluster left behind"
-    );
-    let _ = std::fs::remove_dir(&tmp);
+    assert_cluster_removed(&tmp);
 }
 
 /// Ctrl-C: SIGINT ends pgdblink at once (no handler), its cluster's guardian sees the pipe close and
