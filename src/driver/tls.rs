@@ -1845,6 +1845,22 @@ mod tests {
         }
     }
 
+    /// A client connected with `sslmode=verify-full` to `host` at `addr`, trusting the root file
+    /// `ca`.
+    fn connect_verify_full(
+        host: &str,
+        addr: SocketAddr,
+        ca: &str,
+    ) -> Result<crate::driver::Client, Error> {
+        let config = crate::conninfo::Config::parse(&format!(
+            "host={host} hostaddr=127.0.0.1 port={} user=u dbname=d sslmode=verify-full sslrootcert={ca}",
+            addr.port()
+        ))
+        .unwrap();
+        let env = crate::conninfo::MapEnvironment::default();
+        crate::driver::Client::connect_config(&config, &env)
+    }
+
     /// A one-connection server speaking TLS after an SSLRequest: trust authentication, then one
     /// empty result per query, until Terminate. Returns the startup packet it received.
     fn tls_session_server(pki: &Pki) -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
@@ -1907,13 +1923,7 @@ mod tests {
         let dir = Dir::new("session");
         let ca = dir.write("ca.crt", &pki.ca.pem());
         let (addr, server) = tls_session_server(&pki);
-        let config = crate::conninfo::Config::parse(&format!(
-            "host=localhost hostaddr=127.0.0.1 port={} user=u dbname=d sslmode=verify-full sslrootcert={ca}",
-            addr.port()
-        ))
-        .unwrap();
-        let env = crate::conninfo::MapEnvironment::default();
-        let mut client = crate::driver::Client::connect_config(&config, &env).unwrap();
+        let mut client = connect_verify_full("localhost", addr, &ca).unwrap();
         assert!(client.ssl_in_use());
         assert!(client.conn().tls_in_use());
         assert_eq!(client.ssl_attribute("library").as_deref(), Some("rustls"));
@@ -1978,13 +1988,7 @@ mod tests {
         let dir = Dir::new("trickle");
         let ca = dir.write("ca.crt", &pki.ca.pem());
         let (addr, server) = tls_session_server_with(&pki, true);
-        let config = crate::conninfo::Config::parse(&format!(
-            "host=localhost hostaddr=127.0.0.1 port={} user=u dbname=d sslmode=verify-full sslrootcert={ca}",
-            addr.port()
-        ))
-        .unwrap();
-        let env = crate::conninfo::MapEnvironment::default();
-        let mut client = crate::driver::Client::connect_config(&config, &env).unwrap();
+        let mut client = connect_verify_full("localhost", addr, &ca).unwrap();
         assert!(client.ssl_in_use());
         for _ in 0..3 {
             assert_eq!(client.query("").unwrap().len(), 1);
@@ -1999,13 +2003,7 @@ mod tests {
         let dir = Dir::new("mismatch");
         let ca = dir.write("ca.crt", &pki.ca.pem());
         let (addr, server) = tls_session_server(&pki);
-        let config = crate::conninfo::Config::parse(&format!(
-            "host=db.example hostaddr=127.0.0.1 port={} user=u dbname=d sslmode=verify-full sslrootcert={ca}",
-            addr.port()
-        ))
-        .unwrap();
-        let env = crate::conninfo::MapEnvironment::default();
-        let e = crate::driver::Client::connect_config(&config, &env).unwrap_err();
+        let e = connect_verify_full("db.example", addr, &ca).unwrap_err();
         assert_eq!(
             e.message(),
             format!(
