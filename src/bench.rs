@@ -188,6 +188,22 @@ fn result(
     }
 }
 
+/// The result of a scenario whose operations are rows: an error unless there were `wanted` of them.
+fn rows_result(
+    name: &str,
+    got: u64,
+    wanted: u64,
+    meter: &Meter,
+    server: &ServerCpu,
+    notes: String,
+) -> Result<ScenarioResult, Error> {
+    let r = result(name, got, meter, Some(server), notes);
+    if got != wanted {
+        return Err(unexpected(&format!("row count {got}, wanted {wanted}")));
+    }
+    Ok(r)
+}
+
 fn unexpected(what: &str) -> Error {
     Error::new(ErrorKind::Other, format!("benchmark: unexpected {what}"))
 }
@@ -246,17 +262,14 @@ pub fn rows(conninfo: &str, n_rows: u64) -> Result<ScenarioResult, Error> {
         }
         _ => return Err(unexpected("result without rows")),
     };
-    let r = result(
+    rows_result(
         "rows",
         got,
+        n_rows,
         &meter,
-        Some(&server),
+        &server,
         format!("{n_rows} rows of (int4, text), one query"),
-    );
-    if got != n_rows {
-        return Err(unexpected(&format!("row count {got}, wanted {n_rows}")));
-    }
-    Ok(r)
+    )
 }
 
 /// Fan-out: `n_conns` connections in one [`Dblink`] (one thread, one `mio::Poll`); in rounds, `SELECT 1`
@@ -371,17 +384,14 @@ pub fn copy_in(conninfo: &str, n_rows: u64) -> Result<ScenarioResult, Error> {
     let mut source = CopyRows::new(n_rows);
     let meter = Meter::start();
     let got = client.copy_in("COPY bench_copy FROM STDIN", &mut source)?;
-    let r = result(
+    rows_result(
         "copy in",
         got,
+        n_rows,
         &meter,
-        Some(&server),
+        &server,
         format!("{n_rows} rows of (int8, text), text format"),
-    );
-    if got != n_rows {
-        return Err(unexpected(&format!("row count {got}, wanted {n_rows}")));
-    }
-    Ok(r)
+    )
 }
 
 /// COPY TO STDOUT: `n_rows` rows of `(int8, text)` streamed to a sink that counts their bytes. One
@@ -395,17 +405,14 @@ pub fn copy_out(conninfo: &str, n_rows: u64) -> Result<ScenarioResult, Error> {
     let mut sink = std::io::sink();
     let meter = Meter::start();
     let got = client.copy_out(&sql, &mut sink)?;
-    let r = result(
+    rows_result(
         "copy out",
         got,
+        n_rows,
         &meter,
-        Some(&server),
+        &server,
         format!("{n_rows} rows of (int8, text), text format"),
-    );
-    if got != n_rows {
-        return Err(unexpected(&format!("row count {got}, wanted {n_rows}")));
-    }
-    Ok(r)
+    )
 }
 
 /// COPY text rows `n\trow n\n`, generated as they are read.

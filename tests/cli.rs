@@ -50,6 +50,30 @@ fn entries(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Runs `pgdblink bench args` with its throwaway cluster under `tmp`; it must succeed. Returns
+/// its stdout and stderr.
+fn run_bench(tmp: &Path, args: &[&str]) -> (String, String) {
+    let (output, stdout, stderr) = run(pgdblink().env("TMPDIR", tmp).arg("bench").args(args));
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    (stdout, stderr)
+}
+
+/// The bench table on `stdout` has the row `row` with a positive operation count.
+fn assert_row_has_operations(stdout: &str, row: &str) {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(&format!(" {row} ")))
+        .unwrap_or_else(|| panic!("no row {row:?} in\n{stdout}"));
+    let ops: u64 = line.split('|').nth(1).unwrap().trim().parse().unwrap();
+    assert!(ops > 0, "{line}");
+}
+
+/// The throwaway cluster under `tmp` is gone (waiting up to 30 s), then `tmp` itself is removed.
+fn assert_cluster_removed(tmp: &Path) {
+    assert_eq!(wait_empty(tmp), Vec::<String>::new(), "cluster left behind");
+    let _ = std::fs::remove_dir(tmp);
+}
+
 /// Waits (up to 30 s) until `dir` is empty.
 fn wait_empty(dir: &Path) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -65,18 +89,19 @@ fn wait_empty(dir: &Path) -> Vec<String> {
 #[test]
 fn bench_default_cluster_short_run_prints_table_and_removes_cluster() {
     let tmp = temp_dir("bench");
-    let (output, stdout, stderr) = run(pgdblink().env("TMPDIR", &tmp).args([
-        "bench",
-        "--duration",
-        "0.2",
-        "--rows",
-        "2000",
-        "--connections",
-        "3",
-        "--cancels",
-        "2",
-    ]));
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = run_bench(
+        &tmp,
+        &[
+            "--duration",
+            "0.2",
+            "--rows",
+            "2000",
+            "--connections",
+            "3",
+            "--cancels",
+            "2",
+        ],
+    );
     assert!(
         stdout.contains("server: throwaway cluster, PostgreSQL"),
         "{stdout}"
@@ -108,38 +133,29 @@ fn bench_default_cluster_short_run_prints_table_and_removes_cluster() {
         "copy in",
         "copy out",
     ] {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(&format!(" {row} ")))
-            .unwrap_or_else(|| panic!("no row {row:?} in\n{stdout}"));
-        let ops: u64 = line.split('|').nth(1).unwrap().trim().parse().unwrap();
-        assert!(ops > 0, "{line}");
+        assert_row_has_operations(&stdout, row);
     }
     assert!(stdout.contains(" 2000 "), "rows counted: {stdout}");
     assert!(stderr.contains("[8/11] cancel"), "progress: {stderr}");
     assert!(stderr.contains("[11/11] copy out"), "progress: {stderr}");
-    assert_eq!(
-        wait_empty(&tmp),
-        Vec::<String>::new(),
-        "cluster left behind"
-    );
-    let _ = std::fs::remove_dir(&tmp);
+    assert_cluster_removed(&tmp);
 }
 
 #[test]
 fn bench_tls_runs_the_scenarios_over_tls() {
     let tmp = temp_dir("benchtls");
-    let (output, stdout, stderr) = run(pgdblink().env("TMPDIR", &tmp).args([
-        "bench",
-        "--tls",
-        "--scenarios",
-        "round-trips,rows,connect",
-        "--duration",
-        "0.2",
-        "--rows",
-        "2000",
-    ]));
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, _) = run_bench(
+        &tmp,
+        &[
+            "--tls",
+            "--scenarios",
+            "round-trips,rows,connect",
+            "--duration",
+            "0.2",
+            "--rows",
+            "2000",
+        ],
+    );
     // The figures are TLS ones: the server's pg_stat_ssl said so, with the protocol it reported.
     assert!(stdout.contains(", TLS (TLSv1."), "{stdout}");
     assert!(stdout.contains("sslmode=verify-full"), "{stdout}");
@@ -150,37 +166,28 @@ fn bench_tls_runs_the_scenarios_over_tls() {
         "connect: scram-sha-256",
         "connect: cert",
     ] {
-        let line = stdout
-            .lines()
-            .find(|l| l.starts_with(&format!(" {row} ")))
-            .unwrap_or_else(|| panic!("no row {row:?} in\n{stdout}"));
-        let ops: u64 = line.split('|').nth(1).unwrap().trim().parse().unwrap();
-        assert!(ops > 0, "{line}");
+        assert_row_has_operations(&stdout, row);
     }
-    assert_eq!(
-        wait_empty(&tmp),
-        Vec::<String>::new(),
-        "cluster left behind"
-    );
-    let _ = std::fs::remove_dir(&tmp);
+    assert_cluster_removed(&tmp);
 }
 
 #[test]
 fn bench_json_with_pinning() {
     let tmp = temp_dir("json");
-    let (output, stdout, stderr) = run(pgdblink().env("TMPDIR", &tmp).args([
-        "bench",
-        "--scenarios",
-        "round-trips,rows",
-        "--duration",
-        "0.2",
-        "--rows",
-        "100",
-        "--pin",
-        "0",
-        "--json",
-    ]));
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, _) = run_bench(
+        &tmp,
+        &[
+            "--scenarios",
+            "round-trips,rows",
+            "--duration",
+            "0.2",
+            "--rows",
+            "100",
+            "--pin",
+            "0",
+            "--json",
+        ],
+    );
     let json = stdout.trim();
     assert!(json.starts_with('{') && json.ends_with('}'), "{json}");
     assert!(json.contains("\"pinned_cpu\": 0"), "{json}");
@@ -191,12 +198,7 @@ fn bench_json_with_pinning() {
         "{json}"
     );
     assert!(!json.contains("fan-out"), "{json}");
-    assert_eq!(
-        wait_empty(&tmp),
-        Vec::<String>::new(),
-        "cluster left behind"
-    );
-    let _ = std::fs::remove_dir(&tmp);
+    assert_cluster_removed(&tmp);
 }
 
 /// Ctrl-C: SIGINT ends pgdblink at once (no handler), its cluster's guardian sees the pipe close and

@@ -77,6 +77,18 @@ static long drain(PGconn *conn)
     return rows;
 }
 
+/* The COPY's final result: its row count; the connection is closed. */
+static long finish_copy(PGconn *conn)
+{
+    PGresult *res = PQgetResult(conn);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        die(conn, "copy result");
+    long rows = atol(PQcmdTuples(res));
+    PQclear(res);
+    PQfinish(conn);
+    return rows;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -226,12 +238,7 @@ int main(int argc, char **argv)
         }
         if (PQputCopyEnd(conn, NULL) != 1)
             die(conn, "put copy end");
-        res = PQgetResult(conn);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            die(conn, "copy result");
-        ops = atol(PQcmdTuples(res));
-        PQclear(res);
-        PQfinish(conn);
+        ops = finish_copy(conn);
     } else if (strcmp(mode, "copyout") == 0) {
         long n = atol(argv[3]);
         char sql[160];
@@ -251,12 +258,7 @@ int main(int argc, char **argv)
             bytes += len;
             PQfreemem(row);
         }
-        res = PQgetResult(conn);
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
-            die(conn, "copy result");
-        ops = atol(PQcmdTuples(res));
-        PQclear(res);
-        PQfinish(conn);
+        ops = finish_copy(conn);
         (void) bytes;
     } else {
         fprintf(stderr, "unknown mode %s\n", mode);

@@ -5,27 +5,10 @@
 
 use std::time::{Duration, Instant};
 
-use pgdblink::cluster::{Cluster, Role};
 use pgdblink::{Dblink, Error, QueryResult, sqlstate};
 use protocol_tests::fake_server::{FakeServer, Step, query_script, select_1_result, trust_startup};
+use protocol_tests::helpers::{assert_keeper_works, dblink_with_keeper};
 use protocol_tests::wire;
-
-/// A Dblink with a connection named `keeper` to the real cluster.
-fn dblink_with_keeper() -> Dblink {
-    let cluster = Cluster::shared().expect("throwaway cluster");
-    let mut db = Dblink::new();
-    db.connect("keeper", &cluster.conninfo(Role::Trust))
-        .expect("keeper connects");
-    db
-}
-
-/// The keeper still answers, and is the only connection left besides `also`.
-fn assert_keeper_works(db: &mut Dblink) {
-    let r = db
-        .query("keeper", "SELECT 1")
-        .expect("keeper still answers");
-    assert_eq!(r.rows().and_then(|r| r.get(0, 0)), Some("1"));
-}
 
 /// Takes every result of the query in flight on `name` up to the end marker.
 fn drain(db: &mut Dblink, name: &str) -> Vec<Result<QueryResult, Error>> {

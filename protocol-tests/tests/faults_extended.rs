@@ -6,38 +6,52 @@
 use std::io::{self, Read};
 use std::time::Duration;
 
-use pgdblink::cluster::{Cluster, Role};
 use pgdblink::driver::OUTPUT_THRESHOLD;
 use pgdblink::{Dblink, QueryResult, sqlstate};
 use protocol_tests::fake_server::{FakeServer, Step, select_1_result, trust_startup};
+use protocol_tests::helpers::{assert_keeper_works, dblink_with_keeper};
 use protocol_tests::wire;
 
-/// A Dblink with a connection named `keeper` to the real cluster.
-fn dblink_with_keeper() -> Dblink {
-    let cluster = Cluster::shared().expect("throwaway cluster");
-    let mut db = Dblink::new();
-    db.connect("keeper", &cluster.conninfo(Role::Trust))
-        .expect("keeper connects");
-    db
+/// The script of a trust session that runs `steps`, then answers a `SELECT 1`, then reads the
+/// client's Terminate.
+fn select_1_after<const N: usize>(steps: [Step; N]) -> Vec<Step> {
+    let mut script = vec![Step::ExpectStartup, Step::Send(trust_startup())];
+    script.extend(steps);
+    script.extend([
+        Step::Expect(b'Q'),
+        Step::Send(select_1_result()),
+        Step::Expect(b'X'),
+        Step::Close,
+    ]);
+    script
 }
 
-fn assert_keeper_works(db: &mut Dblink) {
-    let r = db
-        .query("keeper", "SELECT 1")
-        .expect("keeper still answers");
-    assert_eq!(r.rows().and_then(|r| r.get(0, 0)), Some("1"));
+/// `SELECT 1` on the fake connection answers 1.
+fn assert_select_1(db: &mut Dblink) {
+    let r = db.query("fake", "SELECT 1").unwrap();
+    assert_eq!(r.rows().unwrap().get(0, 0), Some("1"));
+}
+
+/// Closes the fake connection, checks the keeper, and checks the server's script ran to its end.
+fn end(db: &mut Dblink, server: FakeServer) {
+    db.disconnect("fake").unwrap();
+    assert_keeper_works(db);
+    server.finish();
+}
+
+/// A CopyInResponse (`G`) or CopyOutResponse (`H`) of one text column.
+fn copy_response(kind: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    wire::message(&mut out, kind, &wire::Body::default().u8(0).i16(1).i16(0).0);
+    out
 }
 
 fn copy_in_response() -> Vec<u8> {
-    let mut out = Vec::new();
-    wire::message(&mut out, b'G', &wire::Body::default().u8(0).i16(1).i16(0).0);
-    out
+    copy_response(b'G')
 }
 
 fn copy_out_response() -> Vec<u8> {
-    let mut out = Vec::new();
-    wire::message(&mut out, b'H', &wire::Body::default().u8(0).i16(1).i16(0).0);
-    out
+    copy_response(b'H')
 }
 
 fn error(code: &str, message: &str) -> Vec<u8> {
@@ -102,9 +116,7 @@ fn fault_server_stops_reading_mid_pipeline() {
     // The first query in flight gets the lost connection as its result.
     let e = db.get_result("fake").unwrap_err();
     assert_eq!(e.code(), Some(sqlstate::CONNECTION_FAILURE));
-    db.disconnect("fake").unwrap();
-    assert_keeper_works(&mut db);
-    server.finish();
+    end(&mut db, server);
 }
 
 /// A server error in the middle of a COPY FROM STDIN (after the data, as PostgreSQL reports a bad
@@ -114,29 +126,20 @@ fn fault_server_error_mid_copy_in() {
     let mut db = dblink_with_keeper();
     let mut answer = error("22P02", "invalid input syntax for type integer: \"x\"");
     wire::ready_for_query(&mut answer, b'I');
-    let server = FakeServer::single(vec![
-        Step::ExpectStartup,
-        Step::Send(trust_startup()),
+    let server = FakeServer::single(select_1_after([
         Step::Expect(b'Q'),
         Step::Send(copy_in_response()),
         Step::Expect(b'd'),
         Step::Expect(b'c'),
         Step::Send(answer),
-        Step::Expect(b'Q'),
-        Step::Send(select_1_result()),
-        Step::Expect(b'X'),
-        Step::Close,
-    ]);
+    ]));
     db.connect("fake", &server.conninfo("")).unwrap();
     let e = db
         .copy_in("fake", "COPY t FROM STDIN", &mut &b"x\n"[..])
         .unwrap_err();
     assert_eq!(e.code(), Some(sqlstate::INVALID_TEXT_REPRESENTATION));
-    let r = db.query("fake", "SELECT 1").unwrap();
-    assert_eq!(r.rows().unwrap().get(0, 0), Some("1"));
-    db.disconnect("fake").unwrap();
-    assert_keeper_works(&mut db);
-    server.finish();
+    assert_select_1(&mut db);
+    end(&mut db, server);
 }
 
 /// A server error in the middle of a COPY TO STDOUT: the rows before it are written, the error has
@@ -150,16 +153,7 @@ fn fault_server_error_mid_copy_out() {
     }
     answer.extend(error("22012", "division by zero"));
     wire::ready_for_query(&mut answer, b'I');
-    let server = FakeServer::single(vec![
-        Step::ExpectStartup,
-        Step::Send(trust_startup()),
-        Step::Expect(b'Q'),
-        Step::Send(answer),
-        Step::Expect(b'Q'),
-        Step::Send(select_1_result()),
-        Step::Expect(b'X'),
-        Step::Close,
-    ]);
+    let server = FakeServer::single(select_1_after([Step::Expect(b'Q'), Step::Send(answer)]));
     db.connect("fake", &server.conninfo("")).unwrap();
     let mut out = Vec::new();
     let e = db
@@ -167,11 +161,8 @@ fn fault_server_error_mid_copy_out() {
         .unwrap_err();
     assert_eq!(e.code(), Some(sqlstate::DIVISION_BY_ZERO));
     assert_eq!(out, b"1\n2\n");
-    let r = db.query("fake", "SELECT 1").unwrap();
-    assert_eq!(r.rows().unwrap().get(0, 0), Some("1"));
-    db.disconnect("fake").unwrap();
-    assert_keeper_works(&mut db);
-    server.finish();
+    assert_select_1(&mut db);
+    end(&mut db, server);
 }
 
 /// The connection dropped in the middle of a COPY FROM STDIN fed by an endless reader: 08006, no
@@ -193,9 +184,7 @@ fn fault_connection_dropped_mid_copy_in() {
         .unwrap_err();
     assert_eq!(e.code(), Some(sqlstate::CONNECTION_FAILURE));
     assert!(e.is_closed());
-    db.disconnect("fake").unwrap();
-    assert_keeper_works(&mut db);
-    server.finish();
+    end(&mut db, server);
 }
 
 /// The connection dropped in the middle of a COPY TO STDOUT: the rows before it, then 08006.
@@ -218,9 +207,7 @@ fn fault_connection_dropped_mid_copy_out() {
         .unwrap_err();
     assert_eq!(e.code(), Some(sqlstate::CONNECTION_FAILURE));
     assert_eq!(out, b"1\n");
-    db.disconnect("fake").unwrap();
-    assert_keeper_works(&mut db);
-    server.finish();
+    end(&mut db, server);
 }
 
 /// CopyData and CopyDone outside COPY, in the middle of a result and while idle: dropped inside a
@@ -236,31 +223,19 @@ fn fault_copy_data_outside_copy() {
     wire::command_complete(&mut answer, "SELECT 1");
     wire::ready_for_query(&mut answer, b'I');
     wire::message(&mut answer, b'd', b"idle\n");
-    let server = FakeServer::single(vec![
-        Step::ExpectStartup,
-        Step::Send(trust_startup()),
-        Step::Expect(b'Q'),
-        Step::Send(answer),
-        Step::Expect(b'Q'),
-        Step::Send(select_1_result()),
-        Step::Expect(b'X'),
-        Step::Close,
-    ]);
+    let server = FakeServer::single(select_1_after([Step::Expect(b'Q'), Step::Send(answer)]));
     db.connect("fake", &server.conninfo("")).unwrap();
     let r = db.query("fake", "SELECT 1").unwrap();
     let rows = r.rows().unwrap();
     assert_eq!((rows.len(), rows.get(0, 0)), (1, Some("1")));
-    let r = db.query("fake", "SELECT 1").unwrap();
-    assert_eq!(r.rows().unwrap().get(0, 0), Some("1"));
+    assert_select_1(&mut db);
     let notices = db.take_notices("fake").unwrap();
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert_eq!(
         notices[0].message(),
         "message type 0x64 arrived from server while idle"
     );
-    db.disconnect("fake").unwrap();
-    assert_keeper_works(&mut db);
-    server.finish();
+    end(&mut db, server);
 }
 
 /// A pipeline whose server answers a Sync with an error (a deferred constraint failing at the
@@ -307,7 +282,5 @@ fn fault_error_answering_a_sync() {
     );
     assert_eq!(db.get_result("fake").unwrap(), None);
     db.exit_pipeline_mode("fake").unwrap();
-    db.disconnect("fake").unwrap();
-    assert_keeper_works(&mut db);
-    server.finish();
+    end(&mut db, server);
 }

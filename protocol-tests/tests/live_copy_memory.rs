@@ -6,16 +6,7 @@ use std::io::{self, Read, Write};
 
 use pgdblink::Dblink;
 use pgdblink::cluster::{Cluster, Role};
-
-/// The peak resident set of this process, in KiB.
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
-}
+use protocol_tests::helpers::peak_rss_kib;
 
 const ROWS: u64 = 1_000_000;
 /// Each row: the number, a tab, 100 bytes of text, a newline.

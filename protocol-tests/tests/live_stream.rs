@@ -6,21 +6,12 @@ use std::sync::Mutex;
 
 use pgdblink::cluster::{Cluster, Role};
 use pgdblink::{Dblink, QueryResult};
+use protocol_tests::helpers::peak_rss_kib;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn cluster() -> &'static Cluster {
     Cluster::shared().expect("throwaway cluster")
-}
-
-/// `VmHWM` (peak resident set) of this process, in KiB.
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM")
 }
 
 /// Streams `sql` through chunked-rows mode, calling `visit` for every row, and returns the final tag.

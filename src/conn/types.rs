@@ -197,6 +197,16 @@ fn skip_space(s: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// Leading white space and an optional sign: whether the sign is `-`, and the index after them.
+fn space_and_sign(s: &[u8]) -> (bool, usize) {
+    let i = skip_space(s, 0);
+    match s.get(i) {
+        Some(b'-') => (true, i + 1),
+        Some(b'+') => (false, i + 1),
+        _ => (false, i),
+    }
+}
+
 /// `boolin` / `parse_bool_with_len`.
 fn parse_bool(text: &str) -> Option<bool> {
     let s = text.as_bytes();
@@ -228,16 +238,7 @@ fn parse_bool(text: &str) -> Option<bool> {
 /// so an overflow is reported as soon as the digits exceed the range, even if junk follows.
 fn parse_int(text: &str, min: i64, type_name: &str) -> Result<i64, Error> {
     let s = text.as_bytes();
-    let mut i = skip_space(s, 0);
-    let mut neg = false;
-    match s.get(i) {
-        Some(b'-') => {
-            neg = true;
-            i += 1;
-        }
-        Some(b'+') => i += 1,
-        _ => {}
-    }
+    let (neg, mut i) = space_and_sign(s);
     if !s.get(i).is_some_and(u8::is_ascii_digit) {
         return Err(invalid_syntax(type_name, text));
     }
@@ -268,16 +269,7 @@ fn parse_int(text: &str, min: i64, type_name: &str) -> Result<i64, Error> {
 /// `unsigned long` is the OID extended either as unsigned or as signed.
 fn parse_oid(text: &str) -> Result<u32, Error> {
     let s = text.as_bytes();
-    let mut i = skip_space(s, 0);
-    let mut neg = false;
-    match s.get(i) {
-        Some(b'-') => {
-            neg = true;
-            i += 1;
-        }
-        Some(b'+') => i += 1,
-        _ => {}
-    }
+    let (neg, mut i) = space_and_sign(s);
     if !s.get(i).is_some_and(u8::is_ascii_digit) {
         // strtoul converted nothing (also the empty string).
         return Err(invalid_syntax("oid", text));

@@ -125,21 +125,7 @@ impl Client {
     pub fn query(&mut self, sql: &str) -> Result<Vec<QueryResult>, Error> {
         self.conn_mut().check_not_pipelined()?;
         self.send_query(sql)?;
-        let mut results = Vec::new();
-        let mut first_error = None;
-        loop {
-            match self.get_result() {
-                Ok(Some(r)) => results.push(r),
-                Ok(None) => break,
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        match first_error {
-            Some(e) => Err(e),
-            None => Ok(results),
-        }
+        self.collect()
     }
 
     /// libpq's `PQsendQueryParams`: ONE statement with `$1..$n` bound to `params` as text (`None`
@@ -178,6 +164,7 @@ impl Client {
         self.collect()
     }
 
+    /// Collects every result up to the end marker; the first error is returned after the drain.
     fn collect(&mut self) -> Result<Vec<QueryResult>, Error> {
         let mut results = Vec::new();
         let mut first_error = None;

@@ -400,19 +400,8 @@ fn verifier(
             roots.add_parsable_certificates(found.certs);
         }
         Roots::File(path) => {
-            let read_err = |e: &dyn std::fmt::Display| {
-                tls_error(format!(
-                    "could not read root certificate file \"{}\": {e}",
-                    path.display()
-                ))
-            };
-            let certs = CertificateDer::pem_file_iter(&path)
-                .map_err(|e| read_err(&e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| read_err(&e))?;
-            if certs.is_empty() {
-                return Err(read_err(&"no certificate found"));
-            }
+            let certs = read_certificates(&path, "root certificate")?;
+            let read_err = read_error(&path, "root certificate");
             // OpenSSL (so libpq) needs the chain to end at a self-signed trusted certificate; the
             // file's other certificates help build the chain but anchor nothing. webpki would take
             // every one as an anchor: only self-signed ones are made anchors here.
@@ -449,6 +438,29 @@ fn verifier(
         host: check_host,
         provider: provider.clone(),
     }))
+}
+
+/// The error for a `what` file that cannot be read: `could not read {what} file "{path}": {e}`.
+fn read_error<'a>(path: &'a Path, what: &'a str) -> impl Fn(&dyn std::fmt::Display) -> Error + 'a {
+    move |e| {
+        tls_error(format!(
+            "could not read {what} file \"{}\": {e}",
+            path.display()
+        ))
+    }
+}
+
+/// Every certificate in the PEM `what` file `path`; an error when it holds none.
+fn read_certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let read_err = read_error(path, what);
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| read_err(&e))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| read_err(&e))?;
+    if certs.is_empty() {
+        return Err(read_err(&"no certificate found"));
+    }
+    Ok(certs)
 }
 
 /// `sslcrl` (default `~/.postgresql/root.crl`) and every CRL in `sslcrldir`; missing files are
@@ -523,19 +535,7 @@ fn client_certificate(
             )));
         }
     }
-    let read_err = |e: &dyn std::fmt::Display| {
-        tls_error(format!(
-            "could not read certificate file \"{}\": {e}",
-            cert_path.display()
-        ))
-    };
-    let chain = CertificateDer::pem_file_iter(&cert_path)
-        .map_err(|e| read_err(&e))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| read_err(&e))?;
-    if chain.is_empty() {
-        return Err(read_err(&"no certificate found"));
-    }
+    let chain = read_certificates(&cert_path, "certificate")?;
     let key_path = settings
         .sslkey
         .as_ref()
@@ -1845,6 +1845,22 @@ mod tests {
         }
     }
 
+    /// A client connected with `sslmode=verify-full` to `host` at `addr`, trusting the root file
+    /// `ca`.
+    fn connect_verify_full(
+        host: &str,
+        addr: SocketAddr,
+        ca: &str,
+    ) -> Result<crate::driver::Client, Error> {
+        let config = crate::conninfo::Config::parse(&format!(
+            "host={host} hostaddr=127.0.0.1 port={} user=u dbname=d sslmode=verify-full sslrootcert={ca}",
+            addr.port()
+        ))
+        .unwrap();
+        let env = crate::conninfo::MapEnvironment::default();
+        crate::driver::Client::connect_config(&config, &env)
+    }
+
     /// A one-connection server speaking TLS after an SSLRequest: trust authentication, then one
     /// empty result per query, until Terminate. Returns the startup packet it received.
     fn tls_session_server(pki: &Pki) -> (SocketAddr, std::thread::JoinHandle<Vec<u8>>) {
@@ -1907,13 +1923,7 @@ mod tests {
         let dir = Dir::new("session");
         let ca = dir.write("ca.crt", &pki.ca.pem());
         let (addr, server) = tls_session_server(&pki);
-        let config = crate::conninfo::Config::parse(&format!(
-            "host=localhost hostaddr=127.0.0.1 port={} user=u dbname=d sslmode=verify-full sslrootcert={ca}",
-            addr.port()
-        ))
-        .unwrap();
-        let env = crate::conninfo::MapEnvironment::default();
-        let mut client = crate::driver::Client::connect_config(&config, &env).unwrap();
+        let mut client = connect_verify_full("localhost", addr, &ca).unwrap();
         assert!(client.ssl_in_use());
         assert!(client.conn().tls_in_use());
         assert_eq!(client.ssl_attribute("library").as_deref(), Some("rustls"));
@@ -1978,13 +1988,7 @@ mod tests {
         let dir = Dir::new("trickle");
         let ca = dir.write("ca.crt", &pki.ca.pem());
         let (addr, server) = tls_session_server_with(&pki, true);
-        let config = crate::conninfo::Config::parse(&format!(
-            "host=localhost hostaddr=127.0.0.1 port={} user=u dbname=d sslmode=verify-full sslrootcert={ca}",
-            addr.port()
-        ))
-        .unwrap();
-        let env = crate::conninfo::MapEnvironment::default();
-        let mut client = crate::driver::Client::connect_config(&config, &env).unwrap();
+        let mut client = connect_verify_full("localhost", addr, &ca).unwrap();
         assert!(client.ssl_in_use());
         for _ in 0..3 {
             assert_eq!(client.query("").unwrap().len(), 1);
@@ -1999,13 +2003,7 @@ mod tests {
         let dir = Dir::new("mismatch");
         let ca = dir.write("ca.crt", &pki.ca.pem());
         let (addr, server) = tls_session_server(&pki);
-        let config = crate::conninfo::Config::parse(&format!(
-            "host=db.example hostaddr=127.0.0.1 port={} user=u dbname=d sslmode=verify-full sslrootcert={ca}",
-            addr.port()
-        ))
-        .unwrap();
-        let env = crate::conninfo::MapEnvironment::default();
-        let e = crate::driver::Client::connect_config(&config, &env).unwrap_err();
+        let e = connect_verify_full("db.example", addr, &ca).unwrap_err();
         assert_eq!(
             e.message(),
             format!(

@@ -940,6 +940,54 @@ fn test_password(rng: &mut TestRng) -> Vec<u8> {
         .collect()
 }
 
+/// The rest of a SCRAM exchange between postgres-protocol (`theirs`) and `ours` after the same
+/// client-first message (its GS2 header `header_len` bytes): a random salt and iteration count,
+/// the same client-final from both, and the server signature both accept.
+fn finish_exchange(
+    rng: &mut TestRng,
+    round: usize,
+    password: &[u8],
+    header_len: usize,
+    theirs: &mut postgres_protocol::authentication::sasl::ScramSha256,
+    ours: &mut ScramClient,
+) {
+    let their_first = ours.client_first_message();
+    let nonce = std::str::from_utf8(&their_first[header_len..])
+        .unwrap()
+        .strip_prefix("n=,r=")
+        .unwrap();
+    let salt: Vec<u8> = (0..1 + rng.below(24)).map(|_| rng.next() as u8).collect();
+    let iterations = 1 + rng.below(40) as u32;
+    let server_first = format!(
+        "r={nonce}{},s={},i={iterations}",
+        ScramClient::nonce_from_bytes(&[round as u8; 18]),
+        BASE64.encode(&salt)
+    );
+    theirs.update(server_first.as_bytes()).unwrap();
+    let client_final = ours.handle_server_first(server_first.as_bytes()).unwrap();
+    assert_eq!(
+        client_final,
+        theirs.message(),
+        "round {round}, password {password:?}"
+    );
+
+    // The server signature, from the keys of the password as SASLprep leaves it.
+    let keys = derive_keys(&saslprep_password(password), &salt, iterations);
+    let without_proof = &client_final[..client_final.len() - ",p=".len() - 44];
+    let auth_message = [
+        &their_first[header_len..],
+        b",",
+        server_first.as_bytes(),
+        b",",
+        without_proof,
+    ];
+    let signature = hmac_sha256(keys.server_key(), &auth_message);
+    let server_final = format!("v={}", BASE64.encode(signature));
+    theirs.finish(server_final.as_bytes()).unwrap();
+    ours.handle_server_final(server_final.as_bytes()).unwrap();
+    assert!(ours.is_complete());
+}
+
 #[test]
 fn scram_matches_postgres_protocol() {
     use postgres_protocol::authentication::sasl;
@@ -957,32 +1005,7 @@ fn scram_matches_postgres_protocol() {
         let mut ours = ScramClient::new(&password, &nonce, ScramLimits::default());
         assert_eq!(ours.client_first_message(), their_first);
 
-        let salt: Vec<u8> = (0..1 + rng.below(24)).map(|_| rng.next() as u8).collect();
-        let iterations = 1 + rng.below(40) as u32;
-        let server_first = format!(
-            "r={nonce}{},s={},i={iterations}",
-            ScramClient::nonce_from_bytes(&[round as u8; 18]),
-            BASE64.encode(&salt)
-        );
-        theirs.update(server_first.as_bytes()).unwrap();
-        let client_final = ours.handle_server_first(server_first.as_bytes()).unwrap();
-        assert_eq!(client_final, theirs.message(), "password {password:?}");
-
-        // The server signature, from the keys of the password as SASLprep leaves it.
-        let keys = derive_keys(&saslprep_password(&password), &salt, iterations);
-        let without_proof = &client_final[..client_final.len() - ",p=".len() - 44];
-        let auth_message = [
-            &their_first[3..],
-            b",",
-            server_first.as_bytes(),
-            b",",
-            without_proof,
-        ];
-        let signature = hmac_sha256(keys.server_key(), &auth_message);
-        let server_final = format!("v={}", BASE64.encode(signature));
-        theirs.finish(server_final.as_bytes()).unwrap();
-        ours.handle_server_final(server_final.as_bytes()).unwrap();
-        assert!(ours.is_complete());
+        finish_exchange(&mut rng, round, &password, 3, &mut theirs, &mut ours);
     }
 }
 
@@ -1021,31 +1044,14 @@ fn scram_plus_matches_postgres_protocol() {
             ScramClient::new(&password, &nonce, ScramLimits::default()).with_binding(ours_binding);
         assert_eq!(ours.client_first_message(), their_first);
 
-        let salt: Vec<u8> = (0..1 + rng.below(24)).map(|_| rng.next() as u8).collect();
-        let iterations = 1 + rng.below(40) as u32;
-        let server_first = format!(
-            "r={nonce}{},s={},i={iterations}",
-            ScramClient::nonce_from_bytes(&[round as u8; 18]),
-            BASE64.encode(&salt)
+        finish_exchange(
+            &mut rng,
+            round,
+            &password,
+            header.len(),
+            &mut theirs,
+            &mut ours,
         );
-        theirs.update(server_first.as_bytes()).unwrap();
-        let client_final = ours.handle_server_first(server_first.as_bytes()).unwrap();
-        assert_eq!(client_final, theirs.message(), "round {round}");
-
-        let keys = derive_keys(&saslprep_password(&password), &salt, iterations);
-        let without_proof = &client_final[..client_final.len() - ",p=".len() - 44];
-        let auth_message = [
-            &their_first[header.len()..],
-            b",",
-            server_first.as_bytes(),
-            b",",
-            without_proof,
-        ];
-        let signature = hmac_sha256(keys.server_key(), &auth_message);
-        let server_final = format!("v={}", BASE64.encode(signature));
-        theirs.finish(server_final.as_bytes()).unwrap();
-        ours.handle_server_final(server_final.as_bytes()).unwrap();
-        assert!(ours.is_complete());
     }
 }
 
