@@ -658,7 +658,11 @@ impl RowsBuilder {
     pub(super) fn finish(self, tag: &[u8]) -> Rows {
         let mut rows = self.rows;
         // Borrowed, not copied, when valid UTF-8 (always, with the UTF8 encoding).
-        rows.d.tag = Tag::new(&String::from_utf8_lossy(tag));
+        rows.d.tag = match std::str::from_utf8(tag) {
+            // Always, with the UTF8 client encoding: `from_utf8`'s fast path, no copy.
+            Ok(text) => Tag::new(text),
+            Err(_) => Tag::new(&String::from_utf8_lossy(tag)),
+        };
         rows
     }
 }
