@@ -30,3 +30,28 @@ pub fn peak_rss_kib() -> u64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .expect("VmHWM")
 }
+
+/// The SQL that waits, on the server, until `count(*)` of the `pg_stat_activity` rows of backend
+/// `pid` where `condition` holds equals `expected`: it re-reads the statistics snapshot in a loop
+/// and fails after 10 s. The test waits for the state it needs, not for a fixed time; run it through
+/// any second connection (`Client::query`, `Dblink::exec`).
+pub fn wait_for_backend_sql(pid: u32, condition: &str, expected: u32) -> String {
+    format!(
+        "DO $wait$ DECLARE started timestamptz := clock_timestamp(); BEGIN \
+           LOOP \
+             PERFORM pg_stat_clear_snapshot(); \
+             EXIT WHEN (SELECT count(*) FROM pg_stat_activity \
+                        WHERE pid = {pid} AND {condition}) = {expected}; \
+             IF clock_timestamp() - started > interval '10 s' THEN \
+               RAISE EXCEPTION 'backend {pid}: condition not seen within 10 s'; \
+             END IF; \
+             PERFORM pg_sleep(0.005); \
+           END LOOP; \
+         END $wait$"
+    )
+}
+
+/// [`wait_for_backend_sql`] for a backend inside `pg_sleep`.
+pub fn wait_until_sleeping_sql(pid: u32) -> String {
+    wait_for_backend_sql(pid, "state = 'active' AND wait_event = 'PgSleep'", 1)
+}

@@ -25,19 +25,9 @@ fn one_value(client: &mut Client, sql: &str) -> Option<String> {
 /// Waits (up to 10 s) until backend `pid` is inside `pg_sleep`, as `pg_stat_activity` shows it to a
 /// second connection.
 fn wait_until_sleeping(pid: u32) {
-    let mut watcher = client(Role::Super);
-    let sql = format!(
-        "SELECT count(*) FROM pg_stat_activity \
-         WHERE pid = {pid} AND state = 'active' AND wait_event = 'PgSleep'"
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while one_value(&mut watcher, &sql).as_deref() != Some("1") {
-        assert!(
-            Instant::now() < deadline,
-            "backend {pid} was not seen in pg_sleep within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    client(Role::Super)
+        .query(&protocol_tests::helpers::wait_until_sleeping_sql(pid))
+        .expect("backend seen in pg_sleep");
 }
 
 #[test]

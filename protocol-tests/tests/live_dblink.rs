@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use pgdblink::cluster::{Cluster, ClusterOptions, Role};
 use pgdblink::{Dblink, QueryResult, sqlstate};
+use protocol_tests::helpers;
 
 fn cluster() -> &'static Cluster {
     Cluster::shared().expect("throwaway cluster")
@@ -24,29 +25,20 @@ fn pid_of(db: &Dblink, name: &str) -> u32 {
     db.conn(name).unwrap().backend_key().unwrap().0
 }
 
-/// Polls `pg_stat_activity` through the connection `watcher` (up to 10 s) until `condition` (an SQL
-/// condition on the row of backend `pid`) holds for `expected` rows.
-fn wait_for_backend(db: &mut Dblink, watcher: &str, pid: u32, condition: &str, expected: &str) {
-    let sql = format!("SELECT count(*) FROM pg_stat_activity WHERE pid = {pid} AND {condition}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while value(&db.query(watcher, &sql).unwrap()) != Some(expected) {
-        assert!(
-            Instant::now() < deadline,
-            "backend {pid}: `{condition}` not seen within 10 s"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// Waits on the server, through the connection `watcher`, until `condition` (an SQL condition on
+/// the `pg_stat_activity` row of backend `pid`) holds for `expected` rows.
+fn wait_for_backend(db: &mut Dblink, watcher: &str, pid: u32, condition: &str, expected: u32) {
+    db.exec(
+        watcher,
+        &helpers::wait_for_backend_sql(pid, condition, expected),
+    )
+    .unwrap();
 }
 
 /// Waits until backend `pid` is inside `pg_sleep`, as `watcher` sees it.
 fn wait_until_sleeping(db: &mut Dblink, watcher: &str, pid: u32) {
-    wait_for_backend(
-        db,
-        watcher,
-        pid,
-        "state = 'active' AND wait_event = 'PgSleep'",
-        "1",
-    );
+    db.exec(watcher, &helpers::wait_until_sleeping_sql(pid))
+        .unwrap();
 }
 
 #[test]
@@ -277,11 +269,9 @@ fn is_busy_false_when_idle_and_after_completion() {
     db.connect("c", &trust()).unwrap();
     assert!(!db.is_busy("c").unwrap());
     db.send_query("c", "SELECT 1").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while db.is_busy("c").unwrap() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    // `wait` returns once the query is no longer busy (or after 5 s, and then the assertion fails).
+    db.wait(Some(Duration::from_secs(5))).unwrap();
+    assert!(!db.is_busy("c").unwrap());
     assert!(db.get_result("c").unwrap().is_some());
 }
 
@@ -324,7 +314,7 @@ fn cancel_of_broken_connection_explains() {
     db.query("admin", &format!("SELECT pg_terminate_backend({pid})"))
         .unwrap();
     // The backend has sent its FATAL and closed once it is gone from pg_stat_activity.
-    wait_for_backend(&mut db, "admin", pid, "true", "0");
+    wait_for_backend(&mut db, "admin", pid, "true", 0);
     // Whether the FATAL was read before this send (the connection is closed: refused) or only
     // after it (the query gets the FATAL and the lost connection as results), the connection ends
     // up closed, with every error saying so.

@@ -2,7 +2,7 @@
 //! at test time (a CA, server certificates to switch between, a second CA, client certificates, a CRL;
 //! `hostssl`/`hostnossl`/`cert` lines in pg_hba), and a cluster without TLS.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pgdblink::cluster::{Cluster, ClusterOptions, Role, ServerCert};
 use pgdblink::conninfo::{Config, MapEnvironment};
@@ -604,16 +604,10 @@ fn channel_binding_with_a_sha384_certificate() {
 
 /// Waits (up to 10 s) until backend `pid` is inside `pg_sleep`, as `pg_stat_activity` shows it.
 fn wait_until_sleeping(cluster: &Cluster, pid: u32) {
-    let mut watcher = connect(&cluster.conninfo_unix(Role::Super)).unwrap();
-    let sql = format!(
-        "SELECT count(*) FROM pg_stat_activity \
-         WHERE pid = {pid} AND state = 'active' AND wait_event = 'PgSleep'"
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while one_value(&mut watcher, &sql).as_deref() != Some("1") {
-        assert!(Instant::now() < deadline, "backend {pid} never slept");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    connect(&cluster.conninfo_unix(Role::Super))
+        .unwrap()
+        .query(&protocol_tests::helpers::wait_until_sleeping_sql(pid))
+        .expect("backend seen in pg_sleep");
 }
 
 /// A cancel request travels over TLS when the connection does, blocking and on the reactor.
