@@ -381,3 +381,51 @@ fn write_file(path: &Path, text: &str) -> Result<(), Error> {
         .and_then(|mut f| f.write_all(text.as_bytes()))
         .map_err(|e| io_error(&format!("writing {}", path.display()), e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current_user(conninfo: &str) -> Result<String, Error> {
+        let mut client = crate::driver::Client::connect(conninfo)?;
+        let results = client.query("SELECT current_user")?;
+        match results.first() {
+            Some(crate::QueryResult::Rows(rows)) => Ok(rows.get(0, 0).unwrap_or("").to_owned()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn pgbouncer_starts_authenticates_and_goes() {
+        let cluster = Cluster::shared().unwrap();
+        let bouncer = PgBouncer::start(cluster).unwrap();
+        let dir = bouncer.dir.clone();
+        let port = bouncer.port();
+        assert_ne!(port, cluster.port());
+        assert!(
+            bouncer
+                .socket_dir()
+                .join(format!(".s.PGSQL.{port}"))
+                .exists()
+        );
+        for role in [Role::Md5, Role::Scram, Role::Trust, Role::Super] {
+            assert_eq!(
+                current_user(&bouncer.conninfo(role)).unwrap(),
+                role.user(),
+                "{}",
+                bouncer.log()
+            );
+        }
+        let wrong = bouncer.conninfo(Role::Scram).replace("pencil", "crayon");
+        let err = current_user(&wrong).unwrap_err().to_string();
+        // PgBouncer's own text (PostgreSQL says "password authentication failed for user ...").
+        assert!(err.contains("SASL authentication failed"), "{err}");
+        let err = current_user(&bouncer.conninfo(Role::Password))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("login rejected"), "{err}");
+        bouncer.stop();
+        assert!(!dir.exists(), "{} still exists", dir.display());
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+    }
+}
