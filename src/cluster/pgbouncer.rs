@@ -74,7 +74,7 @@ impl Default for PgBouncerOptions {
 ///
 /// let cluster = Cluster::shared()?;
 /// let bouncer = PgBouncer::start(cluster)?;
-/// let mut client = pgdblink::Client::connect(&bouncer.conninfo(Role::Scram))?;
+/// let mut client = pgdblink::driver::Client::connect(&bouncer.conninfo(Role::Scram))?;
 /// client.query("SELECT 1")?;
 /// # Ok::<(), pgdblink::Error>(())
 /// ```
