@@ -618,6 +618,14 @@ impl Dblink {
         Ok(())
     }
 
+    /// Beyond dblink: the [`Budgets`](crate::conn::Budgets) of every connection opened from now on:
+    /// how many bytes a server can make a connection hold, queue by queue, and how much one
+    /// connection reads per turn (see docs/behaviour.md, "Reliability: budgets"). What a
+    /// connection holds: [`conn`](Self::conn)`(name)?.held_bytes()`.
+    pub fn set_budgets(&mut self, budgets: crate::conn::Budgets) {
+        self.reactor.set_budgets(budgets);
+    }
+
     /// Beyond dblink: blocks until at least one named connection with a query in flight is no longer
     /// busy, or `timeout` passes; returns those names (empty on timeout, and at once when nothing is in
     /// flight). This is how one thread fans a query out to many servers.
