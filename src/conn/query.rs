@@ -121,11 +121,12 @@ impl SimpleQuery {
     }
 
     /// The most bytes of rows the row set under construction may hold: a batch is handed over (in
-    /// chunked-rows mode) or the row set fails (whole) beyond it.
+    /// chunked-rows mode: when its rows would fill what the results budget has left, `queued`
+    /// being the bytes already queued) or the row set fails (whole) beyond it.
     #[inline]
-    fn row_limit(&self, budgets: &Budgets) -> usize {
+    fn row_limit(&self, budgets: &Budgets, queued: usize) -> usize {
         match self.chunk_rows {
-            Some(_) => budgets.results,
+            Some(_) => budgets.results.saturating_sub(queued),
             None => budgets.max_result_bytes,
         }
     }
@@ -335,7 +336,7 @@ impl SimpleQuery {
     #[inline]
     fn row_added(&mut self, len: usize, sink: &mut Sink<'_>) {
         self.row_bytes += len;
-        let limit = self.row_limit(sink.budgets);
+        let limit = self.row_limit(sink.budgets, sink.outbox.bytes());
         let Statement::Rows(rows) = &mut self.statement else {
             return;
         };
@@ -601,7 +602,7 @@ impl Connection {
         let Some(q) = self.requests.queue.front_mut().and_then(Request::query_mut) else {
             return at;
         };
-        let limit = q.row_limit(&self.budgets);
+        let mut limit = q.row_limit(&self.budgets, self.outbox.bytes());
         let Statement::Rows(rows) = &mut q.statement else {
             return at;
         };
@@ -627,9 +628,10 @@ impl Connection {
                     self.outbox
                         .push(Output::Result(Ok(QueryResult::Rows(batch))));
                     if self.outbox.bytes() >= self.budgets.results {
-                        // Back-pressure: the caller process loop stops here.
+                        // Back-pressure: the caller's process loop stops here.
                         return at;
                     }
+                    limit = self.budgets.results - self.outbox.bytes();
                 }
                 None if q.row_bytes > limit => break result_too_large(limit),
                 _ => {}
