@@ -170,7 +170,7 @@ fn run_streams_a_large_result_in_bounded_memory() {
     let mut line = String::new();
     while reader.read_line(&mut line).unwrap() > 0 {
         lines += 1;
-        if lines % 50_000 == 0 {
+        if lines.is_multiple_of(50_000) {
             peak_kb = peak_kb.max(vm_hwm_kb(&status_file));
         }
         if line.starts_with('(') {

@@ -40,13 +40,13 @@ fn lines(v: &str) -> Vec<String> {
     v.split('\n')
         .map(|line| {
             let mut out = String::with_capacity(line.len());
-            let mut w = 0;
+            let mut w: usize = 0;
             for c in line.chars() {
                 match c {
                     '\t' => loop {
                         out.push(' ');
                         w += 1;
-                        if w % 8 == 0 {
+                        if w.is_multiple_of(8) {
                             break;
                         }
                     },
