@@ -49,7 +49,9 @@ pub fn connect_fanout(conninfo: &str, n_conns: usize) -> Result<ScenarioResult, 
     while left > 0 {
         let finished = db.wait(Some(FANOUT_TIMEOUT))?;
         if finished.is_empty() {
-            return Err(super::unexpected("connect fan-out: no attempt ended in 60 s"));
+            return Err(super::unexpected(
+                "connect fan-out: no attempt ended in 60 s",
+            ));
         }
         for name in finished {
             db.connect_finish(&name)?;

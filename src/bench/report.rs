@@ -76,8 +76,16 @@ impl Repeated {
 
     /// The slowest and fastest run's operations per second.
     pub fn min_max(&self) -> (f64, f64) {
-        let min = self.ops_per_second.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = self.ops_per_second.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let min = self
+            .ops_per_second
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        let max = self
+            .ops_per_second
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
         (min, max)
     }
 
