@@ -348,7 +348,9 @@ pub fn fan_out(
     ))
 }
 
-fn fan_out_round(db: &mut Dblink, names: &[String]) -> Result<(), Error> {
+/// One round of [`fan_out`]: `SELECT 1` sent on every connection named, then every result taken as
+/// its connection becomes ready ([`Dblink::wait`]).
+pub fn fan_out_round(db: &mut Dblink, names: &[String]) -> Result<(), Error> {
     for name in names {
         db.send_query(name, "SELECT 1")?;
     }
@@ -396,7 +398,9 @@ pub fn pipeline(conninfo: &str, duration: Duration) -> Result<ScenarioResult, Er
     Ok(r)
 }
 
-fn pipeline_batch(client: &mut Client, values: &[String]) -> Result<(), Error> {
+/// One batch of [`pipeline`] on a client in pipeline mode: `SELECT $1` for each value, a sync, then
+/// every result checked and the sync's result taken.
+pub fn pipeline_batch(client: &mut Client, values: &[String]) -> Result<(), Error> {
     for v in values {
         client.send_query_params("SELECT $1", &[Some(v)])?;
     }
