@@ -211,7 +211,7 @@ impl Rows {
     }
 
     /// The raw bytes of a value; `None` for SQL NULL or an index out of range.
-    #[inline]
+    #[inline(always)]
     pub fn get_bytes(&self, row: usize, col: usize) -> Option<&[u8]> {
         let d = &*self.d;
         let ncols = d.columns.len();
@@ -226,7 +226,7 @@ impl Rows {
     /// The receive buffer row `row` (below `nrows`) lives in: the only one, or the one the row's
     /// block names. A block that spans chunks (a chunk boundary inside its [`BLOCK_ROWS`] rows)
     /// searches the few chunks it spans. No division, and no search in the usual case.
-    #[inline]
+    #[inline(always)]
     fn chunk_of(&self, row: usize) -> &[u8] {
         let d = &*self.d;
         if d.chunks.rest.is_empty() {
@@ -253,7 +253,7 @@ impl Rows {
     ///
     /// Costs what reading the same value through [`iter`](Rows::iter) costs: no search, no
     /// division.
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, row: usize, col: usize) -> Option<&str> {
         std::str::from_utf8(self.get_bytes(row, col)?).ok()
     }
@@ -427,12 +427,10 @@ fn field_bytes(chunk: &[u8], start: u32) -> Option<&[u8]> {
     if start == NULL_FIELD {
         return None;
     }
-    let start = start as usize;
-    let &word = chunk
-        .get(start.checked_sub(4)?..start)?
-        .first_chunk::<4>()?;
-    let len = usize::try_from(i32::from_be_bytes(word)).ok()?;
-    chunk.get(start..start.checked_add(len)?)
+    let (head, value) = chunk.split_at_checked(start as usize)?;
+    // A negative length (only NULL has one, marked above) becomes too large for `get`.
+    let len = i32::from_be_bytes(*head.last_chunk::<4>()?) as u32 as usize;
+    value.get(..len)
 }
 
 /// The rows of a [`Rows`] in order: [`Rows::iter`].
