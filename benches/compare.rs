@@ -37,7 +37,6 @@ use std::time::{Duration, Instant};
 
 use pgdblink::bench::{self, ScenarioResult};
 use pgdblink::cluster::{Cluster, ClusterOptions, Role};
-use tokio_postgres::{NoTls, SimpleQueryMessage};
 
 const CORE: usize = 0;
 /// The sslmode of `--tls`.
@@ -57,14 +56,18 @@ struct Row {
     /// Median over the repeats of (this client's ops/s / libpq's ops/s in the same repeat), and the
     /// same for client CPU per operation; `None` for libpq itself or without paired runs.
     paired: Option<(f64, f64)>,
+    /// The slowest and the fastest run's operations per second.
+    lo: f64,
+    hi: f64,
 }
 
 /// The scenario keys `--only` takes, each with the prefix of the scenario names it selects.
-const SCENARIOS: [(&str, &str); 7] = [
+const SCENARIOS: [(&str, &str); 8] = [
     ("round-trips", "round trips"),
     ("rows", "rows"),
     ("fan-out", "fan-out"),
-    ("connect", "connect"),
+    ("connect", "connect ("),
+    ("connect-fanout", "connect fan-out"),
     ("pipeline", "pipeline"),
     ("copy-in", "copy in"),
     ("copy-out", "copy out"),
@@ -75,8 +78,15 @@ fn median_of(mut values: Vec<f64>) -> Option<f64> {
     values.get(values.len() / 2).copied()
 }
 
+/// Connections of the connect fan-out scenario, and the proxy's delay each way.
+const FANOUT_CONNECTS: usize = 200;
+const PROXY_DELAY: Duration = Duration::from_millis(5);
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("--callgrind-child") {
+        callgrind::child(&args[2..]);
+    }
     let seconds: f64 = args
         .iter()
         .position(|a| a == "--seconds")
@@ -161,6 +171,12 @@ fn main() {
     };
     let pinned = format!("{pinned}; transport: {transport}");
     let peer = build_libpq_peer();
+    if args.iter().any(|a| a == "--callgrind") {
+        let counts = callgrind::run_all(&peer, &trust);
+        println!("{pinned}");
+        callgrind::print(&counts);
+        return;
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -237,6 +253,10 @@ fn main() {
                 }
                 _ => String::new(),
             };
+            let (lo, hi) = match (ok.first(), ok.last()) {
+                (Some(lo), Some(hi)) => (lo.ops_per_second(), hi.ops_per_second()),
+                _ => (0.0, 0.0),
+            };
             let median = (!ok.is_empty()).then(|| ok.swap_remove(ok.len() / 2));
             eprintln!(
                 "  {client:<15} {}",
@@ -255,6 +275,8 @@ fn main() {
                 },
                 result: median,
                 paired,
+                lo,
+                hi,
             });
         }
     };
@@ -269,7 +291,7 @@ fn main() {
                 run_peer(&peer, &["rt", &trust, &seconds.to_string()])
             }),
             ("tokio-postgres", &mut || {
-                rt.block_on(tokio_round_trips(&trust, duration))
+                rt.block_on(tokio_peer::tokio_round_trips(&trust, duration))
             }),
             ("raw, epoll", &mut || {
                 floor::fan_out(&cluster, unix, floor::Mode::Epoll, 1, duration)
@@ -285,11 +307,14 @@ fn main() {
             ("pgdblink", &mut || {
                 bench::rows(&trust, rows_n).map_err(|e| e.to_string())
             }),
+            ("pgdblink, get()", &mut || {
+                bench::rows_get(&trust, rows_n).map_err(|e| e.to_string())
+            }),
             ("libpq", &mut || {
                 run_peer(&peer, &["rows", &trust, &rows_n.to_string()])
             }),
             ("tokio-postgres", &mut || {
-                rt.block_on(tokio_rows(&trust, rows_n))
+                rt.block_on(tokio_peer::tokio_rows(&trust, rows_n))
             }),
         ],
     );
@@ -308,7 +333,7 @@ fn main() {
                     )
                 }),
                 ("tokio-postgres", &mut || {
-                    rt.block_on(tokio_fan_out(&trust, n, duration))
+                    rt.block_on(tokio_peer::tokio_fan_out(&trust, n, duration))
                 }),
                 ("raw, epoll", &mut || {
                     floor::fan_out(&cluster, unix, floor::Mode::Epoll, n, duration)
@@ -329,7 +354,7 @@ fn main() {
                 run_peer(&peer, &["connect", &scram, &seconds.to_string()])
             }),
             ("tokio-postgres", &mut || {
-                rt.block_on(tokio_connect(&scram, duration))
+                rt.block_on(tokio_peer::tokio_connect(&scram, duration))
             }),
         ],
     );
@@ -343,7 +368,13 @@ fn main() {
                 run_peer(&peer, &["pipeline", &trust, &seconds.to_string()])
             }),
             ("tokio-postgres", &mut || {
-                rt.block_on(tokio_pipeline(&trust, duration))
+                rt.block_on(tokio_peer::tokio_pipeline(&trust, duration))
+            }),
+            ("raw, epoll", &mut || {
+                floor::pipeline(&cluster, unix, floor::Mode::Epoll, duration)
+            }),
+            ("raw, blocking", &mut || {
+                floor::pipeline(&cluster, unix, floor::Mode::Blocking, duration)
             }),
         ],
     );
@@ -356,6 +387,9 @@ fn main() {
             ("libpq", &mut || {
                 run_peer(&peer, &["copyin", &trust, &rows_n.to_string()])
             }),
+            ("tokio-postgres", &mut || {
+                rt.block_on(tokio_peer::tokio_copy_in(&trust, rows_n))
+            }),
         ],
     );
     scenario(
@@ -367,11 +401,88 @@ fn main() {
             ("libpq", &mut || {
                 run_peer(&peer, &["copyout", &trust, &rows_n.to_string()])
             }),
+            ("tokio-postgres", &mut || {
+                rt.block_on(tokio_peer::tokio_copy_out(&trust, rows_n))
+            }),
         ],
     );
+    // Through a proxy delaying every byte PROXY_DELAY each way (not over the unix socket).
+    let proxy = (!unix).then(|| {
+        let target = std::net::SocketAddr::from(([127, 0, 0, 1], cluster.port()));
+        bench::DelayProxy::start(target, PROXY_DELAY).expect("the delaying proxy")
+    });
+    if let Some(proxy) = &proxy {
+        let far = bench::via_port(&scram, cluster.port(), proxy.port());
+        let n = FANOUT_CONNECTS.to_string();
+        scenario(
+            &format!(
+                "connect fan-out ({FANOUT_CONNECTS} SCRAM, +{} ms each way)",
+                PROXY_DELAY.as_millis()
+            ),
+            &mut [
+                ("pgdblink", &mut || {
+                    pgdblink_connect_fanout(&far, FANOUT_CONNECTS)
+                }),
+                ("libpq", &mut || run_peer(&peer, &["connpoll", &far, &n])),
+                ("libpq, blocking", &mut || {
+                    run_peer(&peer, &["conndb", &far, &n])
+                }),
+                ("one connection", &mut || {
+                    run_peer(&peer, &["conndb", &far, "1"])
+                }),
+            ],
+        );
+    }
 
     print_table(&table, &pinned);
     write_json(&table, &pinned);
+    let bars: Vec<chart::Bar> = table
+        .iter()
+        .filter_map(|r| {
+            Some(chart::Bar {
+                scenario: &r.scenario,
+                client: r.client,
+                median: r.result.as_ref()?.ops_per_second(),
+                lo: r.lo,
+                hi: r.hi,
+            })
+        })
+        .collect();
+    let svg = args
+        .iter()
+        .position(|a| a == "--svg")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/compare.svg"));
+    let title = format!(
+        "ops/s relative to libpq: median of {repeat} runs, whiskers slowest..fastest{}",
+        if no_pin {
+            " (not pinned)"
+        } else {
+            ", pinned to one core"
+        }
+    );
+    match chart::write_svg(&svg, &title, &bars) {
+        Ok(()) => eprintln!("chart: {}", svg.display()),
+        Err(e) => eprintln!("chart not written: {e}"),
+    }
+}
+
+/// pgdblink's side of the connect fan-out: `Dblink::connect_start` for all, `wait`, and
+/// `connect_finish` ([`bench::connect_fanout`]). Those verbs are being added on another branch;
+/// until they are merged this side is compiled out and reports why (remove the `cfg`s here and in
+/// src/bench/fanout.rs to enable it).
+#[cfg(any())]
+fn pgdblink_connect_fanout(conninfo: &str, n: usize) -> Result<ScenarioResult, String> {
+    bench::connect_fanout(conninfo, n).map_err(|e| e.to_string())
+}
+
+#[cfg(not(any()))]
+fn pgdblink_connect_fanout(_conninfo: &str, _n: usize) -> Result<ScenarioResult, String> {
+    Err(
+        "not measured: Dblink::connect_start is not on this branch yet (see src/bench/fanout.rs)"
+            .to_owned(),
+    )
 }
 
 /// Pins the server (postmaster and, by inheritance, every backend) and this thread to one core.
@@ -490,159 +601,6 @@ impl Stopwatch {
     }
 }
 
-/// Wall and thread-CPU time around `f`.
-async fn measured<F: std::future::Future<Output = Result<u64, String>>>(
-    name: &str,
-    f: F,
-) -> Result<ScenarioResult, String> {
-    let watch = Stopwatch::start();
-    let ops = f.await?;
-    Ok(watch.result(name, ops))
-}
-
-async fn tokio_client(conninfo: &str) -> Result<tokio_postgres::Client, String> {
-    let (client, connection) = tokio_postgres::connect(conninfo, NoTls)
-        .await
-        .map_err(|e| e.to_string())?;
-    tokio::spawn(connection);
-    Ok(client)
-}
-
-async fn tokio_round_trips(conninfo: &str, duration: Duration) -> Result<ScenarioResult, String> {
-    let client = tokio_client(conninfo).await?;
-    for _ in 0..100 {
-        client
-            .simple_query("SELECT 1")
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    measured("rt", async {
-        let t0 = Instant::now();
-        let mut ops = 0;
-        while t0.elapsed() < duration {
-            client
-                .simple_query("SELECT 1")
-                .await
-                .map_err(|e| e.to_string())?;
-            ops += 1;
-        }
-        Ok(ops)
-    })
-    .await
-}
-
-async fn tokio_rows(conninfo: &str, n: u64) -> Result<ScenarioResult, String> {
-    let client = tokio_client(conninfo).await?;
-    let sql = format!("SELECT g, 'row ' || g FROM generate_series(1, {n}) AS g");
-    measured("rows", async {
-        let messages = client.simple_query(&sql).await.map_err(|e| e.to_string())?;
-        let mut rows = 0;
-        let mut bytes = 0usize;
-        for m in &messages {
-            if let SimpleQueryMessage::Row(row) = m {
-                bytes += row.get(0).map_or(0, str::len) + row.get(1).map_or(0, str::len);
-                rows += 1;
-            }
-        }
-        std::hint::black_box(bytes);
-        Ok(rows)
-    })
-    .await
-}
-
-/// Implicit pipelining: 1,000 executions of a prepared `SELECT $1::text` polled together (each with
-/// its own Sync, as tokio-postgres sends them), in rounds, for `duration`.
-async fn tokio_pipeline(conninfo: &str, duration: Duration) -> Result<ScenarioResult, String> {
-    let client = tokio_client(conninfo).await?;
-    let statement = client
-        .prepare("SELECT $1::text")
-        .await
-        .map_err(|e| e.to_string())?;
-    let values: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
-    let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 1]> =
-        values.iter().map(|v| [v as _]).collect();
-    measured("pipeline", async {
-        let t0 = Instant::now();
-        let mut ops = 0u64;
-        while t0.elapsed() < duration {
-            let round = params.iter().map(|p| client.query_one(&statement, p));
-            for (row, v) in join_all(round).await.into_iter().zip(&values) {
-                let row = row.map_err(|e| e.to_string())?;
-                if row.get::<_, &str>(0) != v.as_str() {
-                    return Err("wrong value".to_owned());
-                }
-            }
-            ops += values.len() as u64;
-        }
-        Ok(ops)
-    })
-    .await
-}
-
-async fn tokio_fan_out(
-    conninfo: &str,
-    n: usize,
-    duration: Duration,
-) -> Result<ScenarioResult, String> {
-    let mut clients = Vec::with_capacity(n);
-    for _ in 0..n {
-        clients.push(tokio_client(conninfo).await?);
-    }
-    let clients = std::rc::Rc::new(clients);
-    measured("fanout", async {
-        let t0 = Instant::now();
-        let mut ops = 0u64;
-        while t0.elapsed() < duration {
-            // One round: SELECT 1 on every connection at once, all awaited together.
-            let round = clients.iter().map(|c| c.simple_query("SELECT 1"));
-            for r in join_all(round).await {
-                r.map_err(|e| e.to_string())?;
-            }
-            ops += n as u64;
-        }
-        Ok(ops)
-    })
-    .await
-}
-
-/// Awaits all futures concurrently on this thread (what `futures::future::join_all` does).
-async fn join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
-    let mut outputs: Vec<Option<F::Output>> = (0..pending.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut all = true;
-        for (i, f) in pending.iter_mut().enumerate() {
-            if outputs[i].is_none() {
-                match f.as_mut().poll(cx) {
-                    std::task::Poll::Ready(v) => outputs[i] = Some(v),
-                    std::task::Poll::Pending => all = false,
-                }
-            }
-        }
-        if all {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-    outputs.into_iter().map(|o| o.expect("ready")).collect()
-}
-
-async fn tokio_connect(conninfo: &str, duration: Duration) -> Result<ScenarioResult, String> {
-    drop(tokio_client(conninfo).await?);
-    measured("connect", async {
-        let t0 = Instant::now();
-        let mut ops = 0;
-        while t0.elapsed() < duration {
-            drop(tokio_client(conninfo).await?);
-            ops += 1;
-        }
-        Ok(ops)
-    })
-    .await
-}
-
 fn print_table(table: &[Row], pinned: &str) {
     println!("pgdblink vs libpq (async API) vs tokio-postgres, same server, same run; {pinned}");
     println!();
@@ -722,252 +680,11 @@ fn write_json(table: &[Row], pinned: &str) {
     let _ = std::fs::write(path, out);
 }
 
-/// The floor: a client with no client library, in two variants. A connection is opened by hand
-/// (StartupMessage, trust authentication); each query is one pre-encoded `Query` written with one
-/// `send`, and its reply read until `ReadyForQuery`, looking only at the message headers. No parsing,
-/// no allocation: the least user-space work any client can do per query. The kernel path is the
-/// variant's:
-/// - `Epoll`: non-blocking sockets in a `mio::Poll`, as pgdblink does it: `send`, `epoll_wait`,
-///   `recv`. The difference to pgdblink is what pgdblink's own code costs.
-/// - `Blocking`: blocking sockets: `send`, then a `recv` that sleeps until the answer is there (two
-///   system calls per query; fan-out reads the connections in order).
-mod floor {
-    use std::io::{ErrorKind, Read, Write};
-    use std::time::Duration;
-
-    use mio::{Events, Interest, Poll, Token};
-    use pgdblink::bench::ScenarioResult;
-    use pgdblink::cluster::{Cluster, Role};
-    use pgdblink::protocol::frontend;
-
-    #[derive(Clone, Copy, PartialEq)]
-    pub enum Mode {
-        Epoll,
-        Blocking,
-    }
-
-    enum Sock {
-        Tcp(mio::net::TcpStream),
-        Unix(mio::net::UnixStream),
-    }
-
-    struct Raw {
-        sock: Sock,
-        reply: Reply,
-    }
-
-    /// The input of one reply, walked message header by message header.
-    struct Reply {
-        buf: Vec<u8>,
-        filled: usize,
-        at: usize,
-    }
-
-    /// What one `read` brought.
-    #[derive(PartialEq)]
-    enum Got {
-        /// The input so far ends with a complete `ReadyForQuery`: the reply is complete, and the
-        /// buffer is reset for the next one.
-        Reply,
-        /// Part of a reply.
-        Part,
-        /// Nothing: the socket would block.
-        Nothing,
-    }
-
-    impl Reply {
-        /// One `read` into the buffer. An `ErrorResponse` is an error.
-        fn read_from(&mut self, stream: &mut impl Read) -> Result<Got, String> {
-            if self.filled == self.buf.len() {
-                // Keep the incomplete message, drop the rest.
-                self.buf.copy_within(self.at..self.filled, 0);
-                self.filled -= self.at;
-                self.at = 0;
-            }
-            let n = match stream.read(&mut self.buf[self.filled..]) {
-                Ok(0) => return Err("server closed the connection".into()),
-                Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(Got::Nothing),
-                Err(e) => return Err(e.to_string()),
-            };
-            self.filled += n;
-            while self.filled - self.at >= 5 {
-                let kind = self.buf[self.at];
-                let len =
-                    u32::from_be_bytes(self.buf[self.at + 1..self.at + 5].try_into().unwrap());
-                let end = self.at + 1 + len as usize;
-                if end > self.filled {
-                    break;
-                }
-                match kind {
-                    b'Z' if end == self.filled => {
-                        self.filled = 0;
-                        self.at = 0;
-                        return Ok(Got::Reply);
-                    }
-                    b'E' => return Err("the server answered with an error".into()),
-                    _ => self.at = end,
-                }
-            }
-            Ok(Got::Part)
-        }
-    }
-
-    /// Sends the StartupMessage (trust authentication) on a blocking stream and reads up to the first
-    /// `ReadyForQuery`.
-    fn start(
-        stream: &mut (impl Read + Write),
-        cluster: &Cluster,
-        reply: &mut Reply,
-    ) -> Result<(), String> {
-        let mut startup = Vec::new();
-        frontend::startup_message(
-            3 << 16,
-            [
-                ("user", Role::Trust.user()),
-                ("database", cluster.database()),
-            ],
-            &mut startup,
-        )
-        .map_err(|e| e.to_string())?;
-        stream.write_all(&startup).map_err(|e| e.to_string())?;
-        while reply.read_from(stream)? != Got::Reply {}
-        Ok(())
-    }
-
-    impl Raw {
-        fn connect(cluster: &Cluster, unix: bool, mode: Mode) -> Result<Raw, String> {
-            let e = |e: std::io::Error| e.to_string();
-            let mut reply = Reply {
-                buf: vec![0; 64 * 1024],
-                filled: 0,
-                at: 0,
-            };
-            // Connected and authenticated blocking, then switched to the mode measured.
-            let nonblocking = mode == Mode::Epoll;
-            let sock = if unix {
-                let path = cluster
-                    .socket_dir()
-                    .join(format!(".s.PGSQL.{}", cluster.port()));
-                let mut s = std::os::unix::net::UnixStream::connect(path).map_err(e)?;
-                start(&mut s, cluster, &mut reply)?;
-                s.set_nonblocking(nonblocking).map_err(e)?;
-                Sock::Unix(mio::net::UnixStream::from_std(s))
-            } else {
-                let mut s =
-                    std::net::TcpStream::connect(("127.0.0.1", cluster.port())).map_err(e)?;
-                s.set_nodelay(true).map_err(e)?;
-                start(&mut s, cluster, &mut reply)?;
-                s.set_nonblocking(nonblocking).map_err(e)?;
-                Sock::Tcp(mio::net::TcpStream::from_std(s))
-            };
-            Ok(Raw { sock, reply })
-        }
-
-        fn source(&mut self) -> &mut dyn mio::event::Source {
-            match &mut self.sock {
-                Sock::Tcp(s) => s,
-                Sock::Unix(s) => s,
-            }
-        }
-
-        fn send(&mut self, bytes: &[u8]) -> Result<(), String> {
-            let r = match &mut self.sock {
-                Sock::Tcp(s) => s.write_all(bytes),
-                Sock::Unix(s) => s.write_all(bytes),
-            };
-            r.map_err(|e| e.to_string())
-        }
-
-        /// One `recv` (see [`Reply::read_from`]).
-        fn read_some(&mut self) -> Result<Got, String> {
-            match &mut self.sock {
-                Sock::Tcp(s) => self.reply.read_from(s),
-                Sock::Unix(s) => self.reply.read_from(s),
-            }
-        }
-    }
-
-    fn select_1() -> Vec<u8> {
-        let mut q = Vec::new();
-        frontend::query("SELECT 1", &mut q).expect("a short query");
-        q
-    }
-
-    /// Runs `round` (returning the queries it made) again and again for `duration`.
-    fn measured(
-        name: &str,
-        duration: Duration,
-        mut round: impl FnMut() -> Result<u64, String>,
-    ) -> Result<ScenarioResult, String> {
-        let watch = super::Stopwatch::start();
-        let mut ops = 0;
-        while watch.elapsed() < duration {
-            ops += round()?;
-        }
-        Ok(watch.result(name, ops))
-    }
-
-    /// `SELECT 1` on every connection, then every reply: by readiness (`Epoll`) or in connection
-    /// order (`Blocking`: a read sleeps until that backend has answered; the others answer meanwhile).
-    /// One round trip is `fan_out` with one connection.
-    pub fn fan_out(
-        cluster: &Cluster,
-        unix: bool,
-        mode: Mode,
-        n: usize,
-        duration: Duration,
-    ) -> Result<ScenarioResult, String> {
-        let e = |e: std::io::Error| e.to_string();
-        let mut conns = (0..n)
-            .map(|_| Raw::connect(cluster, unix, mode))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut poll = Poll::new().map_err(e)?;
-        let mut events = Events::with_capacity(1024);
-        if mode == Mode::Epoll {
-            for (i, c) in conns.iter_mut().enumerate() {
-                poll.registry()
-                    .register(c.source(), Token(i), Interest::READABLE)
-                    .map_err(e)?;
-            }
-        }
-        let q = select_1();
-        let mut round = || -> Result<u64, String> {
-            for c in &mut conns {
-                c.send(&q)?;
-            }
-            match mode {
-                Mode::Blocking => {
-                    for c in &mut conns {
-                        while c.read_some()? != Got::Reply {}
-                    }
-                }
-                Mode::Epoll => {
-                    let mut left = n;
-                    while left > 0 {
-                        poll.poll(&mut events, None).map_err(e)?;
-                        for ev in events.iter() {
-                            // Edge-triggered: read until the reply is complete or nothing is left.
-                            let c = &mut conns[ev.token().0];
-                            loop {
-                                match c.read_some()? {
-                                    Got::Reply => {
-                                        left -= 1;
-                                        break;
-                                    }
-                                    Got::Part => {}
-                                    Got::Nothing => break,
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            Ok(n as u64)
-        };
-        for _ in 0..100 / n.max(1) + 1 {
-            round()?;
-        }
-        measured(if n == 1 { "rt" } else { "fanout" }, duration, round)
-    }
-}
+#[path = "compare/callgrind.rs"]
+mod callgrind;
+#[path = "compare/chart.rs"]
+mod chart;
+#[path = "compare/floor.rs"]
+mod floor;
+#[path = "compare/tokio_peer.rs"]
+mod tokio_peer;

@@ -29,6 +29,14 @@ use crate::dblink::Dblink;
 use crate::driver::Client;
 use crate::error::{Error, ErrorKind};
 
+mod fanout;
+mod proxy;
+mod report;
+
+pub use fanout::{FANOUT_TIMEOUT, single_connect_seconds, via_port, with_single_note};
+pub use proxy::DelayProxy;
+pub use report::{Machine, Repeated, machine};
+
 /// What one scenario measured.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScenarioResult {
@@ -244,8 +252,19 @@ pub fn round_trips(conninfo: &str, duration: Duration) -> Result<ScenarioResult,
 }
 
 /// Row streaming: one query returning `n_rows` rows of two columns (`int4`, `text`), received, kept in
-/// memory, and every value visited as text. One operation is one row.
+/// memory, and every value visited as text through [`Rows::iter`](crate::Rows::iter). One operation
+/// is one row.
 pub fn rows(conninfo: &str, n_rows: u64) -> Result<ScenarioResult, Error> {
+    rows_visited(conninfo, n_rows, false)
+}
+
+/// [`rows`], every value read with [`Rows::get(row, col)`](crate::Rows::get) instead (random
+/// access, as a `PQgetvalue` loop reads them): the name is `"rows-get"`.
+pub fn rows_get(conninfo: &str, n_rows: u64) -> Result<ScenarioResult, Error> {
+    rows_visited(conninfo, n_rows, true)
+}
+
+fn rows_visited(conninfo: &str, n_rows: u64, by_index: bool) -> Result<ScenarioResult, Error> {
     let mut client = Client::connect(conninfo)?;
     let sql = format!("SELECT g, 'row ' || g FROM generate_series(1, {n_rows}) AS g");
     let server = ServerCpu::new(client.backend_pid().into_iter().collect());
@@ -253,23 +272,45 @@ pub fn rows(conninfo: &str, n_rows: u64) -> Result<ScenarioResult, Error> {
     let got = match one_result(&mut client, &sql)? {
         QueryResult::Rows(rows) => {
             // Visit every value, as a program using the rows would.
-            let mut bytes = 0usize;
-            for row in rows.iter() {
-                bytes += row.get(0).map_or(0, str::len) + row.get(1).map_or(0, str::len);
-            }
+            let bytes = if by_index {
+                visit_by_index(&rows)
+            } else {
+                visit_in_order(&rows)
+            };
             std::hint::black_box(bytes);
             rows.len() as u64
         }
         _ => return Err(unexpected("result without rows")),
     };
+    let access = if by_index { "get(row, col)" } else { "iter()" };
     rows_result(
-        "rows",
+        if by_index { "rows-get" } else { "rows" },
         got,
         n_rows,
         &meter,
         &server,
-        format!("{n_rows} rows of (int4, text), one query"),
+        format!("{n_rows} rows of (int4, text), one query, read with {access}"),
     )
+}
+
+/// Every value of `rows` through `Rows::iter`; the bytes seen.
+#[inline(never)]
+fn visit_in_order(rows: &crate::Rows) -> usize {
+    let mut bytes = 0usize;
+    for row in rows.iter() {
+        bytes += row.get(0).map_or(0, str::len) + row.get(1).map_or(0, str::len);
+    }
+    bytes
+}
+
+/// Every value of `rows` through `Rows::get(row, col)`; the bytes seen.
+#[inline(never)]
+fn visit_by_index(rows: &crate::Rows) -> usize {
+    let mut bytes = 0usize;
+    for i in 0..rows.len() {
+        bytes += rows.get(i, 0).map_or(0, str::len) + rows.get(i, 1).map_or(0, str::len);
+    }
+    bytes
 }
 
 /// Fan-out: `n_conns` connections in one [`Dblink`] (one thread, one `mio::Poll`); in rounds, `SELECT 1`
@@ -307,7 +348,9 @@ pub fn fan_out(
     ))
 }
 
-fn fan_out_round(db: &mut Dblink, names: &[String]) -> Result<(), Error> {
+/// One round of [`fan_out`]: `SELECT 1` sent on every connection named, then every result taken as
+/// its connection becomes ready ([`Dblink::wait`]).
+pub fn fan_out_round(db: &mut Dblink, names: &[String]) -> Result<(), Error> {
     for name in names {
         db.send_query(name, "SELECT 1")?;
     }
@@ -355,7 +398,9 @@ pub fn pipeline(conninfo: &str, duration: Duration) -> Result<ScenarioResult, Er
     Ok(r)
 }
 
-fn pipeline_batch(client: &mut Client, values: &[String]) -> Result<(), Error> {
+/// One batch of [`pipeline`] on a client in pipeline mode: `SELECT $1` for each value, a sync, then
+/// every result checked and the sync's result taken.
+pub fn pipeline_batch(client: &mut Client, values: &[String]) -> Result<(), Error> {
     for v in values {
         client.send_query_params("SELECT $1", &[Some(v)])?;
     }

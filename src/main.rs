@@ -53,7 +53,9 @@ enum Command {
 }
 
 #[derive(Args, Debug)]
-#[command(after_help = "Scenarios: round-trips, rows, fan-out, connect, cancel.")]
+#[command(
+    after_help = "Scenarios: round-trips, rows, rows-get, fan-out, connect, cancel, pipeline, copy-in, copy-out."
+)]
 struct BenchArgs {
     /// Measure an existing server (a libpq connection string or URI) instead of a throwaway cluster.
     #[arg(long, value_name = "CONNINFO")]
@@ -80,6 +82,9 @@ struct BenchArgs {
     /// Pin the client thread, and the throwaway cluster's server processes, to CPU CORE (taskset).
     #[arg(long, value_name = "CORE")]
     pin: Option<usize>,
+    /// Run each scenario N times; the median run is reported, with the spread of the runs.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
     /// Print the results as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -180,6 +185,7 @@ fn main() -> ExitCode {
                 connections: a.connections as usize,
                 cancels: a.cancels,
                 pin: a.pin,
+                repeat: a.repeat as usize,
                 json: a.json,
                 tls: a.tls,
             };

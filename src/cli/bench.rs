@@ -16,8 +16,10 @@ use super::table::{Align, Table};
 pub enum Scenario {
     /// `SELECT 1` one after another on one connection.
     RoundTrips,
-    /// One query streaming `--rows` rows of two columns.
+    /// One query streaming `--rows` rows of two columns, read with `iter()`.
     Rows,
+    /// The same rows read with `Rows::get(row, col)` (random access).
+    RowsGet,
     /// `SELECT 1` on `--connections` connections at once, one thread.
     FanOut,
     /// Connection set-up and tear-down, per authentication method.
@@ -30,9 +32,14 @@ pub enum Scenario {
     CopyIn,
     /// COPY TO STDOUT of `--rows` rows.
     CopyOut,
+    /// `--connections` connections opened at once through a proxy delaying 5 ms each way.
+    // Compiled out until Dblink::connect_start/connect_finish are merged (see src/bench/fanout.rs).
+    #[cfg(any())]
+    ConnectFanout,
 }
 
 impl Scenario {
+    /// The default run (`rows-get` is asked for by name).
     pub const ALL: [Scenario; 8] = [
         Scenario::RoundTrips,
         Scenario::Rows,
@@ -56,6 +63,8 @@ pub struct Plan {
     pub connections: usize,
     pub cancels: u64,
     pub pin: Option<usize>,
+    /// Runs of each scenario; the median is reported with the spread of the runs.
+    pub repeat: usize,
     pub json: bool,
     /// Every scenario over TLS (sslmode=verify-full) on a throwaway cluster with certificates.
     pub tls: bool,
@@ -152,6 +161,17 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
         match scenario {
             Scenario::RoundTrips => push(format!("round trips ({secs} s)"), &main_conninfo, None),
             Scenario::Rows => push(format!("rows ({} rows)", plan.rows), &main_conninfo, None),
+            Scenario::RowsGet => push(
+                format!("rows-get ({} rows)", plan.rows),
+                &main_conninfo,
+                None,
+            ),
+            #[cfg(any())]
+            Scenario::ConnectFanout => push(
+                format!("connect fan-out ({} connections)", plan.connections),
+                &main_conninfo,
+                None,
+            ),
             Scenario::FanOut => push(
                 format!("fan-out ({} connections, {secs} s)", plan.connections),
                 &main_conninfo,
@@ -203,23 +223,19 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
 
     let mut results = Vec::new();
     let total = steps.len();
+    let repeat = plan.repeat.max(1);
     for (i, step) in steps.iter().enumerate() {
-        progress.show(&format!("[{}/{}] {} ...", i + 1, total, step.label));
-        let mut r = match step.scenario {
-            Scenario::RoundTrips => bench::round_trips(&step.conninfo, plan.duration),
-            Scenario::Rows => bench::rows(&step.conninfo, plan.rows),
-            Scenario::FanOut => bench::fan_out(&step.conninfo, plan.connections, plan.duration),
-            Scenario::Connect => bench::connect(&step.conninfo, plan.duration),
-            Scenario::Cancel => bench::cancel_latency(&step.conninfo, plan.cancels),
-            Scenario::Pipeline => bench::pipeline(&step.conninfo, plan.duration),
-            Scenario::CopyIn => bench::copy_in(&step.conninfo, plan.rows),
-            Scenario::CopyOut => bench::copy_out(&step.conninfo, plan.rows),
+        let mut runs = Vec::with_capacity(repeat);
+        for run in 0..repeat {
+            let of = if repeat > 1 {
+                format!(", run {}/{repeat}", run + 1)
+            } else {
+                String::new()
+            };
+            progress.show(&format!("[{}/{}] {}{of} ...", i + 1, total, step.label));
+            runs.push(run_step(step, plan, cluster.as_ref()).inspect_err(|_| progress.clear())?);
         }
-        .inspect_err(|_| progress.clear())?;
-        if let Some(method) = &step.method {
-            r.name = format!("connect: {method}");
-        }
-        results.push(r);
+        results.extend(bench::Repeated::of(runs));
     }
     progress.clear();
 
@@ -240,7 +256,14 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
     }
     let pinning = pinning_note(plan.pin, cluster.as_ref());
     if plan.json {
-        outln!("{}", json(&server, &pinning, plan.pin, &results));
+        let about = About {
+            server: &server,
+            server_version: &version,
+            pinning: &pinning,
+            pin: plan.pin,
+            repeat,
+        };
+        outln!("{}", json(&about, &results));
     } else {
         outln!("server: {server}");
         outln!("pinning: {pinning}");
@@ -248,6 +271,41 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
         out!("{}", table(&results));
     }
     Ok(())
+}
+
+/// Runs one step once.
+fn run_step(step: &Step, plan: &Plan, cluster: Option<&Cluster>) -> Result<ScenarioResult, Error> {
+    let _ = cluster; // used by connect-fanout, compiled out for now
+    let mut r = match step.scenario {
+        Scenario::RoundTrips => bench::round_trips(&step.conninfo, plan.duration),
+        Scenario::Rows => bench::rows(&step.conninfo, plan.rows),
+        Scenario::RowsGet => bench::rows_get(&step.conninfo, plan.rows),
+        Scenario::FanOut => bench::fan_out(&step.conninfo, plan.connections, plan.duration),
+        Scenario::Connect => bench::connect(&step.conninfo, plan.duration),
+        Scenario::Cancel => bench::cancel_latency(&step.conninfo, plan.cancels),
+        Scenario::Pipeline => bench::pipeline(&step.conninfo, plan.duration),
+        Scenario::CopyIn => bench::copy_in(&step.conninfo, plan.rows),
+        Scenario::CopyOut => bench::copy_out(&step.conninfo, plan.rows),
+        #[cfg(any())]
+        Scenario::ConnectFanout => {
+            // Through a proxy delaying 5 ms each way, to the throwaway cluster only.
+            let c = cluster.ok_or_else(|| {
+                Error::new(
+                    pgdblink::ErrorKind::Other,
+                    "connect-fanout needs the throwaway cluster (no --conninfo)",
+                )
+            })?;
+            let target = std::net::SocketAddr::from(([127, 0, 0, 1], c.port()));
+            let proxy = bench::DelayProxy::start(target, Duration::from_millis(5))
+                .map_err(|e| Error::new(pgdblink::ErrorKind::Io, e.to_string()))?;
+            let conninfo = bench::via_port(&step.conninfo, c.port(), proxy.port());
+            bench::connect_fanout(&conninfo, plan.connections)
+        }
+    }?;
+    if let Some(method) = &step.method {
+        r.name = format!("connect: {method}");
+    }
+    Ok(r)
 }
 
 /// The connection string of `role` on the throwaway cluster, over TLS with `--tls`.
@@ -285,7 +343,7 @@ fn pinning_note(pin: Option<usize>, cluster: Option<&Cluster>) -> String {
     }
 }
 
-fn table(results: &[ScenarioResult]) -> String {
+fn table(results: &[bench::Repeated]) -> String {
     let t = Table {
         headers: [
             "scenario",
@@ -309,7 +367,18 @@ fn table(results: &[ScenarioResult]) -> String {
         ],
         rows: results
             .iter()
-            .map(|r| {
+            .map(|rep| {
+                let r = &rep.median;
+                let notes = if rep.ops_per_second.len() > 1 {
+                    let (min, max) = rep.min_max();
+                    format!(
+                        "{}; median of {} runs, {min:.0}..{max:.0} ops/s",
+                        r.notes,
+                        rep.ops_per_second.len()
+                    )
+                } else {
+                    r.notes.clone()
+                };
                 vec![
                     r.name.clone(),
                     r.operations.to_string(),
@@ -319,7 +388,7 @@ fn table(results: &[ScenarioResult]) -> String {
                     r.server_cpu_us_per_op()
                         .map(|v| format!("{v:.2}"))
                         .unwrap_or_else(|| "-".to_owned()),
-                    r.notes.clone(),
+                    notes,
                 ]
             })
             .collect(),
@@ -352,23 +421,60 @@ fn json_number(x: f64) -> String {
     }
 }
 
-fn json(server: &str, pinning: &str, pin: Option<usize>, results: &[ScenarioResult]) -> String {
+/// What the JSON says about the run besides the figures.
+struct About<'a> {
+    server: &'a str,
+    server_version: &'a str,
+    pinning: &'a str,
+    pin: Option<usize>,
+    repeat: usize,
+}
+
+fn json(about: &About<'_>, results: &[bench::Repeated]) -> String {
+    let m = bench::machine();
+    let list = |v: &[f64]| {
+        v.iter()
+            .map(|&x| json_number(x))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let mut out = String::from("{\n");
-    let _ = writeln!(out, "  \"server\": {},", json_string(server));
-    let _ = writeln!(out, "  \"pinning\": {},", json_string(pinning));
+    let _ = writeln!(out, "  \"server\": {},", json_string(about.server));
+    let _ = writeln!(
+        out,
+        "  \"server_version\": {},",
+        json_string(about.server_version)
+    );
+    let _ = writeln!(
+        out,
+        "  \"machine\": {{\"cpu_model\": {}, \"cores\": {}, \"cpus_online\": {}, \"kernel\": {}, \
+         \"virtual_machine\": {}}},",
+        json_string(&m.cpu_model),
+        m.cores,
+        m.cpus_online,
+        json_string(&m.kernel),
+        m.virtual_machine
+    );
+    let _ = writeln!(out, "  \"pinning\": {},", json_string(about.pinning));
     let _ = writeln!(
         out,
         "  \"pinned_cpu\": {},",
-        pin.map_or("null".to_owned(), |c| c.to_string())
+        about.pin.map_or("null".to_owned(), |c| c.to_string())
     );
+    let _ = writeln!(out, "  \"repeat\": {},", about.repeat);
     out.push_str("  \"results\": [");
-    for (i, r) in results.iter().enumerate() {
+    for (i, rep) in results.iter().enumerate() {
+        let r = &rep.median;
+        let (min, max) = rep.min_max();
         out.push_str(if i == 0 { "\n" } else { ",\n" });
         let _ = write!(
             out,
             "    {{\"name\": {}, \"operations\": {}, \"seconds\": {}, \"operations_per_second\": {}, \
              \"client_cpu_seconds\": {}, \"client_cpu_us_per_operation\": {}, \
-             \"server_cpu_seconds\": {}, \"server_cpu_us_per_operation\": {}, \"notes\": {}}}",
+             \"server_cpu_seconds\": {}, \"server_cpu_us_per_operation\": {}, \"notes\": {}, \
+             \"runs_operations_per_second\": [{}], \"runs_client_cpu_us_per_operation\": [{}], \
+             \"operations_per_second_min\": {}, \"operations_per_second_max\": {}, \
+             \"spread_percent\": {}}}",
             json_string(&r.name),
             r.operations,
             json_number(r.seconds),
@@ -379,6 +485,11 @@ fn json(server: &str, pinning: &str, pin: Option<usize>, results: &[ScenarioResu
             r.server_cpu_us_per_op()
                 .map_or("null".to_owned(), json_number),
             json_string(&r.notes),
+            list(&rep.ops_per_second),
+            list(&rep.client_cpu_us_per_op),
+            json_number(min),
+            json_number(max),
+            json_number(rep.spread_percent()),
         );
     }
     out.push_str("\n  ]\n}");

@@ -96,6 +96,10 @@ struct RowsData {
     /// The receive buffers the rows live in, each with the index of the first row it holds (rows are
     /// appended in order, so a row lives in the last chunk whose first row is not after it).
     chunks: Chunks,
+    /// With more than one chunk: for every block of [`BLOCK_ROWS`] rows, the index of the chunk
+    /// holding the block's first row, so that finding a row's chunk is a shift and a load (empty,
+    /// and never allocated, for a row set in one chunk).
+    blocks: Vec<u32>,
     /// Number of rows.
     nrows: u32,
     /// Rows at the end whose chunk is still the receive buffer of the current input pass.
@@ -109,6 +113,30 @@ struct RowsData {
     tag: Tag,
     /// A chunk of a row set delivered in chunked-rows mode, more rows follow.
     partial: bool,
+}
+
+/// Rows per block of [`RowsData::blocks`]: 64.
+const BLOCK_SHIFT: u32 = 6;
+const BLOCK_ROWS: usize = 1 << BLOCK_SHIFT;
+
+impl RowsData {
+    /// Extends `blocks` to every block whose first row has a chunk (4 bytes per 64 rows).
+    fn index_blocks(&mut self) {
+        let n = self.chunks.len();
+        while self.blocks.len() * BLOCK_ROWS < self.nrows as usize {
+            let first_row = self.blocks.len() * BLOCK_ROWS;
+            let mut i = self.blocks.last().map_or(0, |&i| i as usize);
+            while i + 1 < n
+                && self
+                    .chunks
+                    .get(i + 1)
+                    .is_some_and(|c| c.1 as usize <= first_row)
+            {
+                i += 1;
+            }
+            self.blocks.push(i as u32);
+        }
+    }
 }
 
 impl PartialEq for Rows {
@@ -132,6 +160,7 @@ impl Rows {
             d: Box::new(RowsData {
                 columns,
                 chunks: Chunks::default(),
+                blocks: Vec::new(),
                 nrows: 0,
                 pending: 0,
                 fields: Vec::new(),
@@ -145,17 +174,19 @@ impl Rows {
     /// Gives the rows received in the current input pass their chunk.
     fn attach(&mut self, chunk: &Bytes) {
         if self.d.pending > 0 {
-            self.d
-                .chunks
-                .push(chunk.clone(), self.d.nrows - self.d.pending);
-            self.d.pending = 0;
+            let d = &mut *self.d;
+            d.chunks.push(chunk.clone(), d.nrows - d.pending);
+            d.pending = 0;
+            if !d.chunks.rest.is_empty() {
+                d.index_blocks();
+            }
         }
     }
 
     /// The approximate bytes this row set holds: its values and their offsets.
     fn data_bytes(&self) -> usize {
         usize::try_from(self.d.value_bytes).unwrap_or(usize::MAX)
-            + self.d.fields.len() * std::mem::size_of::<u32>()
+            + (self.d.fields.len() + self.d.blocks.len()) * std::mem::size_of::<u32>()
     }
 
     /// Whether more rows of the same row set follow in the next result (chunked-rows mode); the last
@@ -180,50 +211,49 @@ impl Rows {
     }
 
     /// The raw bytes of a value; `None` for SQL NULL or an index out of range.
+    #[inline(always)]
     pub fn get_bytes(&self, row: usize, col: usize) -> Option<&[u8]> {
-        let ncols = self.d.columns.len();
-        if col >= ncols || row >= self.len() {
+        let d = &*self.d;
+        let ncols = d.columns.len();
+        if col >= ncols || row >= d.nrows as usize {
             return None;
         }
-        let chunk = self.chunk_of(row)?;
-        let field = *self
-            .d
-            .fields
-            .get(row.checked_mul(ncols)?.checked_add(col)?)?;
-        field_bytes(chunk, field)
+        // `fields` holds `nrows * ncols` offsets, so the index cannot overflow.
+        let field = *d.fields.get(row * ncols + col)?;
+        field_bytes(self.chunk_of(row), field)
     }
 
-    /// The receive buffer row `row` lives in. Rows are spread over the chunks roughly evenly, so the
-    /// chunk at the row's proportional position is the first guess, corrected by a step or two;
-    /// a binary search only where rows are very unevenly sized. Sequential and random access both
-    /// cost O(1) in the usual case (no search per value).
-    fn chunk_of(&self, row: usize) -> Option<&Bytes> {
-        let chunks = &self.d.chunks;
-        if chunks.rest.is_empty() {
-            return chunks.first.as_ref().map(|(only, _)| only);
+    /// The receive buffer row `row` (below `nrows`) lives in: the only one, or the one the row's
+    /// block names. A block that spans chunks (a chunk boundary inside its [`BLOCK_ROWS`] rows)
+    /// searches the few chunks it spans. No division, and no search in the usual case.
+    #[inline(always)]
+    fn chunk_of(&self, row: usize) -> &[u8] {
+        let d = &*self.d;
+        if d.chunks.rest.is_empty() {
+            return d.chunks.first.as_ref().map_or(&[], |(only, _)| &only[..]);
         }
-        let n = chunks.len();
-        // `row < nrows`, so the guess is below `n`.
-        let mut i = (row as u64 * n as u64 / u64::from(self.d.nrows.max(1))) as usize;
-        let starts = |i: usize| chunks.get(i).map_or(usize::MAX, |c| c.1 as usize);
-        for _ in 0..4 {
-            if starts(i) > row {
-                if i == 0 {
-                    break;
-                }
-                i -= 1;
-            } else if i + 1 < n && starts(i + 1) <= row {
-                i += 1;
-            } else {
-                return chunks.get(i).map(|(c, _)| c);
-            }
-        }
-        chunks.get(chunks.search(row)?).map(|(c, _)| c)
+        let block = row >> BLOCK_SHIFT;
+        let first = d.blocks.get(block).map_or(0, |&i| i as usize);
+        let last = d
+            .blocks
+            .get(block + 1)
+            .map_or(d.chunks.rest.len(), |&i| i as usize);
+        let i = if first == last {
+            first
+        } else {
+            // Chunks `first + 1 ..= last` are `rest[first..last]`.
+            first + d.chunks.rest[first..last].partition_point(|&(_, start)| start as usize <= row)
+        };
+        d.chunks.get(i).map_or(&[], |(c, _)| &c[..])
     }
 
     /// The text value at `row`, `col`; `None` for SQL NULL (or an index out of range). Values are
     /// UTF-8: the connection refuses any other client encoding, and checks the bytes itself where the
     /// server does not (a `SQL_ASCII` database).
+    ///
+    /// Costs what reading the same value through [`iter`](Rows::iter) costs: no search, no
+    /// division.
+    #[inline(always)]
     pub fn get(&self, row: usize, col: usize) -> Option<&str> {
         std::str::from_utf8(self.get_bytes(row, col)?).ok()
     }
@@ -261,7 +291,7 @@ impl Rows {
         let ncols = self.d.columns.len();
         let at = row.checked_mul(ncols)?;
         Some(Row {
-            chunk: self.chunk_of(row).map_or(&[][..], |c| &c[..]),
+            chunk: self.chunk_of(row),
             fields: self.d.fields.get(at..at.checked_add(ncols)?)?,
             rows: self,
         })
@@ -352,18 +382,6 @@ impl Chunks {
             Some(_) => self.rest.push((chunk, first_row)),
         }
     }
-
-    /// The index of the last chunk whose first row is not after `row` (binary search).
-    fn search(&self, row: usize) -> Option<usize> {
-        let (_, start) = self.first.as_ref()?;
-        if *start as usize > row {
-            return None;
-        }
-        Some(
-            self.rest
-                .partition_point(|&(_, first)| first as usize <= row),
-        )
-    }
 }
 
 /// A command tag, inline when short (`SELECT 1`, `INSERT 0 5`: no allocation), else on the heap.
@@ -409,12 +427,10 @@ fn field_bytes(chunk: &[u8], start: u32) -> Option<&[u8]> {
     if start == NULL_FIELD {
         return None;
     }
-    let start = start as usize;
-    let &word = chunk
-        .get(start.checked_sub(4)?..start)?
-        .first_chunk::<4>()?;
-    let len = usize::try_from(i32::from_be_bytes(word)).ok()?;
-    chunk.get(start..start.checked_add(len)?)
+    let (head, value) = chunk.split_at_checked(start as usize)?;
+    // A negative length (only NULL has one, marked above) becomes too large for `get`.
+    let len = i32::from_be_bytes(*head.last_chunk::<4>()?) as u32 as usize;
+    value.get(..len)
 }
 
 /// The rows of a [`Rows`] in order: [`Rows::iter`].

@@ -36,13 +36,18 @@ fn expected(row: usize) -> Option<String> {
 
 #[test]
 fn random_access_finds_the_right_chunk_for_even_and_uneven_chunks() {
-    let cases: [&[usize]; 6] = [
+    // Blocks of 64 rows: inside one chunk, spanning two, spanning dozens (one row a chunk), a chunk
+    // boundary exactly at a block boundary.
+    let cases: [&[usize]; 9] = [
         &[10],
         &[5, 5, 5, 5],
         &[1, 1, 1, 200, 1, 1],
         &[300, 1, 1, 1, 1, 1, 1, 1, 1],
         &[1, 0, 7, 0, 0, 90, 2],
         &[64; 40],
+        &[1; 300],
+        &[63, 1, 64, 65, 2, 128, 1],
+        &[700, 700, 3],
     ];
     for sizes in cases {
         let rows = chunked_rows(sizes);
