@@ -8,6 +8,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+mod position;
+
+/// libpq's text for a server error or notice that carries no field at all
+/// (`pqBuildErrorMessage3`).
+pub const NO_ERROR_MESSAGE_TEXT: &str = "no error message available";
+
 /// What kind of failure an [`Error`] describes.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -75,6 +81,9 @@ struct Inner {
     hint: Option<String>,
     position: Option<String>,
     context: Option<String>,
+    /// The text of the query the position refers to (libpq's `errQuery`), kept only when the
+    /// error has a position.
+    query: Option<String>,
     /// Every other field of a server error, by its one-byte field code.
     other: Vec<(u8, String)>,
     source: Option<Source>,
@@ -91,6 +100,7 @@ impl PartialEq for Inner {
             && self.hint == other.hint
             && self.position == other.position
             && self.context == other.context
+            && self.query == other.query
             && self.other == other.other
             && self.source.as_ref().map(|s| s.to_string())
                 == other.source.as_ref().map(|s| s.to_string())
@@ -142,12 +152,16 @@ impl Error {
     /// `(field code, value)` pairs in wire order (`S`, `V`, `C`, `M`, `D`, `H`, `P`, `W`, ...).
     ///
     /// The localized severity `S` is preferred over the non-localized `V` for display, as libpq does.
+    /// A message with no field at all still makes an error: its message is libpq's
+    /// [`NO_ERROR_MESSAGE_TEXT`] (`no error message available`).
     pub fn from_fields<'a>(fields: impl IntoIterator<Item = (u8, &'a str)>) -> Error {
         let mut inner = Inner {
             kind: ErrorKind::Server,
             ..Inner::default()
         };
+        let mut any = false;
         for (code, value) in fields {
+            any = true;
             let value = value.to_owned();
             match code {
                 b'S' => inner.severity = Some(value),
@@ -164,7 +178,23 @@ impl Error {
         if inner.severity.is_none() {
             inner.severity = inner.severity_nonlocalized.clone();
         }
+        if !any {
+            inner.message = NO_ERROR_MESSAGE_TEXT.to_owned();
+        }
         Error(Box::new(inner))
+    }
+
+    /// Keeps `query`, the text of the statement this error is about, for the cursor display of
+    /// [`libpq_text`](Self::libpq_text) (`LINE n:` and a caret under the position). Kept only when
+    /// the error has a [`position`](Self::position), as libpq keeps its `errQuery`; `None` leaves
+    /// the error as it is.
+    pub fn with_query(mut self, query: Option<&str>) -> Error {
+        if let Some(query) = query
+            && self.0.position.is_some()
+        {
+            self.0.query = Some(query.to_owned());
+        }
+        self
     }
 
     /// Sets the SQLSTATE.
@@ -290,6 +320,12 @@ impl Error {
         self.0.context.as_deref()
     }
 
+    /// The text of the query that [`position`](Self::position) points into, when the connection
+    /// knew it (the query the error is the result of; see [`with_query`](Self::with_query)).
+    pub fn query(&self) -> Option<&str> {
+        self.0.query.as_deref()
+    }
+
     /// Any server field by its one-byte code: those with accessors of their own (`S`, `V`, `C`, `M`,
     /// `D`, `H`, `P`, `W`) and the others (`s` schema, `t` table, `c` column, `d` data type,
     /// `n` constraint, `F` file, `L` line, `R` routine, `q` internal query, `p` internal position).
@@ -313,8 +349,20 @@ impl Error {
     }
 
     /// libpq's formatted text of this error (`pqBuildErrorMessage3` at default verbosity), ending in a
-    /// newline: `ERROR:  message\nDETAIL:  ...\nHINT:  ...\nCONTEXT:  ...\n`. A client-side error
-    /// without a severity is its message and a newline.
+    /// newline: `ERROR:  message\nLINE 1: ...\n    ^\nDETAIL:  ...\nHINT:  ...\nQUERY:  ...\n
+    /// CONTEXT:  ...\n`. A client-side error without a severity is its message and a newline.
+    ///
+    /// A position is shown as libpq shows it: with the [`query`](Self::query) known, as the line of
+    /// the query holding it and a caret under it (libpq's `reportErrorPosition`: `LINE n: `, long
+    /// lines cut to about 60 columns with `...`, tabs as spaces, wide characters two columns);
+    /// without, as ` at character N` after the message. An internal position (`p`) points into the
+    /// internal query (`q`) the same way.
+    ///
+    /// ```
+    /// let e = pgdblink::Error::from_fields([(b'S', "ERROR"), (b'M', "syntax error at or near \"FRM\""), (b'P', "10")])
+    ///     .with_query(Some("SELECT 1 FRM t"));
+    /// assert_eq!(e.libpq_text(), "ERROR:  syntax error at or near \"FRM\"\nLINE 1: SELECT 1 FRM t\n                 ^\n");
+    /// ```
     pub fn libpq_text(&self) -> String {
         let mut out = String::new();
         if let Some(severity) = self.severity() {
@@ -322,11 +370,31 @@ impl Error {
             out.push_str(":  ");
         }
         out.push_str(self.message());
+        let mut cursor = None;
         if let Some(position) = self.position() {
-            out.push_str(" at character ");
-            out.push_str(position);
+            match self.query() {
+                Some(query) => cursor = Some((query, position)),
+                None => {
+                    out.push_str(" at character ");
+                    out.push_str(position);
+                }
+            }
+        } else if let Some(position) = self.field(b'p') {
+            match self.field(b'q') {
+                Some(query) => cursor = Some((query, position)),
+                None => {
+                    out.push_str(" at character ");
+                    out.push_str(position);
+                }
+            }
         }
         out.push('\n');
+        if let Some((query, position)) = cursor {
+            let position = position::atoi(position);
+            if position > 0 {
+                position::report(&mut out, query, position);
+            }
+        }
         for (label, value) in [
             ("DETAIL", self.detail()),
             ("HINT", self.hint()),
@@ -390,6 +458,7 @@ impl fmt::Debug for Error {
             ("hint", &inner.hint),
             ("position", &inner.position),
             ("context", &inner.context),
+            ("query", &inner.query),
         ];
         for (name, value) in optional {
             if let Some(value) = value {
@@ -469,6 +538,78 @@ mod tests {
         );
         assert_eq!(e.code(), Some("P0099"));
         assert_eq!(e.kind(), ErrorKind::Server);
+    }
+
+    #[test]
+    fn error_libpq_text_shows_the_cursor_under_the_position() {
+        let fields = [
+            (b'S', "ERROR"),
+            (b'C', "42601"),
+            (b'M', "syntax error at or near \"FRM\""),
+            (b'P', "15"),
+        ];
+        let e = Error::from_fields(fields).with_query(Some("SELECT 1,\n  2 FRM t"));
+        assert_eq!(e.query(), Some("SELECT 1,\n  2 FRM t"));
+        assert_eq!(
+            e.libpq_text(),
+            "ERROR:  syntax error at or near \"FRM\"\nLINE 2:   2 FRM t\n            ^\n"
+        );
+        // Without the query: the position as a number.
+        assert_eq!(
+            Error::from_fields(fields).libpq_text(),
+            "ERROR:  syntax error at or near \"FRM\" at character 15\n"
+        );
+        // A position that is no number shows nothing, as libpq's atoi makes it 0.
+        let e =
+            Error::from_fields([(b'S', "ERROR"), (b'M', "m"), (b'P', "x")]).with_query(Some("q"));
+        assert_eq!(e.libpq_text(), "ERROR:  m\n");
+        // No position: the query is not kept.
+        let e = Error::from_fields([(b'S', "ERROR"), (b'M', "m")]).with_query(Some("q"));
+        assert_eq!(e.query(), None);
+        // The cursor comes before DETAIL and HINT.
+        let e = Error::from_fields([
+            (b'S', "ERROR"),
+            (b'M', "m"),
+            (b'D', "d"),
+            (b'H', "h"),
+            (b'P', "1"),
+        ])
+        .with_query(Some("X"));
+        assert_eq!(
+            e.libpq_text(),
+            "ERROR:  m\nLINE 1: X\n        ^\nDETAIL:  d\nHINT:  h\n"
+        );
+    }
+
+    #[test]
+    fn error_libpq_text_internal_position_points_into_the_internal_query() {
+        let e = Error::from_fields([
+            (b'S', "ERROR"),
+            (b'M', "column \"nope\" does not exist"),
+            (b'p', "8"),
+            (b'q', "SELECT nope"),
+            (b'W', "PL/pgSQL function f() line 3 at PERFORM"),
+        ]);
+        assert_eq!(
+            e.libpq_text(),
+            "ERROR:  column \"nope\" does not exist\nLINE 1: SELECT nope\n               ^\n\
+             QUERY:  SELECT nope\nCONTEXT:  PL/pgSQL function f() line 3 at PERFORM\n"
+        );
+        // An internal position without its query: a number.
+        let e = Error::from_fields([(b'S', "ERROR"), (b'M', "m"), (b'p', "8")]);
+        assert_eq!(e.libpq_text(), "ERROR:  m at character 8\n");
+    }
+
+    #[test]
+    fn error_without_fields_says_no_error_message_available() {
+        let e = Error::from_fields([]);
+        assert_eq!(e.message(), NO_ERROR_MESSAGE_TEXT);
+        assert_eq!(e.libpq_text(), "no error message available\n");
+        assert_eq!(e.kind(), ErrorKind::Server);
+        assert_eq!(e.code(), None);
+        // A field, even without a message, is not "no fields".
+        let e = Error::from_fields([(b'S', "ERROR")]);
+        assert_eq!(e.libpq_text(), "ERROR:  \n");
     }
 
     #[test]

@@ -50,6 +50,7 @@
 
 pub mod cancel;
 mod extended;
+mod last_query;
 mod query;
 mod result;
 mod startup;
@@ -184,6 +185,8 @@ pub struct Connection {
     notices: VecDeque<Error>,
     notices_dropped: u64,
     error_buffer: String,
+    /// The text of the last query sent, for the cursor of an error with a position.
+    last_query: last_query::LastQuery,
     fatal: Option<Error>,
     /// Where TLS negotiation stands.
     tls: TlsNegotiation,
@@ -241,6 +244,7 @@ impl Connection {
             notices: VecDeque::new(),
             notices_dropped: 0,
             error_buffer: String::new(),
+            last_query: Default::default(),
             fatal: None,
             tls: TlsNegotiation::NotAttempted,
             pipeline: false,
