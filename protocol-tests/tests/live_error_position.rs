@@ -27,7 +27,14 @@ fn psql_error(sql: &str) -> Option<String> {
         return None;
     }
     let out = Command::new(PSQL)
-        .args(["-X", "-q", "-d", &cluster().conninfo(Role::Trust), "-c", sql])
+        .args([
+            "-X",
+            "-q",
+            "-d",
+            &cluster().conninfo(Role::Trust),
+            "-c",
+            sql,
+        ])
         // libpq counts characters in the client encoding: UTF8, as pgdblink's.
         .env("PGCLIENTENCODING", "UTF8")
         .env_remove("PGOPTIONS")
@@ -76,7 +83,9 @@ const NOPE: &str = "ERROR:  column \"nope\" does not exist\n";
 fn single_line_query_gets_line_1_and_the_caret() {
     check(
         "SELECT 1 AS one, nope FROM generate_series(1, 2)",
-        &format!("{NOPE}LINE 1: SELECT 1 AS one, nope FROM generate_series(1, 2)\n                         ^\n"),
+        &format!(
+            "{NOPE}LINE 1: SELECT 1 AS one, nope FROM generate_series(1, 2)\n                         ^\n"
+        ),
     );
 }
 

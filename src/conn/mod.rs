@@ -567,7 +567,11 @@ impl Connection {
         // Take the buffer out so that messages can borrow it while `self` is mutated.
         let recv = std::mem::take(&mut self.recv);
         while consumed < recv.len() && !matches!(self.phase, Phase::Closed) {
-            if let Some(n) = self.raw_startup_input(recv[consumed]) {
+            if let Some(n) = self.raw_startup_input(&recv[consumed..]) {
+                if n == 0 {
+                    // Failed, or more input is needed.
+                    break;
+                }
                 consumed += n;
                 continue;
             }
