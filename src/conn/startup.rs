@@ -105,6 +105,14 @@ impl Connection {
         let Phase::Startup(startup) = &mut self.phase else {
             return;
         };
+        // libpq prints these on stderr; here they are the connection's first notices.
+        let warnings = std::mem::take(&mut startup.config.warnings);
+        for warning in warnings {
+            self.push_notice(Error::new(ErrorKind::Config, warning).with_severity("WARNING"));
+        }
+        let Phase::Startup(startup) = &mut self.phase else {
+            return;
+        };
         if startup.config.starts_with_tls() {
             if startup.config.tls_available {
                 startup.step = Step::TlsHandshake;

@@ -36,6 +36,9 @@ pub struct StartupConfig {
     pub(super) scram_limits: ScramLimits,
     pub(super) limits: Limits,
     pub(super) scram_cache: Option<Arc<Mutex<ScramKeyCache>>>,
+    /// Warnings of the connection string's resolution (the `.pgpass` permission warning), queued
+    /// as notices when the connection is created.
+    pub(super) warnings: Vec<String>,
 }
 
 /// Builds a [`StartupConfig`]: [`StartupConfig::builder`], setters, [`build`](Self::build).
@@ -78,6 +81,7 @@ impl StartupConfig {
                 scram_limits: ScramLimits::default(),
                 limits: Limits::default(),
                 scram_cache: None,
+                warnings: Vec::new(),
             },
         }
     }
@@ -131,7 +135,9 @@ impl StartupConfig {
         if let Some(password) = params.password_for(target) {
             builder = builder.password(password);
         }
-        Ok(builder.build())
+        let mut config = builder.build();
+        config.warnings = params.warnings.clone();
+        Ok(config)
     }
 
     /// A builder holding this config, to change some of its settings (say
@@ -219,6 +225,13 @@ impl StartupConfig {
     /// `channel_binding`.
     pub fn channel_binding(&self) -> ChannelBindingMode {
         self.channel_binding
+    }
+
+    /// Warnings libpq would print while resolving the connection string (the `.pgpass` permission
+    /// warning): the [`Connection`](crate::conn::Connection) queues each as a notice of severity
+    /// `WARNING` when it is created.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The decoder limits.
