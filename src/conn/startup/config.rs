@@ -135,9 +135,10 @@ impl StartupConfig {
         if let Some(password) = params.password_for(target) {
             builder = builder.password(password);
         }
-        let mut config = builder.build();
-        config.warnings = params.warnings.clone();
-        Ok(config)
+        for warning in &params.warnings {
+            builder = builder.warning(warning);
+        }
+        Ok(builder.build())
     }
 
     /// A builder holding this config, to change some of its settings (say
@@ -301,6 +302,13 @@ impl fmt::Debug for StartupConfig {
 }
 
 impl StartupConfigBuilder {
+    /// Adds a warning the connection queues as a notice of severity `WARNING` when it is created
+    /// (see [`StartupConfig::warnings`]).
+    pub fn warning(mut self, text: impl Into<String>) -> StartupConfigBuilder {
+        self.config.warnings.push(text.into());
+        self
+    }
+
     /// The password (kept until authentication ends, wiped when dropped).
     pub fn password(mut self, password: &str) -> StartupConfigBuilder {
         self.config.password = Some(Zeroizing::new(password.to_owned()));
