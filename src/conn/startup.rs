@@ -382,7 +382,7 @@ impl Connection {
                 "server requested downgrade to non-existent 3.1 protocol version",
             ));
         }
-        if version == requested && options.len() == 0 {
+        if version == requested && options.is_empty() {
             return Err(invalid("server negotiated but asks for no changes"));
         }
         if version < min {
