@@ -661,6 +661,32 @@ fn fault_reset_during_startup_and_authentication() {
 }
 
 #[test]
+fn fault_reset_during_extended_query() {
+    let mut db = dblink_with_keeper();
+    let mut answer = message(b'1', b"");
+    answer.extend(message(b'2', b""));
+    wire::row_description(&mut answer, &[("a", 25)]);
+    wire::data_row(&mut answer, &[Some(b"1")]);
+    let server = FakeServer::single(after_startup(vec![
+        Step::Send(trust_startup()),
+        // Parse, Bind, Describe, Execute and Sync stay unread: closing makes a reset.
+        Step::AwaitClient,
+        Step::Send(answer),
+        Step::Reset,
+    ]));
+    db.connect("fake", &server.conninfo("")).unwrap();
+    db.send_query_params("fake", "SELECT $1", &[Some("1")])
+        .unwrap();
+    let e = db.get_result("fake").expect_err("reset");
+    assert_reset(&e);
+    assert_eq!(e.message(), LOST);
+    assert!(db.get_result("fake").expect("end marker").is_none());
+    db.disconnect("fake").unwrap();
+    server.finish();
+    assert_keeper_works(&mut db);
+}
+
+#[test]
 fn fault_reset_during_copy_out() {
     let mut db = dblink_with_keeper();
     let mut answer = message(b'H', &wire::Body::default().u8(0).i16(1).i16(0).0);
