@@ -1,10 +1,10 @@
-//! Fault injection at startup and in every backend message type, with libpq's texts: a scripted fake
-//! server (`protocol_tests::fake_server`, whose scripts check what the client sends) plays a peer
-//! that is not PostgreSQL, breaks the protocol at each startup state, negotiates the protocol badly,
-//! sends garbage, truncated messages and huge declared lengths of every type, and resets the
-//! connection in every phase. Each fault gives a clear `Err` with its code and exact text, in bounded
-//! time, and the other named connection of the same `Dblink` (`keeper`, to the real throwaway
-//! cluster) keeps working.
+//! Fault injection at startup, with libpq's texts: a scripted fake server
+//! (`protocol_tests::fake_server`, whose scripts check what the client sends) plays a peer that is not
+//! PostgreSQL, breaks the protocol at each startup state, negotiates the protocol badly, sends errors
+//! and notices without fields, and resets the connection in every phase (startup, authentication, an
+//! extended query, COPY both ways, a pipeline). Each fault gives a clear `Err` with its code and exact
+//! text, in bounded time, and the other named connection of the same `Dblink` (`keeper`, to the real
+//! throwaway cluster) keeps working. Faults in every message type are in `faults_messages.rs`.
 //!
 //! Where libpq can be run against the same fake peer (`/usr/bin/psql`, skipped when not installed),
 //! the reason pgdblink gives is compared with libpq's byte for byte.
@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pgdblink::{Dblink, Error, QueryResult, sqlstate};
+use pgdblink::{Dblink, Error, sqlstate};
 use protocol_tests::fake_server::{FakeServer, Step, select_1_result, trust_startup};
 use protocol_tests::helpers::{assert_keeper_works, dblink_with_keeper};
 use protocol_tests::wire;
@@ -498,133 +498,6 @@ fn fault_query_error_and_notice_without_fields() {
     assert_eq!(r.rows().and_then(|r| r.get(0, 0)), Some("1"));
     db.disconnect("fake").unwrap();
     server.finish();
-    assert_keeper_works(&mut db);
-}
-
-// ----- every backend message type: huge lengths, truncation, garbage -----
-
-/// Every backend message type byte.
-const TAGS: &[u8] = b"RKvSZTDCIEN123nstGHWdcVA";
-
-/// Connects `fake` (trust), sends a query, lets the server answer `answer` then run `then`; returns
-/// every result up to the end marker (bounded in time).
-fn query_fault(db: &mut Dblink, answer: Vec<u8>, then: Step) -> Vec<Result<QueryResult, Error>> {
-    let server = FakeServer::single(after_startup(vec![
-        Step::Send(trust_startup()),
-        Step::Expect(b'Q'),
-        Step::Send(answer),
-        then,
-    ]));
-    db.connect("fake", &server.conninfo("")).expect("connects");
-    let started = Instant::now();
-    db.send_query("fake", "SELECT 1").unwrap();
-    let mut results = Vec::new();
-    loop {
-        match db.get_result("fake") {
-            Ok(None) => break,
-            Ok(Some(r)) => results.push(Ok(r)),
-            Err(e) => results.push(Err(e)),
-        }
-        assert!(results.len() < 10, "no end marker");
-    }
-    assert!(started.elapsed() < BOUND, "took {:?}", started.elapsed());
-    db.disconnect("fake").unwrap();
-    server.finish();
-    results
-}
-
-/// The last result, which must be an error.
-fn last_error(results: &[Result<QueryResult, Error>]) -> &Error {
-    match results.last() {
-        Some(Err(e)) => e,
-        other => panic!("expected an error last, got {other:?}"),
-    }
-}
-
-#[test]
-fn fault_every_message_type_with_a_huge_declared_length() {
-    let mut db = dblink_with_keeper();
-    for &tag in TAGS {
-        let mut header = vec![tag];
-        header.extend_from_slice(&0x7fff_ffffu32.to_be_bytes());
-        let results = query_fault(&mut db, header, Step::Hang(Duration::from_millis(300)));
-        let e = last_error(&results);
-        assert_eq!(
-            e.message(),
-            format!(
-                "lost synchronization with server: got message type \"{}\", length 2147483647",
-                tag as char
-            )
-        );
-        assert_eq!(e.code(), Some(sqlstate::PROTOCOL_VIOLATION));
-        assert!(e.is_closed());
-    }
-    assert_keeper_works(&mut db);
-}
-
-#[test]
-fn fault_every_message_type_truncated_by_the_server_closing() {
-    let mut db = dblink_with_keeper();
-    for &tag in TAGS {
-        // 1000 bytes announced, 10 sent.
-        let mut cut = vec![tag];
-        cut.extend_from_slice(&1004u32.to_be_bytes());
-        cut.extend_from_slice(&[0; 10]);
-        let results = query_fault(&mut db, cut, Step::Close);
-        let e = last_error(&results);
-        assert_eq!(
-            e.message(),
-            "server closed the connection in the middle of a message",
-            "{}",
-            tag as char
-        );
-        assert_eq!(e.code(), Some(sqlstate::CONNECTION_FAILURE));
-    }
-    assert_keeper_works(&mut db);
-}
-
-#[test]
-fn fault_every_message_type_with_a_garbage_body() {
-    let mut db = dblink_with_keeper();
-    let short = |tag: char, what: &str| {
-        format!("insufficient data in \"{tag}\" message: {what} runs past the end")
-    };
-    let invalid = |tag: char, what: &str| format!("invalid \"{tag}\" message: {what}");
-    let extra = |tag: char| {
-        format!(
-            "message contents do not agree with length in message type \"{tag}\" (3 extra bytes)"
-        )
-    };
-    for &tag in TAGS {
-        let results = query_fault(&mut db, message(tag, b"\xff\xff\xff"), Step::Close);
-        let e = last_error(&results);
-        let t = tag as char;
-        let expected = match t {
-            'R' => short(t, "authentication code"),
-            'K' | 'A' => short(t, "process id"),
-            'v' => short(t, "newest minor version"),
-            'V' => short(t, "result length"),
-            'S' => invalid(t, "parameter name is not NUL-terminated"),
-            'Z' => invalid(t, "bad transaction status"),
-            'T' | 'D' => invalid(t, "bad field count"),
-            'C' => invalid(t, "command tag is not NUL-terminated"),
-            'E' | 'N' => invalid(t, "field value is not NUL-terminated"),
-            't' => invalid(t, "bad parameter count"),
-            'G' | 'H' | 'W' => invalid(t, "bad column count"),
-            'I' | '1' | '2' | '3' | 'n' | 's' | 'c' => extra(t),
-            // CopyData outside a COPY is dropped, as libpq drops it: the close is what ends it.
-            'd' => LOST.to_owned(),
-            _ => unreachable!(),
-        };
-        assert_eq!(e.message(), expected, "{t}");
-        let code = if t == 'd' {
-            sqlstate::CONNECTION_FAILURE
-        } else {
-            sqlstate::PROTOCOL_VIOLATION
-        };
-        assert_eq!(e.code(), Some(code), "{t}");
-        assert!(e.is_closed());
-    }
     assert_keeper_works(&mut db);
 }
 
