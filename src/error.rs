@@ -8,6 +8,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+mod position;
+
+/// libpq's text for a server error or notice that carries no field at all
+/// (`pqBuildErrorMessage3`).
+pub const NO_ERROR_MESSAGE_TEXT: &str = "no error message available";
+
 /// What kind of failure an [`Error`] describes.
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -75,6 +81,9 @@ struct Inner {
     hint: Option<String>,
     position: Option<String>,
     context: Option<String>,
+    /// The text of the query the position refers to (libpq's `errQuery`), kept only when the
+    /// error has a position.
+    query: Option<String>,
     /// Every other field of a server error, by its one-byte field code.
     other: Vec<(u8, String)>,
     source: Option<Source>,
@@ -91,6 +100,7 @@ impl PartialEq for Inner {
             && self.hint == other.hint
             && self.position == other.position
             && self.context == other.context
+            && self.query == other.query
             && self.other == other.other
             && self.source.as_ref().map(|s| s.to_string())
                 == other.source.as_ref().map(|s| s.to_string())
@@ -142,12 +152,16 @@ impl Error {
     /// `(field code, value)` pairs in wire order (`S`, `V`, `C`, `M`, `D`, `H`, `P`, `W`, ...).
     ///
     /// The localized severity `S` is preferred over the non-localized `V` for display, as libpq does.
+    /// A message with no field at all still makes an error: its message is libpq's
+    /// [`NO_ERROR_MESSAGE_TEXT`] (`no error message available`).
     pub fn from_fields<'a>(fields: impl IntoIterator<Item = (u8, &'a str)>) -> Error {
         let mut inner = Inner {
             kind: ErrorKind::Server,
             ..Inner::default()
         };
+        let mut any = false;
         for (code, value) in fields {
+            any = true;
             let value = value.to_owned();
             match code {
                 b'S' => inner.severity = Some(value),
@@ -164,7 +178,23 @@ impl Error {
         if inner.severity.is_none() {
             inner.severity = inner.severity_nonlocalized.clone();
         }
+        if !any {
+            inner.message = NO_ERROR_MESSAGE_TEXT.to_owned();
+        }
         Error(Box::new(inner))
+    }
+
+    /// Keeps `query`, the text of the statement this error is about, for the cursor display of
+    /// [`libpq_text`](Self::libpq_text) (`LINE n:` and a caret under the position). Kept only when
+    /// the error has a [`position`](Self::position), as libpq keeps its `errQuery`; `None` leaves
+    /// the error as it is.
+    pub fn with_query(mut self, query: Option<&str>) -> Error {
+        if let Some(query) = query
+            && self.0.position.is_some()
+        {
+            self.0.query = Some(query.to_owned());
+        }
+        self
     }
 
     /// Sets the SQLSTATE.
@@ -290,6 +320,12 @@ impl Error {
         self.0.context.as_deref()
     }
 
+    /// The text of the query that [`position`](Self::position) points into, when the connection
+    /// knew it (the query the error is the result of; see [`with_query`](Self::with_query)).
+    pub fn query(&self) -> Option<&str> {
+        self.0.query.as_deref()
+    }
+
     /// Any server field by its one-byte code: those with accessors of their own (`S`, `V`, `C`, `M`,
     /// `D`, `H`, `P`, `W`) and the others (`s` schema, `t` table, `c` column, `d` data type,
     /// `n` constraint, `F` file, `L` line, `R` routine, `q` internal query, `p` internal position).
@@ -313,8 +349,20 @@ impl Error {
     }
 
     /// libpq's formatted text of this error (`pqBuildErrorMessage3` at default verbosity), ending in a
-    /// newline: `ERROR:  message\nDETAIL:  ...\nHINT:  ...\nCONTEXT:  ...\n`. A client-side error
-    /// without a severity is its message and a newline.
+    /// newline: `ERROR:  message\nLINE 1: ...\n    ^\nDETAIL:  ...\nHINT:  ...\nQUERY:  ...\n
+    /// CONTEXT:  ...\n`. A client-side error without a severity is its message and a newline.
+    ///
+    /// A position is shown as libpq shows it: with the [`query`](Self::query) known, as the line of
+    /// the query holding it and a caret under it (libpq's `reportErrorPosition`: `LINE n: `, long
+    /// lines cut to about 60 columns with `...`, tabs as spaces, wide characters two columns);
+    /// without, as ` at character N` after the message. An internal position (`p`) points into the
+    /// internal query (`q`) the same way.
+    ///
+    /// ```
+    /// let e = pgdblink::Error::from_fields([(b'S', "ERROR"), (b'M', "syntax error at or near \"FRM\""), (b'P', "10")])
+    ///     .with_query(Some("SELECT 1 FRM t"));
+    /// assert_eq!(e.libpq_text(), "ERROR:  syntax error at or near \"FRM\"\nLINE 1: SELECT 1 FRM t\n                 ^\n");
+    /// ```
     pub fn libpq_text(&self) -> String {
         let mut out = String::new();
         if let Some(severity) = self.severity() {
@@ -322,11 +370,31 @@ impl Error {
             out.push_str(":  ");
         }
         out.push_str(self.message());
+        let mut cursor = None;
         if let Some(position) = self.position() {
-            out.push_str(" at character ");
-            out.push_str(position);
+            match self.query() {
+                Some(query) => cursor = Some((query, position)),
+                None => {
+                    out.push_str(" at character ");
+                    out.push_str(position);
+                }
+            }
+        } else if let Some(position) = self.field(b'p') {
+            match self.field(b'q') {
+                Some(query) => cursor = Some((query, position)),
+                None => {
+                    out.push_str(" at character ");
+                    out.push_str(position);
+                }
+            }
         }
         out.push('\n');
+        if let Some((query, position)) = cursor {
+            let position = position::atoi(position);
+            if position > 0 {
+                position::report(&mut out, query, position);
+            }
+        }
         for (label, value) in [
             ("DETAIL", self.detail()),
             ("HINT", self.hint()),
@@ -390,6 +458,7 @@ impl fmt::Debug for Error {
             ("hint", &inner.hint),
             ("position", &inner.position),
             ("context", &inner.context),
+            ("query", &inner.query),
         ];
         for (name, value) in optional {
             if let Some(value) = value {
@@ -444,233 +513,4 @@ impl From<crate::protocol::DecodeError> for Error {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn error_display_matches_psql() {
-        let e = Error::from_fields([
-            (b'S', "ERROR"),
-            (b'V', "ERROR"),
-            (b'C', "P0099"),
-            (b'M', "boom 1"),
-            (b'D', "the detail"),
-            (b'H', "the hint"),
-            (b'W', "PL/pgSQL function inline_code_block line 1 at RAISE"),
-        ]);
-        assert_eq!(
-            e.to_string(),
-            "ERROR:  boom 1\nDETAIL:  the detail\nHINT:  the hint"
-        );
-        assert_eq!(
-            e.libpq_text(),
-            "ERROR:  boom 1\nDETAIL:  the detail\nHINT:  the hint\n\
-             CONTEXT:  PL/pgSQL function inline_code_block line 1 at RAISE\n"
-        );
-        assert_eq!(e.code(), Some("P0099"));
-        assert_eq!(e.kind(), ErrorKind::Server);
-    }
-
-    #[test]
-    fn error_client_side_has_no_prefix() {
-        let e = Error::new(ErrorKind::Usage, "another command is already in progress");
-        assert_eq!(e.to_string(), "another command is already in progress");
-        assert_eq!(e.libpq_text(), "another command is already in progress\n");
-        assert_eq!(e.code(), None);
-    }
-
-    #[test]
-    fn error_io_source_downcasts_to_the_io_error() {
-        use std::error::Error as _;
-        use std::io;
-        let e = Error::io(
-            ErrorKind::ConnectionLost,
-            "server closed the connection unexpectedly",
-            io::Error::new(io::ErrorKind::ConnectionReset, "reset by peer"),
-        );
-        let source = e.source().expect("a source");
-        let io = source.downcast_ref::<io::Error>().expect("an io::Error");
-        assert_eq!(io.kind(), io::ErrorKind::ConnectionReset);
-        assert_eq!(io.to_string(), "reset by peer");
-        // The message is the caller's, the cause is only the source.
-        assert_eq!(e.message(), "server closed the connection unexpectedly");
-        // Kept through clones.
-        let clone = e.clone();
-        let kind = clone
-            .source()
-            .and_then(|s| s.downcast_ref::<io::Error>())
-            .map(io::Error::kind);
-        assert_eq!(kind, Some(io::ErrorKind::ConnectionReset));
-
-        let from: Error = io::Error::from(io::ErrorKind::TimedOut).into();
-        assert_eq!(from.kind(), ErrorKind::Io);
-        let kind = from
-            .source()
-            .and_then(|s| s.downcast_ref::<io::Error>())
-            .map(io::Error::kind);
-        assert_eq!(kind, Some(io::ErrorKind::TimedOut));
-        assert!(Error::new(ErrorKind::Io, "no cause").source().is_none());
-    }
-
-    #[test]
-    fn error_from_decode_error_keeps_it_as_source() {
-        use crate::protocol::DecodeError;
-        use std::error::Error as _;
-        let decode = DecodeError::LengthTooSmall { tag: b'T', len: 3 };
-        let e = Error::from(decode);
-        assert_eq!(e.kind(), ErrorKind::Protocol);
-        assert_eq!(e.code(), Some(crate::sqlstate::PROTOCOL_VIOLATION));
-        assert_eq!(
-            e.message(),
-            "lost synchronization with server: got message type \"T\", length 3"
-        );
-        let source = e.source().and_then(|s| s.downcast_ref::<DecodeError>());
-        assert_eq!(source, Some(&decode));
-        assert!(e.is_closed());
-    }
-
-    #[test]
-    fn error_equality_compares_the_source_by_text() {
-        use std::io;
-        let a = Error::io(ErrorKind::Io, "x", io::Error::other("one"));
-        let b = Error::io(ErrorKind::Io, "x", io::Error::other("one"));
-        let c = Error::io(ErrorKind::Io, "x", io::Error::other("two"));
-        assert_eq!(a, b);
-        assert_eq!(a, a.clone());
-        assert_ne!(a, c);
-        assert_ne!(a, Error::new(ErrorKind::Io, "x"));
-    }
-
-    #[test]
-    fn error_is_closed_covers_lost_connections_class_08_57p_and_fatal() {
-        use crate::sqlstate;
-        let server = |severity: &str, code: &str| {
-            Error::from_fields([
-                (b'S', severity),
-                (b'V', severity),
-                (b'C', code),
-                (b'M', "m"),
-            ])
-        };
-        let closed = [
-            Error::new(
-                ErrorKind::ConnectionLost,
-                "server closed the connection unexpectedly",
-            ),
-            Error::new(ErrorKind::ConnectionLost, "no connection to the server"),
-            Error::new(ErrorKind::Usage, "connection \"x\" not available")
-                .with_code(sqlstate::CONNECTION_DOES_NOT_EXIST),
-            Error::new(ErrorKind::Other, "lost").with_code(sqlstate::CONNECTION_FAILURE),
-            Error::new(ErrorKind::Connect, "could not establish connection")
-                .with_code(sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-            Error::new(ErrorKind::Protocol, "bad").with_code(sqlstate::PROTOCOL_VIOLATION),
-            server("FATAL", sqlstate::ADMIN_SHUTDOWN),
-            // The code alone (say, a copy without its severity) is enough.
-            Error::new(ErrorKind::Server, "terminating").with_code(sqlstate::ADMIN_SHUTDOWN),
-            Error::new(ErrorKind::Server, "crash").with_code(sqlstate::CRASH_SHUTDOWN),
-            server("FATAL", sqlstate::IDLE_SESSION_TIMEOUT),
-            server("FATAL", sqlstate::INVALID_PASSWORD),
-            server("FATAL", sqlstate::IDLE_IN_TRANSACTION_SESSION_TIMEOUT),
-            server("PANIC", sqlstate::INTERNAL_ERROR),
-            // A localized FATAL: the non-localized severity decides.
-            Error::from_fields([
-                (b'S', "SCHWERWIEGEND"),
-                (b'V', "FATAL"),
-                (b'C', sqlstate::INTERNAL_ERROR),
-                (b'M', "m"),
-            ]),
-        ];
-        for e in &closed {
-            assert!(e.is_closed(), "{e:?}");
-        }
-        let open = [
-            server("ERROR", sqlstate::DIVISION_BY_ZERO),
-            server("ERROR", sqlstate::QUERY_CANCELED),
-            server("NOTICE", sqlstate::SUCCESSFUL_COMPLETION),
-            server("WARNING", sqlstate::WARNING),
-            Error::new(ErrorKind::Usage, "another command is already in progress"),
-            Error::new(ErrorKind::Usage, "duplicate connection name")
-                .with_code(sqlstate::DUPLICATE_OBJECT),
-            Error::new(
-                ErrorKind::Protocol,
-                "message type 0x5a arrived from server while idle",
-            ),
-            Error::new(ErrorKind::Io, "cancel request timed out"),
-            Error::new(ErrorKind::Config, "invalid connection option"),
-            Error::new(ErrorKind::Io, "error").with_severity("ERROR"),
-        ];
-        for e in &open {
-            assert!(!e.is_closed(), "{e:?}");
-        }
-    }
-
-    #[test]
-    fn error_debug_names_every_field_and_the_source() {
-        let e = Error::from_fields([
-            (b'S', "ERREUR"),
-            (b'V', "ERROR"),
-            (b'C', crate::sqlstate::UNIQUE_VIOLATION),
-            (
-                b'M',
-                "duplicate key value violates unique constraint \"t_pkey\"",
-            ),
-            (b'D', "Key (id)=(1) already exists."),
-            (b'H', "the hint"),
-            (b'P', "12"),
-            (b'p', "3"),
-            (b'q', "SELECT inner"),
-            (b'W', "SQL function \"f\""),
-            (b's', "public"),
-            (b't', "t"),
-            (b'c', "id"),
-            (b'd', "int4"),
-            (b'n', "t_pkey"),
-            (b'F', "nbtinsert.c"),
-            (b'L', "664"),
-            (b'R', "_bt_check_unique"),
-            (b'Z', "future field"),
-        ])
-        .with_source(std::io::Error::other("the cause"));
-        let debug = format!("{e:?}");
-        for part in [
-            "kind: Server",
-            "severity: \"ERREUR\"",
-            "severity_nonlocalized: \"ERROR\"",
-            "code: \"23505\"",
-            "message: \"duplicate key value violates unique constraint \\\"t_pkey\\\"\"",
-            "detail: \"Key (id)=(1) already exists.\"",
-            "hint: \"the hint\"",
-            "position: \"12\"",
-            "context: \"SQL function \\\"f\\\"\"",
-            "internal_position: \"3\"",
-            "internal_query: \"SELECT inner\"",
-            "schema_name: \"public\"",
-            "table_name: \"t\"",
-            "column_name: \"id\"",
-            "datatype_name: \"int4\"",
-            "constraint_name: \"t_pkey\"",
-            "source_file: \"nbtinsert.c\"",
-            "source_line: \"664\"",
-            "source_function: \"_bt_check_unique\"",
-            "other_fields: [('Z', \"future field\")]",
-            "source: Custom { kind: Other, error: \"the cause\" }",
-        ] {
-            assert!(debug.contains(part), "{part} missing from {debug}");
-        }
-        // No raw field codes for the named fields.
-        assert!(!debug.contains("(112,"), "{debug}");
-        assert_eq!(e.field(b'V'), Some("ERROR"));
-        assert_eq!(e.field(b'n'), Some("t_pkey"));
-        // A client-side error shows only what it has.
-        assert_eq!(
-            format!("{:?}", Error::new(ErrorKind::Usage, "busy")),
-            "Error { kind: Usage, message: \"busy\" }"
-        );
-    }
-
-    #[test]
-    fn error_is_send_sync() {
-        fn check<T: Send + Sync + std::error::Error + 'static>() {}
-        check::<Error>();
-    }
-}
+mod tests;

@@ -80,6 +80,7 @@ impl Connection {
             return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
         }
         let pipeline = self.pipeline;
+        self.last_query.remember(sql);
         self.push_request(Request::Parse {
             prepare: true,
             ends: pipeline,
@@ -131,6 +132,10 @@ impl Connection {
         if let Err(e) = encoded {
             self.send.truncate(mark);
             return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
+        }
+        match sql {
+            Some(sql) => self.last_query.remember(sql),
+            None => self.last_query.forget(),
         }
         if sql.is_some() {
             self.push_request(Request::Parse {

@@ -51,6 +51,7 @@
 mod budgets;
 pub mod cancel;
 mod extended;
+mod last_query;
 mod query;
 mod result;
 mod startup;
@@ -200,6 +201,8 @@ pub struct Connection {
     stalled: bool,
     /// The input ended while `stalled`: the end is reported once the input before it is processed.
     pending_eof: Option<Option<std::io::Error>>,
+    /// The text of the last query sent, for the cursor of an error with a position.
+    last_query: last_query::LastQuery,
     fatal: Option<Error>,
     /// Where TLS negotiation stands.
     tls: TlsNegotiation,
@@ -261,6 +264,7 @@ impl Connection {
             replies: 0,
             stalled: false,
             pending_eof: None,
+            last_query: Default::default(),
             fatal: None,
             tls: TlsNegotiation::NotAttempted,
             pipeline: false,
@@ -672,7 +676,11 @@ impl Connection {
                 self.stalled = true;
                 break;
             }
-            if let Some(n) = self.raw_startup_input(recv[consumed]) {
+            if let Some(n) = self.raw_startup_input(&recv[consumed..]) {
+                if n == 0 {
+                    // Failed, or more input is needed.
+                    break;
+                }
                 consumed += n;
                 continue;
             }

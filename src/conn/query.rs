@@ -259,6 +259,11 @@ impl Requests {
         }
     }
 
+    /// How many caller's commands are in flight (pipeline mode queues several).
+    pub(super) fn commands_in_flight(&self) -> usize {
+        self.queue.iter().filter(|r| r.ends_command()).count()
+    }
+
     /// Forgets every request (the connection closed).
     pub(super) fn clear(&mut self) {
         self.queue.clear();
@@ -318,6 +323,8 @@ struct Sink<'a> {
     check_utf8: bool,
     outbox: &'a mut Outbox,
     error_buffer: &'a mut String,
+    /// The query text an error with a position refers to, when known.
+    query: Option<&'a str>,
     send: &'a mut Vec<u8>,
     last_columns: &'a mut Option<(Vec<u8>, Arc<[Column]>)>,
     copy_out: &'a mut CopyQueue,
@@ -369,7 +376,7 @@ impl SimpleQuery {
                 self.deliver(sink.outbox, Ok(QueryResult::EmptyQuery));
             }
             BackendMessage::ErrorResponse(fields) => {
-                let e = error_from_fields(fields);
+                let e = error_from_fields(fields).with_query(sink.query);
                 sink.error_buffer.push_str(&e.libpq_text());
                 self.statement = Statement::Idle;
                 self.deliver(sink.outbox, Err(e));
@@ -555,6 +562,7 @@ impl Connection {
         if let Err(e) = frontend::query(sql, &mut self.send) {
             return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
         }
+        self.last_query.remember(sql);
         self.requests.push(
             Request::Query(SimpleQuery::new(chunk_rows, copy)),
             &mut self.outbox,
@@ -642,6 +650,7 @@ impl Connection {
             check_utf8: true,
             outbox: &mut self.outbox,
             error_buffer: &mut self.error_buffer,
+            query: None,
             send: &mut self.send,
             last_columns: &mut self.last_columns,
             copy_out: &mut self.copy_out,
@@ -654,6 +663,16 @@ impl Connection {
     /// A message while requests are in flight (or, with none, while idle). `pass` is the receive
     /// buffer of this input pass, which `msg` borrows from.
     pub(super) fn handle_query_message(&mut self, msg: BackendMessage<'_>, pass: &[u8]) {
+        // In pipeline mode the text is the last query's: an error of an earlier one shows its position
+        // as a number.
+        let query = match msg {
+            BackendMessage::ErrorResponse(_)
+                if !self.pipeline || self.requests.commands_in_flight() <= 1 =>
+            {
+                self.last_query.get()
+            }
+            _ => None,
+        };
         let queue = &mut self.requests.queue;
         let Some(front) = queue.front_mut() else {
             return self.handle_idle_message(msg);
@@ -663,6 +682,7 @@ impl Connection {
             check_utf8: self.check_utf8,
             outbox: &mut self.outbox,
             error_buffer: &mut self.error_buffer,
+            query,
             send: &mut self.send,
             last_columns: &mut self.last_columns,
             copy_out: &mut self.copy_out,
@@ -672,7 +692,7 @@ impl Connection {
             && !matches!(front, Request::Query(_))
         {
             // Whatever extended-protocol request failed, the error is the command's result.
-            let e = error_from_fields(fields);
+            let e = error_from_fields(fields).with_query(sink.query);
             sink.error_buffer.push_str(&e.libpq_text());
             if let Some(q) = front.query_mut() {
                 q.statement = Statement::Idle;

@@ -17,9 +17,9 @@ pub use config::{StartupConfig, StartupConfigBuilder};
 
 use super::{Connection, Phase, TlsNegotiation, error_from_fields};
 use crate::auth::{self, ScramClient};
-use crate::conninfo::{ChannelBindingMode, ProtocolVersion, SslNegotiation};
+use crate::conninfo::{ChannelBindingMode, SslNegotiation};
 use crate::error::{Error, ErrorKind};
-use crate::protocol::backend::{Authentication, BackendMessage};
+use crate::protocol::backend::{Authentication, BackendMessage, StringList};
 use crate::protocol::{self, frontend};
 
 /// Where the startup stands.
@@ -44,6 +44,8 @@ pub(super) struct Startup {
     step: Step,
     scram: Option<ScramClient>,
     sasl_done: bool,
+    /// A NegotiateProtocolVersion was received (a second one is refused).
+    negotiated: bool,
     /// The StartupMessage queued after an `N` answer to SSLRequest has not been sent yet: any byte
     /// from the server now was not asked for (CVE-2021-23222).
     unsent_after_ssl: bool,
@@ -69,6 +71,7 @@ impl Startup {
             step: Step::AwaitingAuth,
             scram: None,
             sasl_done: false,
+            negotiated: false,
             unsent_after_ssl: false,
             tls: false,
             end_point: None,
@@ -87,11 +90,6 @@ impl Startup {
     }
 }
 
-/// The minor version of a protocol version.
-fn minor(version: ProtocolVersion) -> u32 {
-    (version.code() & 0xffff) as u32
-}
-
 impl Connection {
     /// The startup state, while starting.
     fn startup(&mut self) -> Option<&mut Startup> {
@@ -104,6 +102,14 @@ impl Connection {
     /// Queues what the client says first: an SSLRequest or the StartupMessage; or, with
     /// `sslnegotiation=direct`, nothing: the TLS handshake comes first.
     pub(super) fn begin_startup(&mut self) {
+        let Phase::Startup(startup) = &mut self.phase else {
+            return;
+        };
+        // libpq prints these on stderr; here they are the connection's first notices.
+        let warnings = std::mem::take(&mut startup.config.warnings);
+        for warning in warnings {
+            self.push_notice(Error::new(ErrorKind::Config, warning).with_severity("WARNING"));
+        }
         let Phase::Startup(startup) = &mut self.phase else {
             return;
         };
@@ -157,9 +163,12 @@ impl Connection {
     }
 
     /// Input the startup takes before messages can be decoded: the one-byte answer to SSLRequest,
-    /// and the refusal of bytes before the StartupMessage was sent. Returns the bytes it consumed, or
-    /// `None` when the input is a message.
-    pub(super) fn raw_startup_input(&mut self, first: u8) -> Option<usize> {
+    /// the refusal of bytes before the StartupMessage was sent, and libpq's checks of what may
+    /// arrive while authenticating. `input` is the unconsumed input (never empty). Returns the bytes
+    /// it consumed (0 when it failed the connection or needs more input), or `None` when the input
+    /// is a message to decode.
+    pub(super) fn raw_startup_input(&mut self, input: &[u8]) -> Option<usize> {
+        let first = *input.first()?;
         let startup = self.startup()?;
         if startup.step == Step::SslResponse {
             self.handle_ssl_response(first);
@@ -190,7 +199,57 @@ impl Connection {
             );
             return Some(0);
         }
+        if matches!(startup.step, Step::AwaitingAuth | Step::Sasl) {
+            return self.check_auth_frame(input);
+        }
         None
+    }
+
+    /// libpq's checks of a message before authentication is over, made on its type and length
+    /// before it is decoded (fe-connect.c, `CONNECTION_AWAITING_RESPONSE`): only an authentication
+    /// request, an error, NegotiateProtocolVersion, or a notice may come (anything else means the
+    /// peer is not PostgreSQL: an HTTP server answers `H`); an authentication request or a
+    /// negotiation is at most 2000 bytes; an error of an implausible length is an error of the
+    /// protocol before 3.0, a NUL-terminated text.
+    fn check_auth_frame(&mut self, input: &[u8]) -> Option<usize> {
+        let tag = input[0];
+        if !matches!(tag, b'R' | b'E' | b'v' | b'N') {
+            self.fail(violation(format!(
+                "expected authentication request from server, but received {}",
+                protocol::printable(tag)
+            )));
+            return Some(0);
+        }
+        let Some(&[a, b, c, d]) = input.get(1..5) else {
+            return Some(0);
+        };
+        let len = i32::from_be_bytes([a, b, c, d]);
+        let text = match tag {
+            b'R' if !(8..=2000).contains(&len) => "received invalid authentication request",
+            b'v' if !(8..=2000).contains(&len) => "received invalid protocol negotiation message",
+            b'E' if !(8..=30000).contains(&len) => return self.pre_v3_error(input),
+            _ => return None,
+        };
+        self.fail(violation(text.into()));
+        Some(0)
+    }
+
+    /// An error in the protocol before 3.0 (PostgreSQL before 14 still used it for failures before
+    /// the startup packet was read): `E` and a NUL-terminated text, at most 30000 bytes.
+    fn pre_v3_error(&mut self, input: &[u8]) -> Option<usize> {
+        let Some(nul) = input[1..].iter().position(|&b| b == 0) else {
+            if input.len() - 1 > 30000 {
+                self.fail(violation("received invalid error message".into()));
+            }
+            return Some(0);
+        };
+        let text = String::from_utf8_lossy(&input[1..1 + nul]);
+        let text = text.strip_suffix('\n').unwrap_or(&text).to_owned();
+        self.fail(
+            Error::new(ErrorKind::Connect, text)
+                .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+        );
+        Some(0)
     }
 
     /// Whether the connection waits for the answer to SSLRequest or for the TLS handshake (a
@@ -267,9 +326,10 @@ impl Connection {
         let outcome = match msg {
             BackendMessage::Authentication(auth) => self.handle_authentication(auth),
             BackendMessage::ErrorResponse(fields) => Err(error_from_fields(fields)),
-            BackendMessage::NegotiateProtocolVersion { newest_minor, .. } => {
-                self.negotiate(newest_minor)
-            }
+            BackendMessage::NegotiateProtocolVersion {
+                newest_minor,
+                unrecognized,
+            } => self.negotiate(newest_minor, unrecognized),
             other => Err(violation(format!(
                 "expected authentication request from server, but received {}",
                 protocol::printable(other.tag())
@@ -280,8 +340,10 @@ impl Connection {
         }
     }
 
-    /// NegotiateProtocolVersion: the server offers an older minor version.
-    fn negotiate(&mut self, newest_minor: u32) -> Result<(), Error> {
+    /// NegotiateProtocolVersion, checked as libpq 18 does (`pqGetNegotiateProtocolVersion3`): the
+    /// server may offer an older version the client accepts (3.0 or 3.2, at least
+    /// `min_protocol_version`), once, and may not name an option: pgdblink requests none.
+    fn negotiate(&mut self, version: u32, options: StringList<'_>) -> Result<(), Error> {
         let Some(startup) = self.startup() else {
             return Ok(());
         };
@@ -290,37 +352,63 @@ impl Connection {
                 "received NegotiateProtocolVersion during authentication".into(),
             ));
         }
-        let (requested, min) = (
-            minor(startup.config.max_protocol),
-            minor(startup.config.min_protocol),
-        );
-        // PostgreSQL sends the whole version number (3 << 16 | minor); keep the minor.
-        let newest_minor = if newest_minor > 0xffff {
-            if newest_minor >> 16 != 3 {
-                return Err(violation(format!(
-                    "received invalid protocol negotiation message: major version {}",
-                    newest_minor >> 16
-                )));
-            }
-            newest_minor & 0xffff
-        } else {
-            newest_minor
-        };
-        if newest_minor >= requested {
-            return Err(violation(format!(
-                "received invalid protocol negotiation message: server requested downgrade to a higher-numbered version ({newest_minor})"
-            )));
+        if startup.negotiated {
+            return Err(violation(
+                "received duplicate protocol negotiation message".into(),
+            ));
         }
-        if newest_minor < min {
+        startup.negotiated = true;
+        let (requested, min) = (
+            startup.config.max_protocol.code() as u32,
+            startup.config.min_protocol.code() as u32,
+        );
+        let invalid = |why: &str| {
+            violation(format!(
+                "received invalid protocol negotiation message: {why}"
+            ))
+        };
+        if version > requested {
+            return Err(invalid(
+                "server requested downgrade to a higher-numbered version",
+            ));
+        }
+        if version < 3 << 16 {
+            return Err(invalid(
+                "server requested downgrade to pre-3.0 protocol version",
+            ));
+        }
+        if version == 3 << 16 | 1 {
+            return Err(invalid(
+                "server requested downgrade to non-existent 3.1 protocol version",
+            ));
+        }
+        if version == requested && options.is_empty() {
+            return Err(invalid("server negotiated but asks for no changes"));
+        }
+        if version < min {
             return Err(Error::new(
                 ErrorKind::Connect,
                 format!(
-                    "server only supports protocol version 3.{newest_minor}, but min_protocol_version was set to 3.{min}"
+                    "server only supports protocol version 3.{}, but \"min_protocol_version\" was set to 3.{}",
+                    version & 0xffff,
+                    min & 0xffff
                 ),
             )
             .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION));
         }
-        self.protocol_minor = newest_minor;
+        if let Some(option) = options.iter().next() {
+            let option = String::from_utf8_lossy(option);
+            return Err(invalid(&if option.starts_with("_pq_.") {
+                format!(
+                    "server reported an unsupported parameter that was not requested (\"{option}\")"
+                )
+            } else {
+                format!(
+                    "server reported unsupported parameter name without a \"_pq_.\" prefix (\"{option}\")"
+                )
+            }));
+        }
+        self.protocol_minor = version & 0xffff;
         Ok(())
     }
 

@@ -38,6 +38,9 @@ pub struct StartupConfig {
     pub(super) limits: Limits,
     pub(super) budgets: Budgets,
     pub(super) scram_cache: Option<Arc<Mutex<ScramKeyCache>>>,
+    /// Warnings of the connection string's resolution (the `.pgpass` permission warning), queued
+    /// as notices when the connection is created.
+    pub(super) warnings: Vec<String>,
 }
 
 /// Builds a [`StartupConfig`]: [`StartupConfig::builder`], setters, [`build`](Self::build).
@@ -81,6 +84,7 @@ impl StartupConfig {
                 limits: Limits::default(),
                 budgets: Budgets::default(),
                 scram_cache: None,
+                warnings: Vec::new(),
             },
         }
     }
@@ -133,6 +137,9 @@ impl StartupConfig {
             .channel_binding(params.channel_binding);
         if let Some(password) = params.password_for(target) {
             builder = builder.password(password);
+        }
+        for warning in &params.warnings {
+            builder = builder.warning(warning);
         }
         Ok(builder.build())
     }
@@ -224,6 +231,13 @@ impl StartupConfig {
         self.channel_binding
     }
 
+    /// Warnings libpq would print while resolving the connection string (the `.pgpass` permission
+    /// warning): the [`Connection`](crate::conn::Connection) queues each as a notice of severity
+    /// `WARNING` when it is created.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
     /// The decoder limits.
     pub fn limits(&self) -> Limits {
         self.limits
@@ -302,6 +316,13 @@ impl fmt::Debug for StartupConfig {
 }
 
 impl StartupConfigBuilder {
+    /// Adds a warning the connection queues as a notice of severity `WARNING` when it is created
+    /// (see [`StartupConfig::warnings`]).
+    pub fn warning(mut self, text: impl Into<String>) -> StartupConfigBuilder {
+        self.config.warnings.push(text.into());
+        self
+    }
+
     /// The password (kept until authentication ends, wiped when dropped).
     pub fn password(mut self, password: &str) -> StartupConfigBuilder {
         self.config.password = Some(Zeroizing::new(password.to_owned()));
