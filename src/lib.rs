@@ -67,4 +67,6 @@ pub use conn::{Column, CopyDirection, FromText, Notification, PipelineStatus, Qu
 pub use conninfo::Config;
 #[cfg(feature = "driver")]
 pub use dblink::Dblink;
+#[cfg(feature = "driver")]
+pub use driver::TransactionStatus;
 pub use error::{Error, ErrorKind};

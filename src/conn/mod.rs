@@ -348,6 +348,11 @@ impl Connection {
         &self.error_buffer
     }
 
+    /// Whether notifications wait to be taken with [`take_notifications`](Self::take_notifications).
+    pub fn has_notifications(&self) -> bool {
+        !self.notifications.is_empty()
+    }
+
     /// Notifications received so far, in arrival order; they are forgotten.
     pub fn take_notifications(&mut self) -> Vec<Notification> {
         self.notifications.drain(..).collect()

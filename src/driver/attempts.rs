@@ -135,6 +135,7 @@ impl Reactor {
         match slot.take() {
             Some(Slot::Ended(outcome)) => {
                 self.attempts.free.push(a.0);
+                self.attempts.ended.retain(|&e| e != a);
                 Some(outcome)
             }
             Some(running) => {
@@ -151,7 +152,7 @@ impl Reactor {
     /// Blocks until attempt `a` has ended and takes its outcome; other connections and attempts
     /// keep being served meanwhile.
     pub fn connect_finish(&mut self, a: AttemptId) -> Result<ConnId, Error> {
-        self.wait_until(None, |r| !r.attempts.running(a).is_some())?;
+        self.wait_until(None, |r| r.attempts.running(a).is_none())?;
         self.connect_take(a)
             .unwrap_or_else(|| Err(Error::new(ErrorKind::Usage, "no such connection attempt")))
     }
