@@ -307,3 +307,63 @@ fn get_result_timeout_and_wait_notify() {
         QueryResult::Rows(_)
     ));
 }
+
+#[test]
+fn load_balance_hosts_random_spreads_connects() {
+    let _serial = serial();
+    let c = cluster();
+    // Two host names for the one cluster: which one a connection went to is its host().
+    let conninfo = format!(
+        "host=127.0.0.1,localhost hostaddr=127.0.0.1,127.0.0.1 port={} dbname={} \
+         user=trust_user sslmode=disable load_balance_hosts=random",
+        c.port(),
+        c.database()
+    );
+    let mut db = Dblink::new();
+    for i in 0..40 {
+        db.connect_start(&format!("r{i}"), &conninfo).unwrap();
+    }
+    wait_all(&mut db, 40);
+    let mut by_host: HashMap<String, usize> = HashMap::new();
+    for i in 0..40 {
+        let name = format!("r{i}");
+        db.connect_finish(&name).unwrap();
+        *by_host.entry(db.host(&name).unwrap()).or_default() += 1;
+    }
+    // All 40 on one host by chance: 1 in 2^39.
+    assert_eq!(by_host.len(), 2, "{by_host:?}");
+    // Without it, always the first.
+    let ordered = conninfo.replace("random", "disable");
+    for i in 0..5 {
+        db.connect(&format!("o{i}"), &ordered).unwrap();
+        assert_eq!(db.host(&format!("o{i}")).unwrap(), "127.0.0.1");
+    }
+    let e = db
+        .connect("bad", &conninfo.replace("random", "sometimes"))
+        .unwrap_err();
+    assert_eq!(
+        e.detail(),
+        Some("invalid load_balance_hosts value: \"sometimes\"")
+    );
+}
+
+#[test]
+fn client_status_and_config() {
+    let _serial = serial();
+    let c = cluster();
+    let config: Config = c.conninfo(Role::Trust).parse().unwrap();
+    let mut client = pgdblink::driver::Client::connect_with(&config).unwrap();
+    assert_eq!(client.host(), "127.0.0.1");
+    assert_eq!(client.port(), c.port());
+    assert!(client.parameter_status("server_encoding").is_some());
+    assert_eq!(client.transaction_status(), TransactionStatus::Idle);
+    client.query("BEGIN").unwrap();
+    assert_eq!(
+        client.transaction_status(),
+        TransactionStatus::InTransaction
+    );
+    client.send_query("SELECT 1").unwrap();
+    assert_eq!(client.transaction_status(), TransactionStatus::Active);
+    while client.get_result().unwrap().is_some() {}
+    assert!(!client.ssl_in_use());
+}
