@@ -172,7 +172,8 @@ impl Dblink {
     }
 
     /// The session state machine of a named connection (server parameters, backend pid, transaction
-    /// status, ...).
+    /// status, ...). A name still connecting is refused (`connection "NAME" is still being
+    /// established`): this cannot wait; call [`connect_finish`](Self::connect_finish) first.
     ///
     /// ```no_run
     /// let mut db = pgdblink::Dblink::new();
