@@ -35,8 +35,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::{Error, ErrorKind};
 
+mod pgbouncer;
+mod standby;
 mod tls;
 
+pub use pgbouncer::{PgBouncer, PgBouncerOptions};
 pub use tls::{ServerCert, TlsFiles};
 
 /// The database every role can use (created by [`Cluster::start`]).
@@ -759,7 +762,8 @@ impl Setup<'_> {
     }
 }
 
-/// Whether `postmaster.pid` names `pid` and (PostgreSQL 10 and later) says `ready`.
+/// Whether `postmaster.pid` names `pid` and (PostgreSQL 10 and later) says `ready`, or `standby` (a
+/// hot standby accepting read-only connections).
 fn is_ready(pid_file: &Path, pid: u32, version: u32) -> bool {
     let Ok(text) = fs::read_to_string(pid_file) else {
         return false;
@@ -768,7 +772,7 @@ fn is_ready(pid_file: &Path, pid: u32, version: u32) -> bool {
     if lines.first().and_then(|l| l.parse::<u32>().ok()) != Some(pid) {
         return false;
     }
-    version < 10 || lines.get(7) == Some(&"ready")
+    version < 10 || matches!(lines.get(7), Some(&"ready" | &"standby"))
 }
 
 /// The SQL run in single-user mode: one statement per line.
@@ -858,6 +862,12 @@ fn write_config(
             }
         }
     }
+    // Streaming replication for the superuser, so that a standby can be made of any cluster
+    // (`Cluster::start_standby`): the `all` database above does not match `replication`.
+    let sup = Role::Super.user();
+    hba.push_str(&format!(
+        "local replication {sup} trust\nhost replication {sup} 127.0.0.1/32 trust\n"
+    ));
     hba.push_str(
         "local all all reject\nhost all all 127.0.0.1/32 reject\nhost all all ::1/128 reject\n",
     );

@@ -671,6 +671,14 @@ impl Dblink {
         Ok(())
     }
 
+    /// Beyond dblink: the [`Budgets`](crate::conn::Budgets) of every connection opened from now on:
+    /// how many bytes a server can make a connection hold, queue by queue, and how much one
+    /// connection reads per turn (see docs/behaviour.md, "Reliability: budgets"). What a
+    /// connection holds: [`conn`](Self::conn)`(name)?.held_bytes()`.
+    pub fn set_budgets(&mut self, budgets: crate::conn::Budgets) {
+        self.reactor.set_budgets(budgets);
+    }
+
     /// Beyond dblink: blocks until at least one named connection with a query in flight is no longer
     /// busy, or `timeout` passes; returns those names (empty on timeout, and at once when nothing is in
     /// flight). This is how one thread fans a query out to many servers. Names started with
@@ -706,17 +714,34 @@ impl Dblink {
         // Only connections whose input was read since the last call, or that the last call reported,
         // can have become ready: no scan of every connection.
         let mut candidates = std::mem::take(&mut self.reported);
-        candidates.extend(self.reactor.take_touched());
-        // Each list holds an id once, but one may be in both: sorting makes a repeat adjacent (no
-        // quadratic search when hundreds are ready at once).
-        candidates.sort_unstable();
-        candidates.dedup();
         let (reactor, in_flight) = (&mut self.reactor, &self.in_flight);
         let is_ready = |r: &Reactor, id: ConnId| {
             in_flight.get(id_index(id)).copied().unwrap_or(false)
                 && r.get(id).is_some_and(|s| !s.conn().is_busy())
         };
         candidates.retain(|&id| is_ready(reactor, id));
+        let stale = candidates.len();
+        candidates.extend(
+            reactor
+                .take_touched()
+                .into_iter()
+                .filter(|&id| is_ready(reactor, id)),
+        );
+        if stale > 0 {
+            // Connections reported before are still ready (their results are taken a few at a
+            // time): one look at the others without waiting, so that they are not starved.
+            reactor.dispatch(Some(Duration::ZERO))?;
+            candidates.extend(
+                reactor
+                    .take_touched()
+                    .into_iter()
+                    .filter(|&id| is_ready(reactor, id)),
+            );
+        }
+        // Each list holds an id once, but one may be in both: sorting makes a repeat adjacent (no
+        // quadratic search when hundreds are ready at once).
+        candidates.sort_unstable();
+        candidates.dedup();
         let mut ready_ids = candidates;
         if ready_ids.is_empty() && ended.is_empty() {
             let mut attempts = Vec::new();

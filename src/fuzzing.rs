@@ -5,7 +5,9 @@
 //! Not part of the API: hidden from the documentation and free to change.
 
 use crate::auth::{ScramBinding, ScramClient, ScramLimits};
-use crate::conn::{Connection, MAX_QUEUED_NOTICES, PollResult, QueryResult, StartupConfig, State};
+use crate::conn::{
+    Budgets, Connection, MAX_QUEUED_NOTICES, PollResult, QueryResult, StartupConfig, State,
+};
 use crate::conninfo::{ChannelBindingMode, Config, ProtocolVersion, SslMode, SslNegotiation};
 use crate::protocol::{Limits, frontend};
 
@@ -291,6 +293,19 @@ pub const TLS_ESTABLISHED: u8 = 0x40;
 /// Bit of the `conn_state` input's byte 1: `sslnegotiation=direct` (with the SSL option bits set,
 /// the session wants the handshake from the start).
 pub const DIRECT_TLS: u8 = 0x20;
+/// Bit of the `conn_state` input's byte 1: the connection runs with [`fuzz_budgets`] (every
+/// budget a few hundred bytes), so that floods reach them. In the chunked run results are then
+/// taken only at the end of each segment, as in the whole run (where a budget stops processing,
+/// batches depend on when results are taken).
+pub const SMALL_BUDGETS: u8 = 0x08;
+
+/// The budgets of a `conn_state` run with [`SMALL_BUDGETS`].
+pub fn fuzz_budgets() -> Budgets {
+    let mut budgets = Budgets::uniform(512);
+    budgets.max_result_bytes = 2048;
+    budgets
+}
+
 /// The bits of byte 2 that hold the length of the control block.
 const CONTROL_LEN: u8 = 0x7f;
 
@@ -312,6 +327,8 @@ pub struct ConnInput<'a> {
     pub direct: bool,
     /// The client uses the extended protocol, pipelines and COPY.
     pub extended: bool,
+    /// The connection runs with [`fuzz_budgets`].
+    pub small_budgets: bool,
     /// The server's bytes.
     pub server: &'a [u8],
     /// The chunking control bytes.
@@ -333,6 +350,7 @@ impl<'a> ConnInput<'a> {
             tls_established: flags & TLS_ESTABLISHED != 0,
             direct: flags & DIRECT_TLS != 0,
             extended: flags & EXTENDED != 0,
+            small_budgets: flags & SMALL_BUDGETS != 0,
             server,
             control,
         }
@@ -472,6 +490,9 @@ struct Run {
     /// The client uses the extended protocol, pipelines and COPY.
     extended: bool,
     limits: Limits,
+    /// What [`Connection::held_bytes`] must stay under: the budgets' total plus a few messages
+    /// (no message is longer than the server's whole input).
+    held_cap: usize,
     /// Every byte the client has "sent" (consumed output).
     sent: Vec<u8>,
     summary: String,
@@ -537,14 +558,27 @@ fn describe_result(r: &Result<QueryResult, crate::Error>) -> String {
 
 impl Run {
     fn new(input: &ConnInput<'_>) -> Run {
-        let config = conn_config_with(input.options, input.direct);
+        let mut config = conn_config_with(input.options, input.direct);
+        if input.small_budgets {
+            config = config.with_budgets(fuzz_budgets());
+        }
         let limits = config.limits();
+        let budgets = config.budgets();
+        let message = (limits.max_data_message.max(limits.max_small_message) as usize + 5)
+            .min(input.server.len());
+        // One message over each queue's budget, columns counted at up to 4 times their bytes.
+        let held_cap = budgets
+            .total()
+            .saturating_add(budgets.max_result_bytes.min(input.server.len()))
+            .saturating_add(message.saturating_mul(4))
+            .saturating_add(4096);
         let mut run = Run {
             conn: Connection::new(config),
             chunked: input.chunked,
             tls_established: input.tls_established,
             extended: input.extended,
             limits,
+            held_cap,
             sent: Vec::new(),
             summary: String::new(),
             results: String::new(),
@@ -602,10 +636,19 @@ impl Run {
             .max_data_message
             .max(self.limits.max_small_message) as usize
             + 1;
+        // Unless a budget stops processing (a driver then reads no more; the harness feeds on).
         assert!(
-            conn.buffered_input() <= cap,
+            conn.buffered_input() <= cap || !conn.wants_read(),
             "{} bytes buffered, cap {cap}",
             conn.buffered_input()
+        );
+        // The budgets: whatever the server sends, the bytes held stay within them plus about one
+        // message per queue.
+        assert!(
+            conn.held_bytes() <= self.held_cap,
+            "{} bytes held, cap {}",
+            conn.held_bytes(),
+            self.held_cap
         );
         if conn.is_busy() {
             assert_eq!(conn.state(), State::Busy);
@@ -845,7 +888,9 @@ fn run_conn(input: &ConnInput<'_>, mode: Mode) -> (String, Vec<u8>) {
             for chunk in seg {
                 run.conn.handle_input(chunk);
                 run.check();
-                run.drain_results();
+                if !(input.small_budgets && mode == Mode::Chunked) {
+                    run.drain_results();
+                }
                 if mode == Mode::Aggressive {
                     let c = control.get(k).copied().unwrap_or(0xff);
                     run.consume((c & 0x0f) as usize * 7);

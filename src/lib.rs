@@ -4,6 +4,43 @@
 //! C) and offers PostgreSQL's `dblink` asynchronous API on named connections, driven by non-blocking
 //! `mio` sockets from the caller's own thread.
 //!
+//! ## Quick start
+//!
+//! One query fanned out to two connections from one thread, the results taken as they arrive:
+//!
+//! ```
+//! use pgdblink::Dblink;
+//!
+//! # // This example runs in `cargo test`: a throwaway cluster (the project's test kit) stands in
+//! # // for a server.
+//! # let cluster = pgdblink::cluster::Cluster::shared()?;
+//! # let conninfo = cluster.conninfo(pgdblink::cluster::Role::Trust);
+//! # let conninfo = conninfo.as_str();
+//! // let conninfo = "host=127.0.0.1 dbname=app user=app";
+//! let mut db = Dblink::new();
+//! for name in ["a", "b"] {
+//!     db.connect(name, conninfo)?;
+//!     db.send_query(name, "SELECT 40 + 2 AS answer")?;
+//! }
+//! let mut left = 2;
+//! while left > 0 {
+//!     // Blocks until a connection has its answer; every socket keeps being read meanwhile.
+//!     for name in db.wait(None)? {
+//!         while let Some(result) = db.get_result(&name)? {
+//!             for row in result.rows().expect("rows").iter() {
+//!                 assert_eq!(row.get_as::<i32>(0)?, Some(42));
+//!             }
+//!         }
+//!         left -= 1;
+//!     }
+//! }
+//! # Ok::<(), pgdblink::Error>(())
+//! ```
+//!
+//! `Client` is the same for a single connection without names. The example runs as a doctest:
+//! hidden lines start a throwaway PostgreSQL cluster (`initdb` must be installed, as for the rest of
+//! the test suite), so the quick start is checked against a real server on every test run.
+//!
 //! ## Layers
 //!
 //! ```text
@@ -63,10 +100,12 @@ pub mod cluster;
 #[doc(hidden)]
 pub mod fuzzing;
 
-pub use conn::{Column, CopyDirection, FromText, Notification, PipelineStatus, QueryResult, Rows};
+pub use conn::{
+    Column, CopyDirection, FromText, Notification, PipelineStatus, QueryResult, Row, RowIter, Rows,
+};
 pub use conninfo::Config;
 #[cfg(feature = "driver")]
 pub use dblink::Dblink;
 #[cfg(feature = "driver")]
-pub use driver::TransactionStatus;
+pub use driver::{CancelToken, Client, TransactionStatus};
 pub use error::{Error, ErrorKind};

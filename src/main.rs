@@ -9,8 +9,8 @@ use clap::{Args, Parser, Subcommand};
 
 use cli::bench::{Plan, Scenario};
 
-/// The NULL marker of `run` and `shell` unless `--null` says otherwise.
-const NULL: &str = "∅";
+/// The NULL marker of `run` and `shell` unless `--null` says otherwise: nothing, as psql.
+const NULL: &str = "";
 
 /// A pure-Rust PostgreSQL client with dblink's asynchronous API: benchmark it, fan SQL out to many
 /// servers, or try dblink's verbs at a prompt.
@@ -30,17 +30,25 @@ enum Command {
     Bench(BenchArgs),
     /// Send SQL to every named connection at once and print each one's results.
     ///
-    /// Results are psql-style aligned tables (SQL NULL shown as ∅ unless --null says otherwise),
-    /// command tags, notices, and errors with their SQLSTATE, DETAIL and HINT, followed by the time
-    /// each connection took from sending the SQL to its last result. Exit status 0 only if every
-    /// connection succeeded.
+    /// On stdout: a status line per connection (`[NAME] ok in T ms`) and its results as psql-style
+    /// aligned tables (SQL NULL shown as nothing unless --null says otherwise; a value that would
+    /// read as the NULL marker is shown in double quotes) and command tags. On stderr: errors with
+    /// their SQLSTATE, DETAIL and HINT, notices and warnings, each first line prefixed `[NAME] `.
+    /// Rows are printed as they arrive, 1000 at a time, each chunk aligned on its own (as psql's
+    /// FETCH_COUNT). Ctrl-C cancels the statements in flight (a second Ctrl-C ends pgdblink at
+    /// once). Exit status 0 only if every connection succeeded and no Ctrl-C came.
     Run(RunArgs),
     /// An interactive prompt with dblink's verbs (connect, send, busy, result, cancel, errmsg,
-    /// notify, conns, disconnect, query, exec).
+    /// notify, conns, disconnect, query, exec, open, fetch, close, wait) and libpq's parameters and
+    /// pipelines (bind, prepare, execute, pipeline).
     ///
-    /// With a terminal, it has line editing and history (rustyline). Otherwise it reads one command
-    /// a line from standard input, without prompts, so sessions can be scripted. Errors are printed
-    /// and the session goes on. SQL NULL is shown as ∅ unless --null says otherwise.
+    /// A command that takes SQL goes on over several lines until one ends with `;` (outside quotes,
+    /// dollar quotes and comments), as in psql. With a terminal, it has line editing and history
+    /// (rustyline); Ctrl-C at the prompt clears the line, while a command waits it cancels the
+    /// statements in flight. Otherwise it reads commands from standard input without prompts, so
+    /// sessions can be scripted: errors go to stderr and the session goes on (stops with
+    /// --on-error-stop), and the exit status is 1 if any command failed. SQL NULL is shown as
+    /// nothing unless --null or `\pset null TEXT` says otherwise.
     Shell(ShellArgs),
 }
 
@@ -83,22 +91,28 @@ struct BenchArgs {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// A connection: its name and a libpq connection string or URI (repeatable, at least one).
-    #[arg(long = "conn", value_name = "NAME=CONNINFO", required = true, value_parser = named)]
+    /// A connection: its name and a libpq connection string or URI (repeatable, at least one); an
+    /// empty string (`a=`) takes everything from the PG* environment and libpq's defaults.
+    #[arg(long = "conn", value_name = "NAME=CONNINFO", required = true, value_parser = named_conn)]
     conns: Vec<(String, String)>,
-    /// The text shown for SQL NULL.
-    #[arg(long, value_name = "TEXT", default_value = NULL)]
+    /// The text shown for SQL NULL [default: nothing].
+    #[arg(long, value_name = "TEXT", default_value = NULL, hide_default_value = true)]
     null: String,
-    /// The SQL to send (one or more statements, as a simple query).
-    #[arg(value_name = "SQL")]
+    /// The SQL to send (one or more statements, as a simple query). It may begin with `-` or `--`
+    /// (a comment): everything from the first argument that is not an option is SQL.
+    #[arg(value_name = "SQL", allow_hyphen_values = true)]
     sql: String,
 }
 
 #[derive(Args, Debug)]
 struct ShellArgs {
-    /// The text shown for SQL NULL.
-    #[arg(long, value_name = "TEXT", default_value = NULL)]
+    /// The text shown for SQL NULL [default: nothing].
+    #[arg(long, value_name = "TEXT", default_value = NULL, hide_default_value = true)]
     null: String,
+    /// Stop at the first failed command (as psql's ON_ERROR_STOP), with exit status 3. Without it
+    /// a script goes on after a failure and exits with status 1 at its end.
+    #[arg(long)]
+    on_error_stop: bool,
     /// Echo each command read from a non-terminal input, after a `pgdblink> ` prompt.
     #[arg(long)]
     echo: bool,
@@ -110,6 +124,16 @@ fn named(s: &str) -> Result<(String, String), String> {
         Some((name, conninfo)) if !name.is_empty() && !conninfo.trim().is_empty() => {
             Ok((name.to_owned(), conninfo.to_owned()))
         }
+        _ => Err(format!(
+            "expected NAME=CONNINFO, e.g. a='host=localhost dbname=postgres', got \"{s}\""
+        )),
+    }
+}
+
+/// Parses `NAME=CONNINFO` where CONNINFO may be empty (libpq's defaults and the environment).
+fn named_conn(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, conninfo)) if !name.is_empty() => Ok((name.to_owned(), conninfo.to_owned())),
         _ => Err(format!(
             "expected NAME=CONNINFO, e.g. a='host=localhost dbname=postgres', got \"{s}\""
         )),
@@ -159,7 +183,7 @@ fn main() -> ExitCode {
                 json: a.json,
                 tls: a.tls,
             };
-            cli::bench::bench(&plan).map(|()| true)
+            cli::bench::bench(&plan).map(|()| 0)
         }
         Command::Run(a) => {
             for (i, (name, _)) in a.conns.iter().enumerate() {
@@ -167,13 +191,22 @@ fn main() -> ExitCode {
                     return usage_error(&format!("connection name \"{name}\" given twice"));
                 }
             }
-            cli::run::run(&a.conns, &a.sql, &a.null)
+            cli::interrupt::Interrupt::install()
+                .and_then(|interrupt| cli::run::run(&a.conns, &a.sql, &a.null, &interrupt))
+                .map(|ok| if ok { 0 } else { 1 })
         }
-        Command::Shell(a) => cli::shell::shell(&a.null, a.echo).map(|()| true),
+        Command::Shell(a) => cli::interrupt::Interrupt::install().and_then(|interrupt| {
+            let options = cli::shell::Options {
+                null: a.null,
+                echo: a.echo,
+                on_error_stop: a.on_error_stop,
+            };
+            cli::shell::shell(options, &interrupt)
+        }),
     };
     match outcome {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(status),
         Err(e) => {
             eprintln!("pgdblink: {}", one_line(&e));
             ExitCode::FAILURE

@@ -55,3 +55,24 @@ pub fn wait_for_backend_sql(pid: u32, condition: &str, expected: u32) -> String 
 pub fn wait_until_sleeping_sql(pid: u32) -> String {
     wait_for_backend_sql(pid, "state = 'active' AND wait_event = 'PgSleep'", 1)
 }
+
+/// The SQL that waits, on the server, until `count(*)` of the `pg_stat_activity` rows (other than
+/// the waiting backend's own) where `condition` holds equals `expected`; as
+/// [`wait_for_backend_sql`], for a backend whose pid the client does not know — behind PgBouncer,
+/// whose BackendKeyData carries its own key, and whose server connection changes per transaction.
+/// Match the query text with a marker: `query LIKE '%marker-123%'`.
+pub fn wait_for_activity_sql(condition: &str, expected: u32) -> String {
+    format!(
+        "DO $wait$ DECLARE started timestamptz := clock_timestamp(); BEGIN \
+           LOOP \
+             PERFORM pg_stat_clear_snapshot(); \
+             EXIT WHEN (SELECT count(*) FROM pg_stat_activity \
+                        WHERE pid <> pg_backend_pid() AND {condition}) = {expected}; \
+             IF clock_timestamp() - started > interval '10 s' THEN \
+               RAISE EXCEPTION 'activity: condition not seen within 10 s'; \
+             END IF; \
+             PERFORM pg_sleep(0.005); \
+           END LOOP; \
+         END $wait$"
+    )
+}

@@ -21,6 +21,9 @@ macro_rules! outln {
 }
 
 pub mod bench;
+pub mod interrupt;
 pub mod run;
 pub mod shell;
+pub mod sqlscan;
 pub mod table;
+pub mod verbs;

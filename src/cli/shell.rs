@@ -1,260 +1,169 @@
-//! `pgdblink shell`: dblink's verbs at an interactive prompt.
+//! `pgdblink shell`: dblink's verbs at an interactive prompt, or read from a script.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 
-use pgdblink::{Dblink, Error};
+use pgdblink::{Dblink, Error, ErrorKind};
 use rustyline::DefaultEditor;
 use rustyline::error::ReadlineError;
 
-use super::table::{Align, Table, render_error, render_result, row_count};
+use super::interrupt::Interrupt;
+use super::sqlscan;
+use super::verbs::{Flow, Session};
 
 pub const HELP: &str = "\
-Commands (NAME is a connection name; TARGET a name or a connection string, quoted if it has spaces):
-  connect NAME CONNINFO   dblink_connect: open a connection under NAME
-  send NAME SQL           dblink_send_query: dispatch SQL without waiting
-  busy NAME               dblink_is_busy: 1 if `result` would wait, else 0
-  result NAME             dblink_get_result: wait for the next result (`(end of results)` after the last)
-  cancel NAME             dblink_cancel_query: cancel the running query
-  errmsg NAME             dblink_error_message: OK, or the last error
-  notify NAME             dblink_get_notify: notifications received so far
-  conns                   dblink_get_connections: the open names
-  disconnect NAME         dblink_disconnect: close NAME
-  query TARGET SQL        dblink: run SQL, show its last result
-  exec TARGET SQL         dblink_exec: run SQL, show its command tag
-  help                    this text
-  quit                    leave (also exit, \\q, Ctrl-D)
-Lines starting with -- or # are comments.";
+Commands (NAME is a connection name; TARGET a name or a connection string, quoted if it has spaces;
+SQL goes on over several lines until one ends with `;`, as in psql):
+  connect NAME CONNINFO      dblink_connect: open a connection under NAME
+  send NAME SQL;             dblink_send_query: dispatch SQL without waiting
+  busy NAME                  dblink_is_busy: 1 if `result` would wait, else 0
+  result NAME                dblink_get_result: wait for the next result (`(end of results)` after the last)
+  cancel NAME                dblink_cancel_query: cancel the running query
+  errmsg NAME                dblink_error_message: OK, or the last error
+  notify NAME                dblink_get_notify: notifications received so far
+  conns                      dblink_get_connections: the open names
+  disconnect NAME            dblink_disconnect: close NAME
+  query TARGET SQL;          dblink: run SQL, show its last result
+  exec TARGET SQL;           dblink_exec: run SQL, show its command tag
+  open NAME CURSOR SQL;      dblink_open: declare a cursor (in a transaction begun for it if none)
+  fetch NAME CURSOR [COUNT]  dblink_fetch: up to COUNT rows (default 10)
+  close NAME CURSOR          dblink_close: close a cursor
+  wait [SECONDS]             the connections whose results are ready (all in flight, at most SECONDS)
+  bind [VALUE ...]           parameters $1, $2, ... of the next send, query, exec or execute
+                             (NULL unquoted is SQL NULL; 'NULL' is the text)
+  prepare NAME STMT SQL;     PQsendPrepare: prepare STMT (take its result with `result`)
+  execute NAME STMT          PQsendQueryPrepared: run STMT with the bound parameters
+  pipeline NAME on|off|sync|flush|status   libpq's pipeline mode
+  \\pset null TEXT            show SQL NULL as TEXT ('' for nothing)
+  help                       this text
+  quit                       leave (also exit, \\q, Ctrl-D)
+Lines starting with -- or # between commands are comments. Ctrl-C while a command waits cancels
+the statements in flight; at the prompt it clears the line.";
 
-/// Runs the shell until end of input or `quit`.
-pub fn shell(null: &str, echo: bool) -> Result<(), Error> {
-    let mut db = Dblink::try_new()?;
-    let interactive = io::stdin().is_terminal();
-    if interactive {
-        let mut editor = DefaultEditor::new()
-            .map_err(|e| Error::new(pgdblink::ErrorKind::Io, format!("line editor: {e}")))?;
-        outln!("pgdblink shell: dblink's verbs on named connections; `help` lists them.");
-        loop {
-            match editor.readline("pgdblink> ") {
-                Ok(line) => {
-                    if !line.trim().is_empty() {
-                        let _ = editor.add_history_entry(line.as_str());
-                    }
-                    if !execute(&mut db, &line, null) {
-                        break;
-                    }
-                }
-                Err(ReadlineError::Interrupted) => continue,
-                Err(ReadlineError::Eof) => break,
-                Err(e) => {
-                    return Err(Error::new(
-                        pgdblink::ErrorKind::Io,
-                        format!("reading input: {e}"),
-                    ));
-                }
+/// What the shell was asked to do.
+#[derive(Debug)]
+pub struct Options {
+    pub null: String,
+    pub echo: bool,
+    pub on_error_stop: bool,
+}
+
+/// Exit status: a script with a failed command.
+const FAILED: u8 = 1;
+/// Exit status: a script stopped by --on-error-stop (psql's status for ON_ERROR_STOP).
+const STOPPED: u8 = 3;
+
+/// Runs the shell until end of input or `quit`; returns the exit status.
+pub fn shell(options: Options, interrupt: &Interrupt) -> Result<u8, Error> {
+    let mut session = Session::new(Dblink::try_new()?, options.null.clone(), interrupt.clone());
+    if io::stdin().is_terminal() {
+        interactive(&mut session, interrupt)?;
+        return Ok(0);
+    }
+    let mut failed = false;
+    let mut command = String::new();
+    let mut lines = io::stdin().lock().lines();
+    loop {
+        let line = match lines.next() {
+            Some(line) => Some(line?),
+            None => None,
+        };
+        if interrupt.pending() {
+            return Ok(FAILED);
+        }
+        let Some(line) = line else {
+            // psql runs an unfinished last statement at the end of a script.
+            if !command.trim().is_empty() {
+                let (flow, ok) = session.execute(&command);
+                failed |= !ok;
+                let _ = flow;
             }
+            break;
+        };
+        if options.echo {
+            outln!(
+                "{}{line}",
+                if command.is_empty() {
+                    "pgdblink> "
+                } else {
+                    "pgdblink-> "
+                }
+            );
+        }
+        if !add_line(&mut command, &line) {
+            continue;
+        }
+        let (flow, ok) = session.execute(&std::mem::take(&mut command));
+        let _ = io::stdout().flush();
+        failed |= !ok;
+        if interrupt.pending() {
+            return Ok(FAILED);
+        }
+        if !ok && options.on_error_stop {
+            return Ok(STOPPED);
+        }
+        if flow == Flow::Quit {
+            break;
+        }
+    }
+    Ok(if failed { FAILED } else { 0 })
+}
+
+/// Adds a line to the command being read; true when the command is complete: a line of a verb
+/// without SQL, or SQL ending with `;`. Blank and comment lines between commands are skipped.
+fn add_line(command: &mut String, line: &str) -> bool {
+    if command.is_empty() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with("--") || t.starts_with('#') {
+            return false;
         }
     } else {
-        for line in io::stdin().lock().lines() {
-            let line = line?;
-            if echo {
-                outln!("pgdblink> {line}");
-            }
-            let go_on = execute(&mut db, &line, null);
-            let _ = io::stdout().flush();
-            if !go_on {
-                break;
-            }
-        }
+        command.push('\n');
     }
-    Ok(())
+    command.push_str(line);
+    !takes_sql(command) || sqlscan::complete(command)
 }
 
-/// Splits off the first word.
-fn word(s: &str) -> (&str, &str) {
-    let s = s.trim_start();
-    match s.find(char::is_whitespace) {
-        Some(i) => (&s[..i], s[i..].trim_start()),
-        None => (s, ""),
-    }
+/// Whether the command's verb takes SQL (which may go on over several lines).
+fn takes_sql(command: &str) -> bool {
+    let verb = command.split_whitespace().next().unwrap_or("");
+    ["send", "query", "exec", "open", "prepare"]
+        .iter()
+        .any(|v| v.eq_ignore_ascii_case(verb))
 }
 
-/// Splits off the first token: a word, or a text in single or double quotes (a doubled quote stands
-/// for itself).
-fn token(s: &str) -> Result<(String, &str), String> {
-    let s = s.trim_start();
-    let Some(q) = s.chars().next().filter(|c| *c == '\'' || *c == '"') else {
-        let (w, rest) = word(s);
-        return Ok((w.to_owned(), rest));
-    };
-    let mut out = String::new();
-    let mut chars = s[1..].char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c == q {
-            if chars.peek().map(|&(_, n)| n) == Some(q) {
-                chars.next();
-                out.push(q);
-                continue;
-            }
-            return Ok((out, s[1 + i + 1..].trim_start()));
-        }
-        out.push(c);
-    }
-    Err(format!("unterminated quoted text: {s}"))
-}
-
-/// Executes one line; false to end the session.
-fn execute(db: &mut Dblink, line: &str, null: &str) -> bool {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with("--") || line.starts_with('#') {
-        return true;
-    }
-    let (verb, rest) = word(line);
-    match verb.to_ascii_lowercase().as_str() {
-        "quit" | "exit" | "\\q" => return false,
-        "help" | "\\?" | "?" => outln!("{HELP}"),
-        verb => {
-            if let Err(message) = verb_with_args(db, verb, rest, null) {
-                out!("{message}");
-                if !message.ends_with('\n') {
-                    outln!();
+fn interactive(session: &mut Session, interrupt: &Interrupt) -> Result<(), Error> {
+    let mut editor =
+        DefaultEditor::new().map_err(|e| Error::new(ErrorKind::Io, format!("line editor: {e}")))?;
+    outln!("pgdblink shell: dblink's verbs on named connections; `help` lists them.");
+    let mut command = String::new();
+    loop {
+        let prompt = if command.is_empty() {
+            "pgdblink> "
+        } else {
+            "pgdblink-> "
+        };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                if !add_line(&mut command, &line) {
+                    continue;
+                }
+                let _ = editor.add_history_entry(command.as_str());
+                interrupt.clear();
+                let (flow, _) = session.execute(&std::mem::take(&mut command));
+                interrupt.clear();
+                if flow == Flow::Quit {
+                    break;
                 }
             }
-        }
-    }
-    true
-}
-
-fn usage(verb: &str, args: &str) -> String {
-    format!("usage: {verb} {args}")
-}
-
-/// Runs a verb; `Err` carries the text to show.
-fn verb_with_args(db: &mut Dblink, verb: &str, rest: &str, null: &str) -> Result<(), String> {
-    let shown = |e: Error| render_error(&e);
-    let (name, tail) = token(rest)?;
-    let need_name = |args: &str| -> Result<(), String> {
-        if name.is_empty() && !rest.trim_start().starts_with(['\'', '"']) {
-            Err(usage(verb, args))
-        } else {
-            Ok(())
-        }
-    };
-    let need_tail = |args: &str| -> Result<(), String> {
-        need_name(args)?;
-        if tail.is_empty() {
-            Err(usage(verb, args))
-        } else {
-            Ok(())
-        }
-    };
-    match verb {
-        "connect" => {
-            need_tail("NAME CONNINFO")?;
-            db.connect(&name, tail).map_err(shown)?;
-            outln!("OK");
-            // psql's line for an encrypted connection.
-            if db.ssl_in_use(&name).unwrap_or(false) {
-                let attr = |a: &str| {
-                    db.ssl_attribute(&name, a)
-                        .ok()
-                        .flatten()
-                        .unwrap_or_default()
-                };
-                outln!(
-                    "SSL connection (protocol: {}, cipher: {}, compression: {})",
-                    attr("protocol"),
-                    attr("cipher"),
-                    attr("compression")
-                );
+            // Ctrl-C at the prompt: the line, and any unfinished command, are dropped (as psql).
+            Err(ReadlineError::Interrupted) => command.clear(),
+            Err(ReadlineError::Eof) => break,
+            Err(e) => {
+                return Err(Error::new(ErrorKind::Io, format!("reading input: {e}")));
             }
-        }
-        "send" => {
-            need_tail("NAME SQL")?;
-            db.send_query(&name, tail).map_err(shown)?;
-            outln!("1");
-        }
-        "busy" => {
-            need_name("NAME")?;
-            let busy = db.is_busy(&name).map_err(shown)?;
-            outln!("{}", u8::from(busy));
-        }
-        "result" => {
-            need_name("NAME")?;
-            let next = db.get_result(&name);
-            print_notices(db, &name);
-            match next.map_err(shown)? {
-                Some(result) => out!("{}", render_result(&result, null)),
-                None => outln!("(end of results)"),
-            }
-        }
-        "cancel" => {
-            need_name("NAME")?;
-            db.cancel_query(&name).map_err(shown)?;
-            outln!("OK");
-        }
-        "errmsg" => {
-            need_name("NAME")?;
-            match db.error_message(&name).map_err(shown)? {
-                Some(text) => outln!("{text}"),
-                None => outln!("OK"),
-            }
-        }
-        "notify" => {
-            need_name("NAME")?;
-            let notes = db.get_notify(&name).map_err(shown)?;
-            let table = Table {
-                headers: vec!["notify_name".into(), "be_pid".into(), "extra".into()],
-                align: vec![Align::Left, Align::Right, Align::Left],
-                rows: notes
-                    .iter()
-                    .map(|n| vec![n.channel.clone(), n.pid.to_string(), n.payload.clone()])
-                    .collect(),
-            };
-            out!("{}", table.render());
-            outln!("{}\n", row_count(notes.len()));
-        }
-        "conns" => {
-            let mut names = db.connections();
-            names.sort();
-            if names.is_empty() {
-                outln!("(none)");
-            }
-            for name in names {
-                outln!("{name}");
-            }
-        }
-        "disconnect" => {
-            need_name("NAME")?;
-            db.disconnect(&name).map_err(shown)?;
-            outln!("OK");
-        }
-        "query" => {
-            need_tail("TARGET SQL")?;
-            let result = db.query(&name, tail);
-            print_notices(db, &name);
-            out!("{}", render_result(&result.map_err(shown)?, null));
-        }
-        "exec" => {
-            need_tail("TARGET SQL")?;
-            let tag = db.exec(&name, tail);
-            print_notices(db, &name);
-            outln!("{}", tag.map_err(shown)?);
-        }
-        _ => {
-            return Err(format!(
-                "unknown command \"{verb}\"; `help` lists the commands"
-            ));
         }
     }
     Ok(())
-}
-
-fn print_notices(db: &mut Dblink, name: &str) {
-    if let Ok(notices) = db.take_notices(name) {
-        for notice in notices {
-            out!("{}", render_error(&notice));
-        }
-    }
 }
 
 #[cfg(test)]
@@ -262,13 +171,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn token_reads_words_and_quotes() {
-        assert_eq!(token("a SELECT 1").unwrap(), ("a".to_owned(), "SELECT 1"));
-        assert_eq!(
-            token("'host=x user=''y''' SELECT 1").unwrap(),
-            ("host=x user='y'".to_owned(), "SELECT 1")
-        );
-        assert_eq!(token("\"a b\"").unwrap(), ("a b".to_owned(), ""));
-        assert!(token("'open").is_err());
+    fn commands_end_at_the_line_or_at_a_semicolon() {
+        let mut c = String::new();
+        assert!(!add_line(&mut c, "  -- a comment"));
+        assert!(add_line(&mut c, "busy a"));
+        let mut c = String::new();
+        assert!(!add_line(&mut c, "send a SELECT 1,"));
+        assert!(!add_line(&mut c, "  'x;"));
+        assert!(add_line(&mut c, "  y';"));
+        assert_eq!(c, "send a SELECT 1,\n  'x;\n  y';");
     }
 }

@@ -325,15 +325,19 @@ impl Connection {
     }
 
     /// COPY TO STDOUT: the next CopyData's bytes (one row each, as the server sends them), if one
-    /// has arrived. At most [`MAX_QUEUED_ROW_BYTES`](super::MAX_QUEUED_ROW_BYTES) wait before the
+    /// has arrived. At most [`Budgets::results`](super::Budgets::results) bytes wait before the
     /// connection stops reading ([`wants_read`](Self::wants_read)) until they are taken.
     pub fn take_copy_data(&mut self) -> Option<Bytes> {
-        self.copy_out.pop()
+        let data = self.copy_out.pop();
+        self.resume();
+        data
     }
 
     /// COPY TO STDOUT: every CopyData that has arrived, back to back (rows stay whole: each
     /// CopyData is one row), or `None`. The fast way to move the data to a writer.
     pub fn take_copy_bytes(&mut self) -> Option<Bytes> {
-        self.copy_out.pop_all()
+        let data = self.copy_out.pop_all();
+        self.resume();
+        data
     }
 }

@@ -48,6 +48,7 @@
 //! assert!(matches!(conn.poll_result(), PollResult::Done));
 //! ```
 
+mod budgets;
 pub mod cancel;
 mod extended;
 mod query;
@@ -57,13 +58,13 @@ mod startup;
 mod tests;
 mod types;
 
+pub use budgets::Budgets;
 pub use extended::{COPY_QUEUE_TEXT, PipelineStatus};
 pub use query::CopyDirection;
 pub use result::{Column, Notification, QueryResult, Row, RowIter, Rows};
 pub use startup::{StartupConfig, StartupConfigBuilder};
 pub use types::FromText;
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 
@@ -72,6 +73,7 @@ use bytes::{Buf, BytesMut};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::backend::{BackendMessage, TransactionStatus};
 use crate::protocol::{self, Decoded, Limits, frontend};
+use budgets::{Bounded, Params};
 use query::{CopyQueue, Requests};
 use result::{Outbox, Output};
 use startup::Startup;
@@ -87,15 +89,20 @@ pub const COPY_OUT_TEXT: &str = "COPY TO STDOUT is not supported here: use copy_
 /// The CopyFail message pgdblink answers a COPY FROM STDIN with.
 pub const COPY_IN_TEXT: &str = "COPY FROM STDIN is not supported here: use copy_in";
 
-/// In chunked-rows mode, the bytes of row data the connection queues before it stops reading from
-/// the server until the caller takes results (backpressure).
+/// The default results budget ([`Budgets::results`]): the bytes of results (and of COPY TO STDOUT
+/// data) the connection queues before it stops reading from the server until the caller takes
+/// results (backpressure).
 pub const MAX_QUEUED_ROW_BYTES: usize = 1 << 20;
+
+/// The error of a whole row set longer than [`Budgets::max_result_bytes`] (SQLSTATE 54000).
+pub const RESULT_TOO_LARGE_TEXT: &str = "result exceeds max_result_bytes";
 
 /// How much the receive buffer grows at least when it needs room.
 const RECV_RESERVE: usize = 32 * 1024;
 
-/// How many notices a connection keeps before dropping the oldest.
-pub const MAX_QUEUED_NOTICES: usize = 1024;
+/// The most notices a connection can keep with the default notice budget (1 MiB over at least
+/// the fixed cost of each): older ones are dropped and counted.
+pub const MAX_QUEUED_NOTICES: usize = (1 << 20) / budgets::ENTRY_COST;
 
 /// The coarse state of a connection.
 #[non_exhaustive]
@@ -166,6 +173,7 @@ pub struct Connection {
     send: Vec<u8>,
     send_pos: usize,
     limits: Limits,
+    budgets: Budgets,
     /// The requests in flight, oldest first: what the server owes.
     requests: Requests,
     /// Results and end markers for the caller.
@@ -179,11 +187,19 @@ pub struct Connection {
     /// The last RowDescription's bytes and the columns built from them.
     last_columns: Option<(Vec<u8>, Arc<[Column]>)>,
     backend_key: Option<(u32, Vec<u8>)>,
-    params: Vec<(String, String)>,
-    notifications: VecDeque<Notification>,
-    notices: VecDeque<Error>,
-    notices_dropped: u64,
+    params: Params,
+    notifications: Bounded<Notification>,
+    notices: Bounded<Error>,
     error_buffer: String,
+    /// Bytes dropped from the front of `error_buffer` (its budget).
+    error_dropped: u64,
+    /// Bytes of replies to the server's requests queued since the output was last all sent.
+    replies: usize,
+    /// Processing stopped at a budget with input left in `recv`: it resumes when the caller takes
+    /// what is queued.
+    stalled: bool,
+    /// The input ended while `stalled`: the end is reported once the input before it is processed.
+    pending_eof: Option<Option<std::io::Error>>,
     fatal: Option<Error>,
     /// Where TLS negotiation stands.
     tls: TlsNegotiation,
@@ -224,6 +240,7 @@ impl Connection {
     pub fn new(config: StartupConfig) -> Connection {
         let mut conn = Connection {
             limits: config.limits(),
+            budgets: config.budgets(),
             protocol_minor: (config.max_protocol_version().code() & 0xffff) as u32,
             phase: Phase::Startup(Box::new(Startup::new(config))),
             recv: BytesMut::new(),
@@ -236,11 +253,14 @@ impl Connection {
             tx_status: TransactionStatus::Idle,
             last_columns: None,
             backend_key: None,
-            params: Vec::new(),
-            notifications: VecDeque::new(),
-            notices: VecDeque::new(),
-            notices_dropped: 0,
+            params: Params::default(),
+            notifications: Bounded::default(),
+            notices: Bounded::default(),
             error_buffer: String::new(),
+            error_dropped: 0,
+            replies: 0,
+            stalled: false,
+            pending_eof: None,
             fatal: None,
             tls: TlsNegotiation::NotAttempted,
             pipeline: false,
@@ -286,12 +306,63 @@ impl Connection {
     }
 
     /// Whether the connection expects input: it is open, the server has not closed, and no
-    /// chunked-rows backpressure holds (at least [`MAX_QUEUED_ROW_BYTES`] of rows waiting to be
-    /// taken with [`poll_result`](Self::poll_result)).
+    /// backpressure holds: fewer than [`Budgets::results`] bytes of results (or of COPY data)
+    /// wait to be taken, and fewer than [`Budgets::output`] bytes of replies to the server's
+    /// requests wait to be sent. While it is false, input already received waits unprocessed.
     pub fn wants_read(&self) -> bool {
-        let backpressure = self.outbox.row_bytes() >= MAX_QUEUED_ROW_BYTES
-            || self.copy_out.bytes() >= MAX_QUEUED_ROW_BYTES;
-        !(matches!(self.phase, Phase::Closed) || self.eof || backpressure)
+        !(matches!(self.phase, Phase::Closed) || self.eof || self.over_budget())
+    }
+
+    /// Whether a back-pressure budget is reached: input is not processed until it is not.
+    #[inline]
+    fn over_budget(&self) -> bool {
+        self.outbox.bytes() >= self.budgets.results
+            || self.copy_out.bytes() >= self.budgets.results
+            || self.replies >= self.budgets.output
+    }
+
+    /// Goes on processing the input that waits since a budget stopped it, if the budgets allow now.
+    /// Called wherever the caller takes what is queued.
+    #[inline]
+    fn resume(&mut self) {
+        if self.stalled && !self.over_budget() {
+            self.stalled = false;
+            self.process();
+            if !self.stalled
+                && let Some(source) = self.pending_eof.take()
+            {
+                self.end_input(source);
+            }
+        }
+    }
+
+    /// The budgets this connection runs with.
+    pub fn budgets(&self) -> Budgets {
+        self.budgets
+    }
+
+    /// Changes the budgets. Queues already over a smaller budget shrink as they are taken (or, for
+    /// the drop-oldest ones, at the next arrival).
+    pub fn set_budgets(&mut self, budgets: Budgets) {
+        self.budgets = budgets;
+        self.resume();
+    }
+
+    /// The bytes the server has made this connection hold for the caller, by the counts the
+    /// budgets use: queued results and COPY data, a whole row set in progress, notices,
+    /// notifications, the error-message buffer, server parameters and unsent replies to the
+    /// server's requests (not the caller's own output, nor received bytes not processed yet, see
+    /// [`buffered_input`](Self::buffered_input)). Stays within [`Budgets::total`] (and
+    /// [`Budgets::max_result_bytes`] for a whole row set) plus about one message per queue.
+    pub fn held_bytes(&self) -> usize {
+        self.outbox.bytes()
+            + self.copy_out.bytes()
+            + self.requests.building_bytes()
+            + self.notices.bytes()
+            + self.notifications.bytes()
+            + self.error_buffer.len()
+            + self.params.bytes()
+            + self.replies
     }
 
     /// Marks `n` bytes of [`pending_output`](Self::pending_output) as sent.
@@ -299,6 +370,7 @@ impl Connection {
         self.send_pos = (self.send_pos + n).min(self.send.len());
         if self.send_pos == self.send.len() {
             self.send_pos = 0;
+            self.replies = 0;
             match &mut self.phase {
                 Phase::Startup(startup) => {
                     startup.output_sent();
@@ -307,11 +379,13 @@ impl Connection {
                 }
                 _ => self.send.clear(),
             }
+            self.resume();
         }
     }
 
-    /// How many received bytes are buffered, waiting for the rest of a message (for the fuzz targets'
-    /// memory property: never more than one message within the decoder's limits).
+    /// How many received bytes are buffered: the start of a message waiting for its rest, and input
+    /// a budget keeps unprocessed (at most what was fed while [`wants_read`](Self::wants_read) was
+    /// false, which a driver does not do, plus one read).
     #[doc(hidden)]
     pub fn buffered_input(&self) -> usize {
         self.recv.len()
@@ -325,11 +399,16 @@ impl Connection {
     }
 
     /// A server parameter reported by ParameterStatus (`server_version`, `client_encoding`, ...).
+    /// At most [`Budgets::parameters`] names and [`Budgets::parameter_bytes`] bytes are kept besides
+    /// the ones PostgreSQL reports itself; see [`parameters_dropped`](Self::parameters_dropped).
     pub fn parameter(&self, name: &str) -> Option<&str> {
-        self.params
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.params.get(name)
+    }
+
+    /// How many ParameterStatus messages naming a new parameter were ignored because the
+    /// parameter budgets were full.
+    pub fn parameters_dropped(&self) -> u64 {
+        self.params.dropped()
     }
 
     /// The transaction status from the last ReadyForQuery.
@@ -344,30 +423,43 @@ impl Connection {
 
     /// libpq's error-message buffer (`PQerrorMessage`): formatted errors of the current query cycle,
     /// each ending in a newline; cleared when a query starts on an idle connection and after connect.
+    /// Bounded by [`Budgets::error_message`]: past it the oldest half is dropped (see
+    /// [`error_bytes_dropped`](Self::error_bytes_dropped)).
     pub fn error_message(&self) -> &str {
         &self.error_buffer
     }
 
     /// Whether notifications wait to be taken with [`take_notifications`](Self::take_notifications).
     pub fn has_notifications(&self) -> bool {
-        !self.notifications.is_empty()
+        self.notifications.bytes() > 0
     }
 
-    /// Notifications received so far, in arrival order; they are forgotten.
+    /// How many bytes were dropped from the front of the error-message buffer (its budget).
+    pub fn error_bytes_dropped(&self) -> u64 {
+        self.error_dropped
+    }
+
+    /// Notifications received so far, in arrival order; they are forgotten. At most
+    /// [`Budgets::notifications`] bytes are kept; older ones are dropped and counted by
+    /// [`notifications_dropped`](Self::notifications_dropped).
     pub fn take_notifications(&mut self) -> Vec<Notification> {
-        self.notifications.drain(..).collect()
+        self.notifications.take()
     }
 
-    /// Notices received so far, in arrival order; they are forgotten. At most
-    /// [`MAX_QUEUED_NOTICES`] are kept; older ones are dropped and counted by
-    /// [`notices_dropped`](Self::notices_dropped).
+    /// How many notifications were dropped because their queue was full.
+    pub fn notifications_dropped(&self) -> u64 {
+        self.notifications.dropped()
+    }
+
+    /// Notices received so far, in arrival order; they are forgotten. At most [`Budgets::notices`]
+    /// bytes are kept; older ones are dropped and counted by [`notices_dropped`](Self::notices_dropped).
     pub fn take_notices(&mut self) -> Vec<Error> {
-        self.notices.drain(..).collect()
+        self.notices.take()
     }
 
     /// How many notices were dropped because the queue was full.
     pub fn notices_dropped(&self) -> u64 {
-        self.notices_dropped
+        self.notices.dropped()
     }
 
     // ----- TLS -----
@@ -461,9 +553,10 @@ impl Connection {
         );
     }
 
-    /// The next result, the end marker, or "not yet".
+    /// The next result, the end marker, or "not yet". Taking a result may let input stopped by the
+    /// results budget be processed.
     pub fn poll_result(&mut self) -> PollResult {
-        match self.outbox.pop() {
+        let r = match self.outbox.pop() {
             Some(Output::Result(r)) if self.pipeline => {
                 self.pipeline_taken(&r);
                 PollResult::Ready(r)
@@ -472,7 +565,11 @@ impl Connection {
             Some(Output::End) => PollResult::Done,
             None if self.is_busy() => PollResult::Pending,
             None => PollResult::Done,
+        };
+        if self.stalled {
+            self.resume();
         }
+        r
     }
 
     // ----- input -----
@@ -509,6 +606,16 @@ impl Connection {
             return;
         }
         self.eof = true;
+        if self.stalled && !matches!(self.phase, Phase::Closed) {
+            // What arrived before the end is processed first, when the caller takes results.
+            self.pending_eof = Some(source);
+            return;
+        }
+        self.end_input(source);
+    }
+
+    /// Reports the end of the input (see [`handle_eof`](Self::handle_eof)).
+    fn end_input(&mut self, source: Option<std::io::Error>) {
         if matches!(self.phase, Phase::Closed) {
             return;
         }
@@ -553,11 +660,8 @@ impl Connection {
     }
 
     fn push_notice(&mut self, notice: Error) {
-        if self.notices.len() >= MAX_QUEUED_NOTICES {
-            self.notices.pop_front();
-            self.notices_dropped += 1;
-        }
-        self.notices.push_back(notice);
+        let bytes = budgets::error_bytes(&notice);
+        self.notices.push(notice, bytes, self.budgets.notices);
     }
 
     /// Processes every complete message in the receive buffer (one input pass). Rows keep offsets
@@ -568,6 +672,11 @@ impl Connection {
         // Take the buffer out so that messages can borrow it while `self` is mutated.
         let recv = std::mem::take(&mut self.recv);
         while consumed < recv.len() && !matches!(self.phase, Phase::Closed) {
+            if self.over_budget() {
+                // Back-pressure: the rest waits in `recv` until the caller takes what is queued.
+                self.stalled = true;
+                break;
+            }
             if let Some(n) = self.raw_startup_input(recv[consumed]) {
                 consumed += n;
                 continue;
@@ -581,7 +690,16 @@ impl Connection {
             match protocol::decode(&recv[consumed..], &self.limits) {
                 Ok(Decoded::Message(msg, len)) => {
                     consumed += len;
+                    let sent = self.send.len();
                     self.handle_message(msg, &recv);
+                    // Replies the message made the client owe (authentication answers, CopyFail).
+                    self.replies += self.send.len().saturating_sub(sent);
+                    if self.error_buffer.len() > self.budgets.error_message {
+                        self.error_dropped += budgets::trim_error_buffer(
+                            &mut self.error_buffer,
+                            self.budgets.error_message,
+                        ) as u64;
+                    }
                 }
                 Ok(Decoded::NeedMore(_)) => break,
                 Err(e) => {
@@ -617,16 +735,19 @@ impl Connection {
                 channel,
                 payload,
             } => {
-                self.notifications.push_back(Notification {
+                let n = Notification {
                     channel: String::from_utf8_lossy(channel).into_owned(),
                     pid,
                     payload: String::from_utf8_lossy(payload).into_owned(),
-                });
+                };
+                let bytes = n.channel.len() + n.payload.len();
+                self.notifications
+                    .push(n, bytes, self.budgets.notifications);
             }
             BackendMessage::ParameterStatus { name, value } => {
-                let name = String::from_utf8_lossy(name).into_owned();
-                let value = String::from_utf8_lossy(value).into_owned();
-                self.parameter_status(name, value);
+                let name = String::from_utf8_lossy(name);
+                let value = String::from_utf8_lossy(value);
+                self.parameter_status(&name, &value);
             }
             msg => match self.phase {
                 Phase::Startup(_) => self.handle_startup_message(msg),
@@ -637,28 +758,18 @@ impl Connection {
     }
 
     /// A ParameterStatus: remembered; the encodings decide how text is read.
-    fn parameter_status(&mut self, name: String, value: String) {
-        let refuse = match name.as_str() {
-            "client_encoding" => !is_utf8_name(&value),
+    fn parameter_status(&mut self, name: &str, value: &str) {
+        let refuse = match name {
+            "client_encoding" => !is_utf8_name(value),
             "server_encoding" => {
                 self.check_utf8 = value == "SQL_ASCII";
                 false
             }
             _ => false,
         };
-        let value = match self.params.iter_mut().find(|(n, _)| *n == name) {
-            Some(slot) => {
-                slot.1 = value;
-                &slot.1
-            }
-            None => {
-                self.params.push((name, value));
-                &self.params[self.params.len() - 1].1
-            }
-        };
+        self.params.set(name, value, &self.budgets);
         if refuse {
-            let value = value.clone();
-            self.refuse_client_encoding(&value);
+            self.refuse_client_encoding(value);
         }
     }
 

@@ -15,7 +15,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::result::{Column, Outbox, Output, QueryResult, RowsBuilder};
-use super::{COPY_IN_TEXT, COPY_OUT_TEXT, Connection, Phase, error_from_fields, text};
+use super::{
+    Budgets, COPY_IN_TEXT, COPY_OUT_TEXT, Connection, Phase, RESULT_TOO_LARGE_TEXT,
+    error_from_fields, text,
+};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::backend::{BackendMessage, DataRow, RowDescription, TransactionStatus};
 use crate::protocol::{self, frontend};
@@ -101,6 +104,10 @@ pub(super) struct SimpleQuery {
     statement: Statement,
     /// The COPY the caller drives, if any.
     copy: Option<CopyDirection>,
+    /// The bytes (whole DataRow messages) of the rows in the row set under construction: checked
+    /// against [`Budgets::max_result_bytes`] for a whole row set, and in chunked-rows mode against
+    /// [`Budgets::results`] (a batch is handed over early when they reach it).
+    row_bytes: usize,
 }
 
 impl SimpleQuery {
@@ -109,8 +116,31 @@ impl SimpleQuery {
             chunk_rows,
             statement: Statement::Idle,
             copy,
+            row_bytes: 0,
         }
     }
+
+    /// The most bytes of rows the row set under construction may hold: a batch is handed over (in
+    /// chunked-rows mode: when its rows would fill what the results budget has left, `queued`
+    /// being the bytes already queued) or the row set fails (whole) beyond it.
+    #[inline]
+    fn row_limit(&self, budgets: &Budgets, queued: usize) -> usize {
+        match self.chunk_rows {
+            Some(_) => budgets.results.saturating_sub(queued),
+            None => budgets.max_result_bytes,
+        }
+    }
+}
+
+/// The error of a whole row set longer than [`Budgets::max_result_bytes`].
+fn result_too_large(limit: usize) -> Error {
+    Error::new(
+        ErrorKind::Other,
+        format!("{RESULT_TOO_LARGE_TEXT} ({limit} bytes)"),
+    )
+    .with_severity("ERROR")
+    // program_limit_exceeded
+    .with_code("54000")
 }
 
 /// Where the answer to the current statement of a request stands.
@@ -162,8 +192,8 @@ impl Requests {
             self.skipping = false;
         } else if self.skipping {
             if request.ends_command() {
-                outbox.push(Output::Result(Ok(QueryResult::PipelineAborted)), false);
-                outbox.push(Output::End, false);
+                outbox.push(Output::Result(Ok(QueryResult::PipelineAborted)));
+                outbox.push(Output::End);
             }
             return;
         }
@@ -200,6 +230,14 @@ impl Requests {
             && matches!(q.statement, Statement::CopyInActive)
         {
             q.statement = Statement::CopyIn;
+        }
+    }
+
+    /// The bytes of the rows of the row set in progress (see [`SimpleQuery::row_bytes`]).
+    pub(super) fn building_bytes(&self) -> usize {
+        match self.queue.front().and_then(Request::query) {
+            Some(q) if matches!(q.statement, Statement::Rows(_)) => q.row_bytes,
+            _ => 0,
         }
     }
 
@@ -243,9 +281,9 @@ impl Requests {
             }
             if front.ends_command() {
                 if failed_ended {
-                    outbox.push(Output::Result(Ok(QueryResult::PipelineAborted)), false);
+                    outbox.push(Output::Result(Ok(QueryResult::PipelineAborted)));
                 }
-                outbox.push(Output::End, false);
+                outbox.push(Output::End);
                 failed_ended = true;
             }
             self.queue.pop_front();
@@ -283,23 +321,34 @@ struct Sink<'a> {
     send: &'a mut Vec<u8>,
     last_columns: &'a mut Option<(Vec<u8>, Arc<[Column]>)>,
     copy_out: &'a mut CopyQueue,
+    budgets: &'a Budgets,
 }
 
 impl SimpleQuery {
     /// Queues a result of this request.
     fn deliver(&self, outbox: &mut Outbox, r: Result<QueryResult, Error>) {
-        outbox.push(Output::Result(r), self.chunk_rows.is_some());
+        outbox.push(Output::Result(r));
     }
 
-    /// A row was added to the row set in progress: in chunked-rows mode, hands over a full batch.
+    /// A row of `len` bytes was added to the row set in progress: in chunked-rows mode, hands over
+    /// a full batch (or one that reached the results budget); a whole row set fails past
+    /// `max_result_bytes`.
     #[inline]
-    fn row_added(&mut self, outbox: &mut Outbox) {
-        if let Some(max) = self.chunk_rows
-            && let Statement::Rows(rows) = &mut self.statement
-            && rows.len() >= max
-        {
-            let batch = rows.take_batch();
-            outbox.push(Output::Result(Ok(QueryResult::Rows(batch))), true);
+    fn row_added(&mut self, len: usize, sink: &mut Sink<'_>) {
+        self.row_bytes += len;
+        let limit = self.row_limit(sink.budgets, sink.outbox.bytes());
+        let Statement::Rows(rows) = &mut self.statement else {
+            return;
+        };
+        match self.chunk_rows {
+            Some(max) if rows.len() >= max || self.row_bytes >= limit => {
+                let batch = rows.take_batch();
+                self.row_bytes = 0;
+                sink.outbox
+                    .push(Output::Result(Ok(QueryResult::Rows(batch))));
+            }
+            None if self.row_bytes > limit => self.refuse_rows(result_too_large(limit), sink),
+            _ => {}
         }
     }
 
@@ -392,6 +441,7 @@ impl SimpleQuery {
             }
         };
         self.statement = Statement::Rows(RowsBuilder::new(columns));
+        self.row_bytes = 0;
         Step::Continue
     }
 
@@ -420,7 +470,8 @@ impl SimpleQuery {
         };
         match refused {
             Some(e) => self.refuse_rows(e, sink),
-            None => self.row_added(sink.outbox),
+            // The whole message: type, length word, field count and the field area.
+            None => self.row_added(row.body().len() + 7, sink),
         }
         Step::Continue
     }
@@ -436,6 +487,7 @@ impl SimpleQuery {
                 self.deliver(sink.outbox, Err(e));
             }
             Statement::Rows(rows) => {
+                self.row_bytes = 0;
                 self.deliver(sink.outbox, Ok(QueryResult::Rows(rows.finish(tag))));
             }
             Statement::Discard => {}
@@ -550,6 +602,7 @@ impl Connection {
         let Some(q) = self.requests.queue.front_mut().and_then(Request::query_mut) else {
             return at;
         };
+        let mut limit = q.row_limit(&self.budgets, self.outbox.bytes());
         let Statement::Rows(rows) = &mut q.statement else {
             return at;
         };
@@ -562,17 +615,26 @@ impl Connection {
                 return at;
             };
             at += len;
+            q.row_bytes += len;
             if self.check_utf8
                 && let Err(e) = rows.check_last_row_utf8(pass)
             {
                 break e;
             }
-            if let Some(max) = q.chunk_rows
-                && rows.len() >= max
-            {
-                let batch = rows.take_batch();
-                self.outbox
-                    .push(Output::Result(Ok(QueryResult::Rows(batch))), true);
+            match q.chunk_rows {
+                Some(max) if rows.len() >= max || q.row_bytes >= limit => {
+                    let batch = rows.take_batch();
+                    q.row_bytes = 0;
+                    self.outbox
+                        .push(Output::Result(Ok(QueryResult::Rows(batch))));
+                    if self.outbox.bytes() >= self.budgets.results {
+                        // Back-pressure: the caller's process loop stops here.
+                        return at;
+                    }
+                    limit = self.budgets.results - self.outbox.bytes();
+                }
+                None if q.row_bytes > limit => break result_too_large(limit),
+                _ => {}
             }
         };
         let mut sink = Sink {
@@ -583,6 +645,7 @@ impl Connection {
             send: &mut self.send,
             last_columns: &mut self.last_columns,
             copy_out: &mut self.copy_out,
+            budgets: &self.budgets,
         };
         q.refuse_rows(refused, &mut sink);
         at
@@ -603,6 +666,7 @@ impl Connection {
             send: &mut self.send,
             last_columns: &mut self.last_columns,
             copy_out: &mut self.copy_out,
+            budgets: &self.budgets,
         };
         if let BackendMessage::ErrorResponse(fields) = msg
             && !matches!(front, Request::Query(_))
@@ -613,7 +677,7 @@ impl Connection {
             if let Some(q) = front.query_mut() {
                 q.statement = Statement::Idle;
             }
-            sink.outbox.push(Output::Result(Err(e)), false);
+            sink.outbox.push(Output::Result(Err(e)));
             self.requests.skip_to_sync(&mut self.outbox);
             return;
         }
@@ -633,13 +697,13 @@ impl Connection {
             Step::Ready(status) => {
                 self.tx_status = status;
                 self.requests.queue.pop_front();
-                self.outbox.push(Output::End, false);
+                self.outbox.push(Output::End);
             }
             Step::Done => {
                 if let Some(done) = self.requests.queue.pop_front()
                     && done.ends_command()
                 {
-                    self.outbox.push(Output::End, false);
+                    self.outbox.push(Output::End);
                 }
             }
             Step::RefusedCopyIn => {
@@ -668,7 +732,6 @@ impl Connection {
             // is followed by the server closing the socket.
             BackendMessage::ErrorResponse(fields) => {
                 let e = error_from_fields(fields);
-                self.error_buffer.push_str(&e.libpq_text());
                 self.push_notice(e);
             }
             other => {
@@ -688,7 +751,7 @@ impl Connection {
             q.statement = Statement::Idle;
         }
         if !self.requests.queue.is_empty() {
-            self.outbox.push(Output::Result(Err(err.clone())), false);
+            self.outbox.push(Output::Result(Err(err.clone())));
         }
         let mut ends = 0;
         for r in self.requests.queue.drain(..) {
@@ -706,7 +769,7 @@ impl Connection {
             }
         }
         for _ in 0..ends {
-            self.outbox.push(Output::End, false);
+            self.outbox.push(Output::End);
         }
     }
 }

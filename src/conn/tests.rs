@@ -503,3 +503,25 @@ fn equal_results_received_in_different_chunkings_are_equal() {
 }
 
 mod tls;
+
+/// 200,000 distinct ParameterStatus names: O(1) each, a bounded map, the reported names kept.
+#[test]
+fn parameter_status_flood_is_bounded_and_linear() {
+    let mut conn = Connection::new(config());
+    let n = conn.pending_output().len();
+    conn.consume_output(n);
+    let mut input = auth_ok();
+    for i in 0..200_000 {
+        input.extend(param(&format!("guc_{i}"), "value"));
+    }
+    input.extend(param("server_version", "17"));
+    input.extend(msg(b'K', &[0, 0, 0, 1, 0, 0, 0, 2]));
+    input.extend(ready());
+    for chunk in input.chunks(65536) {
+        conn.handle_input(chunk);
+    }
+    assert_eq!(conn.state(), State::Idle, "{:?}", conn.fatal_error());
+    assert_eq!(conn.parameter("server_version"), Some("17"));
+    assert_eq!(conn.parameters_dropped(), 200_000 - 256);
+    assert!(conn.held_bytes() <= conn.budgets().parameter_bytes + 1024);
+}

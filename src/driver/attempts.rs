@@ -29,8 +29,6 @@ enum Slot {
 pub(crate) struct Attempts {
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
-    /// The attempt each socket belongs to, by socket index.
-    by_socket: Vec<Option<usize>>,
     running: usize,
     /// Attempts that ended since the last [`Reactor::take_ended_connects`].
     ended: Vec<AttemptId>,
@@ -60,15 +58,6 @@ impl Attempts {
                 let left = d.saturating_duration_since(Instant::now());
                 Some(timeout.map_or(left, |t| t.min(left)))
             }
-        }
-    }
-
-    fn set_socket(&mut self, socket: Option<ConnId>, attempt: Option<usize>) {
-        if let Some(id) = socket {
-            if self.by_socket.len() <= id.index() {
-                self.by_socket.resize(id.index() + 1, None);
-            }
-            self.by_socket[id.index()] = attempt;
         }
     }
 
@@ -165,9 +154,7 @@ impl Reactor {
         match slot.take() {
             Some(Slot::Running(attempt)) => {
                 self.attempts.running -= 1;
-                let socket = attempt.socket();
-                self.attempts.set_socket(socket, None);
-                if let Some(id) = socket {
+                if let Some(id) = attempt.socket() {
                     self.close(id);
                 }
             }
@@ -200,27 +187,16 @@ impl Reactor {
         Some((super::host_name(target), target.port))
     }
 
-    /// Steps the attempts whose sockets had events in the last dispatch, and those whose deadline
-    /// passed. Called by [`dispatch`](Self::dispatch) when any attempt runs.
+    /// Steps every running attempt (one whose socket made no progress returns at once): called by
+    /// [`dispatch`](Self::dispatch) after its reads when any attempt runs. Scanning them all,
+    /// rather than the sockets with events, also catches input read without an event (a read that
+    /// stopped at its per-turn budget and went on at the next turn) and passed deadlines.
     pub(crate) fn advance_connects(&mut self) {
         let now = Instant::now();
-        let mut due: Vec<usize> = Vec::new();
-        for id in &self.ready {
-            if let Some(Some(index)) = self.attempts.by_socket.get(id.index()) {
-                due.push(*index);
+        for index in 0..self.attempts.slots.len() {
+            if matches!(self.attempts.slots[index], Some(Slot::Running(_))) {
+                self.step_attempt(index, now);
             }
-        }
-        for (index, slot) in self.attempts.slots.iter().enumerate() {
-            if let Some(Slot::Running(a)) = slot
-                && a.deadline().is_some_and(|d| now >= d)
-            {
-                due.push(index);
-            }
-        }
-        due.sort_unstable();
-        due.dedup();
-        for index in due {
-            self.step_attempt(index, now);
         }
     }
 
@@ -237,19 +213,11 @@ impl Reactor {
         else {
             return;
         };
-        let before = attempt.socket();
-        let progress = attempt.step(self, now);
-        let after = attempt.socket();
-        if before != after {
-            self.attempts.set_socket(before, None);
-        }
-        match progress {
+        match attempt.step(self, now) {
             Progress::Waiting => {
-                self.attempts.set_socket(after, Some(index));
                 self.attempts.slots[index] = Some(Slot::Running(attempt));
             }
             Progress::Ended(outcome) => {
-                self.attempts.set_socket(after, None);
                 if let Ok(id) = &outcome
                     && let Some(target) = attempt.target()
                 {

@@ -46,7 +46,7 @@ use mio::event::Source;
 use mio::{Events, Poll, Token};
 
 use crate::auth::{ScramClient, ScramKeyCache};
-use crate::conn::{Connection, PollResult, StartupConfig};
+use crate::conn::{Budgets, Connection, PollResult, StartupConfig};
 use crate::conninfo::{Config, ConnectParams, Environment, Host, Target};
 use crate::error::{Error, ErrorKind};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -92,6 +92,14 @@ pub struct Reactor {
     attempts: attempts::Attempts,
     /// The host (as given) and port each connection made by an attempt went to, by index.
     origins: Vec<Option<(Box<str>, u16)>>,
+    /// Connections whose last read stopped at the per-turn budget with input left
+    /// ([`PgSocket::pending_read`]): the next [`dispatch`](Reactor::dispatch) does not wait, and
+    /// reads them again after the events of the others.
+    pending: Vec<ConnId>,
+    /// Whether a connection is in `pending`, by index.
+    is_pending: Vec<bool>,
+    /// The budgets given to every connection opened from now on ([`Reactor::set_budgets`]).
+    budgets: Option<Budgets>,
 }
 
 /// The token of a cancel request's socket (never a connection's index).
@@ -118,6 +126,9 @@ impl Reactor {
             is_touched: Vec::new(),
             attempts: attempts::Attempts::default(),
             origins: Vec::new(),
+            pending: Vec::new(),
+            is_pending: Vec::new(),
+            budgets: None,
         })
     }
 
@@ -140,7 +151,16 @@ impl Reactor {
             .map(|(i, _)| ConnId(i))
     }
 
-    fn insert(&mut self, socket: PgSocket) -> Result<ConnId, Error> {
+    /// The [`Budgets`] of every connection opened from now on (connections already open keep
+    /// theirs; [`Connection::set_budgets`] changes one). Default: [`Budgets::default`].
+    pub fn set_budgets(&mut self, budgets: Budgets) {
+        self.budgets = Some(budgets);
+    }
+
+    fn insert(&mut self, mut socket: PgSocket) -> Result<ConnId, Error> {
+        if let Some(budgets) = self.budgets {
+            socket.conn_mut().set_budgets(budgets);
+        }
         let index = match self.free.pop() {
             Some(i) => {
                 self.sockets[i] = Some(socket);
@@ -230,6 +250,14 @@ impl Reactor {
         if matches!(self.update(id), Ok(n) if n > 0) {
             mark_touched(&mut self.touched, &mut self.is_touched, id.0);
         }
+        self.note_pending(id);
+    }
+
+    /// Remembers connection `id` for the next turn if its last read stopped at the per-turn budget.
+    fn note_pending(&mut self, id: ConnId) {
+        if self.get(id).is_some_and(PgSocket::pending_read) {
+            mark_touched(&mut self.pending, &mut self.is_pending, id.0);
+        }
     }
 
     /// Makes progress on connection `id` while the caller waits for it: without waiting where
@@ -283,6 +311,7 @@ impl Reactor {
             mark_touched(&mut self.touched, &mut self.is_touched, id.0);
         }
         let _ = self.update(id);
+        self.note_pending(id);
         n
     }
 
@@ -297,17 +326,35 @@ impl Reactor {
     }
 
     /// Waits once for readiness (at most `timeout`) and handles every event: all connections progress.
+    ///
+    /// One turn reads at most [`Budgets::read_per_turn`](crate::conn::Budgets::read_per_turn)
+    /// bytes from each connection. A connection stopped there with input left does not wait for a
+    /// readiness edge (it may have none to come): the next turn polls without waiting, and after
+    /// the events reads it again. So a caller's deadline is checked between turns however fast one
+    /// server sends, and every other connection is served on each turn.
     pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
         let attempts = self.attempts.any_running();
-        let timeout = if attempts {
+        let pending = std::mem::take(&mut self.pending);
+        for id in &pending {
+            self.is_pending[id.0] = false;
+        }
+        let timeout = if !pending.is_empty() {
+            Some(Duration::ZERO)
+        } else if attempts {
             self.attempts.cap_timeout(timeout)
         } else {
             timeout
         };
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
-            Err(e) => return Err(stream::io_error(e)),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                self.requeue(pending);
+                return Ok(());
+            }
+            Err(e) => {
+                self.requeue(pending);
+                return Err(stream::io_error(e));
+            }
         }
         let registry = self.poll.registry();
         self.ready.clear();
@@ -319,12 +366,42 @@ impl Reactor {
                 let _ = socket.update_registration(registry, event.token());
                 self.ready.push(ConnId(index));
                 mark_touched(&mut self.touched, &mut self.is_touched, index);
+                if socket.pending_read() {
+                    mark_touched(&mut self.pending, &mut self.is_pending, index);
+                }
+            }
+        }
+        // The connections left with input at the last turn and no event at this one.
+        for id in pending {
+            // Read at this turn's event already (and still pending: queued again), or gone.
+            if self.is_pending.get(id.0).copied().unwrap_or(false) {
+                continue;
+            }
+            let Some(Some(socket)) = self.sockets.get_mut(id.0) else {
+                continue;
+            };
+            if !socket.pending_read() {
+                continue;
+            }
+            // No edge can be counted on: read to `WouldBlock` (or the budget).
+            with_scratch(|scratch| socket.on_event(scratch, true));
+            let _ = socket.update_registration(registry, Token(id.0));
+            mark_touched(&mut self.touched, &mut self.is_touched, id.0);
+            if socket.pending_read() {
+                mark_touched(&mut self.pending, &mut self.is_pending, id.0);
             }
         }
         if attempts {
             self.advance_connects();
         }
         Ok(())
+    }
+
+    /// Puts back connections taken from `pending` by a turn that read nothing.
+    fn requeue(&mut self, pending: Vec<ConnId>) {
+        for id in pending {
+            mark_touched(&mut self.pending, &mut self.is_pending, id.0);
+        }
     }
 
     /// The connections whose input was read (by [`dispatch`](Self::dispatch) or

@@ -26,6 +26,12 @@ use crate::error::{Error, ErrorKind};
 /// `update_registration` reads them at once before registering again. Every path that takes results
 /// goes through it ([`Reactor::poll_result`](super::Reactor::poll_result); any other path can
 /// notice with [`PgSocket::read_stalled`]).
+///
+/// Fairness: one call reads at most [`Budgets::read_per_turn`](crate::conn::Budgets::read_per_turn)
+/// bytes, so that a server sending without pause cannot hold the thread. When a call stops there,
+/// the socket may still hold bytes whose readiness edge has already been consumed:
+/// [`PgSocket::pending_read`] says so, and the caller must read again without waiting for an event
+/// (the [`Reactor`](super::Reactor) does, at its next turn, after the other connections).
 #[derive(Debug)]
 pub struct PgSocket {
     stream: Stream,
@@ -46,6 +52,8 @@ pub struct PgSocket {
     /// How many sends the next miss lets pass: doubles (plus one) with every miss in a row, from
     /// [`HINT_BACKOFF_MIN`] up to `u8::MAX`; a hit starts it over.
     hint_backoff: u8,
+    /// The last read stopped at the per-turn budget: bytes may wait with no readiness edge to come.
+    pending_read: bool,
 }
 
 /// After an early read found nothing, how many sends go by before the next early read. After misses
@@ -82,6 +90,7 @@ impl PgSocket {
             read_hint: false,
             hint_skip: 0,
             hint_backoff: HINT_BACKOFF_MIN,
+            pending_read: false,
         }
     }
 
@@ -195,6 +204,15 @@ impl PgSocket {
             (Some(r), Some(w)) => Some(r | w),
             (r, w) => r.or(w),
         }
+    }
+
+    /// Whether the last read stopped at the per-turn budget
+    /// ([`Budgets::read_per_turn`](crate::conn::Budgets::read_per_turn)) while the session still
+    /// wanted input: the socket may hold bytes whose readiness edge was already consumed, so read
+    /// again ([`on_event`](Self::on_event) or [`read_available`](Self::read_available)) without
+    /// waiting for readiness, after serving the other connections.
+    pub fn pending_read(&self) -> bool {
+        self.pending_read && self.wants_input()
     }
 
     /// Whether the session wants input while the socket is not registered for it: reading was
@@ -339,13 +357,23 @@ impl PgSocket {
     /// edge, the loop goes on to `WouldBlock` or the end of stream. Elsewhere (kqueue) the loop
     /// always does.
     ///
-    /// Returns the number of bytes read.
+    /// At most [`Budgets::read_per_turn`](crate::conn::Budgets::read_per_turn) bytes are read (see
+    /// [`pending_read`](Self::pending_read)). Returns the number of bytes read.
     pub fn read_available(&mut self, scratch: &mut [u8], read_closed: bool) -> usize {
+        self.pending_read = false;
         if !self.connected {
             return 0;
         }
+        let budget = self.conn.budgets().read_per_turn.max(1);
         let mut total = 0;
         while self.wants_input() {
+            if total >= budget {
+                // Fairness: the rest waits for the next turn, which must not wait for an edge.
+                self.pending_read = true;
+                break;
+            }
+            let want = scratch.len().min(budget - total).max(1);
+            let scratch = &mut scratch[..want];
             match self.transport.read_tls(&mut self.stream, scratch) {
                 Ok(0) => {
                     self.input_ended(None);

@@ -34,9 +34,9 @@ impl CopyQueue {
         Some(self.data.split().freeze())
     }
 
-    /// The bytes queued.
+    /// The bytes queued, each CopyData's bookkeeping included (empty ones count too).
     pub(in crate::conn) fn bytes(&self) -> usize {
-        self.data.len()
+        self.data.len() + self.lengths.len() * std::mem::size_of::<usize>()
     }
 
     /// Forgets what is queued.

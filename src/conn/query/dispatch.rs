@@ -37,10 +37,8 @@ pub(super) fn front_step(
         Request::Parse { prepare, .. } => match msg {
             BackendMessage::ParseComplete => {
                 if *prepare {
-                    sink.outbox.push(
-                        Output::Result(Ok(QueryResult::Command(String::new()))),
-                        false,
-                    );
+                    sink.outbox
+                        .push(Output::Result(Ok(QueryResult::Command(String::new()))));
                 }
                 Step::Done
             }
@@ -69,9 +67,9 @@ pub(super) fn front_step(
                 if silent {
                 } else if pipeline {
                     sink.outbox
-                        .push(Output::Result(Ok(QueryResult::PipelineSync)), false);
+                        .push(Output::Result(Ok(QueryResult::PipelineSync)));
                 } else {
-                    sink.outbox.push(Output::End, false);
+                    sink.outbox.push(Output::End);
                 }
                 return FrontStep::Synced(status);
             }

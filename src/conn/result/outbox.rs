@@ -4,7 +4,8 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use super::{Error, QueryResult};
+use super::{Error, QueryResult, Rows};
+use crate::conn::budgets::{ENTRY_COST, error_bytes};
 
 /// What [`Outbox`] hands out: a statement's result, or the end marker of a request.
 #[derive(Debug)]
@@ -18,8 +19,8 @@ pub(in crate::conn) enum Output {
 #[derive(Debug)]
 struct Queued {
     output: Output,
-    /// The row bytes counted against [`MAX_QUEUED_ROW_BYTES`](super::MAX_QUEUED_ROW_BYTES).
-    row_bytes: usize,
+    /// The bytes counted against the results budget ([`Budgets::results`](crate::conn::Budgets::results)).
+    bytes: usize,
 }
 
 /// Results and end markers waiting for the caller, in order. A result whose rows still refer to
@@ -31,28 +32,45 @@ pub(in crate::conn) struct Outbox {
     queue: VecDeque<Queued>,
     /// How many entries at the back of `queue` wait for the pass's buffer.
     waiting: usize,
-    /// The row bytes of counted results in `queue`.
-    row_bytes: usize,
+    /// The bytes of the entries in `queue` (see [`output_bytes`]).
+    bytes: usize,
+}
+
+/// What a column description is counted as, per column (its name and bookkeeping).
+const COLUMN_COST: usize = 64;
+
+/// The bytes an output is counted as: every message whole (a DataRow's length word, field count
+/// and field lengths included, so empty and zero-column rows count), its columns, and
+/// [`ENTRY_COST`]. Integer arithmetic only: no walk over rows or columns.
+fn output_bytes(output: &Output) -> usize {
+    ENTRY_COST
+        + match output {
+            Output::Result(Ok(QueryResult::Rows(rows))) => rows_bytes(rows),
+            Output::Result(Ok(QueryResult::Command(tag))) => tag.len(),
+            Output::Result(Ok(_)) | Output::End => 0,
+            Output::Result(Err(e)) => error_bytes(e),
+        }
+}
+
+/// A row set as received: 7 bytes of framing per DataRow (type, length, field count), 4 per field
+/// and the values (what `data_bytes` counts), plus its columns.
+fn rows_bytes(rows: &Rows) -> usize {
+    rows.data_bytes()
+        .saturating_add(rows.len().saturating_mul(7))
+        .saturating_add(rows.d.columns.len().saturating_mul(COLUMN_COST))
 }
 
 impl Outbox {
-    /// Queues a result or end marker; `count_rows` counts its row bytes for backpressure
-    /// (chunked-rows mode).
-    pub(in crate::conn) fn push(&mut self, output: Output, count_rows: bool) {
-        let rows = match &output {
-            Output::Result(Ok(QueryResult::Rows(rows))) => Some(rows),
-            _ => None,
-        };
-        let refers_pending = rows.is_some_and(|rows| rows.d.pending > 0);
-        let row_bytes = match rows {
-            Some(rows) if count_rows => rows.data_bytes(),
-            _ => 0,
-        };
-        self.row_bytes += row_bytes;
+    /// Queues a result or end marker, counting its bytes against the results budget.
+    pub(in crate::conn) fn push(&mut self, output: Output) {
+        let refers_pending =
+            matches!(&output, Output::Result(Ok(QueryResult::Rows(rows))) if rows.d.pending > 0);
+        let bytes = output_bytes(&output);
+        self.bytes += bytes;
         if refers_pending || self.waiting > 0 {
             self.waiting += 1;
         }
-        self.queue.push_back(Queued { output, row_bytes });
+        self.queue.push_back(Queued { output, bytes });
     }
 
     /// Whether results wait for the receive buffer of the current input pass.
@@ -76,7 +94,7 @@ impl Outbox {
             return None;
         }
         let queued = self.queue.pop_front()?;
-        self.row_bytes -= queued.row_bytes;
+        self.bytes -= queued.bytes;
         Some(queued.output)
     }
 
@@ -90,8 +108,8 @@ impl Outbox {
         self.queue.len()
     }
 
-    /// The row bytes of queued chunked-rows results.
-    pub(in crate::conn) fn row_bytes(&self) -> usize {
-        self.row_bytes
+    /// The bytes of the queued results and end markers.
+    pub(in crate::conn) fn bytes(&self) -> usize {
+        self.bytes
     }
 }

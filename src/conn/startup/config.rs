@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
 
 use crate::auth::{ChannelBinding, ScramKeyCache, ScramLimits};
+use crate::conn::Budgets;
 use crate::conninfo::{
     ChannelBindingMode, ConnectParams, ProtocolVersion, SslMode, SslNegotiation, Target,
 };
@@ -35,6 +36,7 @@ pub struct StartupConfig {
     pub(super) scram_nonce: String,
     pub(super) scram_limits: ScramLimits,
     pub(super) limits: Limits,
+    pub(super) budgets: Budgets,
     pub(super) scram_cache: Option<Arc<Mutex<ScramKeyCache>>>,
 }
 
@@ -77,6 +79,7 @@ impl StartupConfig {
                 scram_nonce: scram_nonce.into(),
                 scram_limits: ScramLimits::default(),
                 limits: Limits::default(),
+                budgets: Budgets::default(),
                 scram_cache: None,
             },
         }
@@ -226,6 +229,17 @@ impl StartupConfig {
         self.limits
     }
 
+    /// The budgets: how many bytes the server can make the connection store, queue by queue.
+    pub fn budgets(&self) -> Budgets {
+        self.budgets
+    }
+
+    /// The same config with these [`Budgets`].
+    pub fn with_budgets(mut self, budgets: Budgets) -> StartupConfig {
+        self.budgets = budgets;
+        self
+    }
+
     /// Whether this attempt negotiates TLS: only over TCP (sslmode does not apply to Unix sockets,
     /// as in libpq), only when [`try_tls`](StartupConfigBuilder::try_tls) is set, never for
     /// `sslmode=disable`; for `allow` and `prefer` only where the transport can run TLS
@@ -369,6 +383,13 @@ impl StartupConfigBuilder {
     /// Decoder limits.
     pub fn limits(mut self, limits: Limits) -> StartupConfigBuilder {
         self.config.limits = limits;
+        self
+    }
+
+    /// The [`Budgets`]: how many bytes the server can make the connection store, queue by queue, and
+    /// what happens at each limit (default [`Budgets::default`]).
+    pub fn budgets(mut self, budgets: Budgets) -> StartupConfigBuilder {
+        self.config.budgets = budgets;
         self
     }
 
