@@ -1,10 +1,13 @@
 //! [`Dblink`]: PostgreSQL's dblink API on named connections, in Rust.
 
+mod connect;
+mod status;
+
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::conn::{Connection, Notification, PipelineStatus, PollResult, QueryResult, Rows, State};
-use crate::driver::{ConnId, Reactor};
+use crate::driver::{AttemptId, ConnId, Reactor};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::backend::TransactionStatus;
 
@@ -47,6 +50,16 @@ pub struct Dblink {
     /// Connections the last [`Dblink::wait`] reported: still ready until their results are taken.
     reported: Vec<ConnId>,
     cancel_timeout: Duration,
+    /// Names reserved by [`Dblink::connect_start`] whose outcome was not collected yet.
+    connecting: HashMap<String, Pending, foldhash::fast::RandomState>,
+    /// The name of each running attempt, by its id.
+    by_attempt: Vec<Option<String>>,
+}
+
+/// A name still connecting, or whose attempt failed and was not collected yet.
+enum Pending {
+    Running(AttemptId),
+    Failed(Error),
 }
 
 struct Entry {
@@ -79,6 +92,14 @@ fn not_available(name: &str) -> Error {
     )
     .with_severity("ERROR")
     .with_code(crate::sqlstate::CONNECTION_DOES_NOT_EXIST)
+}
+
+/// A `&self` verb on a name still connecting: it cannot wait.
+fn still_connecting(name: &str) -> Error {
+    Error::new(
+        ErrorKind::Usage,
+        format!("connection \"{name}\" is still being established"),
+    )
 }
 
 /// `could not establish connection` (08001) with libpq's reason as the detail.
@@ -116,6 +137,8 @@ impl Dblink {
             in_flight_count: 0,
             reported: Vec::new(),
             cancel_timeout: CANCEL_TIMEOUT,
+            connecting: HashMap::default(),
+            by_attempt: Vec::new(),
         })
     }
 
@@ -130,16 +153,27 @@ impl Dblink {
         self.cancel_timeout = timeout;
     }
 
-    fn entry(&self, name: &str) -> Result<&Entry, Error> {
-        self.names.get(name).ok_or_else(|| not_available(name))
+    /// The open connection `name`; a name still connecting is refused without waiting.
+    fn id(&self, name: &str) -> Result<ConnId, Error> {
+        match self.names.get(name) {
+            Some(e) => Ok(e.id),
+            None if self.connecting.contains_key(name) => Err(still_connecting(name)),
+            None => Err(not_available(name)),
+        }
     }
 
-    fn id(&self, name: &str) -> Result<ConnId, Error> {
-        self.entry(name).map(|e| e.id)
+    /// The open connection `name`, first waiting for its attempt like
+    /// [`connect_finish`](Self::connect_finish) if it is still connecting.
+    fn open_id(&mut self, name: &str) -> Result<ConnId, Error> {
+        match self.names.get(name) {
+            Some(e) => Ok(e.id),
+            None => self.finish_then_id(name),
+        }
     }
 
     /// The session state machine of a named connection (server parameters, backend pid, transaction
-    /// status, ...).
+    /// status, ...). A name still connecting is refused (`connection "NAME" is still being
+    /// established`): this cannot wait; call [`connect_finish`](Self::connect_finish) first.
     ///
     /// ```no_run
     /// let mut db = pgdblink::Dblink::new();
@@ -174,11 +208,7 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn connect(&mut self, name: &str, conninfo: &str) -> Result<(), Error> {
-        if self.names.contains_key(name) {
-            return Err(Error::new(ErrorKind::Usage, "duplicate connection name")
-                .with_severity("ERROR")
-                .with_code(crate::sqlstate::DUPLICATE_OBJECT));
-        }
+        self.check_free(name)?;
         let id = self
             .reactor
             .connect(conninfo)
@@ -214,6 +244,9 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn disconnect(&mut self, name: &str) -> Result<(), Error> {
+        if self.abandon(name) {
+            return Ok(());
+        }
         let entry = self.names.remove(name).ok_or_else(|| not_available(name))?;
         self.by_id[id_index(entry.id)] = None;
         self.set_in_flight(entry.id, false);
@@ -233,7 +266,11 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn connections(&self) -> Vec<String> {
-        self.names.keys().cloned().collect()
+        self.names
+            .keys()
+            .chain(self.connecting.keys())
+            .cloned()
+            .collect()
     }
 
     /// `dblink_send_query(name, sql)`: dispatches a simple Query without waiting.
@@ -250,7 +287,7 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn send_query(&mut self, name: &str, sql: &str) -> Result<(), Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.reactor.command_queued(id, |c| c.send_query(sql))?;
         self.set_in_flight(id, true);
         Ok(())
@@ -278,7 +315,7 @@ impl Dblink {
         sql: &str,
         max_rows: usize,
     ) -> Result<(), Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.reactor
             .command_queued(id, |c| c.send_query_chunked(sql, max_rows))?;
         self.set_in_flight(id, true);
@@ -299,7 +336,7 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn is_busy(&mut self, name: &str) -> Result<bool, Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.reactor.read_now(id);
         Ok(self.conn_mut(id).is_busy())
     }
@@ -321,7 +358,7 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn get_result(&mut self, name: &str) -> Result<Option<QueryResult>, Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.next_result(id)
     }
 
@@ -368,7 +405,7 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn cancel_query(&mut self, name: &str) -> Result<(), Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         let timeout = self.cancel_timeout;
         self.reactor.cancel(id, timeout)
     }
@@ -385,7 +422,15 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn error_message(&self, name: &str) -> Result<Option<String>, Error> {
-        let text = self.conn(name)?.error_message();
+        let Some(id) = self.status_id(name)? else {
+            return Ok(None);
+        };
+        let text = self
+            .reactor
+            .get(id)
+            .expect("registered connection")
+            .conn()
+            .error_message();
         let text = text.strip_suffix('\n').unwrap_or(text);
         Ok((!text.is_empty()).then(|| text.to_owned()))
     }
@@ -400,7 +445,9 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn ssl_in_use(&self, name: &str) -> Result<bool, Error> {
-        let id = self.id(name)?;
+        let Some(id) = self.status_id(name)? else {
+            return Ok(false);
+        };
         Ok(self.reactor.get(id).is_some_and(|s| s.ssl_in_use()))
     }
 
@@ -408,7 +455,9 @@ impl Dblink {
     /// (`rustls`), `protocol` (`TLSv1.2`, `TLSv1.3`), `cipher`, `key_bits`, `compression` (`off`);
     /// `None` for an unknown attribute or an unencrypted connection.
     pub fn ssl_attribute(&self, name: &str, attribute: &str) -> Result<Option<String>, Error> {
-        let id = self.id(name)?;
+        let Some(id) = self.status_id(name)? else {
+            return Ok(None);
+        };
         Ok(self
             .reactor
             .get(id)
@@ -428,7 +477,7 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn get_notify(&mut self, name: &str) -> Result<Vec<Notification>, Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.reactor.read_now(id);
         Ok(self.conn_mut(id).take_notifications())
     }
@@ -444,7 +493,7 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn take_notices(&mut self, name: &str) -> Result<Vec<Error>, Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         Ok(self.conn_mut(id).take_notices())
     }
 
@@ -457,6 +506,10 @@ impl Dblink {
     ) -> Result<T, Error> {
         if let Some(entry) = self.names.get(target) {
             let id = entry.id;
+            return f(self, id);
+        }
+        if self.connecting.contains_key(target) {
+            let id = self.finish_then_id(target)?;
             return f(self, id);
         }
         let id = self
@@ -551,7 +604,7 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn open(&mut self, name: &str, cursor: &str, sql: &str) -> Result<(), Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         if self.conn_mut(id).transaction_status() == TransactionStatus::Idle
             && self.conn_mut(id).state() == State::Idle
         {
@@ -580,7 +633,7 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn fetch(&mut self, name: &str, cursor: &str, count: u64) -> Result<Rows, Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         match self.run_to_end(id, &format!("FETCH {count} FROM {cursor}"))? {
             QueryResult::Rows(rows) => Ok(rows),
             _ => Err(Error::new(
@@ -605,7 +658,7 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn close(&mut self, name: &str, cursor: &str) -> Result<(), Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         exec_on(self, id, &format!("CLOSE {cursor}"))?;
         let entry = self.names.get_mut(name).expect("entry");
         if entry.new_xact_for_cursor {
@@ -628,7 +681,9 @@ impl Dblink {
 
     /// Beyond dblink: blocks until at least one named connection with a query in flight is no longer
     /// busy, or `timeout` passes; returns those names (empty on timeout, and at once when nothing is in
-    /// flight). This is how one thread fans a query out to many servers.
+    /// flight). This is how one thread fans a query out to many servers. Names started with
+    /// [`connect_start`](Self::connect_start) are reported too, once each, when their attempt has
+    /// ended either way ([`connect_finish`](Self::connect_finish) then says which).
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -650,7 +705,9 @@ impl Dblink {
     /// ```
     pub fn wait(&mut self, timeout: Option<Duration>) -> Result<Vec<String>, Error> {
         let deadline = timeout.map(|t| Instant::now() + t);
-        if self.in_flight_count == 0 {
+        // Attempts that ended since the last call (connect_start): reported once each.
+        let mut ended = self.settle_ended();
+        if self.in_flight_count == 0 && ended.is_empty() && self.reactor.connects_running() == 0 {
             self.reported.clear();
             return Ok(Vec::new());
         }
@@ -686,17 +743,21 @@ impl Dblink {
         candidates.sort_unstable();
         candidates.dedup();
         let mut ready_ids = candidates;
-        if ready_ids.is_empty() {
+        if ready_ids.is_empty() && ended.is_empty() {
+            let mut attempts = Vec::new();
             reactor.wait_until(deadline, |r| {
                 // `take_touched` lists each id once, and the first batch with a ready id ends the wait.
                 ready_ids.extend(r.take_touched().into_iter().filter(|&id| is_ready(r, id)));
-                !ready_ids.is_empty()
+                attempts.extend(r.take_ended_connects());
+                !ready_ids.is_empty() || !attempts.is_empty()
             })?;
+            ended = self.settle(attempts);
         }
-        let names = ready_ids
+        let mut names: Vec<String> = ready_ids
             .iter()
             .filter_map(|&id| self.by_id.get(id_index(id)).cloned().flatten())
             .collect();
+        names.extend(ended);
         self.reported = ready_ids;
         Ok(names)
     }
@@ -724,7 +785,7 @@ impl Dblink {
         sql: &str,
         params: &[Option<&str>],
     ) -> Result<(), Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.reactor
             .command_queued(id, |c| c.send_query_params(sql, params))?;
         self.set_in_flight(id, true);
@@ -734,7 +795,7 @@ impl Dblink {
     /// libpq's `PQsendPrepare`: creates the named prepared statement; its one result is
     /// `Command("")` (libpq's `PGRES_COMMAND_OK` with an empty tag), then the end marker.
     pub fn send_prepare(&mut self, name: &str, statement: &str, sql: &str) -> Result<(), Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.reactor
             .command_queued(id, |c| c.send_prepare(statement, sql))?;
         self.set_in_flight(id, true);
@@ -748,7 +809,7 @@ impl Dblink {
         statement: &str,
         params: &[Option<&str>],
     ) -> Result<(), Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.reactor
             .command_queued(id, |c| c.send_query_prepared(statement, params))?;
         self.set_in_flight(id, true);
@@ -801,7 +862,7 @@ impl Dblink {
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
     pub fn enter_pipeline_mode(&mut self, name: &str) -> Result<(), Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.conn_mut(id).enter_pipeline_mode()
     }
 
@@ -809,13 +870,13 @@ impl Dblink {
     /// outstanding (`cannot exit pipeline mode with uncollected results`, `cannot exit pipeline
     /// mode while busy`); a no-op when not in pipeline mode. No SQLSTATE.
     pub fn exit_pipeline_mode(&mut self, name: &str) -> Result<(), Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.conn_mut(id).exit_pipeline_mode()
     }
 
     /// libpq's `PQpipelineSync`: a Sync, then flush.
     pub fn pipeline_sync(&mut self, name: &str) -> Result<(), Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.reactor.command_bounded(id, |c| c.pipeline_sync())?;
         self.set_in_flight(id, true);
         Ok(())
@@ -823,14 +884,22 @@ impl Dblink {
 
     /// libpq's `PQsendFlushRequest`: a Flush message (the server sends what it has buffered).
     pub fn send_flush_request(&mut self, name: &str) -> Result<(), Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.reactor.command_bounded(id, |c| c.send_flush_request())
     }
 
     /// libpq's `PQpipelineStatus`: `Aborted` from when a failed query's error is taken until the
     /// sync's `PipelineSync` is.
     pub fn pipeline_status(&self, name: &str) -> Result<PipelineStatus, Error> {
-        Ok(self.conn(name)?.pipeline_status())
+        let Some(id) = self.status_id(name)? else {
+            return Ok(PipelineStatus::Off);
+        };
+        Ok(self
+            .reactor
+            .get(id)
+            .expect("registered connection")
+            .conn()
+            .pipeline_status())
     }
 
     /// `COPY ... FROM STDIN`, fed from `data` as it is read (never all in memory); returns the row
@@ -856,7 +925,7 @@ impl Dblink {
         sql: &str,
         data: &mut dyn std::io::Read,
     ) -> Result<u64, Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.reactor.copy_in(id, sql, data)
     }
 
@@ -869,7 +938,7 @@ impl Dblink {
         sql: &str,
         out: &mut dyn std::io::Write,
     ) -> Result<u64, Error> {
-        let id = self.id(name)?;
+        let id = self.open_id(name)?;
         self.reactor.copy_out(id, sql, out)
     }
 }
@@ -893,6 +962,10 @@ fn id_index(id: ConnId) -> usize {
 
 impl Drop for Dblink {
     fn drop(&mut self) {
+        let names: Vec<String> = self.connecting.keys().cloned().collect();
+        for name in names {
+            self.abandon(&name);
+        }
         let ids: Vec<ConnId> = self.names.values().map(|e| e.id).collect();
         for id in ids {
             self.reactor.close(id);

@@ -107,5 +107,5 @@ pub use conninfo::Config;
 #[cfg(feature = "driver")]
 pub use dblink::Dblink;
 #[cfg(feature = "driver")]
-pub use driver::{CancelToken, Client};
+pub use driver::{CancelToken, Client, TransactionStatus};
 pub use error::{Error, ErrorKind};

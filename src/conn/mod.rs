@@ -433,6 +433,11 @@ impl Connection {
         &self.error_buffer
     }
 
+    /// Whether notifications wait to be taken with [`take_notifications`](Self::take_notifications).
+    pub fn has_notifications(&self) -> bool {
+        self.notifications.bytes() > 0
+    }
+
     /// How many bytes were dropped from the front of the error-message buffer (its budget).
     pub fn error_bytes_dropped(&self) -> u64 {
         self.error_dropped

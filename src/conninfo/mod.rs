@@ -24,8 +24,8 @@ mod tests;
 
 pub use env::{Environment, MapEnvironment, SystemEnvironment};
 pub use resolve::{
-    ChannelBindingMode, ConnectParams, GssEncMode, Host, ProtocolVersion, SslCertMode, SslMode,
-    SslNegotiation, Target, TargetSessionAttrs, TlsVersion,
+    ChannelBindingMode, ConnectParams, GssEncMode, Host, LoadBalanceHosts, ProtocolVersion,
+    SslCertMode, SslMode, SslNegotiation, Target, TargetSessionAttrs, TlsVersion,
 };
 
 /// libpq's keywords (PostgreSQL 15 to 18) with the environment variable each one defaults from.

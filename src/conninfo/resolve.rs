@@ -209,6 +209,28 @@ impl TargetSessionAttrs {
     }
 }
 
+/// `load_balance_hosts` (PostgreSQL 16): the order in which hosts and addresses are tried.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum LoadBalanceHosts {
+    /// `disable` (the default): hosts in the order given, addresses in the order DNS returns them.
+    #[default]
+    Disable,
+    /// `random`: the hosts are shuffled once, and each host's addresses after its lookup. The
+    /// shuffling is the driver's (this layer has no randomness).
+    Random,
+}
+
+impl LoadBalanceHosts {
+    fn parse(value: &str) -> Option<LoadBalanceHosts> {
+        Some(match value {
+            "disable" => LoadBalanceHosts::Disable,
+            "random" => LoadBalanceHosts::Random,
+            _ => return None,
+        })
+    }
+}
+
 /// A frontend/backend protocol version (`min_protocol_version` / `max_protocol_version`).
 #[non_exhaustive]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -397,6 +419,9 @@ pub struct ConnectParams {
     pub channel_binding: ChannelBindingMode,
     /// `target_session_attrs`.
     pub target_session_attrs: TargetSessionAttrs,
+    /// `load_balance_hosts` (`PGLOADBALANCEHOSTS`): `random` has the driver shuffle the hosts
+    /// and each host's addresses.
+    pub load_balance_hosts: LoadBalanceHosts,
     /// `max_protocol_version`: 3.0 unless given (or 3.2 if `min_protocol_version` asks for more).
     pub max_protocol_version: ProtocolVersion,
     /// `min_protocol_version`: 3.0 unless given.
@@ -443,6 +468,7 @@ impl fmt::Debug for ConnectParams {
             .field("gssencmode", &self.gssencmode)
             .field("channel_binding", &self.channel_binding)
             .field("target_session_attrs", &self.target_session_attrs)
+            .field("load_balance_hosts", &self.load_balance_hosts)
             .field("max_protocol_version", &self.max_protocol_version)
             .field("min_protocol_version", &self.min_protocol_version)
             .field("keepalives", &self.keepalives)
@@ -662,12 +688,12 @@ impl Config {
             TargetSessionAttrs::parse,
         )?
         .unwrap_or_default();
-        if let Some(v) = get("load_balance_hosts")
-            && v != "disable"
-            && v != "random"
-        {
-            return Err(invalid_value("load_balance_hosts", &v));
-        }
+        let load_balance_hosts = parse_enum(
+            get("load_balance_hosts"),
+            "load_balance_hosts",
+            LoadBalanceHosts::parse,
+        )?
+        .unwrap_or_default();
         let min_protocol_version = parse_enum(
             get("min_protocol_version"),
             "min_protocol_version",
@@ -804,6 +830,7 @@ impl Config {
             gssencmode,
             channel_binding,
             target_session_attrs,
+            load_balance_hosts,
             max_protocol_version,
             min_protocol_version,
             keepalives,

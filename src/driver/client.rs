@@ -3,9 +3,9 @@
 use std::time::{Duration, Instant};
 
 use super::cancel::DEFAULT_CANCEL_TIMEOUT;
-use super::{CancelToken, ConnId, Reactor};
+use super::{CancelToken, ConnId, Reactor, TransactionStatus};
 use crate::conn::{Connection, Notification, PollResult, QueryResult};
-use crate::conninfo::{Config, Environment};
+use crate::conninfo::{Config, Environment, SystemEnvironment};
 use crate::error::{Error, ErrorKind};
 
 /// A single PostgreSQL connection driven by its own `mio::Poll`: the simplest way to use pgdblink
@@ -42,6 +42,19 @@ impl Client {
         let mut reactor = Reactor::new()?;
         let id = reactor.connect_config(config, env)?;
         Ok(Client { reactor, id })
+    }
+
+    /// Connects with a parsed configuration (its `Display` masks the password, so it cannot go
+    /// through text); the `PG*` environment and `~/.pgpass` fill in what it leaves out.
+    ///
+    /// ```no_run
+    /// let config: pgdblink::Config = "host=db.example dbname=app user=app".parse()?;
+    /// let client = pgdblink::driver::Client::connect_with(&config)?;
+    /// println!("{}:{} pid {:?}", client.host(), client.port(), client.backend_pid());
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
+    pub fn connect_with(config: &Config) -> Result<Client, Error> {
+        Client::connect_config(config, &SystemEnvironment)
     }
 
     /// The session state machine.
@@ -285,6 +298,28 @@ impl Client {
     /// The backend's process id.
     pub fn backend_pid(&self) -> Option<u32> {
         self.conn().backend_key().map(|(pid, _)| pid)
+    }
+
+    /// libpq's `PQhost`: the host connected to, as the connection string gave it (a host name,
+    /// else the `hostaddr`, or a unix socket directory); of several hosts, the one in use.
+    pub fn host(&self) -> &str {
+        self.reactor.host(self.id).unwrap_or_default()
+    }
+
+    /// libpq's `PQport`: the port of the server in use.
+    pub fn port(&self) -> u16 {
+        self.reactor.port(self.id).unwrap_or(0)
+    }
+
+    /// libpq's `PQparameterStatus`: a setting the server reports (`server_version`,
+    /// `in_hot_standby`, ...), as last reported.
+    pub fn parameter_status(&self, parameter: &str) -> Option<&str> {
+        self.conn().parameter(parameter)
+    }
+
+    /// libpq's `PQtransactionStatus` (see [`TransactionStatus::of`]).
+    pub fn transaction_status(&self) -> TransactionStatus {
+        TransactionStatus::of(self.conn())
     }
 
     /// Whether the connection is encrypted (libpq's `PQsslInUse`).

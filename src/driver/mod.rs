@@ -18,18 +18,23 @@
 //! early read that finds nothing pauses them for the next 15 sends, and misses in a row for up to
 //! 255, so a connection whose answers never come that fast pays one empty read in 256 queries.
 
+mod attempts;
 mod cancel;
 mod client;
+mod connect;
 mod extended;
 mod socket;
+mod status;
 mod stream;
 pub mod tls;
 mod transport;
 
+pub use attempts::AttemptId;
 pub use cancel::CancelToken;
 pub use client::Client;
 pub use extended::OUTPUT_THRESHOLD;
 pub use socket::PgSocket;
+pub use status::TransactionStatus;
 pub use stream::{OpenError, Peer, SocketOptions, Stream, os_error_text};
 pub use transport::Transport;
 
@@ -41,10 +46,8 @@ use mio::event::Source;
 use mio::{Events, Poll, Token};
 
 use crate::auth::{ScramClient, ScramKeyCache};
-use crate::conn::{Budgets, Connection, PollResult, StartupConfig, State, TlsNegotiation};
-use crate::conninfo::{
-    Config, ConnectParams, Environment, GssEncMode, Host, SslMode, Target, TargetSessionAttrs,
-};
+use crate::conn::{Budgets, Connection, PollResult, StartupConfig};
+use crate::conninfo::{Config, ConnectParams, Environment, Host, Target};
 use crate::error::{Error, ErrorKind};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -85,6 +88,10 @@ pub struct Reactor {
     touched: Vec<ConnId>,
     /// Whether a connection is in `touched`, by index.
     is_touched: Vec<bool>,
+    /// Connection attempts ([`Reactor::connect_start`]).
+    attempts: attempts::Attempts,
+    /// The host (as given) and port each connection made by an attempt went to, by index.
+    origins: Vec<Option<(Box<str>, u16)>>,
     /// Connections whose last read stopped at the per-turn budget with input left
     /// ([`PgSocket::pending_read`]): the next [`dispatch`](Reactor::dispatch) does not wait, and
     /// reads them again after the events of the others.
@@ -117,6 +124,8 @@ impl Reactor {
             ready: Vec::new(),
             touched: Vec::new(),
             is_touched: Vec::new(),
+            attempts: attempts::Attempts::default(),
+            origins: Vec::new(),
             pending: Vec::new(),
             is_pending: Vec::new(),
             budgets: None,
@@ -174,7 +183,28 @@ impl Reactor {
         let mut socket = self.sockets.get_mut(id.0)?.take()?;
         socket.detach(self.poll.registry());
         self.free.push(id.0);
+        if let Some(origin) = self.origins.get_mut(id.0) {
+            *origin = None;
+        }
         Some(socket)
+    }
+
+    fn set_origin(&mut self, id: ConnId, host: String, port: u16) {
+        if self.origins.len() <= id.0 {
+            self.origins.resize(id.0 + 1, None);
+        }
+        self.origins[id.0] = Some((host.into_boxed_str(), port));
+    }
+
+    /// The host connection `id` went to, as given in the connection string (libpq's `PQhost`: the
+    /// host name, else the `hostaddr`, or the socket directory); `None` for an unknown id.
+    pub fn host(&self, id: ConnId) -> Option<&str> {
+        self.origins.get(id.0)?.as_ref().map(|(h, _)| &**h)
+    }
+
+    /// The port connection `id` went to (libpq's `PQport`).
+    pub fn port(&self, id: ConnId) -> Option<u16> {
+        self.origins.get(id.0)?.as_ref().map(|(_, p)| *p)
     }
 
     /// Removes a connection: sends Terminate (best effort) and closes the socket.
@@ -303,14 +333,17 @@ impl Reactor {
     /// the events reads it again. So a caller's deadline is checked between turns however fast one
     /// server sends, and every other connection is served on each turn.
     pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        let attempts = self.attempts.any_running();
         let pending = std::mem::take(&mut self.pending);
         for id in &pending {
             self.is_pending[id.0] = false;
         }
-        let timeout = if pending.is_empty() {
-            timeout
-        } else {
+        let timeout = if !pending.is_empty() {
             Some(Duration::ZERO)
+        } else if attempts {
+            self.attempts.cap_timeout(timeout)
+        } else {
+            timeout
         };
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
@@ -357,6 +390,9 @@ impl Reactor {
             if socket.pending_read() {
                 mark_touched(&mut self.pending, &mut self.is_pending, id.0);
             }
+        }
+        if attempts {
+            self.advance_connects();
         }
         Ok(())
     }
@@ -416,7 +452,8 @@ impl Reactor {
         self.connect_config(&config, &crate::conninfo::SystemEnvironment)
     }
 
-    /// Connects with a parsed configuration and an explicit environment.
+    /// Connects with a parsed configuration and an explicit environment: a
+    /// [`connect_start`](Self::connect_start) driven to its end.
     ///
     /// On failure the error's message is libpq's `PQerrorMessage` without the final newline: one
     /// `connection to server at "...", port N failed: ...` line per attempt.
@@ -425,208 +462,8 @@ impl Reactor {
         config: &Config,
         env: &dyn Environment,
     ) -> Result<ConnId, Error> {
-        let params = config.resolve(env)?;
-        if params.gssencmode == GssEncMode::Require {
-            return Err(Error::new(
-                ErrorKind::Unsupported,
-                "gssencmode value \"require\" invalid when GSSAPI support is not compiled in",
-            )
-            .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION));
-        }
-        // Parsed once, reported per TCP attempt (as libpq, which sets them on each socket).
-        let options = SocketOptions::from_config(config);
-        let tls_settings = tls::TlsSettings::from_params(&params);
-        let mut errors = String::new();
-        let mut last: Option<Error> = None;
-        for target in &params.targets {
-            let peers = match resolve_target(target) {
-                Ok(p) => p,
-                Err(text) => {
-                    errors.push_str(&format!(
-                        "could not translate host name \"{}\" to address: {text}\n",
-                        host_name(target)
-                    ));
-                    continue;
-                }
-            };
-            for peer in peers {
-                match self.connect_peer(&params, &tls_settings, &options, target, &peer) {
-                    Ok(id) => return Ok(id),
-                    Err(e) => {
-                        errors.push_str(&describe_peer(target, &peer));
-                        errors.push_str(e.libpq_text().trim_end());
-                        errors.push('\n');
-                        last = Some(e);
-                    }
-                }
-            }
-        }
-        let text = errors.trim_end().to_owned();
-        let base = Error::new(ErrorKind::Connect, text)
-            .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION);
-        Err(match last {
-            Some(e) if e.code().is_some() && params.targets.len() == 1 => {
-                // Keep the server's SQLSTATE (28P01, 3D000, ...) visible for a single target.
-                Error::new(ErrorKind::Connect, base.message()).with_code(
-                    e.code()
-                        .unwrap_or(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
-                )
-            }
-            _ => base,
-        })
-    }
-
-    /// Connects to one address with libpq's sslmode sequence (PostgreSQL 17's
-    /// `init_allowed_encryption_methods`/`connection_failed`): `allow` tries plain text first and
-    /// reconnects with TLS when the server refuses it; `prefer` tries TLS first (an `N` answer goes on
-    /// in plain text on the same socket) and reconnects in plain text when the handshake fails or the
-    /// server refuses the encrypted session; the others make one attempt. Unix sockets never use TLS.
-    /// The failures of all attempts are reported, one libpq line each.
-    fn connect_peer(
-        &mut self,
-        params: &ConnectParams,
-        tls_settings: &tls::TlsSettings,
-        options: &Result<SocketOptions, Error>,
-        target: &Target,
-        peer: &Peer,
-    ) -> Result<ConnId, Error> {
-        let ip = match peer {
-            Peer::Tcp(addr) => Some(addr.ip()),
-            Peer::Unix(_) => None,
-        };
-        let mode = params.sslmode;
-        // Each attempt: whether it negotiates TLS.
-        let attempts: &[bool] = match (ip, mode) {
-            (None, _) | (_, SslMode::Disable) => &[false],
-            (_, SslMode::Allow) => &[false, true],
-            (_, SslMode::Prefer) => &[true, false],
-            _ => &[true],
-        };
-        let plan = match ip {
-            Some(ip) if mode != SslMode::Disable => Some(tls::plan(tls_settings, target, ip)),
-            _ => None,
-        };
-        let mut failures: Vec<Error> = Vec::new();
-        for (i, &try_tls) in attempts.iter().enumerate() {
-            let last = i + 1 == attempts.len();
-            let attempt_plan = match (&plan, try_tls) {
-                (Some(Ok(p)), _) => Some(p.clone()),
-                // The TLS configuration failed (a file, a version): that is this TLS attempt's
-                // failure; a plain-text attempt does not need it.
-                (Some(Err(e)), true) => {
-                    failures.push(e.clone());
-                    if last {
-                        break;
-                    }
-                    continue;
-                }
-                _ => None,
-            };
-            match self.connect_attempt(params, options, target, peer, attempt_plan, try_tls) {
-                Ok(id) => return Ok(id),
-                Err((e, negotiation)) => {
-                    let retry = !last
-                        && match mode {
-                            // A plain-text attempt the server refused (not "cannot connect now",
-                            // which moves on to the next host).
-                            SslMode::Allow => {
-                                e.code().is_some_and(|c| c != "57P03")
-                                    && e.kind() == ErrorKind::Server
-                            }
-                            // The handshake failed, or the server refused the encrypted session.
-                            SslMode::Prefer => {
-                                matches!(
-                                    negotiation,
-                                    TlsNegotiation::Handshaking
-                                        | TlsNegotiation::Established
-                                        | TlsNegotiation::Failed
-                                ) && e.code() != Some("57P03")
-                            }
-                            _ => false,
-                        };
-                    failures.push(e);
-                    if !retry {
-                        break;
-                    }
-                }
-            }
-        }
-        Err(join_attempts(failures, &describe_peer(target, peer)))
-    }
-
-    /// One connection attempt to `peer`, negotiating TLS or not (`try_tls`); on failure the error and
-    /// how far TLS got, for [`connect_peer`](Self::connect_peer)'s fallbacks.
-    fn connect_attempt(
-        &mut self,
-        params: &ConnectParams,
-        options: &Result<SocketOptions, Error>,
-        target: &Target,
-        peer: &Peer,
-        plan: Option<tls::TlsPlan>,
-        try_tls: bool,
-    ) -> Result<ConnId, (Error, TlsNegotiation)> {
-        let not_tried = |e: Error| (e, TlsNegotiation::NotAttempted);
-        let startup = startup_config(params, target, peer)
-            .map_err(not_tried)?
-            .with_tls_available(plan.is_some())
-            .with_try_tls(try_tls);
-        let options = match (peer, options) {
-            (Peer::Tcp(_), Err(e)) => return Err(not_tried(e.clone())),
-            (Peer::Tcp(_), Ok(o)) => o,
-            // Unix-domain sockets have no TCP options: a bad value there is not an error (libpq).
-            (Peer::Unix(_), _) => &SocketOptions::default(),
-        };
-        let socket = PgSocket::connect_with(peer.clone(), Connection::new(startup), options)
-            .map_err(|e| match e {
-                OpenError::Connect(e) => Error::io(
-                    ErrorKind::Connect,
-                    stream::connect_failure_text(peer, &e),
-                    e,
-                ),
-                OpenError::Option(text) => Error::new(ErrorKind::Connect, text),
-            })
-            .map_err(not_tried)?
-            .with_tls(plan);
-        let id = self.insert(socket).map_err(not_tried)?;
-        let deadline = params.connect_timeout.map(|t| Instant::now() + t);
-        let finished = self.wait_until(deadline, |r| match r.get(id) {
-            Some(s) => s.connect_failed() || s.conn().state() != State::Startup,
-            None => true,
-        });
-        // A timeout moves on to the next host, never to the other encryption method (libpq).
-        let timed_out = matches!(finished, Ok(false));
-        let outcome = match finished {
-            Err(e) => Err(e),
-            Ok(false) => Err(Error::new(ErrorKind::Connect, "timeout expired")),
-            Ok(true) => {
-                let socket = self.get_mut(id).expect("connection present");
-                if let Some(e) = socket.take_connect_error() {
-                    Err(Error::io(
-                        ErrorKind::Connect,
-                        stream::connect_failure_text(peer, &e),
-                        e,
-                    ))
-                } else if let Some(e) = socket.conn().fatal_error() {
-                    Err(e.clone())
-                } else if let Err(text) = check_cert_sent(socket, params) {
-                    Err(Error::new(ErrorKind::Connect, text)
-                        .with_code(crate::sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION))
-                } else {
-                    check_session_attrs(socket.conn(), params.target_session_attrs)
-                }
-            }
-        };
-        match outcome {
-            Ok(()) => Ok(id),
-            Err(e) => {
-                let negotiation = match self.get(id) {
-                    Some(s) if !timed_out => s.conn().tls_negotiation(),
-                    _ => TlsNegotiation::NotAttempted,
-                };
-                self.close(id);
-                Err((e, negotiation))
-            }
-        }
+        let attempt = self.connect_start(config, env);
+        self.connect_finish(attempt)
     }
 
     /// Cancels the query running on connection `id`: a CancelRequest on a new non-blocking socket to the
@@ -713,9 +550,19 @@ fn resolve_target(target: &Target) -> Result<Vec<Peer>, String> {
                         Ok(peers)
                     }
                 }
-                Err(e) => Err(os_error_text(&e)),
+                Err(e) => Err(lookup_error_text(&e)),
             }
         }
+    }
+}
+
+/// The reason of a failed name lookup as libpq prints it (`gai_strerror`'s text, `Name or service
+/// not known`), without the words std adds before it.
+fn lookup_error_text(e: &io::Error) -> String {
+    let text = os_error_text(e);
+    match text.strip_prefix("failed to lookup address information: ") {
+        Some(reason) => reason.to_owned(),
+        None => text,
     }
 }
 
@@ -800,21 +647,5 @@ fn check_cert_sent(socket: &PgSocket, params: &ConnectParams) -> Result<(), Stri
     match socket.tls_plan() {
         Some(plan) => plan.check_cert_sent(socket.ssl_in_use()),
         None => Err("server did not request an SSL certificate".into()),
-    }
-}
-
-/// Checks `target_session_attrs` from the parameters the server reported (PostgreSQL 14 and later
-/// report `default_transaction_read_only` and `in_hot_standby`).
-fn check_session_attrs(conn: &Connection, attrs: TargetSessionAttrs) -> Result<(), Error> {
-    let on = |name: &str| conn.parameter(name) == Some("on");
-    let read_only = on("default_transaction_read_only") || on("in_hot_standby");
-    let standby = on("in_hot_standby");
-    let fail = |text: &str| Err(Error::new(ErrorKind::Connect, text));
-    match attrs {
-        TargetSessionAttrs::ReadWrite if read_only => fail("session is read-only"),
-        TargetSessionAttrs::ReadOnly if !read_only => fail("session is not read-only"),
-        TargetSessionAttrs::Primary if standby => fail("server is in hot standby mode"),
-        TargetSessionAttrs::Standby if !standby => fail("server is not in hot standby mode"),
-        _ => Ok(()),
     }
 }
