@@ -469,20 +469,9 @@ fn main() {
 }
 
 /// pgdblink's side of the connect fan-out: `Dblink::connect_start` for all, `wait`, and
-/// `connect_finish` ([`bench::connect_fanout`]). Those verbs are being added on another branch;
-/// until they are merged this side is compiled out and reports why (remove the `cfg`s here and in
-/// src/bench/fanout.rs to enable it).
-#[cfg(any())]
+/// `connect_finish` ([`bench::connect_fanout`]).
 fn pgdblink_connect_fanout(conninfo: &str, n: usize) -> Result<ScenarioResult, String> {
     bench::connect_fanout(conninfo, n).map_err(|e| e.to_string())
-}
-
-#[cfg(not(any()))]
-fn pgdblink_connect_fanout(_conninfo: &str, _n: usize) -> Result<ScenarioResult, String> {
-    Err(
-        "not measured: Dblink::connect_start is not on this branch yet (see src/bench/fanout.rs)"
-            .to_owned(),
-    )
 }
 
 /// Pins the server (postmaster and, by inheritance, every backend) and this thread to one core.

@@ -33,7 +33,9 @@ mod fanout;
 mod proxy;
 mod report;
 
-pub use fanout::{FANOUT_TIMEOUT, single_connect_seconds, via_port, with_single_note};
+pub use fanout::{
+    FANOUT_TIMEOUT, connect_fanout, single_connect_seconds, via_port, with_single_note,
+};
 pub use proxy::DelayProxy;
 pub use report::{Machine, Repeated, machine};
 

@@ -54,7 +54,7 @@ enum Command {
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Scenarios: round-trips, rows, rows-get, fan-out, connect, cancel, pipeline, copy-in, copy-out."
+    after_help = "Scenarios: round-trips, rows, rows-get, fan-out, connect, cancel, pipeline, copy-in, copy-out, connect-fanout."
 )]
 struct BenchArgs {
     /// Measure an existing server (a libpq connection string or URI) instead of a throwaway cluster.

@@ -358,3 +358,79 @@ fn shell_script_multiline_cursors_params_pipeline() {
         "{stdout}"
     );
 }
+
+/// Issue 17: with one silent host (a listener that accepts the TCP connection and never answers) and
+/// one healthy server, `run` prints the healthy connection's result while the other is still
+/// connecting; SIGINT then abandons the attempt and `run` exits 1.
+#[test]
+fn run_silent_host_never_hides_the_others() {
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let silent_port = silent.local_addr().unwrap().port();
+    let a = format!("a={}", cluster().conninfo(Role::Trust));
+    let b = format!("b=host=127.0.0.1 port={silent_port} user=x dbname=x sslmode=disable");
+    let mut child = pgdblink()
+        .args(["run", "--conn", &b, "--conn", &a])
+        .arg("SELECT 41 + 1 AS answer")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let mut line = String::new();
+    // The healthy connection's whole block arrives while the silent one still connects (it has no
+    // connect_timeout, so it would wait forever).
+    while !seen.contains("(1 row)") {
+        line.clear();
+        assert!(
+            reader.read_line(&mut line).unwrap() > 0,
+            "run ended early: {seen}"
+        );
+        seen.push_str(&line);
+    }
+    assert!(seen.contains("[a] ok in "), "{seen}");
+    assert!(seen.contains("42"), "{seen}");
+    assert!(!seen.contains("[b]"), "{seen}");
+    assert!(child.try_wait().unwrap().is_none(), "run ended: {seen}");
+    sigint(&child);
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{rest}\n{stderr}");
+    assert!(rest.contains("[b] could not connect"), "{rest}");
+    assert!(
+        stderr.contains("[b] connection attempt abandoned (Ctrl-C)"),
+        "{stderr}"
+    );
+    drop(silent);
+}
+
+/// A host that refuses and one that works: both outcomes printed, the failure with libpq's text on
+/// stderr, exit status 1.
+#[test]
+fn run_reports_each_connect_outcome() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let closed_port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let a = format!("a={}", cluster().conninfo(Role::Trust));
+    let b = format!("b=host=127.0.0.1 port={closed_port} user=x dbname=x sslmode=disable");
+    let (code, stdout, stderr) = run(&["run", "--conn", &a, "--conn", &b, "SELECT 1 AS one"]);
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("[a] ok in "), "{stdout}");
+    assert!(stdout.contains("[b] could not connect"), "{stdout}");
+    assert!(
+        stderr.contains("[b] ERROR:  could not establish connection\nSQLSTATE: 08001\n")
+            && stderr.contains(&format!(
+                "DETAIL:  connection to server at \"127.0.0.1\", port {closed_port} failed: \
+                 Connection refused"
+            )),
+        "{stderr}"
+    );
+}

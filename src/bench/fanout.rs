@@ -26,17 +26,11 @@ pub fn single_connect_seconds(conninfo: &str) -> Result<f64, Error> {
 /// The per-attempt bound of the fan-out: an attempt still running after this is an error.
 pub const FANOUT_TIMEOUT: Duration = Duration::from_secs(60);
 
-// Connection fan-out with `Dblink::connect_start` / `Dblink::wait` / `Dblink::connect_finish`
-// (/work/shared/API.md, "Connecting many at once"). Those verbs are being built on another branch;
-// this scenario is compiled out (`cfg(any())`) until they are merged. To enable it: remove the
-// `#[cfg(any())]` below and the one on `Scenario::ConnectFanout` in src/cli/bench.rs, and the
-// `cfg(any())` on `pgdblink_connect_fanout` in benches/compare.rs.
 /// Connection fan-out: `n_conns` connections started at once in one [`Dblink`](crate::Dblink)
 /// (`connect_start` for all, then `wait` reports each finished attempt and `connect_finish` takes
 /// its outcome), timed until every one is open. One operation is one connection opened; the
 /// connections are closed afterwards, untimed. The notes give one connection's time alone and the
 /// ratio of the fan-out's wall time to it.
-#[cfg(any())]
 pub fn connect_fanout(conninfo: &str, n_conns: usize) -> Result<ScenarioResult, Error> {
     let single = single_connect_seconds(conninfo)?;
     let mut db = crate::Dblink::try_new()?;

@@ -33,14 +33,12 @@ pub enum Scenario {
     /// COPY TO STDOUT of `--rows` rows.
     CopyOut,
     /// `--connections` connections opened at once through a proxy delaying 5 ms each way.
-    // Compiled out until Dblink::connect_start/connect_finish are merged (see src/bench/fanout.rs).
-    #[cfg(any())]
     ConnectFanout,
 }
 
 impl Scenario {
     /// The default run (`rows-get` is asked for by name).
-    pub const ALL: [Scenario; 8] = [
+    pub const ALL: [Scenario; 9] = [
         Scenario::RoundTrips,
         Scenario::Rows,
         Scenario::FanOut,
@@ -49,6 +47,7 @@ impl Scenario {
         Scenario::Pipeline,
         Scenario::CopyIn,
         Scenario::CopyOut,
+        Scenario::ConnectFanout,
     ];
 }
 
@@ -166,7 +165,6 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
                 &main_conninfo,
                 None,
             ),
-            #[cfg(any())]
             Scenario::ConnectFanout => push(
                 format!("connect fan-out ({} connections)", plan.connections),
                 &main_conninfo,
@@ -275,7 +273,6 @@ pub fn bench(plan: &Plan) -> Result<(), Error> {
 
 /// Runs one step once.
 fn run_step(step: &Step, plan: &Plan, cluster: Option<&Cluster>) -> Result<ScenarioResult, Error> {
-    let _ = cluster; // used by connect-fanout, compiled out for now
     let mut r = match step.scenario {
         Scenario::RoundTrips => bench::round_trips(&step.conninfo, plan.duration),
         Scenario::Rows => bench::rows(&step.conninfo, plan.rows),
@@ -286,21 +283,18 @@ fn run_step(step: &Step, plan: &Plan, cluster: Option<&Cluster>) -> Result<Scena
         Scenario::Pipeline => bench::pipeline(&step.conninfo, plan.duration),
         Scenario::CopyIn => bench::copy_in(&step.conninfo, plan.rows),
         Scenario::CopyOut => bench::copy_out(&step.conninfo, plan.rows),
-        #[cfg(any())]
-        Scenario::ConnectFanout => {
-            // Through a proxy delaying 5 ms each way, to the throwaway cluster only.
-            let c = cluster.ok_or_else(|| {
-                Error::new(
-                    pgdblink::ErrorKind::Other,
-                    "connect-fanout needs the throwaway cluster (no --conninfo)",
-                )
-            })?;
-            let target = std::net::SocketAddr::from(([127, 0, 0, 1], c.port()));
-            let proxy = bench::DelayProxy::start(target, Duration::from_millis(5))
-                .map_err(|e| Error::new(pgdblink::ErrorKind::Io, e.to_string()))?;
-            let conninfo = bench::via_port(&step.conninfo, c.port(), proxy.port());
-            bench::connect_fanout(&conninfo, plan.connections)
-        }
+        Scenario::ConnectFanout => match cluster {
+            // Through a proxy delaying 5 ms each way, so the figure reflects a network.
+            Some(c) => {
+                let target = std::net::SocketAddr::from(([127, 0, 0, 1], c.port()));
+                let proxy = bench::DelayProxy::start(target, Duration::from_millis(5))
+                    .map_err(|e| Error::new(pgdblink::ErrorKind::Io, e.to_string()))?;
+                let conninfo = bench::via_port(&step.conninfo, c.port(), proxy.port());
+                bench::connect_fanout(&conninfo, plan.connections)
+            }
+            // A server given with --conninfo is measured as it is reached.
+            None => bench::connect_fanout(&step.conninfo, plan.connections),
+        },
     }?;
     if let Some(method) = &step.method {
         r.name = format!("connect: {method}");

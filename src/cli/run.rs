@@ -30,6 +30,8 @@ enum Piece {
 /// One connection's progress.
 struct Conn {
     name: String,
+    /// Its connection attempt is still running.
+    connecting: bool,
     connected: bool,
     done: bool,
     failed: bool,
@@ -48,6 +50,7 @@ impl Conn {
     fn new(name: &str) -> Conn {
         Conn {
             name: name.to_owned(),
+            connecting: false,
             connected: false,
             done: false,
             failed: false,
@@ -149,6 +152,10 @@ impl Printer {
 
 /// Runs `sql` on every `(name, conninfo)` and prints each connection's output; true iff all succeeded
 /// and no Ctrl-C interrupted it.
+///
+/// Every connection is started at once ([`Dblink::connect_start`]); each one's query is sent as soon
+/// as its own connection is ready, and a failed connect is printed as soon as it is known, so a
+/// silent host never holds back the others.
 pub fn run(
     conns: &[(String, String)],
     sql: &str,
@@ -156,17 +163,8 @@ pub fn run(
     interrupt: &Interrupt,
 ) -> Result<bool, Error> {
     let mut db = Dblink::try_new()?;
-    let mut all = connect_all(&mut db, conns);
+    let mut all = start_all(&mut db, conns);
     let mut printer = Printer::new();
-    for conn in all.iter_mut().filter(|c| c.connected) {
-        conn.started = Instant::now();
-        if let Err(e) = db.send_query_chunked(&conn.name, sql, CHUNK_ROWS) {
-            conn.failed = true;
-            conn.done = true;
-            conn.elapsed = Some(conn.started.elapsed());
-            conn.err(&render_error(&e));
-        }
-    }
     for conn in all.iter_mut().filter(|c| c.done) {
         printer.flush(conn);
     }
@@ -174,6 +172,7 @@ pub fn run(
     while all.iter().any(|c| !c.done) {
         if interrupt.pending() && !cancelled {
             cancelled = true;
+            abandon_connecting(&mut db, &mut all, &mut printer);
             let names: Vec<String> = all
                 .iter()
                 .filter(|c| !c.done)
@@ -183,6 +182,14 @@ pub fn run(
         }
         let ready = db.wait(Some(POLL))?;
         for conn in all.iter_mut().filter(|c| !c.done) {
+            if conn.connecting {
+                // A connecting name is reported exactly once, when its attempt has ended.
+                if ready.contains(&conn.name) {
+                    finish_connect(&mut db, conn, sql);
+                    printer.flush(conn);
+                }
+                continue;
+            }
             // An empty answer: a timeout, or nothing in flight any more (a lost connection).
             if (ready.is_empty() || ready.contains(&conn.name)) && !db.is_busy(&conn.name)? {
                 collect(&mut db, conn, null)?;
@@ -193,25 +200,59 @@ pub fn run(
     Ok(!cancelled && !interrupt.pending() && all.iter().all(|c| !c.failed))
 }
 
-/// Opens every connection (the one place to change for a concurrent connection phase); a failed one
-/// is done, with its error held for printing.
-fn connect_all(db: &mut Dblink, conns: &[(String, String)]) -> Vec<Conn> {
+/// Starts every connection without waiting; one whose string does not parse (or whose name is
+/// taken) is done at once, with its error held for printing.
+fn start_all(db: &mut Dblink, conns: &[(String, String)]) -> Vec<Conn> {
     let mut all = Vec::with_capacity(conns.len());
     for (name, conninfo) in conns {
         let mut conn = Conn::new(name);
-        match db.connect(name, conninfo) {
-            Ok(()) => conn.connected = true,
+        match db.connect_start(name, conninfo) {
+            Ok(()) => conn.connecting = true,
             Err(e) => {
                 conn.failed = true;
                 conn.done = true;
                 conn.err(&render_error(&e));
             }
         }
-        // A warning of the connection phase (e.g. about ~/.pgpass) is queued as a notice.
-        take_notices(db, &mut conn);
         all.push(conn);
     }
     all
+}
+
+/// The attempt under `conn` has ended: on success the query is sent at once, on failure the error
+/// is held for printing.
+fn finish_connect(db: &mut Dblink, conn: &mut Conn, sql: &str) {
+    conn.connecting = false;
+    let outcome = db.connect_finish(&conn.name);
+    // A warning of the connection phase (e.g. about ~/.pgpass) is queued as a notice.
+    take_notices(db, conn);
+    if let Err(e) = outcome {
+        conn.failed = true;
+        conn.done = true;
+        conn.err(&render_error(&e));
+        return;
+    }
+    conn.connected = true;
+    conn.started = Instant::now();
+    if let Err(e) = db.send_query_chunked(&conn.name, sql, CHUNK_ROWS) {
+        conn.failed = true;
+        conn.done = true;
+        conn.elapsed = Some(conn.started.elapsed());
+        conn.err(&render_error(&e));
+    }
+}
+
+/// Ctrl-C while connecting: the attempts still running are given up (libpq's `PQfinish` of a
+/// connection in progress) and reported as such.
+fn abandon_connecting(db: &mut Dblink, all: &mut [Conn], printer: &mut Printer) {
+    for conn in all.iter_mut().filter(|c| c.connecting) {
+        conn.connecting = false;
+        conn.failed = true;
+        conn.done = true;
+        let _ = db.disconnect(&conn.name);
+        conn.err("connection attempt abandoned (Ctrl-C)\n");
+        printer.flush(conn);
+    }
 }
 
 fn take_notices(db: &mut Dblink, conn: &mut Conn) {

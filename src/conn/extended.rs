@@ -191,11 +191,14 @@ impl Connection {
         if !self.pipeline {
             return Ok(());
         }
+        let busy = !self.requests.is_empty() || self.requests.is_skipping();
         let text = if self.copy_direction().is_some() {
             EXIT_COPY_TEXT
-        } else if self.outbox.len() > 0 {
+        } else if self.outbox.len() > 0 && (busy || !self.outbox.drop_end_markers()) {
+            // Only end markers left with nothing in flight is libpq's pipeline-idle state, which
+            // PQexitPipelineMode accepts: they are dropped.
             EXIT_UNCOLLECTED_TEXT
-        } else if !self.requests.is_empty() || self.requests.is_skipping() {
+        } else if busy {
             EXIT_BUSY_TEXT
         } else {
             self.pipeline = false;

@@ -112,4 +112,17 @@ impl Outbox {
     pub(in crate::conn) fn bytes(&self) -> usize {
         self.bytes
     }
+
+    /// Drops the queued end markers when nothing else is queued (libpq's pipeline-idle state, where
+    /// the NULL ending a command's results is made up rather than queued); false, and nothing
+    /// dropped, when a result is queued.
+    pub(in crate::conn) fn drop_end_markers(&mut self) -> bool {
+        if self.queue.iter().any(|q| !matches!(q.output, Output::End)) {
+            return false;
+        }
+        self.queue.clear();
+        self.waiting = 0;
+        self.bytes = 0;
+        true
+    }
 }
