@@ -139,7 +139,10 @@ fn bench_default_cluster_short_run_prints_table_and_removes_cluster() {
     assert!(stdout.contains(" 2000 "), "rows counted: {stdout}");
     assert!(stderr.contains("[8/12] cancel"), "progress: {stderr}");
     assert!(stderr.contains("[11/12] copy out"), "progress: {stderr}");
-    assert!(stderr.contains("[12/12] connect fan-out"), "progress: {stderr}");
+    assert!(
+        stderr.contains("[12/12] connect fan-out"),
+        "progress: {stderr}"
+    );
     assert_cluster_removed(&tmp);
 }
 
