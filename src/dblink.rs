@@ -1,6 +1,9 @@
 //! [`Dblink`]: PostgreSQL's dblink API on named connections, in Rust.
 
 mod connect;
+mod deadline;
+
+pub(crate) use deadline::CANCEL_UNANSWERED_TEXT;
 mod status;
 
 use std::collections::HashMap;

@@ -165,6 +165,51 @@ impl Client {
             .command_queued(self.id, |c| c.send_query_prepared(statement, params))
     }
 
+    /// Like [`query`](Self::query) with a deadline: when `timeout` passes before the end marker, a
+    /// cancel request is sent (the server ends the statement with 57014, which is returned once the
+    /// results are drained, so the connection stays usable). Should the server not end it within
+    /// the cancel timeout either, the error says so and the connection stays busy (its results come
+    /// through [`get_result`](Self::get_result)).
+    pub fn query_timeout(
+        &mut self,
+        sql: &str,
+        timeout: Duration,
+    ) -> Result<Vec<QueryResult>, Error> {
+        self.conn_mut().check_not_pipelined()?;
+        self.send_query(sql)?;
+        let mut deadline = Instant::now() + timeout;
+        let mut cancelled = false;
+        let mut results = Vec::new();
+        let mut first_error = None;
+        loop {
+            match self.get_result_until(Some(deadline)) {
+                Ok(Some(Some(r))) => results.push(r),
+                Ok(Some(None)) => break,
+                // A failed statement (the end marker still follows).
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+                Ok(None) if cancelled => {
+                    return Err(Error::new(
+                        ErrorKind::Other,
+                        crate::dblink::CANCEL_UNANSWERED_TEXT,
+                    ));
+                }
+                Ok(None) => {
+                    cancelled = true;
+                    if let Some(token) = self.cancel_token() {
+                        self.reactor.run_cancel(&token, DEFAULT_CANCEL_TIMEOUT)?;
+                    }
+                    deadline = Instant::now() + DEFAULT_CANCEL_TIMEOUT;
+                }
+            }
+        }
+        match first_error.take() {
+            Some(e) => Err(e),
+            None => Ok(results),
+        }
+    }
+
     /// Runs one statement with parameters and collects every result up to the end marker, like
     /// [`query`](Self::query).
     pub fn query_params(
