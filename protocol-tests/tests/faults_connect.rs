@@ -345,3 +345,29 @@ fn silent_host_does_not_delay_another_connect() {
     db.disconnect("good").unwrap();
     good.finish();
 }
+
+/// A host name that does not resolve reads as libpq's line, with the resolver's own text after the
+/// colon (`Name or service not known` where the name does not exist; whatever the system's
+/// resolver says otherwise) and without Rust's "failed to lookup address information" words.
+#[test]
+fn dns_failure_reads_as_libpq() {
+    let mut db = Dblink::new();
+    let e = db
+        .connect(
+            "c",
+            "host=nonexistent.invalid port=5432 user=alice dbname=db1 connect_timeout=5",
+        )
+        .unwrap_err();
+    assert_eq!(
+        e.code(),
+        Some(sqlstate::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION)
+    );
+    let detail = e.detail().expect("libpq's reason");
+    assert!(
+        detail.starts_with("could not translate host name \"nonexistent.invalid\" to address: "),
+        "{detail}"
+    );
+    assert!(!detail.contains("failed to lookup"), "{detail}");
+    assert!(!detail.contains("os error"), "{detail}");
+    assert!(db.connections().is_empty());
+}
