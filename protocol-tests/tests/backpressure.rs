@@ -3,17 +3,21 @@
 //! fake server shapes the timing a real server cannot be made to produce on demand (one chunk's worth
 //! of rows, a pause, the rest), and streams 256 MiB faster than the cluster would. Every wait is bounded:
 //! a connection that stops reading fails the test with a deadline instead of hanging it.
+//!
+//! Each scenario asserts its outcome (every row and byte delivered, the tag, the chunk size), a
+//! time bound on the whole (`within`) and its memory: after every result taken, the bytes the
+//! connection holds stay within its results budget plus one message ([`held_within_results`]),
+//! besides the general bound (`assert_conn_bounded`: all its budgets plus one message).
 
-use std::sync::mpsc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pgdblink::conn::MAX_QUEUED_ROW_BYTES;
+use pgdblink::conn::{Connection, MAX_QUEUED_ROW_BYTES};
 use pgdblink::driver::Client;
 use pgdblink::{Dblink, QueryResult};
 use protocol_tests::fake_server::{
     FakeServer, Step, data_rows, select_end, text_column, trust_startup,
 };
+use protocol_tests::helpers::{ONE_MESSAGE, assert_conn_bounded, within};
 
 /// The width of each row's one value.
 const WIDTH: usize = 1000;
@@ -30,6 +34,8 @@ struct Totals {
     rows: usize,
     bytes: u64,
     tag: String,
+    /// The most bytes the connection held after a result was taken.
+    held: usize,
 }
 
 impl Totals {
@@ -88,11 +94,25 @@ fn fast_stream(batch: usize, batches: usize) -> FakeServer {
     ])
 }
 
-/// Drains a chunked query through `Client`, every wait bounded by [`STALL`].
+/// The bytes `conn` holds, asserted within its results budget plus one message (back-pressure
+/// keeps the queue there) and within all its budgets plus one message; returns them.
+fn held_within_results(conn: &Connection, what: &str) -> usize {
+    let held = assert_conn_bounded(conn, what);
+    let bound = conn.budgets().results + ONE_MESSAGE;
+    assert!(held <= bound, "{what} holds {held} bytes, bound {bound}");
+    held
+}
+
+/// Drains a chunked query through `Client`, every wait bounded by [`STALL`], the bytes held
+/// checked after each.
 fn drain_client(client: &mut Client) -> Totals {
     let mut totals = Totals::default();
     loop {
-        match client.get_result_timeout(STALL).expect("result") {
+        let r = client.get_result_timeout(STALL).expect("result");
+        totals.held = totals
+            .held
+            .max(held_within_results(client.conn(), "client"));
+        match r {
             None => panic!(
                 "no result within {STALL:?} after {} rows: the client stopped reading",
                 totals.rows
@@ -103,27 +123,19 @@ fn drain_client(client: &mut Client) -> Totals {
     }
 }
 
-/// Runs `f` in a thread and fails the test if it has not finished within `limit` (a `Dblink` wait has
-/// no deadline of its own).
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(v) => v,
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("not finished within {limit:?}: stuck"),
-        Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the worker thread panicked"),
-    }
-}
-
-/// Drains a chunked query through `Dblink`.
+/// Drains a chunked query through `Dblink` (a `Dblink` wait has no deadline of its own: the caller
+/// bounds it with `within`), the bytes held checked after each result.
 fn drain_dblink(db: &mut Dblink, name: &str) -> Totals {
     let mut totals = Totals::default();
-    while let Some(r) = db.get_result(name).expect("result") {
-        totals.add(r);
+    loop {
+        let r = db.get_result(name).expect("result");
+        let held = held_within_results(db.conn(name).expect("connection"), name);
+        totals.held = totals.held.max(held);
+        match r {
+            Some(r) => totals.add(r),
+            None => return totals,
+        }
     }
-    totals
 }
 
 /// The script read a startup packet, the query (`Q` with the SQL) and a Terminate.
@@ -152,11 +164,15 @@ fn burst_rows() -> usize {
 fn client_resumes_after_backpressure_on_a_short_read() {
     let first = burst_rows();
     let server = burst_then_rest(WARMUP, first, Duration::from_millis(100), 500);
-    let mut client = Client::connect(&server.conninfo("")).expect("connect");
-    client
-        .send_query_chunked("SELECT burst", CHUNK)
-        .expect("send");
-    let totals = drain_client(&mut client);
+    let (client, totals) = within(Duration::from_secs(30), || {
+        let mut client = Client::connect(&server.conninfo("")).expect("connect");
+        client
+            .send_query_chunked("SELECT burst", CHUNK)
+            .expect("send");
+        let totals = drain_client(&mut client);
+        (client, totals)
+    });
+    eprintln!("held at most {} bytes", totals.held);
     assert_eq!(totals.rows, WARMUP + first + 500);
     assert_eq!(totals.bytes, ((WARMUP + first + 500) * WIDTH) as u64);
     assert_eq!(totals.tag, format!("SELECT {}", WARMUP + first + 500));
@@ -170,7 +186,7 @@ fn dblink_resumes_after_backpressure_on_a_short_read() {
     let first = burst_rows();
     let server = burst_then_rest(WARMUP, first, Duration::from_millis(100), 500);
     let conninfo = server.conninfo("");
-    let totals = within(Duration::from_secs(30), move || {
+    let totals = within(Duration::from_secs(30), || {
         let mut db = Dblink::new();
         db.connect("c", &conninfo).expect("connect");
         db.send_query_chunked("c", "SELECT burst", CHUNK)
@@ -193,21 +209,18 @@ const STREAM_BATCHES: usize = 256 * 1024 * 1024 / (STREAM_BATCH * WIDTH);
 fn client_streams_256_mib_fast() {
     let server = fast_stream(STREAM_BATCH, STREAM_BATCHES);
     let mut client = Client::connect(&server.conninfo("")).expect("connect");
-    let start = Instant::now();
-    client
-        .send_query_chunked("SELECT stream", 100)
-        .expect("send");
-    let totals = drain_client(&mut client);
+    let totals = within(Duration::from_secs(60), || {
+        client
+            .send_query_chunked("SELECT stream", 100)
+            .expect("send");
+        drain_client(&mut client)
+    });
+    eprintln!("held at most {} bytes", totals.held);
     let rows = STREAM_BATCH * STREAM_BATCHES;
     assert_eq!(totals.rows, rows);
     assert_eq!(totals.bytes, (rows * WIDTH) as u64);
     assert_eq!(totals.tag, format!("SELECT {rows}"));
     assert_eq!(totals.largest, 100);
-    assert!(
-        start.elapsed() < Duration::from_secs(60),
-        "256 MiB took {:?}",
-        start.elapsed()
-    );
     drop(client);
     assert_script(server, "SELECT stream");
 }
@@ -216,7 +229,7 @@ fn client_streams_256_mib_fast() {
 fn dblink_streams_256_mib_fast() {
     let server = fast_stream(STREAM_BATCH, STREAM_BATCHES);
     let conninfo = server.conninfo("");
-    let totals = within(Duration::from_secs(60), move || {
+    let totals = within(Duration::from_secs(60), || {
         let mut db = Dblink::new();
         db.connect("c", &conninfo).expect("connect");
         db.send_query_chunked("c", "SELECT stream", 100)
