@@ -452,7 +452,8 @@ fn main() {
         .iter()
         .position(|a| a == "--svg")
         .and_then(|i| args.get(i + 1))
-        .map(PathBuf::from)
+        // `cargo bench` runs this in benches/: a relative path is the workspace root's.
+        .map(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p))
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/compare.svg"));
     let title = format!(
         "ops/s relative to libpq: median of {repeat} runs, whiskers slowest..fastest{}",

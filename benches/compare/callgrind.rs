@@ -3,7 +3,8 @@
 //! process under `valgrind --tool=callgrind --toggle-collect=<its loop>`: only the loop's user-space
 //! instructions are counted (not connecting, not warming up, not the kernel, not the server). The
 //! Rust clients are this bench binary re-run as `--callgrind-child CLIENT KIND CONNINFO`; libpq is
-//! the peer's `cg-*` modes.
+//! the peer's `cg-*` modes. The `raw, epoll` floor client (no library: pre-encoded queries, replies
+//! walked by header) runs the same loops: how far each client is from the least work possible.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,7 +48,7 @@ pub fn run_all(peer: &Result<PathBuf, String>, conninfo: &str) -> Vec<Count> {
     let _ = std::fs::create_dir_all(&out_dir);
     let mut counts = Vec::new();
     for (scenario, kind, queries) in KINDS {
-        for client in ["pgdblink", "libpq", "tokio-postgres"] {
+        for client in ["pgdblink", "libpq", "tokio-postgres", "raw, epoll"] {
             eprintln!("callgrind: {scenario}, {client} ...");
             let (program, toggle, args): (Result<PathBuf, String>, String, Vec<String>) =
                 match client {
@@ -69,6 +70,16 @@ pub fn run_all(peer: &Result<PathBuf, String>, conninfo: &str) -> Vec<Count> {
                             ],
                         },
                     ),
+                    "raw, epoll" => (
+                        exe.clone(),
+                        "compare::floor::cg_loop_floor".to_owned(),
+                        vec![
+                            "--callgrind-child".into(),
+                            "floor".into(),
+                            kind.into(),
+                            conninfo.into(),
+                        ],
+                    ),
                     _ => {
                         let short = if client == "pgdblink" {
                             "pgdblink"
@@ -87,7 +98,12 @@ pub fn run_all(peer: &Result<PathBuf, String>, conninfo: &str) -> Vec<Count> {
                         )
                     }
                 };
-            let out_file = out_dir.join(format!("{kind}.{client}.out"));
+            let file_client = if client == "raw, epoll" {
+                "floor"
+            } else {
+                client
+            };
+            let out_file = out_dir.join(format!("{kind}.{file_client}.out"));
             let per_query = program.and_then(|p| {
                 let collected = valgrind(&p, &toggle, &args, &out_file)?;
                 Ok(collected as f64 / queries as f64)
@@ -133,12 +149,17 @@ fn valgrind(program: &Path, toggle: &str, args: &[String], out_file: &Path) -> R
 /// `--callgrind-child CLIENT KIND CONNINFO`: connects, warms up, runs the counted loop, exits.
 pub fn child(args: &[String]) -> ! {
     let [client, kind, conninfo] = args else {
-        eprintln!("usage: --callgrind-child pgdblink|tokio rt|fanout|pipeline CONNINFO");
+        eprintln!("usage: --callgrind-child pgdblink|tokio|floor rt|fanout|pipeline CONNINFO");
         std::process::exit(2);
     };
     let outcome = match client.as_str() {
         "pgdblink" => pgdblink_child(kind, conninfo).map_err(|e| e.to_string()),
         "tokio" => tokio_child(kind, conninfo),
+        "floor" => match kind.as_str() {
+            "rt" => super::floor::counted(conninfo, kind, 1, RT_QUERIES),
+            "fanout" => super::floor::counted(conninfo, kind, FANOUT_CONNS, FANOUT_ROUNDS),
+            _ => super::floor::counted(conninfo, kind, 1, PIPELINE_BATCHES),
+        },
         _ => Err(format!("unknown client {client}")),
     };
     match outcome {
@@ -307,12 +328,19 @@ pub fn print(counts: &[Count]) {
     );
     println!();
     println!(
-        "| {:<34} | {:>12} | {:>12} | {:>14} | {:>15} | {:>15} |",
-        "scenario", "pgdblink", "libpq", "tokio-postgres", "pgdblink/libpq", "tokio/libpq"
+        "| {:<34} | {:>12} | {:>12} | {:>14} | {:>10} | {:>15} | {:>15} | {:>15} |",
+        "scenario",
+        "pgdblink",
+        "libpq",
+        "tokio-postgres",
+        "raw, epoll",
+        "pgdblink/libpq",
+        "tokio/libpq",
+        "pgdblink/floor"
     );
     println!(
-        "|{:-<36}|{:->14}|{:->14}|{:->16}|{:->17}|{:->17}|",
-        "", "", "", "", "", ""
+        "|{:-<36}|{:->14}|{:->14}|{:->16}|{:->12}|{:->17}|{:->17}|{:->17}|",
+        "", "", "", "", "", "", "", ""
     );
     for (scenario, _, _) in KINDS {
         let get = |client: &str| {
@@ -327,14 +355,17 @@ pub fn print(counts: &[Count]) {
             _ => "-".to_owned(),
         };
         let (p, l, t) = (get("pgdblink"), get("libpq"), get("tokio-postgres"));
+        let f = get("raw, epoll");
         println!(
-            "| {:<34} | {:>12} | {:>12} | {:>14} | {:>15} | {:>15} |",
+            "| {:<34} | {:>12} | {:>12} | {:>14} | {:>10} | {:>15} | {:>15} | {:>15} |",
             scenario,
             cell(p),
             cell(l),
             cell(t),
+            cell(f),
             ratio(p, l),
-            ratio(t, l)
+            ratio(t, l),
+            ratio(p, f)
         );
     }
 }

@@ -88,20 +88,56 @@ impl Reply {
     }
 }
 
+/// Where a floor client connects (trust authentication): a TCP host or a unix socket directory
+/// (a `host` starting with `/`), the port, the database and the user.
+pub struct Target {
+    host: String,
+    port: u16,
+    database: String,
+    user: String,
+}
+
+impl Target {
+    fn of(cluster: &Cluster, unix: bool) -> Target {
+        Target {
+            host: match unix {
+                true => cluster.socket_dir().to_string_lossy().into_owned(),
+                false => "127.0.0.1".to_owned(),
+            },
+            port: cluster.port(),
+            database: cluster.database().to_owned(),
+            user: Role::Trust.user().to_owned(),
+        }
+    }
+
+    /// From the throwaway cluster's `host=... port=... dbname=... user=...` (no quoting).
+    pub fn from_conninfo(conninfo: &str) -> Result<Target, String> {
+        let get = |key: &str| {
+            conninfo
+                .split_whitespace()
+                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                .ok_or_else(|| format!("no {key} in {conninfo:?}"))
+        };
+        Ok(Target {
+            host: get("host")?.to_owned(),
+            port: get("port")?.parse().map_err(|e| format!("port: {e}"))?,
+            database: get("dbname")?.to_owned(),
+            user: get("user")?.to_owned(),
+        })
+    }
+}
+
 /// Sends the StartupMessage (trust authentication) on a blocking stream and reads up to the first
 /// `ReadyForQuery`.
 fn start(
     stream: &mut (impl Read + Write),
-    cluster: &Cluster,
+    target: &Target,
     reply: &mut Reply,
 ) -> Result<(), String> {
     let mut startup = Vec::new();
     frontend::startup_message(
         3 << 16,
-        [
-            ("user", Role::Trust.user()),
-            ("database", cluster.database()),
-        ],
+        [("user", &*target.user), ("database", &*target.database)],
         &mut startup,
     )
     .map_err(|e| e.to_string())?;
@@ -111,7 +147,7 @@ fn start(
 }
 
 impl Raw {
-    fn connect(cluster: &Cluster, unix: bool, mode: Mode) -> Result<Raw, String> {
+    fn connect(target: &Target, mode: Mode) -> Result<Raw, String> {
         let e = |e: std::io::Error| e.to_string();
         let mut reply = Reply {
             buf: vec![0; 64 * 1024],
@@ -120,18 +156,16 @@ impl Raw {
         };
         // Connected and authenticated blocking, then switched to the mode measured.
         let nonblocking = mode == Mode::Epoll;
-        let sock = if unix {
-            let path = cluster
-                .socket_dir()
-                .join(format!(".s.PGSQL.{}", cluster.port()));
+        let sock = if target.host.starts_with('/') {
+            let path = std::path::Path::new(&target.host).join(format!(".s.PGSQL.{}", target.port));
             let mut s = std::os::unix::net::UnixStream::connect(path).map_err(e)?;
-            start(&mut s, cluster, &mut reply)?;
+            start(&mut s, target, &mut reply)?;
             s.set_nonblocking(nonblocking).map_err(e)?;
             Sock::Unix(mio::net::UnixStream::from_std(s))
         } else {
-            let mut s = std::net::TcpStream::connect(("127.0.0.1", cluster.port())).map_err(e)?;
+            let mut s = std::net::TcpStream::connect((&*target.host, target.port)).map_err(e)?;
             s.set_nodelay(true).map_err(e)?;
-            start(&mut s, cluster, &mut reply)?;
+            start(&mut s, target, &mut reply)?;
             s.set_nonblocking(nonblocking).map_err(e)?;
             Sock::Tcp(mio::net::TcpStream::from_std(s))
         };
@@ -207,9 +241,23 @@ pub fn pipeline(
     duration: Duration,
 ) -> Result<ScenarioResult, String> {
     let depth = pgdblink::bench::PIPELINE_DEPTH;
+    exchange(
+        cluster,
+        unix,
+        mode,
+        1,
+        &pipeline_batch()?,
+        depth as u64,
+        "pipeline",
+        duration,
+    )
+}
+
+/// [`PIPELINE_DEPTH`](pgdblink::bench::PIPELINE_DEPTH) queries and a Sync, encoded.
+fn pipeline_batch() -> Result<Vec<u8>, String> {
     let e = |e: pgdblink::protocol::EncodeError| e.to_string();
     let mut batch = Vec::new();
-    for i in 0..depth {
+    for i in 0..pgdblink::bench::PIPELINE_DEPTH {
         let v = i.to_string();
         frontend::parse("", "SELECT $1", &[], &mut batch).map_err(e)?;
         frontend::bind("", "", &[], &[Some(v.as_bytes())], &[], &mut batch).map_err(e)?;
@@ -217,16 +265,7 @@ pub fn pipeline(
         frontend::execute("", 0, &mut batch).map_err(e)?;
     }
     frontend::sync(&mut batch);
-    exchange(
-        cluster,
-        unix,
-        mode,
-        1,
-        &batch,
-        depth as u64,
-        "pipeline",
-        duration,
-    )
+    Ok(batch)
 }
 
 /// Sends `request` on `n` connections and reads each reply to its `ReadyForQuery`, in rounds,
@@ -242,37 +281,75 @@ fn exchange(
     name: &str,
     duration: Duration,
 ) -> Result<ScenarioResult, String> {
-    let e = |e: std::io::Error| e.to_string();
-    let mut conns = (0..n)
-        .map(|_| Raw::connect(cluster, unix, mode))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut poll = Poll::new().map_err(e)?;
-    let mut events = Events::with_capacity(1024);
-    if mode == Mode::Epoll {
-        for (i, c) in conns.iter_mut().enumerate() {
-            poll.registry()
-                .register(c.source(), Token(i), Interest::READABLE)
-                .map_err(e)?;
+    let mut floor = Floor::connect(&Target::of(cluster, unix), mode, n, request, per_request)?;
+    measured(name, duration, || floor.round())
+}
+
+/// `n` connections exchanging one request each per round, warmed up.
+struct Floor<'a> {
+    conns: Vec<Raw>,
+    poll: Poll,
+    events: Events,
+    mode: Mode,
+    request: &'a [u8],
+    per_request: u64,
+}
+
+impl<'a> Floor<'a> {
+    fn connect(
+        target: &Target,
+        mode: Mode,
+        n: usize,
+        request: &'a [u8],
+        per_request: u64,
+    ) -> Result<Floor<'a>, String> {
+        let e = |e: std::io::Error| e.to_string();
+        let mut conns = (0..n)
+            .map(|_| Raw::connect(target, mode))
+            .collect::<Result<Vec<_>, _>>()?;
+        let poll = Poll::new().map_err(e)?;
+        if mode == Mode::Epoll {
+            for (i, c) in conns.iter_mut().enumerate() {
+                poll.registry()
+                    .register(c.source(), Token(i), Interest::READABLE)
+                    .map_err(e)?;
+            }
         }
+        let mut floor = Floor {
+            conns,
+            poll,
+            events: Events::with_capacity(1024),
+            mode,
+            request,
+            per_request,
+        };
+        for _ in 0..100 / n.max(1) + 1 {
+            floor.round()?;
+        }
+        Ok(floor)
     }
-    let q = request;
-    let mut round = || -> Result<u64, String> {
-        for c in &mut conns {
-            c.send(q)?;
+
+    /// One round: the request on every connection, then every reply; the operations it made.
+    fn round(&mut self) -> Result<u64, String> {
+        let n = self.conns.len();
+        for c in &mut self.conns {
+            c.send(self.request)?;
         }
-        match mode {
+        match self.mode {
             Mode::Blocking => {
-                for c in &mut conns {
+                for c in &mut self.conns {
                     while c.read_some()? != Got::Reply {}
                 }
             }
             Mode::Epoll => {
                 let mut left = n;
                 while left > 0 {
-                    poll.poll(&mut events, None).map_err(e)?;
-                    for ev in events.iter() {
+                    self.poll
+                        .poll(&mut self.events, None)
+                        .map_err(|e| e.to_string())?;
+                    for ev in self.events.iter() {
                         // Edge-triggered: read until the reply is complete or nothing is left.
-                        let c = &mut conns[ev.token().0];
+                        let c = &mut self.conns[ev.token().0];
                         loop {
                             match c.read_some()? {
                                 Got::Reply => {
@@ -287,10 +364,27 @@ fn exchange(
                 }
             }
         }
-        Ok(n as u64 * per_request)
-    };
-    for _ in 0..100 / n.max(1) + 1 {
-        round()?;
+        Ok(n as u64 * self.per_request)
     }
-    measured(name, duration, round)
+}
+
+/// `--callgrind-child floor KIND CONNINFO`: the `raw, epoll` floor client's loop of `KIND` (`rt`,
+/// `fanout`, `pipeline`), `rounds` times over `conns` connections, counted by callgrind inside
+/// [`cg_loop_floor`] (connecting and warming up are not).
+pub fn counted(conninfo: &str, kind: &str, conns: usize, rounds: u64) -> Result<(), String> {
+    let target = Target::from_conninfo(conninfo)?;
+    let (request, per_request) = match kind {
+        "pipeline" => (pipeline_batch()?, pgdblink::bench::PIPELINE_DEPTH as u64),
+        _ => (select_1(), 1),
+    };
+    let mut floor = Floor::connect(&target, Mode::Epoll, conns, &request, per_request)?;
+    cg_loop_floor(&mut floor, rounds)
+}
+
+#[inline(never)]
+fn cg_loop_floor(floor: &mut Floor<'_>, rounds: u64) -> Result<(), String> {
+    for _ in 0..rounds {
+        floor.round()?;
+    }
+    Ok(())
 }

@@ -673,6 +673,8 @@ impl Connection {
     /// shared with them instead of copied.
     fn process(&mut self) {
         let mut consumed = 0usize;
+        // Where framed messages start (after raw startup bytes such as the SSL response).
+        let mut framed_from = 0usize;
         // Take the buffer out so that messages can borrow it while `self` is mutated.
         let recv = std::mem::take(&mut self.recv);
         while consumed < recv.len() && !matches!(self.phase, Phase::Closed) {
@@ -687,6 +689,7 @@ impl Connection {
                     break;
                 }
                 consumed += n;
+                framed_from = consumed;
                 continue;
             }
             // The hot path: rows of the row set in progress, validated and indexed in one pass.
@@ -719,7 +722,7 @@ impl Connection {
         }
         self.recv = recv;
         if self.rows_pending() {
-            let chunk = self.recv.split_to(consumed).freeze();
+            let chunk = result::Chunk::take(&mut self.recv, framed_from, consumed);
             self.attach_chunk(&chunk);
         } else {
             self.recv.advance(consumed);
@@ -801,7 +804,7 @@ impl Connection {
     }
 
     /// Gives the chunk just consumed to every row that refers to it.
-    fn attach_chunk(&mut self, chunk: &bytes::Bytes) {
+    fn attach_chunk(&mut self, chunk: &result::Chunk) {
         self.outbox.attach(chunk);
         self.requests.attach(chunk);
     }

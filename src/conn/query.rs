@@ -12,9 +12,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
-use super::result::{Column, Outbox, Output, QueryResult, RowsBuilder};
+use super::result::{Chunk, Column, Outbox, Output, QueryResult, RowsBuilder};
 use super::{
     Budgets, COPY_IN_TEXT, COPY_OUT_TEXT, Connection, Phase, RESULT_TOO_LARGE_TEXT,
     error_from_fields, text,
@@ -251,7 +249,7 @@ impl Requests {
     }
 
     /// Gives the rows received in this input pass their buffer, now frozen.
-    pub(super) fn attach(&mut self, chunk: &Bytes) {
+    pub(super) fn attach(&mut self, chunk: &Chunk) {
         if let Some(q) = self.queue.front_mut().and_then(Request::query_mut)
             && let Statement::Rows(rows) = &mut q.statement
         {

@@ -3,8 +3,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use bytes::Bytes;
-
 use crate::error::{Error, ErrorKind};
 use crate::protocol::Limits;
 use crate::protocol::backend::{DataRow, NULL_FIELD, data_row_offsets, data_row_value_bytes};
@@ -77,8 +75,9 @@ impl Column {
 
 /// The rows of one statement, in text format.
 ///
-/// The values are not copied out of the bytes received from the server: a `Rows` holds the received
-/// buffers (reference-counted [`Bytes`]) and, for every field, its offset and length in them.
+/// The values are not copied one by one out of the bytes received from the server: a `Rows` holds
+/// the received buffers (reference-counted, one per read, checked for UTF-8 once as a whole) and,
+/// for every field, its offset in them.
 ///
 /// Two `Rows` are equal when their columns, values, command tags and [`is_partial`](Rows::is_partial)
 /// are: how the server's bytes happened to be split into reads does not matter.
@@ -97,8 +96,9 @@ struct RowsData {
     /// appended in order, so a row lives in the last chunk whose first row is not after it).
     chunks: Chunks,
     /// With more than one chunk: for every block of [`BLOCK_ROWS`] rows, the index of the chunk
-    /// holding the block's first row, so that finding a row's chunk is a shift and a load (empty,
-    /// and never allocated, for a row set in one chunk).
+    /// holding the block's first row, with [`SPANS`] set when a later chunk starts inside the
+    /// block, so that finding a row's chunk is a shift, a load and a test (empty, and never
+    /// allocated, for a row set in one chunk).
     blocks: Vec<u32>,
     /// Number of rows.
     nrows: u32,
@@ -118,6 +118,8 @@ struct RowsData {
 /// Rows per block of [`RowsData::blocks`]: 64.
 const BLOCK_SHIFT: u32 = 6;
 const BLOCK_ROWS: usize = 1 << BLOCK_SHIFT;
+/// The flag of [`RowsData::blocks`] for a block with a chunk boundary inside it.
+const SPANS: u32 = 1 << 31;
 
 impl RowsData {
     /// Extends `blocks` to every block whose first row has a chunk (4 bytes per 64 rows).
@@ -125,7 +127,7 @@ impl RowsData {
         let n = self.chunks.len();
         while self.blocks.len() * BLOCK_ROWS < self.nrows as usize {
             let first_row = self.blocks.len() * BLOCK_ROWS;
-            let mut i = self.blocks.last().map_or(0, |&i| i as usize);
+            let mut i = self.blocks.last().map_or(0, |&i| (i & !SPANS) as usize);
             while i + 1 < n
                 && self
                     .chunks
@@ -172,13 +174,19 @@ impl Rows {
     }
 
     /// Gives the rows received in the current input pass their chunk.
-    fn attach(&mut self, chunk: &Bytes) {
+    fn attach(&mut self, chunk: &Chunk) {
         if self.d.pending > 0 {
             let d = &mut *self.d;
-            d.chunks.push(chunk.clone(), d.nrows - d.pending);
+            let first_row = d.nrows - d.pending;
+            d.chunks.push(chunk.clone(), first_row);
             d.pending = 0;
-            if !d.chunks.rest.is_empty() {
+            if !d.chunks.all.is_empty() {
                 d.index_blocks();
+                if !(first_row as usize).is_multiple_of(BLOCK_ROWS)
+                    && let Some(block) = d.blocks.get_mut((first_row >> BLOCK_SHIFT) as usize)
+                {
+                    *block |= SPANS;
+                }
             }
         }
     }
@@ -220,31 +228,44 @@ impl Rows {
         }
         // `fields` holds `nrows * ncols` offsets, so the index cannot overflow.
         let field = *d.fields.get(row * ncols + col)?;
-        field_bytes(self.chunk_of(row), field)
+        self.chunk_of(row).bytes(field)
     }
 
     /// The receive buffer row `row` (below `nrows`) lives in: the only one, or the one the row's
     /// block names. A block that spans chunks (a chunk boundary inside its [`BLOCK_ROWS`] rows)
     /// searches the few chunks it spans. No division, and no search in the usual case.
     #[inline(always)]
-    fn chunk_of(&self, row: usize) -> &[u8] {
+    fn chunk_of(&self, row: usize) -> View<'_> {
         let d = &*self.d;
-        if d.chunks.rest.is_empty() {
-            return d.chunks.first.as_ref().map_or(&[], |(only, _)| &only[..]);
+        let all = &d.chunks.all;
+        if all.is_empty() {
+            return d
+                .chunks
+                .first
+                .as_ref()
+                .map_or(View::EMPTY, |(only, _)| only.view());
         }
-        let block = row >> BLOCK_SHIFT;
-        let first = d.blocks.get(block).map_or(0, |&i| i as usize);
+        let entry = d.blocks.get(row >> BLOCK_SHIFT).copied().unwrap_or(0);
+        let i = match entry & SPANS {
+            0 => entry as usize,
+            _ => self.spanning_chunk(row, (entry & !SPANS) as usize),
+        };
+        all.get(i).map_or(View::EMPTY, |(c, _)| c.view())
+    }
+
+    /// The chunk of `row` in a block spanning chunks, the first of which is `first`.
+    #[cold]
+    fn spanning_chunk(&self, row: usize, first: usize) -> usize {
+        let d = &*self.d;
         let last = d
             .blocks
-            .get(block + 1)
-            .map_or(d.chunks.rest.len(), |&i| i as usize);
-        let i = if first == last {
-            first
-        } else {
-            // Chunks `first + 1 ..= last` are `rest[first..last]`.
-            first + d.chunks.rest[first..last].partition_point(|&(_, start)| start as usize <= row)
-        };
-        d.chunks.get(i).map_or(&[], |(c, _)| &c[..])
+            .get((row >> BLOCK_SHIFT) + 1)
+            .map_or(d.chunks.all.len() - 1, |&i| (i & !SPANS) as usize);
+        // The last chunk whose first row is not after `row`.
+        first
+            + d.chunks.all.get(first + 1..=last).map_or(0, |c| {
+                c.partition_point(|&(_, start)| start as usize <= row)
+            })
     }
 
     /// The text value at `row`, `col`; `None` for SQL NULL (or an index out of range). Values are
@@ -252,10 +273,16 @@ impl Rows {
     /// server does not (a `SQL_ASCII` database).
     ///
     /// Costs what reading the same value through [`iter`](Rows::iter) costs: no search, no
-    /// division.
+    /// division, and no UTF-8 check (the received bytes were checked once as a whole).
     #[inline(always)]
     pub fn get(&self, row: usize, col: usize) -> Option<&str> {
-        std::str::from_utf8(self.get_bytes(row, col)?).ok()
+        let d = &*self.d;
+        let ncols = d.columns.len();
+        if col >= ncols || row >= d.nrows as usize {
+            return None;
+        }
+        let field = *d.fields.get(row * ncols + col)?;
+        self.chunk_of(row).text(field)?.ok()
     }
 
     /// Whether the value is SQL NULL.
@@ -276,11 +303,15 @@ impl Rows {
 
     /// Iterates over the rows in order, walking the receive buffers alongside (no lookup per row).
     pub fn iter(&self) -> RowIter<'_> {
-        RowIter {
+        let mut iter = RowIter {
             rows: self,
             index: 0,
             chunk: 0,
-        }
+            view: View::EMPTY,
+            chunk_end: 0,
+        };
+        iter.enter_chunk(0);
+        iter
     }
 
     /// Row `row`, or `None` past the end.
@@ -343,7 +374,8 @@ impl Rows {
         let Some(column) = columns.get(col) else {
             return Err(super::types::column_out_of_range(col, columns.len()));
         };
-        from_field(self.get_bytes(row, col), column)
+        let field = self.d.fields.get(row * columns.len() + col).copied();
+        from_field(field.and_then(|f| self.chunk_of(row).text(f)), column)
     }
 }
 
@@ -360,26 +392,36 @@ impl<'a> IntoIterator for &'a Rows {
 /// inline, since most row sets fit in one (no allocation for them).
 #[derive(Clone, Default, PartialEq, Eq)]
 struct Chunks {
-    first: Option<(Bytes, u32)>,
-    rest: Vec<(Bytes, u32)>,
+    first: Option<(Chunk, u32)>,
+    /// Empty while there is at most one chunk, else every chunk (the first again too).
+    all: Vec<(Chunk, u32)>,
 }
 
 impl Chunks {
     fn len(&self) -> usize {
-        usize::from(self.first.is_some()) + self.rest.len()
-    }
-
-    fn get(&self, i: usize) -> Option<&(Bytes, u32)> {
-        match i {
-            0 => self.first.as_ref(),
-            _ => self.rest.get(i - 1),
+        match self.all.len() {
+            0 => usize::from(self.first.is_some()),
+            n => n,
         }
     }
 
-    fn push(&mut self, chunk: Bytes, first_row: u32) {
-        match self.first {
+    fn get(&self, i: usize) -> Option<&(Chunk, u32)> {
+        match self.all.is_empty() {
+            true if i == 0 => self.first.as_ref(),
+            true => None,
+            false => self.all.get(i),
+        }
+    }
+
+    fn push(&mut self, chunk: Chunk, first_row: u32) {
+        match &self.first {
             None => self.first = Some((chunk, first_row)),
-            Some(_) => self.rest.push((chunk, first_row)),
+            Some(first) => {
+                if self.all.is_empty() {
+                    self.all.push(first.clone());
+                }
+                self.all.push((chunk, first_row));
+            }
         }
     }
 }
@@ -420,47 +462,54 @@ impl Tag {
     }
 }
 
-/// The bytes of the field whose value starts at `start` in its row's chunk, its length read from the
-/// four bytes before it; `None` for NULL or bad bounds.
-#[inline]
-fn field_bytes(chunk: &[u8], start: u32) -> Option<&[u8]> {
-    if start == NULL_FIELD {
-        return None;
-    }
-    let (head, value) = chunk.split_at_checked(start as usize)?;
-    // A negative length (only NULL has one, marked above) becomes too large for `get`.
-    let len = i32::from_be_bytes(*head.last_chunk::<4>()?) as u32 as usize;
-    value.get(..len)
-}
-
 /// The rows of a [`Rows`] in order: [`Rows::iter`].
 #[derive(Clone, Debug)]
 pub struct RowIter<'a> {
     rows: &'a Rows,
     index: usize,
-    /// The chunk holding row `index` (or a chunk before it).
+    /// The chunk holding row `index` (or a chunk before it), its bytes, and the first row after it.
     chunk: usize,
+    view: View<'a>,
+    chunk_end: usize,
 }
 
-impl<'a> Iterator for RowIter<'a> {
-    type Item = Row<'a>;
-
-    fn next(&mut self) -> Option<Row<'a>> {
-        let rows = self.rows;
-        if self.index >= rows.len() {
-            return None;
-        }
-        let chunks = &rows.d.chunks;
+impl<'a> RowIter<'a> {
+    /// Moves to the chunk holding row `index` from chunk `from` on.
+    #[cold]
+    fn enter_chunk(&mut self, from: usize) {
+        let chunks = &self.rows.d.chunks;
+        self.chunk = from;
         while chunks
             .get(self.chunk + 1)
             .is_some_and(|c| c.1 as usize <= self.index)
         {
             self.chunk += 1;
         }
+        self.view = chunks
+            .get(self.chunk)
+            .map_or(View::EMPTY, |(c, _)| c.view());
+        self.chunk_end = chunks
+            .get(self.chunk + 1)
+            .map_or(usize::MAX, |c| c.1 as usize);
+    }
+}
+
+impl<'a> Iterator for RowIter<'a> {
+    type Item = Row<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Row<'a>> {
+        let rows = self.rows;
+        if self.index >= rows.len() {
+            return None;
+        }
+        if self.index >= self.chunk_end {
+            self.enter_chunk(self.chunk);
+        }
         let ncols = rows.d.columns.len();
         let at = self.index * ncols;
         let row = Row {
-            chunk: chunks.get(self.chunk).map_or(&[][..], |(c, _)| &c[..]),
+            chunk: self.view,
             fields: rows.d.fields.get(at..at + ncols).unwrap_or(&[]),
             rows,
         };
@@ -491,7 +540,7 @@ impl fmt::Debug for Rows {
 #[derive(Clone, Copy)]
 pub struct Row<'a> {
     /// The receive buffer the row lives in.
-    chunk: &'a [u8],
+    chunk: View<'a>,
     /// Where the row's values start in `chunk` ([`NULL_FIELD`] for NULL): one per column.
     fields: &'a [u32],
     rows: &'a Rows,
@@ -499,13 +548,15 @@ pub struct Row<'a> {
 
 impl<'a> Row<'a> {
     /// The text value of column `col`; `None` for SQL NULL (or a column out of range).
+    #[inline]
     pub fn get(&self, col: usize) -> Option<&'a str> {
-        std::str::from_utf8(self.get_bytes(col)?).ok()
+        self.chunk.text(*self.fields.get(col)?)?.ok()
     }
 
     /// The raw bytes of column `col`; `None` for SQL NULL (or a column out of range).
+    #[inline]
     pub fn get_bytes(&self, col: usize) -> Option<&'a [u8]> {
-        field_bytes(self.chunk, *self.fields.get(col)?)
+        self.chunk.bytes(*self.fields.get(col)?)
     }
 
     /// Whether column `col` is SQL NULL.
@@ -540,24 +591,29 @@ impl<'a> Row<'a> {
     pub fn get_as<T: super::FromText<'a>>(&self, col: usize) -> Result<Option<T>, Error> {
         let columns = self.rows.columns();
         match columns.get(col) {
-            Some(column) if col < self.fields.len() => from_field(self.get_bytes(col), column),
+            Some(column) if col < self.fields.len() => {
+                let field = self.fields.get(col).copied();
+                from_field(field.and_then(|f| self.chunk.text(f)), column)
+            }
             _ => Err(super::types::column_out_of_range(col, self.fields.len())),
         }
     }
 }
 
-/// A field's bytes (`None` for NULL) converted to `T`. The bytes are UTF-8 (the connection checks);
-/// should they not be, the error is the server's for such bytes.
+/// A field's text (`None` for NULL; `Err` with its bytes when not UTF-8) converted to `T`. The
+/// bytes are UTF-8 (the connection checks); should they not be, the error is the server's for such
+/// bytes.
 fn from_field<'a, T: super::FromText<'a>>(
-    bytes: Option<&'a [u8]>,
+    value: Option<Result<&'a str, &'a [u8]>>,
     column: &Column,
 ) -> Result<Option<T>, Error> {
-    let Some(bytes) = bytes else {
-        return Ok(None);
-    };
-    match std::str::from_utf8(bytes) {
-        Ok(text) => T::from_text(text, column).map(Some),
-        Err(e) => Err(invalid_utf8(&bytes[e.valid_up_to()..])),
+    match value {
+        None => Ok(None),
+        Some(Ok(text)) => T::from_text(text, column).map(Some),
+        Some(Err(bytes)) => {
+            let valid = std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), str::len);
+            Err(invalid_utf8(&bytes[valid..]))
+        }
     }
 }
 
@@ -658,7 +714,7 @@ impl RowsBuilder {
     }
 
     /// Gives the rows received in the current input pass their receive buffer, now frozen.
-    pub(super) fn attach(&mut self, chunk: &Bytes) {
+    pub(super) fn attach(&mut self, chunk: &Chunk) {
         self.rows.attach(chunk);
     }
 
@@ -726,8 +782,11 @@ pub struct Notification {
     pub payload: String,
 }
 
+mod chunk;
 mod outbox;
 #[cfg(test)]
 mod tests;
 
+pub(super) use chunk::Chunk;
+use chunk::{View, field_bytes};
 pub(super) use outbox::{Outbox, Output};

@@ -2,9 +2,7 @@
 
 use std::collections::VecDeque;
 
-use bytes::Bytes;
-
-use super::{Error, QueryResult, Rows};
+use super::{Chunk, Error, QueryResult, Rows};
 use crate::conn::budgets::{ENTRY_COST, error_bytes};
 
 /// What [`Outbox`] hands out: a statement's result, or the end marker of a request.
@@ -79,7 +77,7 @@ impl Outbox {
     }
 
     /// Gives the waiting results the frozen receive buffer of the pass and makes them ready.
-    pub(in crate::conn) fn attach(&mut self, chunk: &Bytes) {
+    pub(in crate::conn) fn attach(&mut self, chunk: &Chunk) {
         for queued in self.queue.iter_mut().rev().take(self.waiting) {
             if let Output::Result(Ok(QueryResult::Rows(rows))) = &mut queued.output {
                 rows.attach(chunk);

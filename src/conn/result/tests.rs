@@ -25,7 +25,7 @@ fn chunked_rows(sizes: &[usize]) -> Rows {
             rows.d.nrows += 1;
             rows.d.pending += 1;
         }
-        rows.attach(&Bytes::from(chunk));
+        rows.attach(&Chunk::Raw(bytes::Bytes::from(chunk)));
     }
     rows
 }

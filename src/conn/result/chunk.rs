@@ -1,0 +1,286 @@
+//! The receive buffers row sets keep: as received, or checked for UTF-8 once as a whole.
+//!
+//! A value handed out as `&str` must have been checked for UTF-8, and the crate forbids `unsafe`
+//! (no `from_utf8_unchecked`): without more, every access runs `std::str::from_utf8` on the value
+//! (about 95 of the 158 instructions `Rows::get` cost). Instead, when an input pass ends with rows
+//! referring to its buffer, the consumed bytes are copied once into a buffer the rows own, in which
+//! every byte that is not part of a value becomes ASCII: message headers, field counts, NULL
+//! lengths and other messages become spaces, and each value's length word (which [`field_bytes`]
+//! reads back) is rewritten in four 7-bit groups ([`pack_len`]). The buffer is then checked as a
+//! whole (`String::from_utf8`: one pass, mostly its ASCII fast path). Each value, bounded by ASCII
+//! bytes on both sides, is then a `&str` slice of that string: slicing checks only the two char
+//! boundaries. A pass the walk cannot account for (a value of 256 MiB or more, bytes that are not
+//! whole messages) or that is not UTF-8 (a `SQL_ASCII` database can send such bytes) keeps its
+//! buffer as received, and each access checks its value as before.
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+
+use crate::protocol::backend::NULL_FIELD;
+
+/// A receive buffer rows refer to (by the offsets of their values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(in crate::conn) enum Chunk {
+    /// As received: value lengths are the server's big-endian words; values are checked on access.
+    Raw(Bytes),
+    /// Checked once: every byte outside the values is ASCII, lengths are packed ([`pack_len`]).
+    Text(Arc<String>),
+}
+
+impl Chunk {
+    /// Takes the first `consumed` bytes of `recv` (one input pass; framed messages from `framed_from`
+    /// on, raw startup bytes before) as the chunk its rows refer to: a checked copy when the walk
+    /// and the UTF-8 check succeed (`recv` then keeps its allocation for the next reads), else the
+    /// bytes themselves, shared and not copied.
+    pub(in crate::conn) fn take(recv: &mut BytesMut, framed_from: usize, consumed: usize) -> Chunk {
+        if consumed >= TEXT_MIN
+            && let Some(text) = recv
+                .get(..consumed)
+                .and_then(|pass| checked(pass, framed_from))
+        {
+            bytes::Buf::advance(recv, consumed);
+            return Chunk::Text(Arc::new(text));
+        }
+        Chunk::Raw(recv.split_to(consumed).freeze())
+    }
+
+    /// The chunk's bytes, with how to read them.
+    #[inline(always)]
+    pub(super) fn view(&self) -> View<'_> {
+        match self {
+            Chunk::Raw(bytes) => View::Raw(bytes),
+            Chunk::Text(text) => View::Text(text),
+        }
+    }
+}
+
+/// The smallest pass worth checking whole: below it the copy, its two allocations and the walk cost
+/// more than checking the few values on access (a round trip's reply: about 900 instructions more
+/// per query with every pass checked).
+const TEXT_MIN: usize = 4096;
+
+/// A copy of `pass` with every byte outside the values made ASCII and the value lengths packed,
+/// checked as UTF-8; `None` if the messages from `framed_from` on do not walk, or it is not UTF-8.
+fn checked(pass: &[u8], framed_from: usize) -> Option<String> {
+    let mut copy = pass.to_vec();
+    let (raw, framed) = copy.split_at_mut_checked(framed_from)?;
+    raw.fill(b' ');
+    mask_messages(framed)?;
+    String::from_utf8(copy).ok()
+}
+
+/// Walks whole messages (type byte, length word, body): a DataRow keeps its values and gets packed
+/// lengths, every other byte becomes a space.
+fn mask_messages(buf: &mut [u8]) -> Option<()> {
+    let mut at = 0;
+    while at < buf.len() {
+        let header = buf.get_mut(at..)?.first_chunk_mut::<5>()?;
+        let [tag, l0, l1, l2, l3] = *header;
+        *header = [b' '; 5];
+        let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
+        let end = at.checked_add(1)?.checked_add(len)?;
+        let body = buf.get_mut(at + 5..end)?;
+        if tag == b'D' {
+            mask_data_row(body)?;
+        } else {
+            body.fill(b' ');
+        }
+        at = end;
+    }
+    Some(())
+}
+
+/// A DataRow body: the field count and NULL lengths become spaces, each value's length is packed.
+#[inline]
+fn mask_data_row(body: &mut [u8]) -> Option<()> {
+    let count = body.first_chunk_mut::<2>()?;
+    let n = u16::from_be_bytes(*count);
+    *count = [b' '; 2];
+    let mut at = 2usize;
+    for _ in 0..n {
+        let word = body.get_mut(at..)?.first_chunk_mut::<4>()?;
+        let len = u32::from_be_bytes(*word);
+        at += 4;
+        if len < 0x80 {
+            // Already ASCII, and packed alike.
+            at += len as usize;
+        } else if len == u32::MAX {
+            // NULL (-1).
+            *word = [b' '; 4];
+        } else if len < PACKED_LIMIT {
+            *word = pack_len(len);
+            at += len as usize;
+        } else {
+            return None;
+        }
+    }
+    (at == body.len()).then_some(())
+}
+
+/// Lengths from here on cannot be packed (28 bits).
+const PACKED_LIMIT: u32 = 1 << 28;
+
+/// A value length below [`PACKED_LIMIT`] as four bytes of 7 bits each, most significant first: all
+/// ASCII, so the chunk stays UTF-8.
+fn pack_len(len: u32) -> [u8; 4] {
+    ((len & 0x7f) | ((len << 1) & 0x7f00) | ((len << 2) & 0x7f_0000) | ((len << 3) & 0x7f00_0000))
+        .to_be_bytes()
+}
+
+/// [`pack_len`] undone.
+#[inline(always)]
+fn unpack_len(word: [u8; 4]) -> usize {
+    let w = u32::from_be_bytes(word);
+    ((w & 0x7f) | ((w >> 1) & 0x3f80) | ((w >> 2) & 0x1f_c000) | ((w >> 3) & 0x0fe0_0000)) as usize
+}
+
+/// A chunk's bytes as rows read them.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum View<'a> {
+    Raw(&'a [u8]),
+    Text(&'a str),
+}
+
+impl<'a> View<'a> {
+    /// No bytes (a row set without a chunk).
+    pub(super) const EMPTY: View<'static> = View::Raw(&[]);
+
+    /// The bytes of the field whose value starts at `start`; `None` for NULL or bad bounds.
+    #[inline(always)]
+    pub(super) fn bytes(self, start: u32) -> Option<&'a [u8]> {
+        match self {
+            View::Raw(chunk) => field_bytes(chunk, start),
+            View::Text(text) => text_field(text, start).map(str::as_bytes),
+        }
+    }
+
+    /// The text of the field whose value starts at `start`: `None` for NULL or bad bounds, `Err`
+    /// with the bytes when they are not UTF-8 (only in a raw chunk).
+    #[inline(always)]
+    pub(super) fn text(self, start: u32) -> Option<Result<&'a str, &'a [u8]>> {
+        match self {
+            View::Text(text) => text_field(text, start).map(Ok),
+            View::Raw(chunk) => {
+                let value = field_bytes(chunk, start)?;
+                Some(std::str::from_utf8(value).map_err(|_| value))
+            }
+        }
+    }
+}
+
+/// The field of a checked chunk whose value starts at `start`, its packed length in the four bytes
+/// before it. Values are bounded by ASCII bytes, so the slice is always on char boundaries.
+#[inline(always)]
+fn text_field(text: &str, start: u32) -> Option<&str> {
+    if start == NULL_FIELD {
+        return None;
+    }
+    let (head, value) = text.split_at_checked(start as usize)?;
+    let len = unpack_len(*head.as_bytes().last_chunk::<4>()?);
+    value.get(..len)
+}
+
+/// The bytes of the field whose value starts at `start` in a raw chunk, its length read from the
+/// four bytes before it; `None` for NULL or bad bounds.
+#[inline]
+pub(super) fn field_bytes(chunk: &[u8], start: u32) -> Option<&[u8]> {
+    if start == NULL_FIELD {
+        return None;
+    }
+    let (head, value) = chunk.split_at_checked(start as usize)?;
+    // A negative length (only NULL has one, marked above) becomes too large for `get`.
+    let len = i32::from_be_bytes(*head.last_chunk::<4>()?) as u32 as usize;
+    value.get(..len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_lengths_are_ascii_and_read_back() {
+        for len in [
+            0,
+            1,
+            127,
+            128,
+            200,
+            16_383,
+            16_384,
+            1 << 21,
+            PACKED_LIMIT - 1,
+        ] {
+            let word = pack_len(len);
+            assert!(word.is_ascii(), "{len}");
+            assert_eq!(unpack_len(word), len as usize);
+        }
+    }
+
+    /// A pass: a raw byte, a RowDescription-like message with bytes that are not UTF-8, a DataRow
+    /// (a 5,000-byte value, NULL, `é`), a CommandComplete.
+    fn pass() -> (Vec<u8>, [u32; 3]) {
+        let mut buf = vec![b'N', b'T', 0, 0, 0, 7, 0xff, 0xfe, 0x80];
+        let long = "x".repeat(5000);
+        let values: [Option<&[u8]>; 3] = [Some(long.as_bytes()), None, Some("é".as_bytes())];
+        let body_len: usize = 2 + values
+            .iter()
+            .map(|v| 4 + v.map_or(0, <[u8]>::len))
+            .sum::<usize>();
+        buf.push(b'D');
+        buf.extend_from_slice(&(4 + body_len as u32).to_be_bytes());
+        buf.extend_from_slice(&3u16.to_be_bytes());
+        let mut starts = [NULL_FIELD; 3];
+        for (i, v) in values.iter().enumerate() {
+            match v {
+                Some(v) => {
+                    buf.extend_from_slice(&(v.len() as i32).to_be_bytes());
+                    starts[i] = buf.len() as u32;
+                    buf.extend_from_slice(v);
+                }
+                None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        buf.extend_from_slice(b"C\0\0\0\x0dSELECT 1\0");
+        (buf, starts)
+    }
+
+    #[test]
+    fn a_pass_of_utf8_values_becomes_one_checked_text() {
+        let (buf, starts) = pass();
+        let mut recv = BytesMut::from(&buf[..]);
+        recv.extend_from_slice(b"Z\0\0"); // the start of a message not consumed yet
+        let chunk = Chunk::take(&mut recv, 1, buf.len());
+        assert!(matches!(chunk, Chunk::Text(_)), "{chunk:?}");
+        assert_eq!(&recv[..], b"Z\0\0");
+        let view = chunk.view();
+        assert_eq!(view.text(starts[0]), Some(Ok(&*"x".repeat(5000))));
+        assert_eq!(view.text(starts[1]), None);
+        assert_eq!(view.text(starts[2]), Some(Ok("é")));
+        assert_eq!(view.bytes(starts[2]), Some("é".as_bytes()));
+    }
+
+    #[test]
+    fn a_value_that_is_not_utf8_keeps_the_pass_as_received() {
+        let (mut buf, starts) = pass();
+        buf[starts[2] as usize] = 0xe9;
+        let mut recv = BytesMut::from(&buf[..]);
+        let chunk = Chunk::take(&mut recv, 1, buf.len());
+        assert_eq!(chunk, Chunk::Raw(Bytes::from(buf.clone())));
+        assert!(recv.is_empty());
+        let view = chunk.view();
+        assert_eq!(view.text(starts[0]), Some(Ok(&*"x".repeat(5000))));
+        assert_eq!(view.text(starts[2]), Some(Err(&[0xe9, 0xa9][..])));
+    }
+
+    #[test]
+    fn bytes_that_are_not_whole_messages_keep_the_pass_as_received() {
+        let (buf, _) = pass();
+        // Framed from 0: the raw `N` read as a message type, its length word absurd.
+        for (framed_from, consumed) in [(0, buf.len()), (1, buf.len() - 1), (buf.len() + 1, 3)] {
+            let mut recv = BytesMut::from(&buf[..]);
+            let chunk = Chunk::take(&mut recv, framed_from, consumed);
+            assert_eq!(chunk, Chunk::Raw(Bytes::copy_from_slice(&buf[..consumed])));
+        }
+    }
+}
