@@ -13,36 +13,11 @@ use pgdblink::conn::{Connection, PollResult, QueryResult, StartupConfig};
 const ROWS: usize = 100_000;
 const READ: usize = 64 * 1024;
 
-fn message(out: &mut Vec<u8>, tag: u8, body: &[u8]) {
-    out.push(tag);
-    out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
-    out.extend_from_slice(body);
-}
+#[path = "shared/captured.rs"]
+mod captured;
 
-/// What PostgreSQL sends for `SELECT g, 'row-' || g FROM generate_series(1, ROWS) g`.
 fn captured_result() -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut desc = 2i16.to_be_bytes().to_vec();
-    for (name, oid) in [("g", 23u32), ("?column?", 25)] {
-        desc.extend_from_slice(name.as_bytes());
-        desc.push(0);
-        desc.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
-        desc.extend_from_slice(&oid.to_be_bytes());
-        desc.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0]);
-    }
-    message(&mut out, b'T', &desc);
-    for i in 1..=ROWS {
-        let (a, b) = (i.to_string(), format!("row-{i}"));
-        let mut row = 2i16.to_be_bytes().to_vec();
-        for f in [a.as_bytes(), b.as_bytes()] {
-            row.extend_from_slice(&(f.len() as i32).to_be_bytes());
-            row.extend_from_slice(f);
-        }
-        message(&mut out, b'D', &row);
-    }
-    message(&mut out, b'C', format!("SELECT {ROWS}\0").as_bytes());
-    message(&mut out, b'Z', b"I");
-    out
+    captured::captured_result(ROWS, "row-")
 }
 
 fn ready_connection() -> Connection {
