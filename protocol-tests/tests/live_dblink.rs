@@ -597,7 +597,10 @@ fn notifications_via_get_notify() {
     let mut got = Vec::new();
     while got.len() < 2 && Instant::now() < deadline {
         got.extend(db.get_notify("l").unwrap());
-        std::thread::sleep(Duration::from_millis(10));
+        if got.len() < 2 {
+            db.wait_notify(Some(deadline.saturating_duration_since(Instant::now())))
+                .unwrap();
+        }
     }
     let payloads: Vec<_> = got.iter().map(|n| n.payload.as_str()).collect();
     assert_eq!(payloads, vec!["first", "second"]);

@@ -111,3 +111,47 @@ fn client_query_timeout_cancels_and_keeps_the_connection() {
     assert_eq!(results.len(), 1);
     assert_eq!(value(&results[0]), Some("again"));
 }
+
+#[test]
+fn dblink_wait_ready_waits_on_one_name_and_takes_nothing() {
+    let mut db = Dblink::new();
+    let conninfo = cluster().conninfo(Role::Trust);
+    for name in ["holder", "slow", "fast"] {
+        db.connect(name, &conninfo).unwrap();
+    }
+    // "slow" waits on a lock that "holder" keeps until told: its state, not a clock, decides.
+    db.query("holder", "SELECT pg_advisory_lock(42001)")
+        .unwrap();
+    db.send_query("slow", "SELECT pg_advisory_lock(42001), 'slow'")
+        .unwrap();
+    db.send_query("fast", "SELECT 'fast'").unwrap();
+    // A result waiting on "fast" does not end a wait on "slow", and nothing is taken.
+    assert!(db.wait_ready("fast", None).unwrap());
+    assert!(
+        !db.wait_ready("slow", Some(Duration::from_millis(100)))
+            .unwrap()
+    );
+    assert!(db.is_busy("slow").unwrap());
+    assert!(!db.is_busy("fast").unwrap());
+    db.query("holder", "SELECT pg_advisory_unlock(42001)")
+        .unwrap();
+    assert!(
+        db.wait_ready("slow", Some(Duration::from_secs(60)))
+            .unwrap()
+    );
+    assert!(!db.is_busy("slow").unwrap());
+    let r = db.get_result("slow").unwrap().unwrap();
+    match &r {
+        QueryResult::Rows(rows) => assert_eq!(rows.get(0, 1), Some("slow")),
+        other => panic!("expected rows, got {other:?}"),
+    }
+    assert!(db.get_result("slow").unwrap().is_none());
+    assert_eq!(
+        value(&db.get_result("fast").unwrap().unwrap()),
+        Some("fast")
+    );
+    assert!(db.get_result("fast").unwrap().is_none());
+    // Nothing in flight: ready at once; an unknown name is the usual error.
+    assert!(db.wait_ready("fast", Some(Duration::ZERO)).unwrap());
+    assert!(db.wait_ready("nope", None).is_err());
+}

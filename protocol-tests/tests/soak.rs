@@ -218,15 +218,15 @@ fn soak_500_connections() {
 
     // Collect the last notifications: every listener sees every one that was sent.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while notifies_seen
-        .iter()
-        .any(|&s| s < notifies_sent || s != notifies_seen[0])
-        && Instant::now() < deadline
-    {
+    let unsettled = |seen: &[u64]| seen.iter().any(|&s| s < notifies_sent || s != seen[0]);
+    while unsettled(&notifies_seen) && Instant::now() < deadline {
         for (l, seen) in notifies_seen.iter_mut().enumerate() {
             *seen += db.get_notify(&names[l]).unwrap().len() as u64;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        if unsettled(&notifies_seen) {
+            db.wait_notify(Some(deadline.saturating_duration_since(Instant::now())))
+                .unwrap();
+        }
     }
     assert!(
         notifies_seen.iter().all(|&s| s == notifies_seen[0])

@@ -69,12 +69,7 @@ pub fn wait_ready(db: &mut Dblink, name: &str, interrupt: &Interrupt) -> Result<
             let names = db.connections();
             cancel_all(db, &names);
         }
-        let started = std::time::Instant::now();
-        let ready = db.wait(Some(POLL))?;
-        // `wait` returns at once while another connection has a result nobody took yet.
-        if !ready.iter().any(|n| n == name) && started.elapsed() < POLL {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        db.wait_ready(name, Some(POLL))?;
     }
     Ok(())
 }

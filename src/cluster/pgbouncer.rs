@@ -266,6 +266,7 @@ fn wait_until_accepting(
                 ),
             )));
         }
+        // Nothing to block on until PgBouncer listens: look at the port again shortly.
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -14,16 +14,12 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use super::{
     Cluster, Guardian, Role, START_TIMEOUT, Setup, StartError, free_port, io_error, log_tail,
     make_temp_dir,
 };
 use crate::{Error, ErrorKind};
-
-/// How often the waits below look again.
-const POLL: Duration = Duration::from_millis(10);
 
 impl Cluster {
     /// Starts a streaming standby of this cluster: `pg_basebackup -R -X stream` into a new temporary
@@ -138,12 +134,12 @@ impl Cluster {
     pub fn wait_until_streaming(&self, primary: &Cluster) -> Result<(), Error> {
         self.wait_for(
             "streaming from the primary",
-            "SELECT pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver \
+            "pg_is_in_recovery() AND EXISTS (SELECT 1 FROM pg_stat_wal_receiver \
              WHERE status = 'streaming')",
         )?;
         primary.wait_for(
             "a streaming standby in pg_stat_replication",
-            "SELECT EXISTS (SELECT 1 FROM pg_stat_replication WHERE state = 'streaming')",
+            "EXISTS (SELECT 1 FROM pg_stat_replication WHERE state = 'streaming')",
         )
     }
 
@@ -158,7 +154,7 @@ impl Cluster {
         let lsn = primary.super_query("SELECT pg_current_wal_insert_lsn()")?;
         self.wait_for(
             &format!("replay up to {lsn}"),
-            &format!("SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"),
+            &format!("pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn"),
         )
     }
 
@@ -197,11 +193,22 @@ impl Cluster {
                 ),
             ));
         }
-        // pg_ctl waits already (PostgreSQL 10 and later); make sure writes are accepted.
+        // pg_ctl waits already (PostgreSQL 10 and later); make sure recovery has ended and a new
+        // transaction accepts writes (read-only-ness is fixed when a transaction starts).
         self.wait_for(
             "the end of recovery after promotion",
-            "SELECT NOT pg_is_in_recovery() AND NOT current_setting('transaction_read_only')::bool",
-        )
+            "NOT pg_is_in_recovery()",
+        )?;
+        match self.super_query("SELECT current_setting('transaction_read_only')")? {
+            v if v == "off" => Ok(()),
+            v => Err(Error::new(
+                ErrorKind::Other,
+                format!(
+                    "server on port {}: still read-only after promotion ({v})",
+                    self.port
+                ),
+            )),
+        }
     }
 
     /// Stops the server (fast shutdown: running sessions are ended) and waits until it has exited;
@@ -227,23 +234,33 @@ impl Cluster {
                 format!("kill -INT {pid} failed ({status})"),
             ));
         }
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            match self.postmaster.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(POLL),
-                Ok(None) => {
-                    return Err(Error::new(
-                        ErrorKind::Other,
-                        format!(
-                            "the server did not stop within {} s; server log:\n{}",
-                            START_TIMEOUT.as_secs(),
-                            log_tail(&self.log_path)
-                        ),
-                    ));
-                }
-                Err(e) => return Err(io_error("waiting for the postmaster", e)),
+        // Block on the exit itself; a watchdog kills the server if the fast shutdown hangs.
+        let (done, stop_watchdog) = std::sync::mpsc::channel::<()>();
+        let watchdog = std::thread::spawn(move || {
+            let hung = matches!(
+                stop_watchdog.recv_timeout(START_TIMEOUT),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            );
+            if hung {
+                let _ = std::process::Command::new("kill")
+                    .args(["-KILL", &pid])
+                    .status();
             }
+            hung
+        });
+        let waited = self.postmaster.wait();
+        let _ = done.send(());
+        let hung = watchdog.join().unwrap_or(false);
+        waited.map_err(|e| io_error("waiting for the postmaster", e))?;
+        if hung {
+            return Err(Error::new(
+                ErrorKind::Other,
+                format!(
+                    "the server did not stop within {} s (killed); server log:\n{}",
+                    START_TIMEOUT.as_secs(),
+                    log_tail(&self.log_path)
+                ),
+            ));
         }
         self.guardian.watch(0);
         Ok(())
@@ -296,29 +313,33 @@ impl Cluster {
         }
     }
 
-    /// Polls `sql` (one boolean) as the superuser until it is true; fails after 30 s.
-    fn wait_for(&self, what: &str, sql: &str) -> Result<(), Error> {
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            // A standby that is still starting may refuse connections (57P03): try again.
-            let last = match self.super_query(sql) {
-                Ok(v) if v == "t" => return Ok(()),
-                Ok(v) => format!("last answer {v:?}"),
-                Err(e) => format!("last error: {e}"),
-            };
-            if Instant::now() >= deadline {
-                return Err(Error::new(
-                    ErrorKind::Other,
-                    format!(
-                        "server on port {}: no {what} within {} s ({last}); server log:\n{}",
-                        self.port,
-                        START_TIMEOUT.as_secs(),
-                        log_tail(&self.log_path)
-                    ),
-                ));
-            }
-            std::thread::sleep(POLL);
-        }
+    /// Waits on the server until `condition` (an SQL boolean expression) holds: one statement
+    /// looping inside the server (live functions, no snapshot), failing after 30 s.
+    fn wait_for(&self, what: &str, condition: &str) -> Result<(), Error> {
+        let limit = START_TIMEOUT.as_secs();
+        let what = what.replace('\'', "''");
+        let sql = format!(
+            "DO $wait$ DECLARE started timestamptz := clock_timestamp(); BEGIN \
+               LOOP \
+                 EXIT WHEN ({condition}); \
+                 IF clock_timestamp() - started > interval '{limit} s' THEN \
+                   RAISE EXCEPTION 'no {what} within {limit} s'; \
+                 END IF; \
+                 PERFORM pg_sleep(0.005); \
+               END LOOP; \
+             END $wait$"
+        );
+        let mut client = crate::driver::Client::connect(&self.conninfo_unix(Role::Super))?;
+        client.query(&sql).map(drop).map_err(|e| {
+            Error::new(
+                ErrorKind::Other,
+                format!(
+                    "server on port {}: {e}; server log:\n{}",
+                    self.port,
+                    log_tail(&self.log_path)
+                ),
+            )
+        })
     }
 }
 

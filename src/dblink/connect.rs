@@ -167,6 +167,44 @@ impl Dblink {
         names
     }
 
+    /// Beyond dblink: blocks until [`is_busy`](Self::is_busy) would answer false for `name` (a
+    /// result or the end marker is there to take, or nothing is in flight) or `timeout` passes
+    /// (`None`: no limit); returns whether it is ready. Takes nothing: the next
+    /// [`get_result`](Self::get_result) then returns at once. Other connections progress meanwhile,
+    /// and a result waiting on another one does not end the wait early (unlike [`wait`](Self::wait)).
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let mut db = pgdblink::Dblink::new();
+    /// db.connect("c", "dbname=postgres")?;
+    /// db.send_query("c", "SELECT pg_sleep(1)")?;
+    /// while !db.wait_ready("c", Some(Duration::from_millis(100)))? {
+    ///     eprint!("."); // still running
+    /// }
+    /// let _ = db.get_result("c")?;
+    /// # Ok::<(), pgdblink::Error>(())
+    /// ```
+    pub fn wait_ready(&mut self, name: &str, timeout: Option<Duration>) -> Result<bool, Error> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let id = self.open_id(name)?;
+        loop {
+            if !self.conn_mut(id).is_busy() {
+                return Ok(true);
+            }
+            if self.reactor.progress_now(id) {
+                continue;
+            }
+            let left = match deadline {
+                None => None,
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Ok(false),
+                },
+            };
+            self.reactor.dispatch(left)?;
+        }
+    }
+
     /// Like [`get_result`](Self::get_result), giving up after `timeout` (`None`: no limit):
     /// `Ok(Some(Some(r)))` a result, `Ok(Some(None))` the end marker, `Err` a failed statement,
     /// and `Ok(None)` when the time ran out first (the query is still in flight: take its results
