@@ -115,6 +115,10 @@ struct RowsData {
     partial: bool,
 }
 
+/// Rows a new row set has room for before its first growth, up to [`FIRST_FIELDS_MAX`] fields.
+const FIRST_ROWS: usize = 4;
+const FIRST_FIELDS_MAX: usize = 256;
+
 /// Rows per block of [`RowsData::blocks`]: 64.
 const BLOCK_SHIFT: u32 = 6;
 const BLOCK_ROWS: usize = 1 << BLOCK_SHIFT;
@@ -158,6 +162,9 @@ impl Eq for Rows {}
 
 impl Rows {
     fn new(columns: Arc<[Column]>) -> Rows {
+        // Room for the first rows at once: most results are small, and growing a vector from
+        // nothing costs more than allocating it.
+        let fields = Vec::with_capacity((columns.len() * FIRST_ROWS).min(FIRST_FIELDS_MAX));
         Rows {
             d: Box::new(RowsData {
                 columns,
@@ -165,7 +172,7 @@ impl Rows {
                 blocks: Vec::new(),
                 nrows: 0,
                 pending: 0,
-                fields: Vec::new(),
+                fields,
                 value_bytes: 0,
                 tag: Tag::default(),
                 partial: false,

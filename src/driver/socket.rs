@@ -54,6 +54,9 @@ pub struct PgSocket {
     hint_backoff: u8,
     /// The last read stopped at the per-turn budget: bytes may wait with no readiness edge to come.
     pending_read: bool,
+    /// The startup is over and no TLS handshake runs: [`check_tls`](PgSocket::check_tls) has
+    /// nothing left to do (it runs several times per round trip otherwise).
+    tls_settled: bool,
 }
 
 /// After an early read found nothing, how many sends go by before the next early read. After misses
@@ -91,6 +94,7 @@ impl PgSocket {
             hint_skip: 0,
             hint_backoff: HINT_BACKOFF_MIN,
             pending_read: false,
+            tls_settled: false,
         }
     }
 
@@ -122,7 +126,15 @@ impl PgSocket {
 
     /// Starts the TLS handshake when the session asks for it, and tells the session when it has
     /// finished (or failed a check after it).
+    #[inline]
     fn check_tls(&mut self) {
+        if !self.tls_settled {
+            self.check_tls_slow();
+        }
+    }
+
+    #[cold]
+    fn check_tls_slow(&mut self) {
         if matches!(self.transport, Transport::Plain) && self.conn.tls_wanted() {
             match self.tls.as_ref().map(|plan| (plan.start(), plan.direct)) {
                 Some((Ok(session), direct)) => {
@@ -139,6 +151,8 @@ impl PgSocket {
             Handshake::Established(end_point) => self.conn.handle_tls_established(end_point),
             Handshake::Failed(text) => self.conn.handle_tls_failed(tls_failure(text)),
         }
+        // A session never goes back to its startup, and a handshake only starts during it.
+        self.tls_settled = self.conn.state() != State::Startup && !self.transport.is_handshaking();
     }
 
     /// Whether to read: the session wants input, or its TLS handshake runs.
