@@ -265,18 +265,7 @@ impl Cluster {
             run_as,
         };
 
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&socket_dir)
-            .map_err(|e| io_error(&format!("creating {}", socket_dir.display()), e))?;
-        fs::File::create(&log_path)
-            .map_err(|e| io_error(&format!("creating {}", log_path.display()), e))?;
-        if let Some(user) = run_as {
-            for path in [&socket_dir, &log_path] {
-                std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
-                    .map_err(|e| io_error(&format!("chown {}", path.display()), e))?;
-            }
-        }
+        setup.make_socket_dir_and_log(&socket_dir, &log_path)?;
 
         // initdb
         let mut initdb = setup.command("initdb");
@@ -626,6 +615,24 @@ enum StartError {
 }
 
 impl Setup<'_> {
+    /// Creates the server's socket directory (mode 0700) and its empty log file, owned by the user
+    /// the server runs as.
+    fn make_socket_dir_and_log(&self, socket_dir: &Path, log_path: &Path) -> Result<(), Error> {
+        fs::DirBuilder::new()
+            .mode(0o700)
+            .create(socket_dir)
+            .map_err(|e| io_error(&format!("creating {}", socket_dir.display()), e))?;
+        fs::File::create(log_path)
+            .map_err(|e| io_error(&format!("creating {}", log_path.display()), e))?;
+        if let Some(user) = self.run_as {
+            for path in [socket_dir, log_path] {
+                std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
+                    .map_err(|e| io_error(&format!("chown {}", path.display()), e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// A command for the PostgreSQL program `name`, dropping privileges when needed.
     fn command(&self, name: &str) -> Command {
         let mut cmd = Command::new(self.bin_dir.join(name));

@@ -551,16 +551,7 @@ impl Dblink {
                 }
             }
         }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
-        last.ok_or_else(|| {
-            Error::new(
-                ErrorKind::ConnectionLost,
-                "could not obtain message string for remote error",
-            )
-            .with_code(crate::sqlstate::CONNECTION_FAILURE)
-        })
+        last_result(last, first_error)
     }
 
     /// `dblink(conn, sql)`: runs `sql` and returns its last result. `target` is a connection name if one
@@ -974,4 +965,22 @@ impl Drop for Dblink {
             self.reactor.close(id);
         }
     }
+}
+
+/// What `dblink` returns once a command's results are drained: the first failed statement's
+/// error, else the last result; libpq's text when there was neither (the connection was lost).
+pub(crate) fn last_result(
+    last: Option<QueryResult>,
+    first_error: Option<Error>,
+) -> Result<QueryResult, Error> {
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    last.ok_or_else(|| {
+        Error::new(
+            ErrorKind::ConnectionLost,
+            "could not obtain message string for remote error",
+        )
+        .with_code(crate::sqlstate::CONNECTION_FAILURE)
+    })
 }

@@ -12,7 +12,6 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
 use std::process::Stdio;
 
 use super::{
@@ -45,18 +44,7 @@ impl Cluster {
             dir: &dir,
             run_as: self.run_as,
         };
-        fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&socket_dir)
-            .map_err(|e| io_error(&format!("creating {}", socket_dir.display()), e))?;
-        fs::File::create(&log_path)
-            .map_err(|e| io_error(&format!("creating {}", log_path.display()), e))?;
-        if let Some(user) = self.run_as {
-            for path in [&socket_dir, &log_path] {
-                std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))
-                    .map_err(|e| io_error(&format!("chown {}", path.display()), e))?;
-            }
-        }
+        setup.make_socket_dir_and_log(&socket_dir, &log_path)?;
 
         let mut backup = setup.command("pg_basebackup");
         backup

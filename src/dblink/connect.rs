@@ -194,12 +194,8 @@ impl Dblink {
             if self.reactor.progress_now(id) {
                 continue;
             }
-            let left = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => return Ok(false),
-                },
+            let Some(left) = time_left(deadline) else {
+                return Ok(false);
             };
             self.reactor.dispatch(left)?;
         }
@@ -237,12 +233,8 @@ impl Dblink {
                 }
                 PollResult::Pending if self.reactor.progress_now(id) => {}
                 PollResult::Pending => {
-                    let left = match deadline {
-                        None => None,
-                        Some(d) => match d.checked_duration_since(Instant::now()) {
-                            Some(left) if !left.is_zero() => Some(left),
-                            _ => return Ok(None),
-                        },
+                    let Some(left) = time_left(deadline) else {
+                        return Ok(None);
                     };
                     self.reactor.dispatch(left)?;
                 }
@@ -283,12 +275,8 @@ impl Dblink {
             .filter(|&id| has(self, id))
             .collect();
         while found.is_empty() {
-            let left = match deadline {
-                None => None,
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => Some(left),
-                    _ => break,
-                },
+            let Some(left) = time_left(deadline) else {
+                break;
             };
             self.reactor.dispatch(left)?;
             found.extend(
@@ -305,5 +293,17 @@ impl Dblink {
             .into_iter()
             .filter_map(|id| self.by_id.get(id.index()).cloned().flatten())
             .collect())
+    }
+}
+
+/// The time left until `deadline` as a wait's timeout: `Some(None)` without a deadline (wait
+/// without limit), `Some(Some(left))` before it, `None` once it has passed.
+fn time_left(deadline: Option<Instant>) -> Option<Option<Duration>> {
+    match deadline {
+        None => Some(None),
+        Some(d) => d
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+            .map(Some),
     }
 }

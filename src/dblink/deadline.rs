@@ -85,15 +85,6 @@ impl Dblink {
                 }
             }
         }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
-        last.ok_or_else(|| {
-            Error::new(
-                ErrorKind::ConnectionLost,
-                "could not obtain message string for remote error",
-            )
-            .with_code(crate::sqlstate::CONNECTION_FAILURE)
-        })
+        super::last_result(last, first_error)
     }
 }

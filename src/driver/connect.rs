@@ -358,14 +358,7 @@ impl ConnectAttempt {
             return true;
         };
         if !socket.connect_failed() && socket.conn().state() == State::Startup {
-            if self.deadline.is_some_and(|d| now >= d) {
-                // A timeout moves on to the next address, never to the other encryption method.
-                r.close(id);
-                let e = Error::new(ErrorKind::Connect, "timeout expired");
-                self.failed(e, TlsNegotiation::NotAttempted, Next::Address);
-                return true;
-            }
-            return false;
+            return self.timed_out(r, id, now);
         }
         let peer = socket.peer().clone();
         let outcome = if let Some(e) = socket.take_connect_error() {
@@ -480,13 +473,7 @@ impl ConnectAttempt {
         loop {
             match r.poll_result(id) {
                 PollResult::Pending => {
-                    if self.deadline.is_some_and(|d| now >= d) {
-                        r.close(id);
-                        let e = Error::new(ErrorKind::Connect, "timeout expired");
-                        self.failed(e, TlsNegotiation::NotAttempted, Next::Address);
-                        return true;
-                    }
-                    return false;
+                    return self.timed_out(r, id, now);
                 }
                 PollResult::Ready(result) => {
                     if let Stage::Probe(_, _, first @ None) = &mut self.stage {
@@ -531,6 +518,18 @@ impl ConnectAttempt {
         text.push_str(probe.failed());
         let e = Error::new(ErrorKind::Connect, text);
         self.failed(e, TlsNegotiation::NotAttempted, Next::Host);
+    }
+
+    /// Whether this try's `connect_timeout` has passed at `now`; if so the try is closed and the
+    /// attempt moves on to the next address (never to the other encryption method).
+    fn timed_out(&mut self, r: &mut Reactor, id: ConnId, now: Instant) -> bool {
+        if self.deadline.is_none_or(|d| now < d) {
+            return false;
+        }
+        r.close(id);
+        let e = Error::new(ErrorKind::Connect, "timeout expired");
+        self.failed(e, TlsNegotiation::NotAttempted, Next::Address);
+        true
     }
 
     /// Records a failure on the current address and decides where to go: the other sslmode try on
