@@ -675,6 +675,8 @@ impl Connection {
         let mut consumed = 0usize;
         // Where framed messages start (after raw startup bytes such as the SSL response).
         let mut framed_from = 0usize;
+        // The bytes of the DataRows taken by the hot path: whether checking the pass whole pays.
+        let mut row_bytes = 0usize;
         // Take the buffer out so that messages can borrow it while `self` is mutated.
         let recv = std::mem::take(&mut self.recv);
         while consumed < recv.len() && !matches!(self.phase, Phase::Closed) {
@@ -695,6 +697,7 @@ impl Connection {
             // The hot path: rows of the row set in progress, validated and indexed in one pass.
             let after_rows = self.fast_data_rows(&recv, consumed);
             if after_rows != consumed {
+                row_bytes += after_rows - consumed;
                 consumed = after_rows;
                 continue;
             }
@@ -722,7 +725,7 @@ impl Connection {
         }
         self.recv = recv;
         if self.rows_pending() {
-            let chunk = result::Chunk::take(&mut self.recv, framed_from, consumed);
+            let chunk = result::Chunk::take(&mut self.recv, framed_from, consumed, row_bytes);
             self.attach_chunk(&chunk);
         } else {
             self.recv.advance(consumed);

@@ -30,11 +30,18 @@ pub(in crate::conn) enum Chunk {
 
 impl Chunk {
     /// Takes the first `consumed` bytes of `recv` (one input pass; framed messages from `framed_from`
-    /// on, raw startup bytes before) as the chunk its rows refer to: a checked copy when the walk
-    /// and the UTF-8 check succeed (`recv` then keeps its allocation for the next reads), else the
-    /// bytes themselves, shared and not copied.
-    pub(in crate::conn) fn take(recv: &mut BytesMut, framed_from: usize, consumed: usize) -> Chunk {
+    /// on, raw startup bytes before; `row_bytes` of them DataRows) as the chunk its rows refer to:
+    /// a checked copy when the pass is mostly rows and the walk and the UTF-8 check succeed (`recv`
+    /// then keeps its allocation for the next reads), else the bytes themselves, shared and not
+    /// copied.
+    pub(in crate::conn) fn take(
+        recv: &mut BytesMut,
+        framed_from: usize,
+        consumed: usize,
+        row_bytes: usize,
+    ) -> Chunk {
         if consumed >= TEXT_MIN
+            && row_bytes >= consumed / 4 * 3
             && let Some(text) = recv
                 .get(..consumed)
                 .and_then(|pass| checked(pass, framed_from))
@@ -57,7 +64,10 @@ impl Chunk {
 
 /// The smallest pass worth checking whole: below it the copy, its two allocations and the walk cost
 /// more than checking the few values on access (a round trip's reply: about 900 instructions more
-/// per query with every pass checked).
+/// per query with every pass checked). A pass must also be at least three quarters DataRows: a
+/// pipeline's many one-row results (1, 2, T, D, C for a few bytes of value) would pay the copy, the
+/// walk and the check of every byte for values that are each read once (about 350 instructions a
+/// query more than checking each value on access).
 const TEXT_MIN: usize = 4096;
 
 /// A copy of `pass` with every byte outside the values made ASCII and the value lengths packed,
@@ -250,7 +260,7 @@ mod tests {
         let (buf, starts) = pass();
         let mut recv = BytesMut::from(&buf[..]);
         recv.extend_from_slice(b"Z\0\0"); // the start of a message not consumed yet
-        let chunk = Chunk::take(&mut recv, 1, buf.len());
+        let chunk = Chunk::take(&mut recv, 1, buf.len(), buf.len());
         assert!(matches!(chunk, Chunk::Text(_)), "{chunk:?}");
         assert_eq!(&recv[..], b"Z\0\0");
         let view = chunk.view();
@@ -261,11 +271,22 @@ mod tests {
     }
 
     #[test]
+    fn a_pass_of_few_rows_is_not_checked_whole() {
+        let (buf, starts) = pass();
+        let mut recv = BytesMut::from(&buf[..]);
+        // Under three quarters of the pass in DataRows: each value is checked when read.
+        let chunk = Chunk::take(&mut recv, 1, buf.len(), buf.len() / 2);
+        assert_eq!(chunk, Chunk::Raw(Bytes::from(buf.clone())));
+        assert!(recv.is_empty());
+        assert_eq!(chunk.view().text(starts[2]), Some(Ok("é")));
+    }
+
+    #[test]
     fn a_value_that_is_not_utf8_keeps_the_pass_as_received() {
         let (mut buf, starts) = pass();
         buf[starts[2] as usize] = 0xe9;
         let mut recv = BytesMut::from(&buf[..]);
-        let chunk = Chunk::take(&mut recv, 1, buf.len());
+        let chunk = Chunk::take(&mut recv, 1, buf.len(), buf.len());
         assert_eq!(chunk, Chunk::Raw(Bytes::from(buf.clone())));
         assert!(recv.is_empty());
         let view = chunk.view();
@@ -279,7 +300,7 @@ mod tests {
         // Framed from 0: the raw `N` read as a message type, its length word absurd.
         for (framed_from, consumed) in [(0, buf.len()), (1, buf.len() - 1), (buf.len() + 1, 3)] {
             let mut recv = BytesMut::from(&buf[..]);
-            let chunk = Chunk::take(&mut recv, framed_from, consumed);
+            let chunk = Chunk::take(&mut recv, framed_from, consumed, consumed);
             assert_eq!(chunk, Chunk::Raw(Bytes::copy_from_slice(&buf[..consumed])));
         }
     }
