@@ -715,23 +715,14 @@ impl Dblink {
         };
         candidates.retain(|&id| is_ready(reactor, id));
         let stale = candidates.len();
-        candidates.extend(
-            reactor
-                .take_touched()
-                .into_iter()
-                .filter(|&id| is_ready(reactor, id)),
-        );
+        reactor.take_touched_into(&mut candidates);
         if stale > 0 {
             // Connections reported before are still ready (their results are taken a few at a
             // time): one look at the others without waiting, so that they are not starved.
             reactor.dispatch(Some(Duration::ZERO))?;
-            candidates.extend(
-                reactor
-                    .take_touched()
-                    .into_iter()
-                    .filter(|&id| is_ready(reactor, id)),
-            );
+            reactor.take_touched_into(&mut candidates);
         }
+        candidates.retain(|&id| is_ready(reactor, id));
         // Each list holds an id once, but one may be in both: sorting makes a repeat adjacent (no
         // quadratic search when hundreds are ready at once).
         candidates.sort_unstable();
@@ -741,7 +732,8 @@ impl Dblink {
             let mut attempts = Vec::new();
             reactor.wait_until(deadline, |r| {
                 // `take_touched` lists each id once, and the first batch with a ready id ends the wait.
-                ready_ids.extend(r.take_touched().into_iter().filter(|&id| is_ready(r, id)));
+                r.take_touched_into(&mut ready_ids);
+                ready_ids.retain(|&id| is_ready(r, id));
                 attempts.extend(r.take_ended_connects());
                 !ready_ids.is_empty() || !attempts.is_empty()
             })?;

@@ -408,10 +408,18 @@ impl Reactor {
     /// [`read_now`](Self::read_now)) since the last call, each once; forgets them. This is how a caller
     /// watching many connections finds the ones whose state may have changed without scanning all.
     pub fn take_touched(&mut self) -> Vec<ConnId> {
+        let mut out = Vec::new();
+        self.take_touched_into(&mut out);
+        out
+    }
+
+    /// Like [`take_touched`](Self::take_touched), appending to `out`: no allocation once `out`
+    /// and the reactor's own list have grown to the number of connections touched at once.
+    pub fn take_touched_into(&mut self, out: &mut Vec<ConnId>) {
         for id in &self.touched {
             self.is_touched[id.0] = false;
         }
-        std::mem::take(&mut self.touched)
+        out.append(&mut self.touched);
     }
 
     /// The connections that had readiness events in the last [`dispatch`](Self::dispatch).
