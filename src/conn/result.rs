@@ -141,6 +141,22 @@ impl RowsData {
                 i += 1;
             }
             self.blocks.push(i as u32);
+            let text = match self.chunks.get(i) {
+                Some((Chunk::Text(text), _)) => Some(text.clone()),
+                _ => None,
+            };
+            self.chunks.texts.push(text);
+        }
+        // The newest chunk starting inside a block: that block spans two chunks (`attach` marks it
+        // in `blocks` too), so it has no text of its own.
+        if let Some(&(_, first_row)) = self.chunks.all.last()
+            && !(first_row as usize).is_multiple_of(BLOCK_ROWS)
+            && let Some(text) = self
+                .chunks
+                .texts
+                .get_mut((first_row >> BLOCK_SHIFT) as usize)
+        {
+            *text = None;
         }
     }
 }
@@ -202,6 +218,7 @@ impl Rows {
     fn data_bytes(&self) -> usize {
         usize::try_from(self.d.value_bytes).unwrap_or(usize::MAX)
             + (self.d.fields.len() + self.d.blocks.len()) * std::mem::size_of::<u32>()
+            + self.d.chunks.texts.len() * std::mem::size_of::<Option<Arc<String>>>()
     }
 
     /// Whether more rows of the same row set follow in the next result (chunked-rows mode); the last
@@ -238,11 +255,21 @@ impl Rows {
         self.chunk_of(row).bytes(field)
     }
 
-    /// The receive buffer row `row` (below `nrows`) lives in: the only one, or the one the row's
-    /// block names. A block that spans chunks (a chunk boundary inside its [`BLOCK_ROWS`] rows)
-    /// searches the few chunks it spans. No division, and no search in the usual case.
+    /// The receive buffer row `row` (below `nrows`) lives in: usually the text
+    /// [`text_of`](Rows::text_of) finds, else [`chunk_in_blocks`](Rows::chunk_in_blocks).
     #[inline(always)]
     fn chunk_of(&self, row: usize) -> View<'_> {
+        match self.text_of(row) {
+            Some(text) => View::Text(text),
+            None => self.chunk_in_blocks(row),
+        }
+    }
+
+    /// The chunk of `row` (below `nrows`) when [`text_of`](Rows::text_of) finds none: the only
+    /// chunk, or the one the row's block names. A block that spans chunks (a chunk boundary inside
+    /// its [`BLOCK_ROWS`] rows) searches the few chunks it spans.
+    #[inline(never)]
+    fn chunk_in_blocks(&self, row: usize) -> View<'_> {
         let d = &*self.d;
         let all = &d.chunks.all;
         if all.is_empty() {
@@ -279,8 +306,9 @@ impl Rows {
     /// UTF-8: the connection refuses any other client encoding, and checks the bytes itself where the
     /// server does not (a `SQL_ASCII` database).
     ///
-    /// Costs what reading the same value through [`iter`](Rows::iter) costs: no search, no
-    /// division, and no UTF-8 check (the received bytes were checked once as a whole).
+    /// Costs little more than reading the same value through [`iter`](Rows::iter): the bounds
+    /// checks, then one load finds the row's buffer (no search, no division), and no UTF-8 check
+    /// (the received bytes were checked once as a whole).
     #[inline(always)]
     pub fn get(&self, row: usize, col: usize) -> Option<&str> {
         let d = &*self.d;
@@ -289,7 +317,32 @@ impl Rows {
             return None;
         }
         let field = *d.fields.get(row * ncols + col)?;
-        self.chunk_of(row).text(field)?.ok()
+        match self.text_of(row) {
+            Some(text) => text_field(text, field),
+            None => self.get_in_chunk(row, field),
+        }
+    }
+
+    /// The text of the chunk row `row` (below `nrows`) lives in, if that chunk was checked as text
+    /// whole: the row's block's text (one bounds check and one load), or the only chunk's.
+    #[inline(always)]
+    fn text_of(&self, row: usize) -> Option<&str> {
+        let chunks = &self.d.chunks;
+        match chunks.texts.get(row >> BLOCK_SHIFT) {
+            Some(text) => text.as_deref().map(String::as_str),
+            None => match &chunks.first {
+                Some((Chunk::Text(text), _)) if chunks.all.is_empty() => Some(text),
+                _ => None,
+            },
+        }
+    }
+
+    /// [`get`](Rows::get) for a row whose chunk [`text_of`](Rows::text_of) does not give: a raw
+    /// chunk (each value checked for UTF-8 here), or a block spanning chunks. Out of line, so that
+    /// the usual path stays short (and returns in registers).
+    #[inline(never)]
+    fn get_in_chunk(&self, row: usize, field: u32) -> Option<&str> {
+        self.chunk_in_blocks(row).text(field)?.ok()
     }
 
     /// Whether the value is SQL NULL.
@@ -402,6 +455,10 @@ struct Chunks {
     first: Option<(Chunk, u32)>,
     /// Empty while there is at most one chunk, else every chunk (the first again too).
     all: Vec<(Chunk, u32)>,
+    /// With several chunks: for every block of [`RowsData::blocks`], the text of its chunk when
+    /// the block lies whole in one chunk checked as text ([`Chunk::Text`]), else `None`: what
+    /// [`Rows::get`] reads a row's buffer from (8 bytes per [`BLOCK_ROWS`] rows).
+    texts: Vec<Option<Arc<String>>>,
 }
 
 impl Chunks {
@@ -795,5 +852,5 @@ mod outbox;
 mod tests;
 
 pub(super) use chunk::Chunk;
-use chunk::{View, field_bytes};
+use chunk::{View, field_bytes, text_field};
 pub(super) use outbox::{Outbox, Output};

@@ -182,7 +182,7 @@ impl<'a> View<'a> {
 /// The field of a checked chunk whose value starts at `start`, its packed length in the four bytes
 /// before it. Values are bounded by ASCII bytes, so the slice is always on char boundaries.
 #[inline(always)]
-fn text_field(text: &str, start: u32) -> Option<&str> {
+pub(super) fn text_field(text: &str, start: u32) -> Option<&str> {
     if start == NULL_FIELD {
         return None;
     }

@@ -5,15 +5,24 @@ use super::*;
 /// A row set of `sizes.len()` chunks, chunk `i` holding `sizes[i]` rows of one text column whose
 /// value is the row's number; every third value is NULL.
 fn chunked_rows(sizes: &[usize]) -> Rows {
+    chunked_rows_as(sizes, |_| false)
+}
+
+/// [`chunked_rows`], chunk `i` checked as text ([`Chunk::Text`]) when `text(i)`, else raw.
+fn chunked_rows_as(sizes: &[usize], text: impl Fn(usize) -> bool) -> Rows {
     let mut rows = Rows::new(Arc::from(vec![Column::new("n", 25)]));
-    for &size in sizes {
+    for (i, &size) in sizes.iter().enumerate() {
         let mut chunk = Vec::new();
         for _ in 0..size {
             let n = rows.d.nrows;
             // Some bytes before each field, as a DataRow's header would be, then its length.
             chunk.extend_from_slice(b"hdr");
             if n % 3 == 2 {
-                chunk.extend_from_slice(&(-1i32).to_be_bytes());
+                // A checked chunk has spaces for a NULL's length (-1), as `Chunk::take` writes.
+                chunk.extend_from_slice(match text(i) {
+                    true => b"    ",
+                    false => b"\xff\xff\xff\xff",
+                });
                 rows.d.fields.push(NULL_FIELD);
             } else {
                 let text = n.to_string();
@@ -25,9 +34,44 @@ fn chunked_rows(sizes: &[usize]) -> Rows {
             rows.d.nrows += 1;
             rows.d.pending += 1;
         }
-        rows.attach(&Chunk::Raw(bytes::Bytes::from(chunk)));
+        // Lengths below 0x80 are packed as they are sent: the chunk is ASCII.
+        let chunk = match text(i) {
+            true => Chunk::Text(Arc::new(String::from_utf8(chunk).expect("ASCII"))),
+            false => Chunk::Raw(bytes::Bytes::from(chunk)),
+        };
+        rows.attach(&chunk);
     }
     rows
+}
+
+/// Every row of `rows` read back through each accessor, in order, backwards and scattered.
+fn assert_reads_back(rows: &Rows, what: &str) {
+    let at = |row: usize| format!("{what} row {row}");
+    for row in (0..rows.len()).chain((0..rows.len()).rev().step_by(7)) {
+        let want = expected(row);
+        assert_eq!(rows.get(row, 0).map(str::to_owned), want, "{}", at(row));
+        assert_eq!(
+            rows.get_bytes(row, 0),
+            want.as_deref().map(str::as_bytes),
+            "{}",
+            at(row)
+        );
+        assert_eq!(rows.is_null(row, 0), want.is_none(), "{}", at(row));
+        let by_row = rows.row(row).map(|r| r.get(0).map(str::to_owned));
+        assert_eq!(by_row, Some(want.clone()), "{}", at(row));
+        let typed = rows.get_as::<&str>(row, 0).expect("in range");
+        assert_eq!(typed.map(str::to_owned), want, "{}", at(row));
+    }
+    let read: Vec<_> = rows.iter().map(|r| r.get(0).map(str::to_owned)).collect();
+    assert_eq!(
+        read,
+        (0..rows.len()).map(expected).collect::<Vec<_>>(),
+        "{what}"
+    );
+    assert_eq!(rows.get(rows.len(), 0), None, "{what}");
+    assert_eq!(rows.get(usize::MAX, 0), None, "{what}");
+    assert_eq!(rows.get(0, 1), None, "{what}");
+    assert!(rows.row(rows.len()).is_none(), "{what}");
 }
 
 fn expected(row: usize) -> Option<String> {
@@ -66,6 +110,51 @@ fn random_access_finds_the_right_chunk_for_even_and_uneven_chunks() {
         }
         assert_eq!(rows.get(rows.len(), 0), None);
         assert_eq!(rows.get(0, 1), None);
+    }
+}
+
+#[test]
+fn random_access_reads_text_and_raw_chunks_at_block_boundaries() {
+    // Chunk boundaries exactly at a block boundary, one row before and after it, the last row of
+    // a block alone in its chunk, a block spanning three chunks, a last block left partial.
+    let cases: [&[usize]; 8] = [
+        &[200],
+        &[64, 64, 64],
+        &[63, 1, 64, 65, 2, 128, 1],
+        &[65, 63, 1, 127],
+        &[128, 10, 10, 10, 100],
+        &[1; 130],
+        &[700, 700, 3],
+        &[],
+    ];
+    // Which chunks are checked as text: all, none, the even ones, the odd ones.
+    let kinds = ["text", "raw", "even chunks text", "odd chunks text"];
+    for sizes in cases {
+        for (k, kind) in kinds.iter().enumerate() {
+            let rows = chunked_rows_as(sizes, |i| match k {
+                0 => true,
+                1 => false,
+                _ => i % 2 == k % 2,
+            });
+            assert_eq!(rows.len(), sizes.iter().sum::<usize>());
+            assert_reads_back(&rows, &format!("{kind} {sizes:?}"));
+        }
+    }
+}
+
+#[test]
+fn a_block_has_its_text_only_when_it_lies_whole_in_one_text_chunk() {
+    let rows = chunked_rows_as(&[64, 64, 10, 54, 100, 28], |i| i != 4);
+    // Blocks: [0, 64) chunk 0; [64, 128) chunk 1; [128, 192) chunks 2 and 3; [192, 256) chunk 4
+    // (raw); [256, 320) chunks 4 and 5.
+    let has_text: Vec<bool> = rows.d.chunks.texts.iter().map(Option::is_some).collect();
+    assert_eq!(has_text, [true, true, false, false, false]);
+    assert_reads_back(&rows, "mixed");
+    // A row set in one chunk needs no block table: the chunk is read directly.
+    for text in [true, false] {
+        let one = chunked_rows_as(&[300], |_| text);
+        assert!(one.d.chunks.texts.is_empty() && one.d.blocks.is_empty());
+        assert_reads_back(&one, &format!("one chunk, text {text}"));
     }
 }
 
