@@ -3,9 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::error::{Error, ErrorKind};
-use crate::protocol::Limits;
-use crate::protocol::backend::{DataRow, NULL_FIELD, data_row_offsets, data_row_value_bytes};
+use crate::error::Error;
+use crate::protocol::backend::NULL_FIELD;
 
 /// One result of a statement.
 #[non_exhaustive]
@@ -526,69 +525,6 @@ impl Tag {
     }
 }
 
-/// The rows of a [`Rows`] in order: [`Rows::iter`].
-#[derive(Clone, Debug)]
-pub struct RowIter<'a> {
-    rows: &'a Rows,
-    index: usize,
-    /// The chunk holding row `index` (or a chunk before it), its bytes, and the first row after it.
-    chunk: usize,
-    view: View<'a>,
-    chunk_end: usize,
-}
-
-impl<'a> RowIter<'a> {
-    /// Moves to the chunk holding row `index` from chunk `from` on.
-    #[cold]
-    fn enter_chunk(&mut self, from: usize) {
-        let chunks = &self.rows.d.chunks;
-        self.chunk = from;
-        while chunks
-            .get(self.chunk + 1)
-            .is_some_and(|c| c.1 as usize <= self.index)
-        {
-            self.chunk += 1;
-        }
-        self.view = chunks
-            .get(self.chunk)
-            .map_or(View::EMPTY, |(c, _)| c.view());
-        self.chunk_end = chunks
-            .get(self.chunk + 1)
-            .map_or(usize::MAX, |c| c.1 as usize);
-    }
-}
-
-impl<'a> Iterator for RowIter<'a> {
-    type Item = Row<'a>;
-
-    #[inline]
-    fn next(&mut self) -> Option<Row<'a>> {
-        let rows = self.rows;
-        if self.index >= rows.len() {
-            return None;
-        }
-        if self.index >= self.chunk_end {
-            self.enter_chunk(self.chunk);
-        }
-        let ncols = rows.d.columns.len();
-        let at = self.index * ncols;
-        let row = Row {
-            chunk: self.view,
-            fields: rows.d.fields.get(at..at + ncols).unwrap_or(&[]),
-            rows,
-        };
-        self.index += 1;
-        Some(row)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.rows.len() - self.index.min(self.rows.len());
-        (left, Some(left))
-    }
-}
-
-impl ExactSizeIterator for RowIter<'_> {}
-
 impl fmt::Debug for Rows {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
@@ -598,241 +534,6 @@ impl fmt::Debug for Rows {
         list.finish()?;
         write!(f, " {:?}", self.d.tag.as_str())
     }
-}
-
-/// One row of a [`Rows`].
-#[derive(Clone, Copy)]
-pub struct Row<'a> {
-    /// The receive buffer the row lives in.
-    chunk: View<'a>,
-    /// Where the row's values start in `chunk` ([`NULL_FIELD`] for NULL): one per column.
-    fields: &'a [u32],
-    rows: &'a Rows,
-}
-
-impl<'a> Row<'a> {
-    /// The text value of column `col`; `None` for SQL NULL (or a column out of range).
-    #[inline]
-    pub fn get(&self, col: usize) -> Option<&'a str> {
-        self.chunk.text(*self.fields.get(col)?)?.ok()
-    }
-
-    /// The raw bytes of column `col`; `None` for SQL NULL (or a column out of range).
-    #[inline]
-    pub fn get_bytes(&self, col: usize) -> Option<&'a [u8]> {
-        self.chunk.bytes(*self.fields.get(col)?)
-    }
-
-    /// Whether column `col` is SQL NULL.
-    pub fn is_null(&self, col: usize) -> bool {
-        self.fields.get(col) == Some(&NULL_FIELD)
-    }
-
-    /// The text value of the first column named exactly `name`; `None` for SQL NULL or when no
-    /// column has that name ([`Rows::column_index`] tells the two apart).
-    pub fn get_by_name(&self, name: &str) -> Option<&'a str> {
-        self.get(self.rows.column_index(name)?)
-    }
-
-    /// The columns.
-    pub fn columns(&self) -> &'a [Column] {
-        self.rows.columns()
-    }
-
-    /// Number of columns.
-    pub fn len(&self) -> usize {
-        self.fields.len()
-    }
-
-    /// Whether the row has no columns.
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
-
-    /// The value of column `col` converted to `T`, as [`Rows::get_as`] does: `Ok(None)` for SQL
-    /// NULL, the server's error for a text `T`'s type does not accept, libpq's text for a column
-    /// out of range.
-    pub fn get_as<T: super::FromText<'a>>(&self, col: usize) -> Result<Option<T>, Error> {
-        let columns = self.rows.columns();
-        match columns.get(col) {
-            Some(column) if col < self.fields.len() => {
-                let field = self.fields.get(col).copied();
-                from_field(field.and_then(|f| self.chunk.text(f)), column)
-            }
-            _ => Err(super::types::column_out_of_range(col, self.fields.len())),
-        }
-    }
-}
-
-/// A field's text (`None` for NULL; `Err` with its bytes when not UTF-8) converted to `T`. The
-/// bytes are UTF-8 (the connection checks); should they not be, the error is the server's for such
-/// bytes.
-fn from_field<'a, T: super::FromText<'a>>(
-    value: Option<Result<&'a str, &'a [u8]>>,
-    column: &Column,
-) -> Result<Option<T>, Error> {
-    match value {
-        None => Ok(None),
-        Some(Ok(text)) => T::from_text(text, column).map(Some),
-        Some(Err(bytes)) => {
-            let valid = std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), str::len);
-            Err(invalid_utf8(&bytes[valid..]))
-        }
-    }
-}
-
-impl fmt::Debug for Row<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries((0..self.len()).map(|c| self.get(c)))
-            .finish()
-    }
-}
-
-/// Builds one [`Rows`] from the DataRows of a row set as they are decoded, and owns its invariants:
-/// one field offset per column per row, relative to the receive buffer of the current input pass
-/// until [`attach`](RowsBuilder::attach) gives the pending rows that buffer, the value-byte count,
-/// the command tag, and the batches of chunked-rows mode.
-pub(super) struct RowsBuilder {
-    rows: Rows,
-}
-
-impl RowsBuilder {
-    /// An empty row set with these columns.
-    pub(super) fn new(columns: Arc<[Column]>) -> RowsBuilder {
-        RowsBuilder {
-            rows: Rows::new(columns),
-        }
-    }
-
-    /// The rows so far.
-    pub(super) fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    /// Whether rows refer to the receive buffer of the current input pass (not attached yet).
-    pub(super) fn has_pending(&self) -> bool {
-        self.rows.d.pending > 0
-    }
-
-    /// The hot path: if `buf` starts with a complete, valid DataRow of this row set's width, adds
-    /// it (its offsets relative to the pass's buffer, where `buf` starts at `base`) and returns the
-    /// bytes it occupies; otherwise `None` and nothing changes.
-    #[inline]
-    pub(super) fn push_fast(&mut self, buf: &[u8], limits: &Limits, base: usize) -> Option<usize> {
-        let ncols = self.rows.d.columns.len();
-        let len = data_row_offsets(buf, limits, ncols, base, &mut self.rows.d.fields)?;
-        self.row_pushed(data_row_value_bytes(len, ncols));
-        Some(len)
-    }
-
-    /// Adds a decoded DataRow whose field area starts at `body_offset` in the pass's buffer. Errors
-    /// (a protocol violation) when its field count is not the row set's, or it lies beyond what an
-    /// offset can address.
-    pub(super) fn push_decoded(
-        &mut self,
-        row: &DataRow<'_>,
-        body_offset: usize,
-    ) -> Result<(), String> {
-        let ncols = self.rows.d.columns.len();
-        if row.len() != ncols {
-            let n = row.len();
-            return Err(format!(
-                "unexpected field count in \"D\" message: {n} fields, {ncols} columns"
-            ));
-        }
-        if body_offset + row.body().len() >= NULL_FIELD as usize {
-            return Err("row too large".into());
-        }
-        self.rows
-            .d
-            .fields
-            .extend(row.ranges().map(|range| match range {
-                Some(r) => (body_offset + r.start) as u32,
-                None => NULL_FIELD,
-            }));
-        self.row_pushed(row.value_bytes());
-        Ok(())
-    }
-
-    fn row_pushed(&mut self, value_bytes: usize) {
-        self.rows.d.value_bytes += value_bytes as u64;
-        self.rows.d.nrows += 1;
-        self.rows.d.pending += 1;
-    }
-
-    /// Checks that every value of the row added last is UTF-8; `pass` is the receive buffer of the
-    /// current input pass, which its offsets refer to. The error is the one PostgreSQL raises for
-    /// such bytes: 22021, `invalid byte sequence for encoding "UTF8": 0xe9 0x20`.
-    pub(super) fn check_last_row_utf8(&self, pass: &[u8]) -> Result<(), Error> {
-        let ncols = self.rows.d.columns.len();
-        let start = self.rows.d.fields.len() - ncols;
-        for &field in &self.rows.d.fields[start..] {
-            if let Some(value) = field_bytes(pass, field)
-                && let Err(e) = std::str::from_utf8(value)
-            {
-                return Err(invalid_utf8(&value[e.valid_up_to()..]));
-            }
-        }
-        Ok(())
-    }
-
-    /// Gives the rows received in the current input pass their receive buffer, now frozen.
-    pub(super) fn attach(&mut self, chunk: &Chunk) {
-        self.rows.attach(chunk);
-    }
-
-    /// Chunked-rows mode: the rows so far as a partial result; the builder goes on with none.
-    pub(super) fn take_batch(&mut self) -> Rows {
-        let columns = self.rows.d.columns.clone();
-        let mut batch = std::mem::replace(&mut self.rows, Rows::new(columns));
-        batch.d.partial = true;
-        batch
-    }
-
-    /// The finished row set, with its command tag.
-    pub(super) fn finish(self, tag: &[u8]) -> Rows {
-        let mut rows = self.rows;
-        // Borrowed, not copied, when valid UTF-8 (always, with the UTF8 encoding).
-        rows.d.tag = match std::str::from_utf8(tag) {
-            // Always, with the UTF8 client encoding: `from_utf8`'s fast path, no copy.
-            Ok(text) => Tag::new(text),
-            Err(_) => Tag::new(&String::from_utf8_lossy(tag)),
-        };
-        rows
-    }
-}
-
-impl fmt::Debug for RowsBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "RowsBuilder({} rows)", self.len())
-    }
-}
-
-/// PostgreSQL's error for bytes that are not UTF-8 (`report_invalid_encoding`): the bytes of the
-/// offending character as the encoding's length rule counts it, at most 8.
-fn invalid_utf8(bad: &[u8]) -> Error {
-    let first = bad.first().copied().unwrap_or(0);
-    let char_len = match first {
-        b if b & 0xe0 == 0xc0 => 2,
-        b if b & 0xf0 == 0xe0 => 3,
-        b if b & 0xf8 == 0xf0 => 4,
-        _ => 1,
-    };
-    let shown: Vec<String> = bad
-        .iter()
-        .take(char_len.min(8))
-        .map(|b| format!("0x{b:02x}"))
-        .collect();
-    Error::new(
-        ErrorKind::Server,
-        format!(
-            "invalid byte sequence for encoding \"UTF8\": {}",
-            shown.join(" ")
-        ),
-    )
-    .with_severity("ERROR")
-    .with_code(crate::sqlstate::CHARACTER_NOT_IN_REPERTOIRE)
 }
 
 /// A notification received through LISTEN/NOTIFY.
@@ -846,10 +547,16 @@ pub struct Notification {
     pub payload: String,
 }
 
+mod builder;
 mod chunk;
 mod outbox;
+mod row;
 #[cfg(test)]
 mod tests;
+
+pub(super) use builder::RowsBuilder;
+use row::from_field;
+pub use row::{Row, RowIter};
 
 pub(super) use chunk::Chunk;
 use chunk::{View, field_bytes, text_field};

@@ -1,5 +1,6 @@
 //! Tests of row sets: chunk lookup, iteration, tags, access by name, equality, the UTF-8 error.
 
+use super::builder::invalid_utf8;
 use super::*;
 
 /// A row set of `sizes.len()` chunks, chunk `i` holding `sizes[i]` rows of one text column whose

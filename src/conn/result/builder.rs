@@ -1,0 +1,160 @@
+//! Building a [`Rows`] from the DataRows of a row set as they are decoded.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::{Chunk, Column, Rows, Tag, field_bytes};
+use crate::error::{Error, ErrorKind};
+use crate::protocol::Limits;
+use crate::protocol::backend::{DataRow, NULL_FIELD, data_row_offsets, data_row_value_bytes};
+
+/// Builds one [`Rows`] from the DataRows of a row set as they are decoded, and owns its invariants:
+/// one field offset per column per row, relative to the receive buffer of the current input pass
+/// until [`attach`](RowsBuilder::attach) gives the pending rows that buffer, the value-byte count,
+/// the command tag, and the batches of chunked-rows mode.
+pub(in crate::conn) struct RowsBuilder {
+    rows: Rows,
+}
+
+impl RowsBuilder {
+    /// An empty row set with these columns.
+    pub(in crate::conn) fn new(columns: Arc<[Column]>) -> RowsBuilder {
+        RowsBuilder {
+            rows: Rows::new(columns),
+        }
+    }
+
+    /// The rows so far.
+    pub(in crate::conn) fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether rows refer to the receive buffer of the current input pass (not attached yet).
+    pub(in crate::conn) fn has_pending(&self) -> bool {
+        self.rows.d.pending > 0
+    }
+
+    /// The hot path: if `buf` starts with a complete, valid DataRow of this row set's width, adds
+    /// it (its offsets relative to the pass's buffer, where `buf` starts at `base`) and returns the
+    /// bytes it occupies; otherwise `None` and nothing changes.
+    #[inline]
+    pub(in crate::conn) fn push_fast(
+        &mut self,
+        buf: &[u8],
+        limits: &Limits,
+        base: usize,
+    ) -> Option<usize> {
+        let ncols = self.rows.d.columns.len();
+        let len = data_row_offsets(buf, limits, ncols, base, &mut self.rows.d.fields)?;
+        self.row_pushed(data_row_value_bytes(len, ncols));
+        Some(len)
+    }
+
+    /// Adds a decoded DataRow whose field area starts at `body_offset` in the pass's buffer. Errors
+    /// (a protocol violation) when its field count is not the row set's, or it lies beyond what an
+    /// offset can address.
+    pub(in crate::conn) fn push_decoded(
+        &mut self,
+        row: &DataRow<'_>,
+        body_offset: usize,
+    ) -> Result<(), String> {
+        let ncols = self.rows.d.columns.len();
+        if row.len() != ncols {
+            let n = row.len();
+            return Err(format!(
+                "unexpected field count in \"D\" message: {n} fields, {ncols} columns"
+            ));
+        }
+        if body_offset + row.body().len() >= NULL_FIELD as usize {
+            return Err("row too large".into());
+        }
+        self.rows
+            .d
+            .fields
+            .extend(row.ranges().map(|range| match range {
+                Some(r) => (body_offset + r.start) as u32,
+                None => NULL_FIELD,
+            }));
+        self.row_pushed(row.value_bytes());
+        Ok(())
+    }
+
+    fn row_pushed(&mut self, value_bytes: usize) {
+        self.rows.d.value_bytes += value_bytes as u64;
+        self.rows.d.nrows += 1;
+        self.rows.d.pending += 1;
+    }
+
+    /// Checks that every value of the row added last is UTF-8; `pass` is the receive buffer of the
+    /// current input pass, which its offsets refer to. The error is the one PostgreSQL raises for
+    /// such bytes: 22021, `invalid byte sequence for encoding "UTF8": 0xe9 0x20`.
+    pub(in crate::conn) fn check_last_row_utf8(&self, pass: &[u8]) -> Result<(), Error> {
+        let ncols = self.rows.d.columns.len();
+        let start = self.rows.d.fields.len() - ncols;
+        for &field in &self.rows.d.fields[start..] {
+            if let Some(value) = field_bytes(pass, field)
+                && let Err(e) = std::str::from_utf8(value)
+            {
+                return Err(invalid_utf8(&value[e.valid_up_to()..]));
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives the rows received in the current input pass their receive buffer, now frozen.
+    pub(in crate::conn) fn attach(&mut self, chunk: &Chunk) {
+        self.rows.attach(chunk);
+    }
+
+    /// Chunked-rows mode: the rows so far as a partial result; the builder goes on with none.
+    pub(in crate::conn) fn take_batch(&mut self) -> Rows {
+        let columns = self.rows.d.columns.clone();
+        let mut batch = std::mem::replace(&mut self.rows, Rows::new(columns));
+        batch.d.partial = true;
+        batch
+    }
+
+    /// The finished row set, with its command tag.
+    pub(in crate::conn) fn finish(self, tag: &[u8]) -> Rows {
+        let mut rows = self.rows;
+        // Borrowed, not copied, when valid UTF-8 (always, with the UTF8 encoding).
+        rows.d.tag = match std::str::from_utf8(tag) {
+            // Always, with the UTF8 client encoding: `from_utf8`'s fast path, no copy.
+            Ok(text) => Tag::new(text),
+            Err(_) => Tag::new(&String::from_utf8_lossy(tag)),
+        };
+        rows
+    }
+}
+
+impl fmt::Debug for RowsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RowsBuilder({} rows)", self.len())
+    }
+}
+
+/// PostgreSQL's error for bytes that are not UTF-8 (`report_invalid_encoding`): the bytes of the
+/// offending character as the encoding's length rule counts it, at most 8.
+pub(super) fn invalid_utf8(bad: &[u8]) -> Error {
+    let first = bad.first().copied().unwrap_or(0);
+    let char_len = match first {
+        b if b & 0xe0 == 0xc0 => 2,
+        b if b & 0xf0 == 0xe0 => 3,
+        b if b & 0xf8 == 0xf0 => 4,
+        _ => 1,
+    };
+    let shown: Vec<String> = bad
+        .iter()
+        .take(char_len.min(8))
+        .map(|b| format!("0x{b:02x}"))
+        .collect();
+    Error::new(
+        ErrorKind::Server,
+        format!(
+            "invalid byte sequence for encoding \"UTF8\": {}",
+            shown.join(" ")
+        ),
+    )
+    .with_severity("ERROR")
+    .with_code(crate::sqlstate::CHARACTER_NOT_IN_REPERTOIRE)
+}

@@ -1,0 +1,163 @@
+//! Reading a [`Rows`]: its rows in order ([`RowIter`]) and one row's values ([`Row`]).
+
+use std::fmt;
+
+use super::builder::invalid_utf8;
+use super::{Column, Rows, View};
+use crate::error::Error;
+use crate::protocol::backend::NULL_FIELD;
+
+/// The rows of a [`Rows`] in order: [`Rows::iter`].
+#[derive(Clone, Debug)]
+pub struct RowIter<'a> {
+    pub(super) rows: &'a Rows,
+    pub(super) index: usize,
+    /// The chunk holding row `index` (or a chunk before it), its bytes, and the first row after it.
+    pub(super) chunk: usize,
+    pub(super) view: View<'a>,
+    pub(super) chunk_end: usize,
+}
+
+impl<'a> RowIter<'a> {
+    /// Moves to the chunk holding row `index` from chunk `from` on.
+    #[cold]
+    pub(super) fn enter_chunk(&mut self, from: usize) {
+        let chunks = &self.rows.d.chunks;
+        self.chunk = from;
+        while chunks
+            .get(self.chunk + 1)
+            .is_some_and(|c| c.1 as usize <= self.index)
+        {
+            self.chunk += 1;
+        }
+        self.view = chunks
+            .get(self.chunk)
+            .map_or(View::EMPTY, |(c, _)| c.view());
+        self.chunk_end = chunks
+            .get(self.chunk + 1)
+            .map_or(usize::MAX, |c| c.1 as usize);
+    }
+}
+
+impl<'a> Iterator for RowIter<'a> {
+    type Item = Row<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Row<'a>> {
+        let rows = self.rows;
+        if self.index >= rows.len() {
+            return None;
+        }
+        if self.index >= self.chunk_end {
+            self.enter_chunk(self.chunk);
+        }
+        let ncols = rows.d.columns.len();
+        let at = self.index * ncols;
+        let row = Row {
+            chunk: self.view,
+            fields: rows.d.fields.get(at..at + ncols).unwrap_or(&[]),
+            rows,
+        };
+        self.index += 1;
+        Some(row)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.rows.len() - self.index.min(self.rows.len());
+        (left, Some(left))
+    }
+}
+
+impl ExactSizeIterator for RowIter<'_> {}
+
+/// One row of a [`Rows`].
+#[derive(Clone, Copy)]
+pub struct Row<'a> {
+    /// The receive buffer the row lives in.
+    pub(super) chunk: View<'a>,
+    /// Where the row's values start in `chunk` ([`NULL_FIELD`] for NULL): one per column.
+    pub(super) fields: &'a [u32],
+    pub(super) rows: &'a Rows,
+}
+
+impl<'a> Row<'a> {
+    /// The text value of column `col`; `None` for SQL NULL (or a column out of range).
+    #[inline]
+    pub fn get(&self, col: usize) -> Option<&'a str> {
+        self.chunk.text(*self.fields.get(col)?)?.ok()
+    }
+
+    /// The raw bytes of column `col`; `None` for SQL NULL (or a column out of range).
+    #[inline]
+    pub fn get_bytes(&self, col: usize) -> Option<&'a [u8]> {
+        self.chunk.bytes(*self.fields.get(col)?)
+    }
+
+    /// Whether column `col` is SQL NULL.
+    pub fn is_null(&self, col: usize) -> bool {
+        self.fields.get(col) == Some(&NULL_FIELD)
+    }
+
+    /// The text value of the first column named exactly `name`; `None` for SQL NULL or when no
+    /// column has that name ([`Rows::column_index`] tells the two apart).
+    pub fn get_by_name(&self, name: &str) -> Option<&'a str> {
+        self.get(self.rows.column_index(name)?)
+    }
+
+    /// The columns.
+    pub fn columns(&self) -> &'a [Column] {
+        self.rows.columns()
+    }
+
+    /// Number of columns.
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    /// Whether the row has no columns.
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+
+    /// The value of column `col` converted to `T`, as [`Rows::get_as`] does: `Ok(None)` for SQL
+    /// NULL, the server's error for a text `T`'s type does not accept, libpq's text for a column
+    /// out of range.
+    pub fn get_as<T: crate::conn::FromText<'a>>(&self, col: usize) -> Result<Option<T>, Error> {
+        let columns = self.rows.columns();
+        match columns.get(col) {
+            Some(column) if col < self.fields.len() => {
+                let field = self.fields.get(col).copied();
+                from_field(field.and_then(|f| self.chunk.text(f)), column)
+            }
+            _ => Err(crate::conn::types::column_out_of_range(
+                col,
+                self.fields.len(),
+            )),
+        }
+    }
+}
+
+/// A field's text (`None` for NULL; `Err` with its bytes when not UTF-8) converted to `T`. The
+/// bytes are UTF-8 (the connection checks); should they not be, the error is the server's for such
+/// bytes.
+pub(super) fn from_field<'a, T: crate::conn::FromText<'a>>(
+    value: Option<Result<&'a str, &'a [u8]>>,
+    column: &Column,
+) -> Result<Option<T>, Error> {
+    match value {
+        None => Ok(None),
+        Some(Ok(text)) => T::from_text(text, column).map(Some),
+        Some(Err(bytes)) => {
+            let valid = std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), str::len);
+            Err(invalid_utf8(&bytes[valid..]))
+        }
+    }
+}
+
+impl fmt::Debug for Row<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries((0..self.len()).map(|c| self.get(c)))
+            .finish()
+    }
+}
