@@ -7,6 +7,23 @@
 //!   `recv`. The difference to pgdblink is what pgdblink's own code costs.
 //! - `Blocking`: blocking sockets: `send`, then a `recv` that sleeps until the answer is there (two
 //!   system calls per query; fan-out reads the connections in order).
+//!
+//! The streaming scenarios have floors too, each timed from its `Query` to its `ReadyForQuery`, as
+//! the other clients are:
+//! - rows ([`rows`]): the others' query; its reply is received whole (every byte goes through a
+//!   64 KiB buffer, pgdblink's read size), walked header by header and its `DataRow`s counted. The
+//!   floor does **not** look at the values (the other clients visit every one): it shows what the
+//!   server and the kernel allow, not what a usable client could do.
+//! - COPY out ([`copy_out`]): the others' `COPY (...) TO STDOUT`; its `CopyData` counted (one a row)
+//!   and dropped.
+//! - COPY in ([`copy_in`]): the same rows into the same temporary table in the same text format, in
+//!   `CopyData` messages of the same size (whole rows up to 64 KiB, as every peer batches them),
+//!   encoded once before the runs (the others format them while they send; the floor's `send`s are
+//!   all that is left), then `CopyDone`. Blocking only: the client only writes, and an epoll variant
+//!   would add an `epoll_wait` each time the socket's buffer fills, not a different way to wait for
+//!   the server.
+//!
+//! The row counts are checked after the clock stops (COPY in: no `ErrorResponse`).
 
 use std::io::{ErrorKind, Read, Write};
 use std::time::Duration;
@@ -37,13 +54,15 @@ struct Reply {
     buf: Vec<u8>,
     filled: usize,
     at: usize,
+    /// `DataRow`s and `CopyData`s walked past: the rows of the streaming scenarios.
+    rows: u64,
 }
 
 /// What one `read` brought.
 #[derive(PartialEq)]
 enum Got {
-    /// The input so far ends with a complete `ReadyForQuery`: the reply is complete, and the
-    /// buffer is reset for the next one.
+    /// The input so far ends with a complete `ReadyForQuery` (or `CopyInResponse`: the server then
+    /// waits for the COPY data): the reply is complete, and the buffer is reset for the next one.
     Reply,
     /// Part of a reply.
     Part,
@@ -54,11 +73,14 @@ enum Got {
 impl Reply {
     /// One `read` into the buffer. An `ErrorResponse` is an error.
     fn read_from(&mut self, stream: &mut impl Read) -> Result<Got, String> {
-        if self.filled == self.buf.len() {
-            // Keep the incomplete message, drop the rest.
+        if self.at > 0 {
+            // Keep the incomplete message (a few bytes), drop the rest: every read gets the room.
             self.buf.copy_within(self.at..self.filled, 0);
             self.filled -= self.at;
             self.at = 0;
+        }
+        if self.filled == self.buf.len() {
+            return Err("a message larger than the floor's buffer".into());
         }
         let n = match stream.read(&mut self.buf[self.filled..]) {
             Ok(0) => return Err("server closed the connection".into()),
@@ -75,7 +97,11 @@ impl Reply {
                 break;
             }
             match kind {
-                b'Z' if end == self.filled => {
+                b'D' | b'd' => {
+                    self.rows += 1;
+                    self.at = end;
+                }
+                b'Z' | b'G' if end == self.filled => {
                     self.filled = 0;
                     self.at = 0;
                     return Ok(Got::Reply);
@@ -153,6 +179,7 @@ impl Raw {
             buf: vec![0; 64 * 1024],
             filled: 0,
             at: 0,
+            rows: 0,
         };
         // Connected and authenticated blocking, then switched to the mode measured.
         let nonblocking = mode == Mode::Epoll;
@@ -185,6 +212,12 @@ impl Raw {
             Sock::Unix(s) => s.write_all(bytes),
         };
         r.map_err(|e| e.to_string())
+    }
+
+    /// Reads a whole reply on a blocking connection.
+    fn wait(&mut self) -> Result<(), String> {
+        while self.read_some()? != Got::Reply {}
+        Ok(())
     }
 
     /// One `recv` (see [`Reply::read_from`]).
@@ -268,6 +301,113 @@ fn pipeline_batch() -> Result<Vec<u8>, String> {
     Ok(batch)
 }
 
+/// The rows scenario's floor: the others' query (`bench::rows`), its `n_rows` `DataRow`s received
+/// and counted by their headers, the values not looked at.
+pub fn rows(
+    cluster: &Cluster,
+    unix: bool,
+    mode: Mode,
+    n_rows: u64,
+) -> Result<ScenarioResult, String> {
+    let sql = format!("SELECT g, 'row ' || g FROM generate_series(1, {n_rows}) AS g");
+    stream(cluster, unix, mode, &sql, n_rows, "rows")
+}
+
+/// The COPY out scenario's floor: the others' `COPY (...) TO STDOUT` (`bench::copy_out`), its
+/// `n_rows` `CopyData` received, counted by their headers and dropped.
+pub fn copy_out(
+    cluster: &Cluster,
+    unix: bool,
+    mode: Mode,
+    n_rows: u64,
+) -> Result<ScenarioResult, String> {
+    let sql = format!(
+        "COPY (SELECT g::int8, 'row ' || g FROM generate_series(1, {n_rows}) AS g) TO STDOUT"
+    );
+    stream(cluster, unix, mode, &sql, n_rows, "copyout")
+}
+
+/// `sql` once on a fresh connection, timed from its `Query` to its `ReadyForQuery`; an error unless
+/// its reply held `wanted` rows.
+fn stream(
+    cluster: &Cluster,
+    unix: bool,
+    mode: Mode,
+    sql: &str,
+    wanted: u64,
+    name: &str,
+) -> Result<ScenarioResult, String> {
+    let request = query(sql)?;
+    let mut floor = Floor::open(&Target::of(cluster, unix), mode, 1, &request, 0)?;
+    floor.conns[0].reply.rows = 0;
+    let watch = super::Stopwatch::start();
+    floor.round()?;
+    let result = watch.result(name, floor.conns[0].reply.rows);
+    if result.operations != wanted {
+        return Err(format!("{} rows, wanted {wanted}", result.operations));
+    }
+    Ok(result)
+}
+
+fn query(sql: &str) -> Result<Vec<u8>, String> {
+    let mut q = Vec::new();
+    frontend::query(sql, &mut q).map_err(|e| e.to_string())?;
+    Ok(q)
+}
+
+/// The COPY in scenario's rows (`n\trow n\n` for n from 1, text format, as every peer sends them),
+/// encoded once: `CopyData` messages of whole rows up to 64 KiB (a peer's batch), then `CopyDone`.
+pub struct CopyIn {
+    rows: u64,
+    /// The messages, one after the other.
+    bytes: Vec<u8>,
+    /// Where each `send` ends in `bytes`: one `CopyData` each, the last one with the `CopyDone`.
+    ends: Vec<usize>,
+}
+
+impl CopyIn {
+    pub fn new(rows: u64) -> Result<CopyIn, String> {
+        use std::io::Write as _;
+        let e = |e: pgdblink::protocol::EncodeError| e.to_string();
+        let (mut bytes, mut ends) = (Vec::new(), Vec::new());
+        let mut batch = Vec::with_capacity(64 * 1024 + 64);
+        let mut i = 0u64;
+        while i < rows {
+            batch.clear();
+            while batch.len() < 64 * 1024 && i < rows {
+                i += 1;
+                writeln!(batch, "{i}\trow {i}").map_err(|e| e.to_string())?;
+            }
+            frontend::copy_data(&batch, &mut bytes).map_err(e)?;
+            ends.push(bytes.len());
+        }
+        frontend::copy_done(&mut bytes);
+        ends.pop();
+        ends.push(bytes.len());
+        Ok(CopyIn { rows, bytes, ends })
+    }
+}
+
+/// The COPY in scenario's floor (blocking): a temporary table as the others make it, then, timed,
+/// `COPY bench_copy FROM STDIN`, its `CopyInResponse` awaited, the pre-encoded [`CopyIn`] written
+/// one message a `send`, and the reply read until `ReadyForQuery`.
+pub fn copy_in(cluster: &Cluster, unix: bool, data: &CopyIn) -> Result<ScenarioResult, String> {
+    let mut conn = Raw::connect(&Target::of(cluster, unix), Mode::Blocking)?;
+    conn.send(&query("CREATE TEMP TABLE bench_copy (a int8, b text)")?)?;
+    conn.wait()?;
+    let copy = query("COPY bench_copy FROM STDIN")?;
+    let watch = super::Stopwatch::start();
+    conn.send(&copy)?;
+    conn.wait()?;
+    let mut from = 0;
+    for &end in &data.ends {
+        conn.send(&data.bytes[from..end])?;
+        from = end;
+    }
+    conn.wait()?;
+    Ok(watch.result("copyin", data.rows))
+}
+
 /// Sends `request` on `n` connections and reads each reply to its `ReadyForQuery`, in rounds,
 /// for `duration`; each round counts `per_request` operations a connection.
 #[allow(clippy::too_many_arguments)]
@@ -296,7 +436,23 @@ struct Floor<'a> {
 }
 
 impl<'a> Floor<'a> {
+    /// [`Floor::open`], then warmed up: a hundred queries or more.
     fn connect(
+        target: &Target,
+        mode: Mode,
+        n: usize,
+        request: &'a [u8],
+        per_request: u64,
+    ) -> Result<Floor<'a>, String> {
+        let mut floor = Floor::open(target, mode, n, request, per_request)?;
+        for _ in 0..100 / n.max(1) + 1 {
+            floor.round()?;
+        }
+        Ok(floor)
+    }
+
+    /// `n` connections, connected and registered, no query sent yet.
+    fn open(
         target: &Target,
         mode: Mode,
         n: usize,
@@ -315,18 +471,14 @@ impl<'a> Floor<'a> {
                     .map_err(e)?;
             }
         }
-        let mut floor = Floor {
+        Ok(Floor {
             conns,
             poll,
             events: Events::with_capacity(1024),
             mode,
             request,
             per_request,
-        };
-        for _ in 0..100 / n.max(1) + 1 {
-            floor.round()?;
-        }
-        Ok(floor)
+        })
     }
 
     /// One round: the request on every connection, then every reply; the operations it made.
