@@ -34,7 +34,9 @@
 //! written by `raw, blocking` only (the client only writes; an epoll variant would differ only by an
 //! `epoll_wait` each time the socket buffer fills). See the `floor` module.
 //!
-//! The table goes to stdout; `target/compare.json` gets the same figures.
+//! The table goes to stdout; `target/compare.json` gets the same figures, and the CPU time of the
+//! server's backends where it is measured (pgdblink's scenarios and the floors, which read the
+//! backends' `/proc/PID/schedstat`); the progress lines on stderr show it per operation.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -268,7 +270,13 @@ fn main() {
             eprintln!(
                 "  {client:<15} {}",
                 match &median {
-                    Some(r) => format!("median {:.0} ops/s (runs {spread})", r.ops_per_second()),
+                    Some(r) => format!(
+                        "median {:.0} ops/s (runs {spread}){}",
+                        r.ops_per_second(),
+                        r.server_cpu_us_per_op()
+                            .map(|s| format!(", server CPU {s:.3} µs/op"))
+                            .unwrap_or_default()
+                    ),
                     None => err.clone().unwrap_or_default(),
                 }
             );
@@ -696,8 +704,12 @@ fn write_json(table: &[Row], pinned: &str) {
             ),
             None => String::new(),
         };
+        let server = r
+            .server_cpu_seconds
+            .map(|s| format!(", \"server_cpu_seconds\": {s:.6}"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{{\"scenario\": {:?}, \"client\": {:?}, \"operations\": {}, \"seconds\": {:.6}, \"client_cpu_seconds\": {:.6}{paired}}}",
+            "{{\"scenario\": {:?}, \"client\": {:?}, \"operations\": {}, \"seconds\": {:.6}, \"client_cpu_seconds\": {:.6}{server}{paired}}}",
             row.scenario, row.client, r.operations, r.seconds, r.client_cpu_seconds
         ));
     }

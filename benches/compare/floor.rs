@@ -23,13 +23,15 @@
 //!   would add an `epoll_wait` each time the socket's buffer fills, not a different way to wait for
 //!   the server.
 //!
-//! The row counts are checked after the clock stops (COPY in: no `ErrorResponse`).
+//! The row counts are checked after the clock stops (COPY in: no `ErrorResponse`). Every floor also
+//! reads its backends' CPU time (`/proc/PID/schedstat`, the pid from `BackendKeyData`) before and
+//! after, so the server's share of a row is measured in the same run, not inferred.
 
 use std::io::{ErrorKind, Read, Write};
 use std::time::Duration;
 
 use mio::{Events, Interest, Poll, Token};
-use pgdblink::bench::ScenarioResult;
+use pgdblink::bench::{ScenarioResult, process_cpu_time};
 use pgdblink::cluster::{Cluster, Role};
 use pgdblink::protocol::frontend;
 
@@ -47,6 +49,8 @@ enum Sock {
 struct Raw {
     sock: Sock,
     reply: Reply,
+    /// The backend's process id.
+    pid: u32,
 }
 
 /// The input of one reply, walked message header by message header.
@@ -154,12 +158,9 @@ impl Target {
 }
 
 /// Sends the StartupMessage (trust authentication) on a blocking stream and reads up to the first
-/// `ReadyForQuery`.
-fn start(
-    stream: &mut (impl Read + Write),
-    target: &Target,
-    reply: &mut Reply,
-) -> Result<(), String> {
+/// `ReadyForQuery`; the backend's process id (from `BackendKeyData`), to read its CPU time.
+fn start(stream: &mut (impl Read + Write), target: &Target) -> Result<u32, String> {
+    let e = |e: std::io::Error| e.to_string();
     let mut startup = Vec::new();
     frontend::startup_message(
         3 << 16,
@@ -167,36 +168,65 @@ fn start(
         &mut startup,
     )
     .map_err(|e| e.to_string())?;
-    stream.write_all(&startup).map_err(|e| e.to_string())?;
-    while reply.read_from(stream)? != Got::Reply {}
-    Ok(())
+    stream.write_all(&startup).map_err(e)?;
+    let (mut input, mut at, mut pid) = (Vec::new(), 0, None);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk).map_err(e)? {
+            0 => return Err("server closed the connection at startup".into()),
+            n if input.len() + n > 1 << 20 => return Err("a startup reply over 1 MiB".into()),
+            n => input.extend_from_slice(&chunk[..n]),
+        }
+        while input.len() - at >= 5 {
+            let len = u32::from_be_bytes(input[at + 1..at + 5].try_into().unwrap()) as usize;
+            let (kind, body) = (input[at], at + 5);
+            if at + 1 + len > input.len() {
+                break;
+            }
+            match kind {
+                b'K' if len >= 8 => {
+                    pid = Some(u32::from_be_bytes(
+                        input[body..body + 4].try_into().unwrap(),
+                    ))
+                }
+                b'E' => return Err("the server refused the connection".into()),
+                b'R' if len < 8 || input[body..body + 4] != [0; 4] => {
+                    return Err("the floor speaks trust authentication only".into());
+                }
+                b'Z' => return pid.ok_or_else(|| "no BackendKeyData".to_owned()),
+                _ => {}
+            }
+            at += 1 + len;
+        }
+    }
 }
 
 impl Raw {
     fn connect(target: &Target, mode: Mode) -> Result<Raw, String> {
         let e = |e: std::io::Error| e.to_string();
-        let mut reply = Reply {
+        let reply = Reply {
             buf: vec![0; 64 * 1024],
             filled: 0,
             at: 0,
             rows: 0,
         };
+        let pid;
         // Connected and authenticated blocking, then switched to the mode measured.
         let nonblocking = mode == Mode::Epoll;
         let sock = if target.host.starts_with('/') {
             let path = std::path::Path::new(&target.host).join(format!(".s.PGSQL.{}", target.port));
             let mut s = std::os::unix::net::UnixStream::connect(path).map_err(e)?;
-            start(&mut s, target, &mut reply)?;
+            pid = start(&mut s, target)?;
             s.set_nonblocking(nonblocking).map_err(e)?;
             Sock::Unix(mio::net::UnixStream::from_std(s))
         } else {
             let mut s = std::net::TcpStream::connect((&*target.host, target.port)).map_err(e)?;
             s.set_nodelay(true).map_err(e)?;
-            start(&mut s, target, &mut reply)?;
+            pid = start(&mut s, target)?;
             s.set_nonblocking(nonblocking).map_err(e)?;
             Sock::Tcp(mio::net::TcpStream::from_std(s))
         };
-        Ok(Raw { sock, reply })
+        Ok(Raw { sock, reply, pid })
     }
 
     fn source(&mut self) -> &mut dyn mio::event::Source {
@@ -235,18 +265,47 @@ fn select_1() -> Vec<u8> {
     q
 }
 
-/// Runs `round` (returning the queries it made) again and again for `duration`.
+/// Runs `round` (returning the queries it made) again and again for `duration`; `pids` are the
+/// backends whose CPU time is measured too.
 fn measured(
     name: &str,
     duration: Duration,
+    pids: &[u32],
     mut round: impl FnMut() -> Result<u64, String>,
 ) -> Result<ScenarioResult, String> {
+    let server = ServerWatch::start(pids);
     let watch = super::Stopwatch::start();
     let mut ops = 0;
     while watch.elapsed() < duration {
         ops += round()?;
     }
-    Ok(watch.result(name, ops))
+    Ok(server.fill(watch.result(name, ops)))
+}
+
+/// The CPU time a set of local backends spent (from `/proc/PID/schedstat`).
+struct ServerWatch<'a> {
+    pids: &'a [u32],
+    start: Option<Duration>,
+}
+
+impl<'a> ServerWatch<'a> {
+    fn start(pids: &'a [u32]) -> ServerWatch<'a> {
+        let start = ServerWatch::total(pids);
+        ServerWatch { pids, start }
+    }
+
+    fn total(pids: &[u32]) -> Option<Duration> {
+        pids.iter().map(|&p| process_cpu_time(p)).sum()
+    }
+
+    /// `result` with the backends' CPU seconds since the start, when they could be read.
+    fn fill(&self, mut result: ScenarioResult) -> ScenarioResult {
+        result.server_cpu_seconds = match (self.start, ServerWatch::total(self.pids)) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64()),
+            _ => None,
+        };
+        result
+    }
 }
 
 /// `SELECT 1` on every connection, then every reply: by readiness (`Epoll`) or in connection
@@ -340,9 +399,11 @@ fn stream(
     let request = query(sql)?;
     let mut floor = Floor::open(&Target::of(cluster, unix), mode, 1, &request, 0)?;
     floor.conns[0].reply.rows = 0;
+    let pids = [floor.conns[0].pid];
+    let server = ServerWatch::start(&pids);
     let watch = super::Stopwatch::start();
     floor.round()?;
-    let result = watch.result(name, floor.conns[0].reply.rows);
+    let result = server.fill(watch.result(name, floor.conns[0].reply.rows));
     if result.operations != wanted {
         return Err(format!("{} rows, wanted {wanted}", result.operations));
     }
@@ -396,6 +457,8 @@ pub fn copy_in(cluster: &Cluster, unix: bool, data: &CopyIn) -> Result<ScenarioR
     conn.send(&query("CREATE TEMP TABLE bench_copy (a int8, b text)")?)?;
     conn.wait()?;
     let copy = query("COPY bench_copy FROM STDIN")?;
+    let pids = [conn.pid];
+    let server = ServerWatch::start(&pids);
     let watch = super::Stopwatch::start();
     conn.send(&copy)?;
     conn.wait()?;
@@ -405,7 +468,7 @@ pub fn copy_in(cluster: &Cluster, unix: bool, data: &CopyIn) -> Result<ScenarioR
         from = end;
     }
     conn.wait()?;
-    Ok(watch.result("copyin", data.rows))
+    Ok(server.fill(watch.result("copyin", data.rows)))
 }
 
 /// Sends `request` on `n` connections and reads each reply to its `ReadyForQuery`, in rounds,
@@ -422,7 +485,8 @@ fn exchange(
     duration: Duration,
 ) -> Result<ScenarioResult, String> {
     let mut floor = Floor::connect(&Target::of(cluster, unix), mode, n, request, per_request)?;
-    measured(name, duration, || floor.round())
+    let pids: Vec<u32> = floor.conns.iter().map(|c| c.pid).collect();
+    measured(name, duration, &pids, || floor.round())
 }
 
 /// `n` connections exchanging one request each per round, warmed up.
