@@ -20,16 +20,23 @@
 //! output says whether pinning took effect. The libpq peer (`benches/peers/libpq_peer.c`) is compiled at
 //! run time with `cc` and libpq's headers (Debian: `libpq-dev`); without them it is skipped with a note.
 //! tokio-postgres runs on a current-thread runtime in the measuring thread, using the simple query
-//! protocol like the others. Every client visits every value of the row result.
+//! protocol like the others. Every client but the raw floors visits every value of the row result.
 //!
-//! The round-trip and fan-out scenarios also run two *raw* clients with no client library, the floor
-//! of what a client costs on the machine: a hand-opened connection, a pre-encoded `Query` written with
-//! one `send`, the reply read until `ReadyForQuery` looking only at message headers. `raw, epoll` waits
-//! as pgdblink does (non-blocking sockets, `epoll_wait`, then `recv`), so its distance to pgdblink is
-//! what pgdblink's own code costs; `raw, blocking` sleeps in a blocking `recv` instead (two system calls
-//! per query). See the `floor` module.
+//! Every scenario but connecting also runs *raw* clients with no client library, the floor of what a
+//! client costs on the machine: a hand-opened connection, pre-encoded messages written with one `send`
+//! each, the reply read until `ReadyForQuery` looking only at message headers. `raw, epoll` waits as
+//! pgdblink does (non-blocking sockets, `epoll_wait`, then `recv`), so its distance to pgdblink is what
+//! pgdblink's own code costs; `raw, blocking` sleeps in a blocking `recv` instead (two system calls per
+//! query). In the rows scenario the floors receive every byte of the reply but only count the
+//! `DataRow`s: they never look at a value, so they bound what the server and the kernel allow, not
+//! what a client that uses the rows can reach. COPY out: the `CopyData` counted and dropped. COPY in:
+//! the same rows in the same text format and message sizes, encoded once before the clock starts,
+//! written by `raw, blocking` only (the client only writes; an epoll variant would differ only by an
+//! `epoll_wait` each time the socket buffer fills). See the `floor` module.
 //!
-//! The table goes to stdout; `target/compare.json` gets the same figures.
+//! The table goes to stdout; `target/compare.json` gets the same figures, and the CPU time of the
+//! server's backends where it is measured (pgdblink's scenarios and the floors, which read the
+//! backends' `/proc/PID/schedstat`); the progress lines on stderr show it per operation.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -189,6 +196,8 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
     let mut table: Vec<Row> = Vec::new();
+    // The COPY in floor's pre-encoded rows (about 18 MB), made only if that scenario runs.
+    let copy_in_rows = std::cell::OnceCell::new();
     // Each scenario runs `repeat` times per client, the clients interleaved (so a disturbance hits all
     // of them alike); the median run by operations/s is reported.
     let mut scenario = |name: &str, clients: &mut [(&'static str, Run)]| {
@@ -261,7 +270,13 @@ fn main() {
             eprintln!(
                 "  {client:<15} {}",
                 match &median {
-                    Some(r) => format!("median {:.0} ops/s (runs {spread})", r.ops_per_second()),
+                    Some(r) => format!(
+                        "median {:.0} ops/s (runs {spread}){}",
+                        r.ops_per_second(),
+                        r.server_cpu_us_per_op()
+                            .map(|s| format!(", server CPU {s:.3} µs/op"))
+                            .unwrap_or_default()
+                    ),
                     None => err.clone().unwrap_or_default(),
                 }
             );
@@ -315,6 +330,12 @@ fn main() {
             }),
             ("tokio-postgres", &mut || {
                 rt.block_on(tokio_peer::tokio_rows(&trust, rows_n))
+            }),
+            ("raw, epoll", &mut || {
+                floor::rows(&cluster, unix, floor::Mode::Epoll, rows_n)
+            }),
+            ("raw, blocking", &mut || {
+                floor::rows(&cluster, unix, floor::Mode::Blocking, rows_n)
             }),
         ],
     );
@@ -390,6 +411,13 @@ fn main() {
             ("tokio-postgres", &mut || {
                 rt.block_on(tokio_peer::tokio_copy_in(&trust, rows_n))
             }),
+            ("raw, blocking", &mut || {
+                // Encoded once, at the first run: not timed.
+                if copy_in_rows.get().is_none() {
+                    let _ = copy_in_rows.set(floor::CopyIn::new(rows_n)?);
+                }
+                floor::copy_in(&cluster, unix, copy_in_rows.get().expect("just set"))
+            }),
         ],
     );
     scenario(
@@ -403,6 +431,12 @@ fn main() {
             }),
             ("tokio-postgres", &mut || {
                 rt.block_on(tokio_peer::tokio_copy_out(&trust, rows_n))
+            }),
+            ("raw, epoll", &mut || {
+                floor::copy_out(&cluster, unix, floor::Mode::Epoll, rows_n)
+            }),
+            ("raw, blocking", &mut || {
+                floor::copy_out(&cluster, unix, floor::Mode::Blocking, rows_n)
             }),
         ],
     );
@@ -645,6 +679,16 @@ fn print_table(table: &[Row], pinned: &str) {
             None => println!("| {:<26} | {:<14} | {}", row.scenario, row.client, row.note),
         }
     }
+    if table.iter().any(|r| r.client.starts_with("raw")) {
+        println!();
+        println!(
+            "raw, epoll / raw, blocking: the floor, no client library (benches/compare/floor.rs): \
+             pre-encoded messages, replies walked by their headers only. rows: every byte received, \
+             the DataRows counted, no value looked at (the other clients visit every value); copy \
+             out: CopyData counted and dropped; copy in: the same rows and message sizes, encoded \
+             before the clock starts."
+        );
+    }
 }
 
 fn write_json(table: &[Row], pinned: &str) {
@@ -660,8 +704,12 @@ fn write_json(table: &[Row], pinned: &str) {
             ),
             None => String::new(),
         };
+        let server = r
+            .server_cpu_seconds
+            .map(|s| format!(", \"server_cpu_seconds\": {s:.6}"))
+            .unwrap_or_default();
         out.push_str(&format!(
-            "{{\"scenario\": {:?}, \"client\": {:?}, \"operations\": {}, \"seconds\": {:.6}, \"client_cpu_seconds\": {:.6}{paired}}}",
+            "{{\"scenario\": {:?}, \"client\": {:?}, \"operations\": {}, \"seconds\": {:.6}, \"client_cpu_seconds\": {:.6}{server}{paired}}}",
             row.scenario, row.client, r.operations, r.seconds, r.client_cpu_seconds
         ));
     }

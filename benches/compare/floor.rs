@@ -7,12 +7,31 @@
 //!   `recv`. The difference to pgdblink is what pgdblink's own code costs.
 //! - `Blocking`: blocking sockets: `send`, then a `recv` that sleeps until the answer is there (two
 //!   system calls per query; fan-out reads the connections in order).
+//!
+//! The streaming scenarios have floors too, each timed from its `Query` to its `ReadyForQuery`, as
+//! the other clients are:
+//! - rows ([`rows`]): the others' query; its reply is received whole (every byte goes through a
+//!   64 KiB buffer, pgdblink's read size), walked header by header and its `DataRow`s counted. The
+//!   floor does **not** look at the values (the other clients visit every one): it shows what the
+//!   server and the kernel allow, not what a usable client could do.
+//! - COPY out ([`copy_out`]): the others' `COPY (...) TO STDOUT`; its `CopyData` counted (one a row)
+//!   and dropped.
+//! - COPY in ([`copy_in`]): the same rows into the same temporary table in the same text format, in
+//!   `CopyData` messages of the same size (whole rows up to 64 KiB, as every peer batches them),
+//!   encoded once before the runs (the others format them while they send; the floor's `send`s are
+//!   all that is left), then `CopyDone`. Blocking only: the client only writes, and an epoll variant
+//!   would add an `epoll_wait` each time the socket's buffer fills, not a different way to wait for
+//!   the server.
+//!
+//! The row counts are checked after the clock stops (COPY in: no `ErrorResponse`). Every floor also
+//! reads its backends' CPU time (`/proc/PID/schedstat`, the pid from `BackendKeyData`) before and
+//! after, so the server's share of a row is measured in the same run, not inferred.
 
 use std::io::{ErrorKind, Read, Write};
 use std::time::Duration;
 
 use mio::{Events, Interest, Poll, Token};
-use pgdblink::bench::ScenarioResult;
+use pgdblink::bench::{ScenarioResult, process_cpu_time};
 use pgdblink::cluster::{Cluster, Role};
 use pgdblink::protocol::frontend;
 
@@ -30,6 +49,8 @@ enum Sock {
 struct Raw {
     sock: Sock,
     reply: Reply,
+    /// The backend's process id.
+    pid: u32,
 }
 
 /// The input of one reply, walked message header by message header.
@@ -37,13 +58,15 @@ struct Reply {
     buf: Vec<u8>,
     filled: usize,
     at: usize,
+    /// `DataRow`s and `CopyData`s walked past: the rows of the streaming scenarios.
+    rows: u64,
 }
 
 /// What one `read` brought.
 #[derive(PartialEq)]
 enum Got {
-    /// The input so far ends with a complete `ReadyForQuery`: the reply is complete, and the
-    /// buffer is reset for the next one.
+    /// The input so far ends with a complete `ReadyForQuery` (or `CopyInResponse`: the server then
+    /// waits for the COPY data): the reply is complete, and the buffer is reset for the next one.
     Reply,
     /// Part of a reply.
     Part,
@@ -54,11 +77,14 @@ enum Got {
 impl Reply {
     /// One `read` into the buffer. An `ErrorResponse` is an error.
     fn read_from(&mut self, stream: &mut impl Read) -> Result<Got, String> {
-        if self.filled == self.buf.len() {
-            // Keep the incomplete message, drop the rest.
+        if self.at > 0 {
+            // Keep the incomplete message (a few bytes), drop the rest: every read gets the room.
             self.buf.copy_within(self.at..self.filled, 0);
             self.filled -= self.at;
             self.at = 0;
+        }
+        if self.filled == self.buf.len() {
+            return Err("a message larger than the floor's buffer".into());
         }
         let n = match stream.read(&mut self.buf[self.filled..]) {
             Ok(0) => return Err("server closed the connection".into()),
@@ -75,7 +101,11 @@ impl Reply {
                 break;
             }
             match kind {
-                b'Z' if end == self.filled => {
+                b'D' | b'd' => {
+                    self.rows += 1;
+                    self.at = end;
+                }
+                b'Z' | b'G' if end == self.filled => {
                     self.filled = 0;
                     self.at = 0;
                     return Ok(Got::Reply);
@@ -128,12 +158,9 @@ impl Target {
 }
 
 /// Sends the StartupMessage (trust authentication) on a blocking stream and reads up to the first
-/// `ReadyForQuery`.
-fn start(
-    stream: &mut (impl Read + Write),
-    target: &Target,
-    reply: &mut Reply,
-) -> Result<(), String> {
+/// `ReadyForQuery`; the backend's process id (from `BackendKeyData`), to read its CPU time.
+fn start(stream: &mut (impl Read + Write), target: &Target) -> Result<u32, String> {
+    let e = |e: std::io::Error| e.to_string();
     let mut startup = Vec::new();
     frontend::startup_message(
         3 << 16,
@@ -141,35 +168,65 @@ fn start(
         &mut startup,
     )
     .map_err(|e| e.to_string())?;
-    stream.write_all(&startup).map_err(|e| e.to_string())?;
-    while reply.read_from(stream)? != Got::Reply {}
-    Ok(())
+    stream.write_all(&startup).map_err(e)?;
+    let (mut input, mut at, mut pid) = (Vec::new(), 0, None);
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk).map_err(e)? {
+            0 => return Err("server closed the connection at startup".into()),
+            n if input.len() + n > 1 << 20 => return Err("a startup reply over 1 MiB".into()),
+            n => input.extend_from_slice(&chunk[..n]),
+        }
+        while input.len() - at >= 5 {
+            let len = u32::from_be_bytes(input[at + 1..at + 5].try_into().unwrap()) as usize;
+            let (kind, body) = (input[at], at + 5);
+            if at + 1 + len > input.len() {
+                break;
+            }
+            match kind {
+                b'K' if len >= 8 => {
+                    pid = Some(u32::from_be_bytes(
+                        input[body..body + 4].try_into().unwrap(),
+                    ))
+                }
+                b'E' => return Err("the server refused the connection".into()),
+                b'R' if len < 8 || input[body..body + 4] != [0; 4] => {
+                    return Err("the floor speaks trust authentication only".into());
+                }
+                b'Z' => return pid.ok_or_else(|| "no BackendKeyData".to_owned()),
+                _ => {}
+            }
+            at += 1 + len;
+        }
+    }
 }
 
 impl Raw {
     fn connect(target: &Target, mode: Mode) -> Result<Raw, String> {
         let e = |e: std::io::Error| e.to_string();
-        let mut reply = Reply {
+        let reply = Reply {
             buf: vec![0; 64 * 1024],
             filled: 0,
             at: 0,
+            rows: 0,
         };
+        let pid;
         // Connected and authenticated blocking, then switched to the mode measured.
         let nonblocking = mode == Mode::Epoll;
         let sock = if target.host.starts_with('/') {
             let path = std::path::Path::new(&target.host).join(format!(".s.PGSQL.{}", target.port));
             let mut s = std::os::unix::net::UnixStream::connect(path).map_err(e)?;
-            start(&mut s, target, &mut reply)?;
+            pid = start(&mut s, target)?;
             s.set_nonblocking(nonblocking).map_err(e)?;
             Sock::Unix(mio::net::UnixStream::from_std(s))
         } else {
             let mut s = std::net::TcpStream::connect((&*target.host, target.port)).map_err(e)?;
             s.set_nodelay(true).map_err(e)?;
-            start(&mut s, target, &mut reply)?;
+            pid = start(&mut s, target)?;
             s.set_nonblocking(nonblocking).map_err(e)?;
             Sock::Tcp(mio::net::TcpStream::from_std(s))
         };
-        Ok(Raw { sock, reply })
+        Ok(Raw { sock, reply, pid })
     }
 
     fn source(&mut self) -> &mut dyn mio::event::Source {
@@ -187,6 +244,12 @@ impl Raw {
         r.map_err(|e| e.to_string())
     }
 
+    /// Reads a whole reply on a blocking connection.
+    fn wait(&mut self) -> Result<(), String> {
+        while self.read_some()? != Got::Reply {}
+        Ok(())
+    }
+
     /// One `recv` (see [`Reply::read_from`]).
     fn read_some(&mut self) -> Result<Got, String> {
         match &mut self.sock {
@@ -202,18 +265,47 @@ fn select_1() -> Vec<u8> {
     q
 }
 
-/// Runs `round` (returning the queries it made) again and again for `duration`.
+/// Runs `round` (returning the queries it made) again and again for `duration`; `pids` are the
+/// backends whose CPU time is measured too.
 fn measured(
     name: &str,
     duration: Duration,
+    pids: &[u32],
     mut round: impl FnMut() -> Result<u64, String>,
 ) -> Result<ScenarioResult, String> {
+    let server = ServerWatch::start(pids);
     let watch = super::Stopwatch::start();
     let mut ops = 0;
     while watch.elapsed() < duration {
         ops += round()?;
     }
-    Ok(watch.result(name, ops))
+    Ok(server.fill(watch.result(name, ops)))
+}
+
+/// The CPU time a set of local backends spent (from `/proc/PID/schedstat`).
+struct ServerWatch<'a> {
+    pids: &'a [u32],
+    start: Option<Duration>,
+}
+
+impl<'a> ServerWatch<'a> {
+    fn start(pids: &'a [u32]) -> ServerWatch<'a> {
+        let start = ServerWatch::total(pids);
+        ServerWatch { pids, start }
+    }
+
+    fn total(pids: &[u32]) -> Option<Duration> {
+        pids.iter().map(|&p| process_cpu_time(p)).sum()
+    }
+
+    /// `result` with the backends' CPU seconds since the start, when they could be read.
+    fn fill(&self, mut result: ScenarioResult) -> ScenarioResult {
+        result.server_cpu_seconds = match (self.start, ServerWatch::total(self.pids)) {
+            (Some(a), Some(b)) => Some(b.saturating_sub(a).as_secs_f64()),
+            _ => None,
+        };
+        result
+    }
 }
 
 /// `SELECT 1` on every connection, then every reply: by readiness (`Epoll`) or in connection
@@ -268,6 +360,117 @@ fn pipeline_batch() -> Result<Vec<u8>, String> {
     Ok(batch)
 }
 
+/// The rows scenario's floor: the others' query (`bench::rows`), its `n_rows` `DataRow`s received
+/// and counted by their headers, the values not looked at.
+pub fn rows(
+    cluster: &Cluster,
+    unix: bool,
+    mode: Mode,
+    n_rows: u64,
+) -> Result<ScenarioResult, String> {
+    let sql = format!("SELECT g, 'row ' || g FROM generate_series(1, {n_rows}) AS g");
+    stream(cluster, unix, mode, &sql, n_rows, "rows")
+}
+
+/// The COPY out scenario's floor: the others' `COPY (...) TO STDOUT` (`bench::copy_out`), its
+/// `n_rows` `CopyData` received, counted by their headers and dropped.
+pub fn copy_out(
+    cluster: &Cluster,
+    unix: bool,
+    mode: Mode,
+    n_rows: u64,
+) -> Result<ScenarioResult, String> {
+    let sql = format!(
+        "COPY (SELECT g::int8, 'row ' || g FROM generate_series(1, {n_rows}) AS g) TO STDOUT"
+    );
+    stream(cluster, unix, mode, &sql, n_rows, "copyout")
+}
+
+/// `sql` once on a fresh connection, timed from its `Query` to its `ReadyForQuery`; an error unless
+/// its reply held `wanted` rows.
+fn stream(
+    cluster: &Cluster,
+    unix: bool,
+    mode: Mode,
+    sql: &str,
+    wanted: u64,
+    name: &str,
+) -> Result<ScenarioResult, String> {
+    let request = query(sql)?;
+    let mut floor = Floor::open(&Target::of(cluster, unix), mode, 1, &request, 0)?;
+    floor.conns[0].reply.rows = 0;
+    let pids = [floor.conns[0].pid];
+    let server = ServerWatch::start(&pids);
+    let watch = super::Stopwatch::start();
+    floor.round()?;
+    let result = server.fill(watch.result(name, floor.conns[0].reply.rows));
+    if result.operations != wanted {
+        return Err(format!("{} rows, wanted {wanted}", result.operations));
+    }
+    Ok(result)
+}
+
+fn query(sql: &str) -> Result<Vec<u8>, String> {
+    let mut q = Vec::new();
+    frontend::query(sql, &mut q).map_err(|e| e.to_string())?;
+    Ok(q)
+}
+
+/// The COPY in scenario's rows (`n\trow n\n` for n from 1, text format, as every peer sends them),
+/// encoded once: `CopyData` messages of whole rows up to 64 KiB (a peer's batch), then `CopyDone`.
+pub struct CopyIn {
+    rows: u64,
+    /// The messages, one after the other.
+    bytes: Vec<u8>,
+    /// Where each `send` ends in `bytes`: one `CopyData` each, the last one with the `CopyDone`.
+    ends: Vec<usize>,
+}
+
+impl CopyIn {
+    pub fn new(rows: u64) -> Result<CopyIn, String> {
+        use std::io::Write as _;
+        let e = |e: pgdblink::protocol::EncodeError| e.to_string();
+        let (mut bytes, mut ends) = (Vec::new(), Vec::new());
+        let mut batch = Vec::with_capacity(64 * 1024 + 64);
+        let mut i = 0u64;
+        while i < rows {
+            batch.clear();
+            while batch.len() < 64 * 1024 && i < rows {
+                i += 1;
+                writeln!(batch, "{i}\trow {i}").map_err(|e| e.to_string())?;
+            }
+            frontend::copy_data(&batch, &mut bytes).map_err(e)?;
+            ends.push(bytes.len());
+        }
+        frontend::copy_done(&mut bytes);
+        ends.pop();
+        ends.push(bytes.len());
+        Ok(CopyIn { rows, bytes, ends })
+    }
+}
+
+/// The COPY in scenario's floor (blocking): a temporary table as the others make it, then, timed,
+/// `COPY bench_copy FROM STDIN`, its `CopyInResponse` awaited, the pre-encoded [`CopyIn`] written
+/// one message a `send`, and the reply read until `ReadyForQuery`.
+pub fn copy_in(cluster: &Cluster, unix: bool, data: &CopyIn) -> Result<ScenarioResult, String> {
+    let mut conn = Raw::connect(&Target::of(cluster, unix), Mode::Blocking)?;
+    conn.send(&query("CREATE TEMP TABLE bench_copy (a int8, b text)")?)?;
+    conn.wait()?;
+    let copy = query("COPY bench_copy FROM STDIN")?;
+    let pids = [conn.pid];
+    let server = ServerWatch::start(&pids);
+    let watch = super::Stopwatch::start();
+    conn.send(&copy)?;
+    conn.wait()?;
+    let mut from = 0;
+    for &end in &data.ends {
+        conn.send(&data.bytes[from..end])?;
+        from = end;
+    }
+    conn.wait()?;
+    Ok(server.fill(watch.result("copyin", data.rows)))
+}
+
 /// Sends `request` on `n` connections and reads each reply to its `ReadyForQuery`, in rounds,
 /// for `duration`; each round counts `per_request` operations a connection.
 #[allow(clippy::too_many_arguments)]
@@ -282,7 +485,8 @@ fn exchange(
     duration: Duration,
 ) -> Result<ScenarioResult, String> {
     let mut floor = Floor::connect(&Target::of(cluster, unix), mode, n, request, per_request)?;
-    measured(name, duration, || floor.round())
+    let pids: Vec<u32> = floor.conns.iter().map(|c| c.pid).collect();
+    measured(name, duration, &pids, || floor.round())
 }
 
 /// `n` connections exchanging one request each per round, warmed up.
@@ -296,7 +500,23 @@ struct Floor<'a> {
 }
 
 impl<'a> Floor<'a> {
+    /// [`Floor::open`], then warmed up: a hundred queries or more.
     fn connect(
+        target: &Target,
+        mode: Mode,
+        n: usize,
+        request: &'a [u8],
+        per_request: u64,
+    ) -> Result<Floor<'a>, String> {
+        let mut floor = Floor::open(target, mode, n, request, per_request)?;
+        for _ in 0..100 / n.max(1) + 1 {
+            floor.round()?;
+        }
+        Ok(floor)
+    }
+
+    /// `n` connections, connected and registered, no query sent yet.
+    fn open(
         target: &Target,
         mode: Mode,
         n: usize,
@@ -315,18 +535,14 @@ impl<'a> Floor<'a> {
                     .map_err(e)?;
             }
         }
-        let mut floor = Floor {
+        Ok(Floor {
             conns,
             poll,
             events: Events::with_capacity(1024),
             mode,
             request,
             per_request,
-        };
-        for _ in 0..100 / n.max(1) + 1 {
-            floor.round()?;
-        }
-        Ok(floor)
+        })
     }
 
     /// One round: the request on every connection, then every reply; the operations it made.
