@@ -516,9 +516,21 @@ impl Tag {
         }
     }
 
+    /// An inline tag of ASCII `bytes`; `None` when they are longer or not all ASCII.
+    #[inline]
+    fn ascii(bytes: &[u8]) -> Option<Tag> {
+        let n = bytes.len();
+        if n > TAG_INLINE || !bytes.iter().all(u8::is_ascii) {
+            return None;
+        }
+        let mut inline = [0; TAG_INLINE];
+        inline[..n].copy_from_slice(bytes);
+        Some(Tag::Inline(n as u8, inline))
+    }
+
     fn as_str(&self) -> &str {
         match self {
-            // Copied from a `&str` whole, so always valid.
+            // Copied from a `&str` or ASCII whole, so always valid.
             Tag::Inline(n, bytes) => std::str::from_utf8(&bytes[..*n as usize]).unwrap_or(""),
             Tag::Heap(text) => text,
         }
