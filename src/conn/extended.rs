@@ -172,7 +172,7 @@ impl Connection {
             return Ok(());
         }
         match self.phase {
-            Phase::Ready if self.requests.is_empty() && self.outbox.len() == 0 => {
+            Phase::Ready if self.requests.is_empty() && self.outbox.is_empty() => {
                 self.pipeline = true;
                 self.pipeline_aborted = false;
                 Ok(())
@@ -194,7 +194,7 @@ impl Connection {
         let busy = !self.requests.is_empty() || self.requests.is_skipping();
         let text = if self.copy_direction().is_some() {
             EXIT_COPY_TEXT
-        } else if self.outbox.len() > 0 && (busy || !self.outbox.drop_end_markers()) {
+        } else if !self.outbox.is_empty() && (busy || !self.outbox.drop_end_markers()) {
             // Only end markers left with nothing in flight is libpq's pipeline-idle state, which
             // PQexitPipelineMode accepts: they are dropped.
             EXIT_UNCOLLECTED_TEXT
@@ -260,7 +260,7 @@ impl Connection {
     /// `PQtransactionStatus` says `PQTRANS_ACTIVE` then, and in pipeline mode an end marker taken
     /// while this holds separates two commands.
     pub fn is_active(&self) -> bool {
-        !self.requests.is_empty() || self.outbox.len() > 0
+        !self.requests.is_empty() || !self.outbox.is_empty()
     }
 
     /// Pipeline mode: tracks the aborted status as the caller takes results.

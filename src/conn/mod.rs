@@ -281,7 +281,7 @@ impl Connection {
     pub fn state(&self) -> State {
         match self.phase {
             Phase::Startup(_) => State::Startup,
-            Phase::Ready if self.requests.is_empty() && self.outbox.len() == 0 => State::Idle,
+            Phase::Ready if self.requests.is_empty() && self.outbox.is_empty() => State::Idle,
             Phase::Ready => State::Busy,
             Phase::Closed => State::Closed,
         }

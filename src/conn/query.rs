@@ -517,7 +517,7 @@ impl Connection {
     /// appended to the error buffer (as libpq does) and returned. Clears the error buffer when idle.
     pub(super) fn check_can_send(&mut self) -> Result<(), Error> {
         match self.phase {
-            Phase::Ready if self.requests.is_empty() && self.outbox.len() == 0 => {
+            Phase::Ready if self.requests.is_empty() && self.outbox.is_empty() => {
                 self.error_buffer.clear();
                 Ok(())
             }

@@ -19,6 +19,9 @@ struct Queued {
     output: Output,
     /// The bytes counted against the results budget ([`Budgets::results`](crate::conn::Budgets::results)).
     bytes: usize,
+    /// An end marker follows this result: folded into its entry rather than queued on its own
+    /// (most requests end right after their last result), and handed out by the `pop` after it.
+    end_after: bool,
 }
 
 /// Results and end markers waiting for the caller, in order. A result whose rows still refer to
@@ -32,6 +35,8 @@ pub(in crate::conn) struct Outbox {
     waiting: usize,
     /// The bytes of the entries in `queue` (see [`output_bytes`]).
     bytes: usize,
+    /// The result popped last had an end marker folded into it: the next `pop` returns it.
+    end_next: bool,
 }
 
 /// What a column description is counted as, per column (its name and bookkeeping).
@@ -61,6 +66,14 @@ fn rows_bytes(rows: &Rows) -> usize {
 impl Outbox {
     /// Queues a result or end marker, counting its bytes against the results budget.
     pub(in crate::conn) fn push(&mut self, output: Output) {
+        if let Output::End = output
+            && let Some(last) = self.queue.back_mut()
+            && matches!(last.output, Output::Result(_))
+            && !last.end_after
+        {
+            last.end_after = true;
+            return;
+        }
         let refers_pending =
             matches!(&output, Output::Result(Ok(QueryResult::Rows(rows))) if rows.d.pending > 0);
         let bytes = output_bytes(&output);
@@ -68,7 +81,11 @@ impl Outbox {
         if refers_pending || self.waiting > 0 {
             self.waiting += 1;
         }
-        self.queue.push_back(Queued { output, bytes });
+        self.queue.push_back(Queued {
+            output,
+            bytes,
+            end_after: false,
+        });
     }
 
     /// Whether results wait for the receive buffer of the current input pass.
@@ -88,22 +105,33 @@ impl Outbox {
 
     /// The next ready result or end marker.
     pub(in crate::conn) fn pop(&mut self) -> Option<Output> {
+        if self.end_next {
+            self.end_next = false;
+            return Some(Output::End);
+        }
         if !self.has_ready() {
             return None;
         }
         let queued = self.queue.pop_front()?;
         self.bytes -= queued.bytes;
+        self.end_next = queued.end_after;
         Some(queued.output)
     }
 
     /// Whether a result or end marker is ready (results waiting for the pass's buffer are not).
     pub(in crate::conn) fn has_ready(&self) -> bool {
-        self.queue.len() > self.waiting
+        self.end_next || self.queue.len() > self.waiting
     }
 
     /// How many results and end markers are queued.
     pub(in crate::conn) fn len(&self) -> usize {
-        self.queue.len()
+        let folded = self.queue.iter().filter(|q| q.end_after).count();
+        self.queue.len() + folded + usize::from(self.end_next)
+    }
+
+    /// Whether nothing is queued.
+    pub(in crate::conn) fn is_empty(&self) -> bool {
+        !self.end_next && self.queue.is_empty()
     }
 
     /// The bytes of the queued results and end markers.
@@ -121,6 +149,61 @@ impl Outbox {
         self.queue.clear();
         self.waiting = 0;
         self.bytes = 0;
+        self.end_next = false;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn command(tag: &str) -> Output {
+        Output::Result(Ok(QueryResult::Command(tag.to_owned())))
+    }
+
+    fn drain(outbox: &mut Outbox) -> Vec<String> {
+        std::iter::from_fn(|| outbox.pop())
+            .map(|o| match o {
+                Output::Result(Ok(r)) => r.command_tag().to_owned(),
+                Output::Result(Err(e)) => format!("error {}", e.message()),
+                Output::End => "end".to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn end_markers_fold_into_results_and_keep_their_order() {
+        let mut outbox = Outbox::default();
+        outbox.push(command("A"));
+        outbox.push(Output::End);
+        outbox.push(command("B"));
+        outbox.push(command("C"));
+        outbox.push(Output::End);
+        // A second marker in a row (a request with no result of its own) is queued on its own.
+        outbox.push(Output::End);
+        assert_eq!(outbox.len(), 6);
+        assert!(!outbox.is_empty());
+        assert_eq!(outbox.pop().map(|_| ()), Some(()));
+        // The folded marker of A is next, and counts as queued until taken.
+        assert_eq!(outbox.len(), 5);
+        assert!(outbox.has_ready());
+        assert_eq!(drain(&mut outbox), ["end", "B", "C", "end", "end"]);
+        assert!(outbox.is_empty());
+        assert_eq!(outbox.len(), 0);
+        assert_eq!(outbox.bytes(), 0);
+    }
+
+    #[test]
+    fn dropping_end_markers_leaves_no_folded_one_behind() {
+        let mut outbox = Outbox::default();
+        outbox.push(command("A"));
+        outbox.push(Output::End);
+        assert!(!outbox.drop_end_markers(), "a result is queued");
+        assert!(matches!(outbox.pop(), Some(Output::Result(_))));
+        // Only A's end marker is left: libpq's pipeline-idle state may drop it.
+        assert!(outbox.drop_end_markers());
+        assert!(outbox.is_empty());
+        assert!(outbox.pop().is_none());
     }
 }
