@@ -112,6 +112,8 @@ impl FakeServer {
                             if Instant::now() >= deadline {
                                 break None;
                             }
+                            // A non-blocking listener has no accept with a deadline: look
+                            // again shortly (the client connects right after the script starts).
                             thread::sleep(Duration::from_millis(2));
                         }
                         Err(_) => break None,
