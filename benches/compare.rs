@@ -89,28 +89,85 @@ fn median_of(mut values: Vec<f64>) -> Option<f64> {
 const FANOUT_CONNECTS: usize = 200;
 const PROXY_DELAY: Duration = Duration::from_millis(5);
 
+/// The command line of a run (see the module's documentation).
+struct Options {
+    /// `--seconds`: how long each timed run lasts (default 3).
+    seconds: f64,
+    /// `--repeat`: runs per client and scenario (default 3).
+    repeat: usize,
+    /// `--unix`: every client connects over the cluster's unix socket instead of TCP on 127.0.0.1.
+    unix: bool,
+    /// `--tls`: every client connects with sslmode=verify-full to a cluster with certificates.
+    tls: bool,
+    /// `--no-pin`: client and server left free to use every core.
+    no_pin: bool,
+    /// `--only`: the prefixes of the scenario names to run ([`SCENARIOS`]); `None` runs them all.
+    only: Option<Vec<&'static str>>,
+    /// `--svg`: where the chart goes.
+    svg: PathBuf,
+    /// `--callgrind`: count instructions instead of timing.
+    callgrind: bool,
+}
+
+impl Options {
+    /// Parses the arguments; a bad `--only` key or `--tls` with `--unix` exits with status 2.
+    fn parse(args: &[String]) -> Options {
+        let value = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1))
+        };
+        let flag = |flag: &str| args.iter().any(|a| a == flag);
+        let (unix, tls) = (flag("--unix"), flag("--tls"));
+        if tls && unix {
+            eprintln!("--tls and --unix exclude each other: TLS is never used over a unix socket");
+            std::process::exit(2);
+        }
+        Options {
+            seconds: value("--seconds")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(3.0),
+            repeat: value("--repeat").and_then(|v| v.parse().ok()).unwrap_or(3),
+            unix,
+            tls,
+            no_pin: flag("--no-pin"),
+            only: value("--only").map(|list| list.split(',').map(scenario_prefix).collect()),
+            // `cargo bench` runs this in benches/: a relative path is the workspace root's.
+            svg: value("--svg")
+                .map(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p))
+                .unwrap_or_else(|| {
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/compare.svg")
+                }),
+            callgrind: flag("--callgrind"),
+        }
+    }
+}
+
+/// The prefix of the scenario names an `--only` key selects; an unknown key exits with status 2.
+fn scenario_prefix(key: &str) -> &'static str {
+    match SCENARIOS.iter().find(|(k, _)| *k == key.trim()) {
+        Some((_, prefix)) => prefix,
+        None => {
+            let keys: Vec<&str> = SCENARIOS.iter().map(|(k, _)| *k).collect();
+            eprintln!(
+                "--only: unknown scenario {key:?}; one of {}",
+                keys.join(", ")
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--callgrind-child") {
         callgrind::child(&args[2..]);
     }
-    let seconds: f64 = args
-        .iter()
-        .position(|a| a == "--seconds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3.0);
+    let opts = Options::parse(&args);
+    let seconds = opts.seconds;
     let duration = Duration::from_secs_f64(seconds);
     let rows_n: u64 = 1_000_000;
-
-    // `--unix`: every client connects over the cluster's unix socket instead of TCP on 127.0.0.1.
-    let unix = args.iter().any(|a| a == "--unix");
-    // `--tls`: every client connects with sslmode=verify-full to a cluster with certificates.
-    let tls = args.iter().any(|a| a == "--tls");
-    if tls && unix {
-        eprintln!("--tls and --unix exclude each other: TLS is never used over a unix socket");
-        std::process::exit(2);
-    }
+    let (unix, tls, repeat) = (opts.unix, opts.tls, opts.repeat);
     let cluster = Cluster::start_with(ClusterOptions {
         // Fan-out runs open 500 connections each, one run right after the other while the previous
         // run's backends may still be exiting.
@@ -119,66 +176,11 @@ fn main() {
         ..ClusterOptions::default()
     })
     .expect("throwaway cluster");
-    let no_pin = args.iter().any(|a| a == "--no-pin");
-    let only: Option<Vec<&'static str>> = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .map(|list| {
-            list.split(',')
-                .map(
-                    |key| match SCENARIOS.iter().find(|(k, _)| *k == key.trim()) {
-                        Some((_, prefix)) => *prefix,
-                        None => {
-                            let keys: Vec<&str> = SCENARIOS.iter().map(|(k, _)| *k).collect();
-                            eprintln!(
-                                "--only: unknown scenario {key:?}; one of {}",
-                                keys.join(", ")
-                            );
-                            std::process::exit(2);
-                        }
-                    },
-                )
-                .collect()
-        });
-    let pinned = if no_pin {
-        PIN.store(false, std::sync::atomic::Ordering::Relaxed);
-        "NOT pinned (--no-pin): client and server share both cores; round trips include cross-core wake-ups".to_owned()
-    } else {
-        pin(&cluster)
-    };
-    let (trust, scram) = if tls {
-        (
-            cluster.conninfo_tls(Role::Trust, TLS_SSLMODE),
-            cluster.conninfo_tls(Role::Scram, TLS_SSLMODE),
-        )
-    } else if unix {
-        (
-            cluster.conninfo_unix(Role::Trust),
-            cluster.conninfo_unix(Role::Scram),
-        )
-    } else {
-        (cluster.conninfo(Role::Trust), cluster.conninfo(Role::Scram))
-    };
-    let transport = if tls {
-        // A figure labelled TLS must be one: pgdblink's connection is checked (libpq's cannot be
-        // anything else with verify-full).
-        let session = bench::require_tls(&trust).unwrap_or_else(|e| {
-            eprintln!("--tls: {e}");
-            std::process::exit(1);
-        });
-        format!(
-            "TLS over TCP on 127.0.0.1 ({session}, sslmode={TLS_SSLMODE}; pgdblink: rustls, libpq: \
-             OpenSSL; SCRAM with channel binding; tokio-postgres and raw floors left out)"
-        )
-    } else if unix {
-        "unix socket".to_owned()
-    } else {
-        "TCP over 127.0.0.1".to_owned()
-    };
-    let pinned = format!("{pinned}; transport: {transport}");
+    let pinned = pinning(&opts, &cluster);
+    let (trust, scram) = conninfos(&opts, &cluster);
+    let pinned = format!("{pinned}; transport: {}", transport(&opts, &trust));
     let peer = build_libpq_peer();
-    if args.iter().any(|a| a == "--callgrind") {
+    if opts.callgrind {
         let counts = callgrind::run_all(&peer, &trust);
         println!("{pinned}");
         callgrind::print(&counts);
@@ -189,19 +191,14 @@ fn main() {
         .build()
         .expect("tokio runtime");
 
-    let repeat: usize = args
-        .iter()
-        .position(|a| a == "--repeat")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
     let mut table: Vec<Row> = Vec::new();
     // The COPY in floor's pre-encoded rows (about 18 MB), made only if that scenario runs.
     let copy_in_rows = std::cell::OnceCell::new();
     // Each scenario runs `repeat` times per client, the clients interleaved (so a disturbance hits all
     // of them alike); the median run by operations/s is reported.
     let mut scenario = |name: &str, clients: &mut [(&'static str, Run)]| {
-        if only
+        if opts
+            .only
             .as_ref()
             .is_some_and(|o| !o.iter().any(|prefix| name.starts_with(prefix)))
         {
@@ -470,20 +467,61 @@ fn main() {
 
     report::print_table(&table, &pinned);
     report::write_json(&table, &pinned);
-    let svg = args
-        .iter()
-        .position(|a| a == "--svg")
-        .and_then(|i| args.get(i + 1))
-        // `cargo bench` runs this in benches/: a relative path is the workspace root's.
-        .map(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p))
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/compare.svg"));
-    report::write_chart(&table, &svg, repeat, no_pin);
+    report::write_chart(&table, &opts.svg, repeat, opts.no_pin);
 }
 
 /// pgdblink's side of the connect fan-out: `Dblink::connect_start` for all, `wait`, and
 /// `connect_finish` ([`bench::connect_fanout`]).
 fn pgdblink_connect_fanout(conninfo: &str, n: usize) -> Result<ScenarioResult, String> {
     bench::connect_fanout(conninfo, n).map_err(|e| e.to_string())
+}
+
+/// Pins client and server to one core unless `--no-pin`; says which.
+fn pinning(opts: &Options, cluster: &Cluster) -> String {
+    if opts.no_pin {
+        PIN.store(false, std::sync::atomic::Ordering::Relaxed);
+        "NOT pinned (--no-pin): client and server share both cores; round trips include cross-core wake-ups".to_owned()
+    } else {
+        pin(cluster)
+    }
+}
+
+/// The trust and SCRAM roles' conninfos over the transport the options ask for.
+fn conninfos(opts: &Options, cluster: &Cluster) -> (String, String) {
+    if opts.tls {
+        (
+            cluster.conninfo_tls(Role::Trust, TLS_SSLMODE),
+            cluster.conninfo_tls(Role::Scram, TLS_SSLMODE),
+        )
+    } else if opts.unix {
+        (
+            cluster.conninfo_unix(Role::Trust),
+            cluster.conninfo_unix(Role::Scram),
+        )
+    } else {
+        (cluster.conninfo(Role::Trust), cluster.conninfo(Role::Scram))
+    }
+}
+
+/// The transport's description; with `--tls`, exits with status 1 unless pgdblink's connection
+/// really is TLS.
+fn transport(opts: &Options, trust: &str) -> String {
+    if opts.tls {
+        // A figure labelled TLS must be one: pgdblink's connection is checked (libpq's cannot be
+        // anything else with verify-full).
+        let session = bench::require_tls(trust).unwrap_or_else(|e| {
+            eprintln!("--tls: {e}");
+            std::process::exit(1);
+        });
+        format!(
+            "TLS over TCP on 127.0.0.1 ({session}, sslmode={TLS_SSLMODE}; pgdblink: rustls, libpq: \
+             OpenSSL; SCRAM with channel binding; tokio-postgres and raw floors left out)"
+        )
+    } else if opts.unix {
+        "unix socket".to_owned()
+    } else {
+        "TCP over 127.0.0.1".to_owned()
+    }
 }
 
 /// Pins the server (postmaster and, by inheritance, every backend) and this thread to one core.
