@@ -55,6 +55,7 @@ static PIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(t
 /// One client's way to run a scenario once.
 type Run<'a> = &'a mut dyn FnMut() -> Result<ScenarioResult, String>;
 
+/// One line of the table: a client in a scenario.
 struct Row {
     scenario: String,
     client: &'static str,
@@ -84,10 +85,6 @@ fn median_of(mut values: Vec<f64>) -> Option<f64> {
     values.sort_by(f64::total_cmp);
     values.get(values.len() / 2).copied()
 }
-
-/// Connections of the connect fan-out scenario, and the proxy's delay each way.
-const FANOUT_CONNECTS: usize = 200;
-const PROXY_DELAY: Duration = Duration::from_millis(5);
 
 /// The command line of a run (see the module's documentation).
 struct Options {
@@ -164,15 +161,11 @@ fn main() {
         callgrind::child(&args[2..]);
     }
     let opts = Options::parse(&args);
-    let seconds = opts.seconds;
-    let duration = Duration::from_secs_f64(seconds);
-    let rows_n: u64 = 1_000_000;
-    let (unix, tls, repeat) = (opts.unix, opts.tls, opts.repeat);
     let cluster = Cluster::start_with(ClusterOptions {
         // Fan-out runs open 500 connections each, one run right after the other while the previous
         // run's backends may still be exiting.
         max_connections: Some(1200),
-        tls,
+        tls: opts.tls,
         ..ClusterOptions::default()
     })
     .expect("throwaway cluster");
@@ -190,14 +183,49 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let setup = scenarios::Setup {
+        cluster: &cluster,
+        trust: &trust,
+        scram: &scram,
+        peer: &peer,
+        rt: &rt,
+        seconds: opts.seconds,
+        duration: Duration::from_secs_f64(opts.seconds),
+        unix: opts.unix,
+        copy_in_rows: std::cell::OnceCell::new(),
+    };
+    let mut runner = Runner::new(&opts);
+    scenarios::run_all(&mut runner, &setup);
 
-    let mut table: Vec<Row> = Vec::new();
-    // The COPY in floor's pre-encoded rows (about 18 MB), made only if that scenario runs.
-    let copy_in_rows = std::cell::OnceCell::new();
-    // Each scenario runs `repeat` times per client, the clients interleaved (so a disturbance hits all
-    // of them alike); the median run by operations/s is reported.
-    let mut scenario = |name: &str, clients: &mut [(&'static str, Run)]| {
-        if opts
+    report::print_table(&runner.table, &pinned);
+    report::write_json(&runner.table, &pinned);
+    report::write_chart(&runner.table, &opts.svg, opts.repeat, opts.no_pin);
+}
+
+/// Runs the scenarios `--only` selects and collects the table's rows. Each scenario runs `repeat`
+/// times per client, the clients interleaved (so a disturbance hits all of them alike); the median
+/// run by operations/s is reported.
+struct Runner {
+    only: Option<Vec<&'static str>>,
+    tls: bool,
+    repeat: usize,
+    table: Vec<Row>,
+}
+
+impl Runner {
+    fn new(opts: &Options) -> Runner {
+        Runner {
+            only: opts.only.clone(),
+            tls: opts.tls,
+            repeat: opts.repeat,
+            table: Vec::new(),
+        }
+    }
+
+    /// Runs the scenario `name` with `clients` (unless `--only` leaves it out) and adds a row per
+    /// client to the table.
+    fn run(&mut self, name: &str, clients: &mut [(&'static str, Run)]) {
+        if self
             .only
             .as_ref()
             .is_some_and(|o| !o.iter().any(|prefix| name.starts_with(prefix)))
@@ -205,269 +233,118 @@ fn main() {
             return;
         }
         // Over TLS only pgdblink and libpq run (see the module's documentation).
+        let tls = self.tls;
         let mut clients: Vec<&mut (&'static str, Run)> = clients
             .iter_mut()
             .filter(|(c, _)| !tls || matches!(*c, "pgdblink" | "libpq"))
             .collect();
-        eprintln!("{name} ({repeat} runs each, interleaved)");
+        eprintln!("{name} ({} runs each, interleaved)", self.repeat);
         let mut runs: Vec<Vec<Result<ScenarioResult, String>>> =
             clients.iter().map(|_| Vec::new()).collect();
-        for _ in 0..repeat {
+        for _ in 0..self.repeat {
             for (i, (_, run)) in clients.iter_mut().enumerate() {
                 runs[i].push(run());
             }
         }
         let libpq = clients.iter().position(|(c, _)| *c == "libpq");
-        let paired: Vec<Option<(f64, f64)>> = runs
-            .iter()
-            .enumerate()
-            .map(|(i, mine)| {
-                let theirs = &runs[libpq.filter(|&l| l != i)?];
-                let pairs: Vec<(f64, f64)> = mine
-                    .iter()
-                    .zip(theirs)
-                    .filter_map(|(m, t)| {
-                        let (m, t) = (m.as_ref().ok()?, t.as_ref().ok()?);
-                        Some((
-                            m.ops_per_second() / t.ops_per_second(),
-                            m.client_cpu_us_per_op() / t.client_cpu_us_per_op(),
-                        ))
-                    })
-                    .collect();
-                Some((
-                    median_of(pairs.iter().map(|p| p.0).collect())?,
-                    median_of(pairs.iter().map(|p| p.1).collect())?,
-                ))
-            })
-            .collect();
-        for (((client, _), results), paired) in clients.iter().zip(runs).zip(paired) {
-            let mut ok: Vec<ScenarioResult> = Vec::new();
-            let mut err = None;
-            for r in results {
-                match r {
-                    Ok(r) => ok.push(r),
-                    Err(e) => {
-                        eprintln!("  {client}: a run failed: {e}");
-                        err = Some(e)
-                    }
-                }
-            }
-            ok.sort_by(|a, b| a.ops_per_second().total_cmp(&b.ops_per_second()));
-            let spread = match (ok.first(), ok.last()) {
-                (Some(lo), Some(hi)) => {
-                    format!("{:.0}..{:.0}", lo.ops_per_second(), hi.ops_per_second())
-                }
-                _ => String::new(),
-            };
-            let (lo, hi) = match (ok.first(), ok.last()) {
-                (Some(lo), Some(hi)) => (lo.ops_per_second(), hi.ops_per_second()),
-                _ => (0.0, 0.0),
-            };
-            let median = (!ok.is_empty()).then(|| ok.swap_remove(ok.len() / 2));
-            eprintln!(
-                "  {client:<15} {}",
-                match &median {
-                    Some(r) => format!(
-                        "median {:.0} ops/s (runs {spread}){}",
-                        r.ops_per_second(),
-                        r.server_cpu_us_per_op()
-                            .map(|s| format!(", server CPU {s:.3} µs/op"))
-                            .unwrap_or_default()
-                    ),
-                    None => err.clone().unwrap_or_default(),
-                }
-            );
-            table.push(Row {
-                scenario: name.to_owned(),
-                client,
-                note: if median.is_some() {
-                    spread
-                } else {
-                    err.unwrap_or_default()
-                },
-                result: median,
-                paired,
-                lo,
-                hi,
-            });
+        let paired = paired_ratios(&runs, libpq);
+        for ((client, results), paired) in clients.iter().zip(runs).zip(paired) {
+            self.table.push(summarize(name, client.0, results, paired));
         }
+    }
+}
+
+/// Each client's paired ratios to libpq (`libpq`: its index in `runs`); `None` for libpq itself, or
+/// without libpq.
+fn paired_ratios(
+    runs: &[Vec<Result<ScenarioResult, String>>],
+    libpq: Option<usize>,
+) -> Vec<Option<(f64, f64)>> {
+    runs.iter()
+        .enumerate()
+        .map(|(i, mine)| paired_ratio(mine, &runs[libpq.filter(|&l| l != i)?]))
+        .collect()
+}
+
+/// The median over the repeats of (`mine`'s ops/s / `theirs`'s ops/s in the same repeat), and the same
+/// for client CPU per operation; `None` without a repeat where both runs succeeded.
+fn paired_ratio(
+    mine: &[Result<ScenarioResult, String>],
+    theirs: &[Result<ScenarioResult, String>],
+) -> Option<(f64, f64)> {
+    let pairs: Vec<(f64, f64)> = mine
+        .iter()
+        .zip(theirs)
+        .filter_map(|(m, t)| {
+            let (m, t) = (m.as_ref().ok()?, t.as_ref().ok()?);
+            Some((
+                m.ops_per_second() / t.ops_per_second(),
+                m.client_cpu_us_per_op() / t.client_cpu_us_per_op(),
+            ))
+        })
+        .collect();
+    Some((
+        median_of(pairs.iter().map(|p| p.0).collect())?,
+        median_of(pairs.iter().map(|p| p.1).collect())?,
+    ))
+}
+
+/// One client's row of a scenario from its runs: the median run by operations/s, the slowest and
+/// the fastest; says so on stderr, with each failed run's error.
+fn summarize(
+    scenario: &str,
+    client: &'static str,
+    results: Vec<Result<ScenarioResult, String>>,
+    paired: Option<(f64, f64)>,
+) -> Row {
+    let mut ok: Vec<ScenarioResult> = Vec::new();
+    let mut err = None;
+    for r in results {
+        match r {
+            Ok(r) => ok.push(r),
+            Err(e) => {
+                eprintln!("  {client}: a run failed: {e}");
+                err = Some(e)
+            }
+        }
+    }
+    ok.sort_by(|a, b| a.ops_per_second().total_cmp(&b.ops_per_second()));
+    let (lo, hi) = match (ok.first(), ok.last()) {
+        (Some(lo), Some(hi)) => (lo.ops_per_second(), hi.ops_per_second()),
+        _ => (0.0, 0.0),
     };
-
-    scenario(
-        "round trips",
-        &mut [
-            ("pgdblink", &mut || {
-                bench::round_trips(&trust, duration).map_err(|e| e.to_string())
-            }),
-            ("libpq", &mut || {
-                run_peer(&peer, &["rt", &trust, &seconds.to_string()])
-            }),
-            ("tokio-postgres", &mut || {
-                rt.block_on(tokio_peer::tokio_round_trips(&trust, duration))
-            }),
-            ("raw, epoll", &mut || {
-                floor::fan_out(&cluster, unix, floor::Mode::Epoll, 1, duration)
-            }),
-            ("raw, blocking", &mut || {
-                floor::fan_out(&cluster, unix, floor::Mode::Blocking, 1, duration)
-            }),
-        ],
-    );
-    scenario(
-        "rows (1M x 2 columns)",
-        &mut [
-            ("pgdblink", &mut || {
-                bench::rows(&trust, rows_n).map_err(|e| e.to_string())
-            }),
-            ("pgdblink, get()", &mut || {
-                bench::rows_get(&trust, rows_n).map_err(|e| e.to_string())
-            }),
-            ("libpq", &mut || {
-                run_peer(&peer, &["rows", &trust, &rows_n.to_string()])
-            }),
-            ("tokio-postgres", &mut || {
-                rt.block_on(tokio_peer::tokio_rows(&trust, rows_n))
-            }),
-            ("raw, epoll", &mut || {
-                floor::rows(&cluster, unix, floor::Mode::Epoll, rows_n)
-            }),
-            ("raw, blocking", &mut || {
-                floor::rows(&cluster, unix, floor::Mode::Blocking, rows_n)
-            }),
-        ],
-    );
-    for n in [50usize, 500] {
-        let name = format!("fan-out, {n} connections");
-        scenario(
-            &name,
-            &mut [
-                ("pgdblink", &mut || {
-                    bench::fan_out(&trust, n, duration).map_err(|e| e.to_string())
-                }),
-                ("libpq", &mut || {
-                    run_peer(
-                        &peer,
-                        &["fanout", &trust, &n.to_string(), &seconds.to_string()],
-                    )
-                }),
-                ("tokio-postgres", &mut || {
-                    rt.block_on(tokio_peer::tokio_fan_out(&trust, n, duration))
-                }),
-                ("raw, epoll", &mut || {
-                    floor::fan_out(&cluster, unix, floor::Mode::Epoll, n, duration)
-                }),
-                ("raw, blocking", &mut || {
-                    floor::fan_out(&cluster, unix, floor::Mode::Blocking, n, duration)
-                }),
-            ],
-        );
-    }
-    scenario(
-        "connect (SCRAM)",
-        &mut [
-            ("pgdblink", &mut || {
-                bench::connect(&scram, duration).map_err(|e| e.to_string())
-            }),
-            ("libpq", &mut || {
-                run_peer(&peer, &["connect", &scram, &seconds.to_string()])
-            }),
-            ("tokio-postgres", &mut || {
-                rt.block_on(tokio_peer::tokio_connect(&scram, duration))
-            }),
-        ],
-    );
-    scenario(
-        "pipeline (SELECT $1, depth 1,000)",
-        &mut [
-            ("pgdblink", &mut || {
-                bench::pipeline(&trust, duration).map_err(|e| e.to_string())
-            }),
-            ("libpq", &mut || {
-                run_peer(&peer, &["pipeline", &trust, &seconds.to_string()])
-            }),
-            ("tokio-postgres", &mut || {
-                rt.block_on(tokio_peer::tokio_pipeline(&trust, duration))
-            }),
-            ("raw, epoll", &mut || {
-                floor::pipeline(&cluster, unix, floor::Mode::Epoll, duration)
-            }),
-            ("raw, blocking", &mut || {
-                floor::pipeline(&cluster, unix, floor::Mode::Blocking, duration)
-            }),
-        ],
-    );
-    scenario(
-        "copy in (1M rows)",
-        &mut [
-            ("pgdblink", &mut || {
-                bench::copy_in(&trust, rows_n).map_err(|e| e.to_string())
-            }),
-            ("libpq", &mut || {
-                run_peer(&peer, &["copyin", &trust, &rows_n.to_string()])
-            }),
-            ("tokio-postgres", &mut || {
-                rt.block_on(tokio_peer::tokio_copy_in(&trust, rows_n))
-            }),
-            ("raw, blocking", &mut || {
-                // Encoded once, at the first run: not timed.
-                if copy_in_rows.get().is_none() {
-                    let _ = copy_in_rows.set(floor::CopyIn::new(rows_n)?);
-                }
-                floor::copy_in(&cluster, unix, copy_in_rows.get().expect("just set"))
-            }),
-        ],
-    );
-    scenario(
-        "copy out (1M rows)",
-        &mut [
-            ("pgdblink", &mut || {
-                bench::copy_out(&trust, rows_n).map_err(|e| e.to_string())
-            }),
-            ("libpq", &mut || {
-                run_peer(&peer, &["copyout", &trust, &rows_n.to_string()])
-            }),
-            ("tokio-postgres", &mut || {
-                rt.block_on(tokio_peer::tokio_copy_out(&trust, rows_n))
-            }),
-            ("raw, epoll", &mut || {
-                floor::copy_out(&cluster, unix, floor::Mode::Epoll, rows_n)
-            }),
-            ("raw, blocking", &mut || {
-                floor::copy_out(&cluster, unix, floor::Mode::Blocking, rows_n)
-            }),
-        ],
-    );
-    // Through a proxy delaying every byte PROXY_DELAY each way (not over the unix socket).
-    let proxy = (!unix).then(|| {
-        let target = std::net::SocketAddr::from(([127, 0, 0, 1], cluster.port()));
-        bench::DelayProxy::start(target, PROXY_DELAY).expect("the delaying proxy")
-    });
-    if let Some(proxy) = &proxy {
-        let far = bench::via_port(&scram, cluster.port(), proxy.port());
-        let n = FANOUT_CONNECTS.to_string();
-        scenario(
-            &format!(
-                "connect fan-out ({FANOUT_CONNECTS} SCRAM, +{} ms each way)",
-                PROXY_DELAY.as_millis()
+    let spread = if ok.is_empty() {
+        String::new()
+    } else {
+        format!("{lo:.0}..{hi:.0}")
+    };
+    let median = (!ok.is_empty()).then(|| ok.swap_remove(ok.len() / 2));
+    eprintln!(
+        "  {client:<15} {}",
+        match &median {
+            Some(r) => format!(
+                "median {:.0} ops/s (runs {spread}){}",
+                r.ops_per_second(),
+                r.server_cpu_us_per_op()
+                    .map(|s| format!(", server CPU {s:.3} µs/op"))
+                    .unwrap_or_default()
             ),
-            &mut [
-                ("pgdblink", &mut || {
-                    pgdblink_connect_fanout(&far, FANOUT_CONNECTS)
-                }),
-                ("libpq", &mut || run_peer(&peer, &["connpoll", &far, &n])),
-                ("libpq, blocking", &mut || {
-                    run_peer(&peer, &["conndb", &far, &n])
-                }),
-                ("one connection", &mut || {
-                    run_peer(&peer, &["conndb", &far, "1"])
-                }),
-            ],
-        );
+            None => err.clone().unwrap_or_default(),
+        }
+    );
+    Row {
+        scenario: scenario.to_owned(),
+        client,
+        note: if median.is_some() {
+            spread
+        } else {
+            err.unwrap_or_default()
+        },
+        result: median,
+        paired,
+        lo,
+        hi,
     }
-
-    report::print_table(&table, &pinned);
-    report::write_json(&table, &pinned);
-    report::write_chart(&table, &opts.svg, repeat, opts.no_pin);
 }
 
 /// pgdblink's side of the connect fan-out: `Dblink::connect_start` for all, `wait`, and
@@ -648,5 +525,7 @@ mod chart;
 mod floor;
 #[path = "compare/report.rs"]
 mod report;
+#[path = "compare/scenarios.rs"]
+mod scenarios;
 #[path = "compare/tokio_peer.rs"]
 mod tokio_peer;
