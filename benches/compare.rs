@@ -55,6 +55,7 @@ static PIN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(t
 /// One client's way to run a scenario once.
 type Run<'a> = &'a mut dyn FnMut() -> Result<ScenarioResult, String>;
 
+/// One line of the table: a client in a scenario.
 struct Row {
     scenario: String,
     client: &'static str,
@@ -85,100 +86,94 @@ fn median_of(mut values: Vec<f64>) -> Option<f64> {
     values.get(values.len() / 2).copied()
 }
 
-/// Connections of the connect fan-out scenario, and the proxy's delay each way.
-const FANOUT_CONNECTS: usize = 200;
-const PROXY_DELAY: Duration = Duration::from_millis(5);
+/// The command line of a run (see the module's documentation).
+struct Options {
+    /// `--seconds`: how long each timed run lasts (default 3).
+    seconds: f64,
+    /// `--repeat`: runs per client and scenario (default 3).
+    repeat: usize,
+    /// `--unix`: every client connects over the cluster's unix socket instead of TCP on 127.0.0.1.
+    unix: bool,
+    /// `--tls`: every client connects with sslmode=verify-full to a cluster with certificates.
+    tls: bool,
+    /// `--no-pin`: client and server left free to use every core.
+    no_pin: bool,
+    /// `--only`: the prefixes of the scenario names to run ([`SCENARIOS`]); `None` runs them all.
+    only: Option<Vec<&'static str>>,
+    /// `--svg`: where the chart goes.
+    svg: PathBuf,
+    /// `--callgrind`: count instructions instead of timing.
+    callgrind: bool,
+}
+
+impl Options {
+    /// Parses the arguments; a bad `--only` key or `--tls` with `--unix` exits with status 2.
+    fn parse(args: &[String]) -> Options {
+        let value = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1))
+        };
+        let flag = |flag: &str| args.iter().any(|a| a == flag);
+        let (unix, tls) = (flag("--unix"), flag("--tls"));
+        if tls && unix {
+            eprintln!("--tls and --unix exclude each other: TLS is never used over a unix socket");
+            std::process::exit(2);
+        }
+        Options {
+            seconds: value("--seconds")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(3.0),
+            repeat: value("--repeat").and_then(|v| v.parse().ok()).unwrap_or(3),
+            unix,
+            tls,
+            no_pin: flag("--no-pin"),
+            only: value("--only").map(|list| list.split(',').map(scenario_prefix).collect()),
+            // `cargo bench` runs this in benches/: a relative path is the workspace root's.
+            svg: value("--svg")
+                .map(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p))
+                .unwrap_or_else(|| {
+                    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/compare.svg")
+                }),
+            callgrind: flag("--callgrind"),
+        }
+    }
+}
+
+/// The prefix of the scenario names an `--only` key selects; an unknown key exits with status 2.
+fn scenario_prefix(key: &str) -> &'static str {
+    match SCENARIOS.iter().find(|(k, _)| *k == key.trim()) {
+        Some((_, prefix)) => prefix,
+        None => {
+            let keys: Vec<&str> = SCENARIOS.iter().map(|(k, _)| *k).collect();
+            eprintln!(
+                "--only: unknown scenario {key:?}; one of {}",
+                keys.join(", ")
+            );
+            std::process::exit(2);
+        }
+    }
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.get(1).map(String::as_str) == Some("--callgrind-child") {
         callgrind::child(&args[2..]);
     }
-    let seconds: f64 = args
-        .iter()
-        .position(|a| a == "--seconds")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3.0);
-    let duration = Duration::from_secs_f64(seconds);
-    let rows_n: u64 = 1_000_000;
-
-    // `--unix`: every client connects over the cluster's unix socket instead of TCP on 127.0.0.1.
-    let unix = args.iter().any(|a| a == "--unix");
-    // `--tls`: every client connects with sslmode=verify-full to a cluster with certificates.
-    let tls = args.iter().any(|a| a == "--tls");
-    if tls && unix {
-        eprintln!("--tls and --unix exclude each other: TLS is never used over a unix socket");
-        std::process::exit(2);
-    }
+    let opts = Options::parse(&args);
     let cluster = Cluster::start_with(ClusterOptions {
         // Fan-out runs open 500 connections each, one run right after the other while the previous
         // run's backends may still be exiting.
         max_connections: Some(1200),
-        tls,
+        tls: opts.tls,
         ..ClusterOptions::default()
     })
     .expect("throwaway cluster");
-    let no_pin = args.iter().any(|a| a == "--no-pin");
-    let only: Option<Vec<&'static str>> = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .map(|list| {
-            list.split(',')
-                .map(
-                    |key| match SCENARIOS.iter().find(|(k, _)| *k == key.trim()) {
-                        Some((_, prefix)) => *prefix,
-                        None => {
-                            let keys: Vec<&str> = SCENARIOS.iter().map(|(k, _)| *k).collect();
-                            eprintln!(
-                                "--only: unknown scenario {key:?}; one of {}",
-                                keys.join(", ")
-                            );
-                            std::process::exit(2);
-                        }
-                    },
-                )
-                .collect()
-        });
-    let pinned = if no_pin {
-        PIN.store(false, std::sync::atomic::Ordering::Relaxed);
-        "NOT pinned (--no-pin): client and server share both cores; round trips include cross-core wake-ups".to_owned()
-    } else {
-        pin(&cluster)
-    };
-    let (trust, scram) = if tls {
-        (
-            cluster.conninfo_tls(Role::Trust, TLS_SSLMODE),
-            cluster.conninfo_tls(Role::Scram, TLS_SSLMODE),
-        )
-    } else if unix {
-        (
-            cluster.conninfo_unix(Role::Trust),
-            cluster.conninfo_unix(Role::Scram),
-        )
-    } else {
-        (cluster.conninfo(Role::Trust), cluster.conninfo(Role::Scram))
-    };
-    let transport = if tls {
-        // A figure labelled TLS must be one: pgdblink's connection is checked (libpq's cannot be
-        // anything else with verify-full).
-        let session = bench::require_tls(&trust).unwrap_or_else(|e| {
-            eprintln!("--tls: {e}");
-            std::process::exit(1);
-        });
-        format!(
-            "TLS over TCP on 127.0.0.1 ({session}, sslmode={TLS_SSLMODE}; pgdblink: rustls, libpq: \
-             OpenSSL; SCRAM with channel binding; tokio-postgres and raw floors left out)"
-        )
-    } else if unix {
-        "unix socket".to_owned()
-    } else {
-        "TCP over 127.0.0.1".to_owned()
-    };
-    let pinned = format!("{pinned}; transport: {transport}");
+    let pinned = pinning(&opts, &cluster);
+    let (trust, scram) = conninfos(&opts, &cluster);
+    let pinned = format!("{pinned}; transport: {}", transport(&opts, &trust));
     let peer = build_libpq_peer();
-    if args.iter().any(|a| a == "--callgrind") {
+    if opts.callgrind {
         let counts = callgrind::run_all(&peer, &trust);
         println!("{pinned}");
         callgrind::print(&counts);
@@ -188,318 +183,167 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let setup = scenarios::Setup {
+        cluster: &cluster,
+        trust: &trust,
+        scram: &scram,
+        peer: &peer,
+        rt: &rt,
+        seconds: opts.seconds,
+        duration: Duration::from_secs_f64(opts.seconds),
+        unix: opts.unix,
+        copy_in_rows: std::cell::OnceCell::new(),
+    };
+    let mut runner = Runner::new(&opts);
+    scenarios::run_all(&mut runner, &setup);
 
-    let repeat: usize = args
-        .iter()
-        .position(|a| a == "--repeat")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
-    let mut table: Vec<Row> = Vec::new();
-    // The COPY in floor's pre-encoded rows (about 18 MB), made only if that scenario runs.
-    let copy_in_rows = std::cell::OnceCell::new();
-    // Each scenario runs `repeat` times per client, the clients interleaved (so a disturbance hits all
-    // of them alike); the median run by operations/s is reported.
-    let mut scenario = |name: &str, clients: &mut [(&'static str, Run)]| {
-        if only
+    report::print_table(&runner.table, &pinned);
+    report::write_json(&runner.table, &pinned);
+    report::write_chart(&runner.table, &opts.svg, opts.repeat, opts.no_pin);
+}
+
+/// Runs the scenarios `--only` selects and collects the table's rows. Each scenario runs `repeat`
+/// times per client, the clients interleaved (so a disturbance hits all of them alike); the median
+/// run by operations/s is reported.
+struct Runner {
+    only: Option<Vec<&'static str>>,
+    tls: bool,
+    repeat: usize,
+    table: Vec<Row>,
+}
+
+impl Runner {
+    fn new(opts: &Options) -> Runner {
+        Runner {
+            only: opts.only.clone(),
+            tls: opts.tls,
+            repeat: opts.repeat,
+            table: Vec::new(),
+        }
+    }
+
+    /// Runs the scenario `name` with `clients` (unless `--only` leaves it out) and adds a row per
+    /// client to the table.
+    fn run(&mut self, name: &str, clients: &mut [(&'static str, Run)]) {
+        if self
+            .only
             .as_ref()
             .is_some_and(|o| !o.iter().any(|prefix| name.starts_with(prefix)))
         {
             return;
         }
         // Over TLS only pgdblink and libpq run (see the module's documentation).
+        let tls = self.tls;
         let mut clients: Vec<&mut (&'static str, Run)> = clients
             .iter_mut()
             .filter(|(c, _)| !tls || matches!(*c, "pgdblink" | "libpq"))
             .collect();
-        eprintln!("{name} ({repeat} runs each, interleaved)");
+        eprintln!("{name} ({} runs each, interleaved)", self.repeat);
         let mut runs: Vec<Vec<Result<ScenarioResult, String>>> =
             clients.iter().map(|_| Vec::new()).collect();
-        for _ in 0..repeat {
+        for _ in 0..self.repeat {
             for (i, (_, run)) in clients.iter_mut().enumerate() {
                 runs[i].push(run());
             }
         }
         let libpq = clients.iter().position(|(c, _)| *c == "libpq");
-        let paired: Vec<Option<(f64, f64)>> = runs
-            .iter()
-            .enumerate()
-            .map(|(i, mine)| {
-                let theirs = &runs[libpq.filter(|&l| l != i)?];
-                let pairs: Vec<(f64, f64)> = mine
-                    .iter()
-                    .zip(theirs)
-                    .filter_map(|(m, t)| {
-                        let (m, t) = (m.as_ref().ok()?, t.as_ref().ok()?);
-                        Some((
-                            m.ops_per_second() / t.ops_per_second(),
-                            m.client_cpu_us_per_op() / t.client_cpu_us_per_op(),
-                        ))
-                    })
-                    .collect();
-                Some((
-                    median_of(pairs.iter().map(|p| p.0).collect())?,
-                    median_of(pairs.iter().map(|p| p.1).collect())?,
-                ))
-            })
-            .collect();
-        for (((client, _), results), paired) in clients.iter().zip(runs).zip(paired) {
-            let mut ok: Vec<ScenarioResult> = Vec::new();
-            let mut err = None;
-            for r in results {
-                match r {
-                    Ok(r) => ok.push(r),
-                    Err(e) => {
-                        eprintln!("  {client}: a run failed: {e}");
-                        err = Some(e)
-                    }
-                }
-            }
-            ok.sort_by(|a, b| a.ops_per_second().total_cmp(&b.ops_per_second()));
-            let spread = match (ok.first(), ok.last()) {
-                (Some(lo), Some(hi)) => {
-                    format!("{:.0}..{:.0}", lo.ops_per_second(), hi.ops_per_second())
-                }
-                _ => String::new(),
-            };
-            let (lo, hi) = match (ok.first(), ok.last()) {
-                (Some(lo), Some(hi)) => (lo.ops_per_second(), hi.ops_per_second()),
-                _ => (0.0, 0.0),
-            };
-            let median = (!ok.is_empty()).then(|| ok.swap_remove(ok.len() / 2));
-            eprintln!(
-                "  {client:<15} {}",
-                match &median {
-                    Some(r) => format!(
-                        "median {:.0} ops/s (runs {spread}){}",
-                        r.ops_per_second(),
-                        r.server_cpu_us_per_op()
-                            .map(|s| format!(", server CPU {s:.3} µs/op"))
-                            .unwrap_or_default()
-                    ),
-                    None => err.clone().unwrap_or_default(),
-                }
-            );
-            table.push(Row {
-                scenario: name.to_owned(),
-                client,
-                note: if median.is_some() {
-                    spread
-                } else {
-                    err.unwrap_or_default()
-                },
-                result: median,
-                paired,
-                lo,
-                hi,
-            });
+        let paired = paired_ratios(&runs, libpq);
+        for ((client, results), paired) in clients.iter().zip(runs).zip(paired) {
+            self.table.push(summarize(name, client.0, results, paired));
         }
-    };
-
-    scenario(
-        "round trips",
-        &mut [
-            ("pgdblink", &mut || {
-                bench::round_trips(&trust, duration).map_err(|e| e.to_string())
-            }),
-            ("libpq", &mut || {
-                run_peer(&peer, &["rt", &trust, &seconds.to_string()])
-            }),
-            ("tokio-postgres", &mut || {
-                rt.block_on(tokio_peer::tokio_round_trips(&trust, duration))
-            }),
-            ("raw, epoll", &mut || {
-                floor::fan_out(&cluster, unix, floor::Mode::Epoll, 1, duration)
-            }),
-            ("raw, blocking", &mut || {
-                floor::fan_out(&cluster, unix, floor::Mode::Blocking, 1, duration)
-            }),
-        ],
-    );
-    scenario(
-        "rows (1M x 2 columns)",
-        &mut [
-            ("pgdblink", &mut || {
-                bench::rows(&trust, rows_n).map_err(|e| e.to_string())
-            }),
-            ("pgdblink, get()", &mut || {
-                bench::rows_get(&trust, rows_n).map_err(|e| e.to_string())
-            }),
-            ("libpq", &mut || {
-                run_peer(&peer, &["rows", &trust, &rows_n.to_string()])
-            }),
-            ("tokio-postgres", &mut || {
-                rt.block_on(tokio_peer::tokio_rows(&trust, rows_n))
-            }),
-            ("raw, epoll", &mut || {
-                floor::rows(&cluster, unix, floor::Mode::Epoll, rows_n)
-            }),
-            ("raw, blocking", &mut || {
-                floor::rows(&cluster, unix, floor::Mode::Blocking, rows_n)
-            }),
-        ],
-    );
-    for n in [50usize, 500] {
-        let name = format!("fan-out, {n} connections");
-        scenario(
-            &name,
-            &mut [
-                ("pgdblink", &mut || {
-                    bench::fan_out(&trust, n, duration).map_err(|e| e.to_string())
-                }),
-                ("libpq", &mut || {
-                    run_peer(
-                        &peer,
-                        &["fanout", &trust, &n.to_string(), &seconds.to_string()],
-                    )
-                }),
-                ("tokio-postgres", &mut || {
-                    rt.block_on(tokio_peer::tokio_fan_out(&trust, n, duration))
-                }),
-                ("raw, epoll", &mut || {
-                    floor::fan_out(&cluster, unix, floor::Mode::Epoll, n, duration)
-                }),
-                ("raw, blocking", &mut || {
-                    floor::fan_out(&cluster, unix, floor::Mode::Blocking, n, duration)
-                }),
-            ],
-        );
     }
-    scenario(
-        "connect (SCRAM)",
-        &mut [
-            ("pgdblink", &mut || {
-                bench::connect(&scram, duration).map_err(|e| e.to_string())
-            }),
-            ("libpq", &mut || {
-                run_peer(&peer, &["connect", &scram, &seconds.to_string()])
-            }),
-            ("tokio-postgres", &mut || {
-                rt.block_on(tokio_peer::tokio_connect(&scram, duration))
-            }),
-        ],
-    );
-    scenario(
-        "pipeline (SELECT $1, depth 1,000)",
-        &mut [
-            ("pgdblink", &mut || {
-                bench::pipeline(&trust, duration).map_err(|e| e.to_string())
-            }),
-            ("libpq", &mut || {
-                run_peer(&peer, &["pipeline", &trust, &seconds.to_string()])
-            }),
-            ("tokio-postgres", &mut || {
-                rt.block_on(tokio_peer::tokio_pipeline(&trust, duration))
-            }),
-            ("raw, epoll", &mut || {
-                floor::pipeline(&cluster, unix, floor::Mode::Epoll, duration)
-            }),
-            ("raw, blocking", &mut || {
-                floor::pipeline(&cluster, unix, floor::Mode::Blocking, duration)
-            }),
-        ],
-    );
-    scenario(
-        "copy in (1M rows)",
-        &mut [
-            ("pgdblink", &mut || {
-                bench::copy_in(&trust, rows_n).map_err(|e| e.to_string())
-            }),
-            ("libpq", &mut || {
-                run_peer(&peer, &["copyin", &trust, &rows_n.to_string()])
-            }),
-            ("tokio-postgres", &mut || {
-                rt.block_on(tokio_peer::tokio_copy_in(&trust, rows_n))
-            }),
-            ("raw, blocking", &mut || {
-                // Encoded once, at the first run: not timed.
-                if copy_in_rows.get().is_none() {
-                    let _ = copy_in_rows.set(floor::CopyIn::new(rows_n)?);
-                }
-                floor::copy_in(&cluster, unix, copy_in_rows.get().expect("just set"))
-            }),
-        ],
-    );
-    scenario(
-        "copy out (1M rows)",
-        &mut [
-            ("pgdblink", &mut || {
-                bench::copy_out(&trust, rows_n).map_err(|e| e.to_string())
-            }),
-            ("libpq", &mut || {
-                run_peer(&peer, &["copyout", &trust, &rows_n.to_string()])
-            }),
-            ("tokio-postgres", &mut || {
-                rt.block_on(tokio_peer::tokio_copy_out(&trust, rows_n))
-            }),
-            ("raw, epoll", &mut || {
-                floor::copy_out(&cluster, unix, floor::Mode::Epoll, rows_n)
-            }),
-            ("raw, blocking", &mut || {
-                floor::copy_out(&cluster, unix, floor::Mode::Blocking, rows_n)
-            }),
-        ],
-    );
-    // Through a proxy delaying every byte PROXY_DELAY each way (not over the unix socket).
-    let proxy = (!unix).then(|| {
-        let target = std::net::SocketAddr::from(([127, 0, 0, 1], cluster.port()));
-        bench::DelayProxy::start(target, PROXY_DELAY).expect("the delaying proxy")
-    });
-    if let Some(proxy) = &proxy {
-        let far = bench::via_port(&scram, cluster.port(), proxy.port());
-        let n = FANOUT_CONNECTS.to_string();
-        scenario(
-            &format!(
-                "connect fan-out ({FANOUT_CONNECTS} SCRAM, +{} ms each way)",
-                PROXY_DELAY.as_millis()
-            ),
-            &mut [
-                ("pgdblink", &mut || {
-                    pgdblink_connect_fanout(&far, FANOUT_CONNECTS)
-                }),
-                ("libpq", &mut || run_peer(&peer, &["connpoll", &far, &n])),
-                ("libpq, blocking", &mut || {
-                    run_peer(&peer, &["conndb", &far, &n])
-                }),
-                ("one connection", &mut || {
-                    run_peer(&peer, &["conndb", &far, "1"])
-                }),
-            ],
-        );
-    }
+}
 
-    print_table(&table, &pinned);
-    write_json(&table, &pinned);
-    let bars: Vec<chart::Bar> = table
+/// Each client's paired ratios to libpq (`libpq`: its index in `runs`); `None` for libpq itself, or
+/// without libpq.
+fn paired_ratios(
+    runs: &[Vec<Result<ScenarioResult, String>>],
+    libpq: Option<usize>,
+) -> Vec<Option<(f64, f64)>> {
+    runs.iter()
+        .enumerate()
+        .map(|(i, mine)| paired_ratio(mine, &runs[libpq.filter(|&l| l != i)?]))
+        .collect()
+}
+
+/// The median over the repeats of (`mine`'s ops/s / `theirs`'s ops/s in the same repeat), and the same
+/// for client CPU per operation; `None` without a repeat where both runs succeeded.
+fn paired_ratio(
+    mine: &[Result<ScenarioResult, String>],
+    theirs: &[Result<ScenarioResult, String>],
+) -> Option<(f64, f64)> {
+    let pairs: Vec<(f64, f64)> = mine
         .iter()
-        .filter_map(|r| {
-            Some(chart::Bar {
-                scenario: &r.scenario,
-                client: r.client,
-                median: r.result.as_ref()?.ops_per_second(),
-                lo: r.lo,
-                hi: r.hi,
-            })
+        .zip(theirs)
+        .filter_map(|(m, t)| {
+            let (m, t) = (m.as_ref().ok()?, t.as_ref().ok()?);
+            Some((
+                m.ops_per_second() / t.ops_per_second(),
+                m.client_cpu_us_per_op() / t.client_cpu_us_per_op(),
+            ))
         })
         .collect();
-    let svg = args
-        .iter()
-        .position(|a| a == "--svg")
-        .and_then(|i| args.get(i + 1))
-        // `cargo bench` runs this in benches/: a relative path is the workspace root's.
-        .map(|p| Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p))
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/compare.svg"));
-    let title = format!(
-        "ops/s relative to libpq: median of {repeat} runs, whiskers slowest..fastest{}",
-        if no_pin {
-            " (not pinned)"
-        } else {
-            ", pinned to one core"
+    Some((
+        median_of(pairs.iter().map(|p| p.0).collect())?,
+        median_of(pairs.iter().map(|p| p.1).collect())?,
+    ))
+}
+
+/// One client's row of a scenario from its runs: the median run by operations/s, the slowest and
+/// the fastest; says so on stderr, with each failed run's error.
+fn summarize(
+    scenario: &str,
+    client: &'static str,
+    results: Vec<Result<ScenarioResult, String>>,
+    paired: Option<(f64, f64)>,
+) -> Row {
+    let mut ok: Vec<ScenarioResult> = Vec::new();
+    let mut err = None;
+    for r in results {
+        match r {
+            Ok(r) => ok.push(r),
+            Err(e) => {
+                eprintln!("  {client}: a run failed: {e}");
+                err = Some(e)
+            }
+        }
+    }
+    ok.sort_by(|a, b| a.ops_per_second().total_cmp(&b.ops_per_second()));
+    let (lo, hi) = match (ok.first(), ok.last()) {
+        (Some(lo), Some(hi)) => (lo.ops_per_second(), hi.ops_per_second()),
+        _ => (0.0, 0.0),
+    };
+    let spread = if ok.is_empty() {
+        String::new()
+    } else {
+        format!("{lo:.0}..{hi:.0}")
+    };
+    let median = (!ok.is_empty()).then(|| ok.swap_remove(ok.len() / 2));
+    eprintln!(
+        "  {client:<15} {}",
+        match &median {
+            Some(r) => format!(
+                "median {:.0} ops/s (runs {spread}){}",
+                r.ops_per_second(),
+                r.server_cpu_us_per_op()
+                    .map(|s| format!(", server CPU {s:.3} µs/op"))
+                    .unwrap_or_default()
+            ),
+            None => err.clone().unwrap_or_default(),
         }
     );
-    match chart::write_svg(&svg, &title, &bars) {
-        Ok(()) => eprintln!("chart: {}", svg.display()),
-        Err(e) => eprintln!("chart not written: {e}"),
+    Row {
+        scenario: scenario.to_owned(),
+        client,
+        note: if median.is_some() {
+            spread
+        } else {
+            err.unwrap_or_default()
+        },
+        result: median,
+        paired,
+        lo,
+        hi,
     }
 }
 
@@ -507,6 +351,54 @@ fn main() {
 /// `connect_finish` ([`bench::connect_fanout`]).
 fn pgdblink_connect_fanout(conninfo: &str, n: usize) -> Result<ScenarioResult, String> {
     bench::connect_fanout(conninfo, n).map_err(|e| e.to_string())
+}
+
+/// Pins client and server to one core unless `--no-pin`; says which.
+fn pinning(opts: &Options, cluster: &Cluster) -> String {
+    if opts.no_pin {
+        PIN.store(false, std::sync::atomic::Ordering::Relaxed);
+        "NOT pinned (--no-pin): client and server share both cores; round trips include cross-core wake-ups".to_owned()
+    } else {
+        pin(cluster)
+    }
+}
+
+/// The trust and SCRAM roles' conninfos over the transport the options ask for.
+fn conninfos(opts: &Options, cluster: &Cluster) -> (String, String) {
+    if opts.tls {
+        (
+            cluster.conninfo_tls(Role::Trust, TLS_SSLMODE),
+            cluster.conninfo_tls(Role::Scram, TLS_SSLMODE),
+        )
+    } else if opts.unix {
+        (
+            cluster.conninfo_unix(Role::Trust),
+            cluster.conninfo_unix(Role::Scram),
+        )
+    } else {
+        (cluster.conninfo(Role::Trust), cluster.conninfo(Role::Scram))
+    }
+}
+
+/// The transport's description; with `--tls`, exits with status 1 unless pgdblink's connection
+/// really is TLS.
+fn transport(opts: &Options, trust: &str) -> String {
+    if opts.tls {
+        // A figure labelled TLS must be one: pgdblink's connection is checked (libpq's cannot be
+        // anything else with verify-full).
+        let session = bench::require_tls(trust).unwrap_or_else(|e| {
+            eprintln!("--tls: {e}");
+            std::process::exit(1);
+        });
+        format!(
+            "TLS over TCP on 127.0.0.1 ({session}, sslmode={TLS_SSLMODE}; pgdblink: rustls, libpq: \
+             OpenSSL; SCRAM with channel binding; tokio-postgres and raw floors left out)"
+        )
+    } else if opts.unix {
+        "unix socket".to_owned()
+    } else {
+        "TCP over 127.0.0.1".to_owned()
+    }
 }
 
 /// Pins the server (postmaster and, by inheritance, every backend) and this thread to one core.
@@ -625,104 +517,15 @@ impl Stopwatch {
     }
 }
 
-fn print_table(table: &[Row], pinned: &str) {
-    println!("pgdblink vs libpq (async API) vs tokio-postgres, same server, same run; {pinned}");
-    println!();
-    println!(
-        "| {:<26} | {:<14} | {:>12} | {:>16} | {:>14} | {:>12} | {:>13} | {:<17} |",
-        "scenario",
-        "client",
-        "ops/s",
-        "client CPU µs/op",
-        "ops/s vs libpq",
-        "CPU vs libpq",
-        "paired ratios",
-        "runs (ops/s)"
-    );
-    println!(
-        "|{:-<28}|{:-<16}|{:->14}|{:->18}|{:->16}|{:->14}|{:->15}|{:-<19}|",
-        "", "", "", "", "", "", "", ""
-    );
-    for row in table {
-        let libpq = table
-            .iter()
-            .find(|r| r.scenario == row.scenario && r.client == "libpq")
-            .and_then(|r| r.result.as_ref());
-        match &row.result {
-            Some(r) => {
-                let (speed, cpu) = match libpq {
-                    Some(l) => (
-                        format!("{:.2}x", r.ops_per_second() / l.ops_per_second()),
-                        format!(
-                            "{:.2}x",
-                            r.client_cpu_us_per_op() / l.client_cpu_us_per_op()
-                        ),
-                    ),
-                    None => ("-".into(), "-".into()),
-                };
-                let paired = match row.paired {
-                    Some((ops, cpu)) => format!("{ops:.2}x {cpu:.2}x"),
-                    None => "-".into(),
-                };
-                println!(
-                    "| {:<26} | {:<14} | {:>12.0} | {:>16.3} | {:>14} | {:>12} | {:>13} | {:<17} |",
-                    row.scenario,
-                    row.client,
-                    r.ops_per_second(),
-                    r.client_cpu_us_per_op(),
-                    speed,
-                    cpu,
-                    paired,
-                    row.note
-                );
-            }
-            None => println!("| {:<26} | {:<14} | {}", row.scenario, row.client, row.note),
-        }
-    }
-    if table.iter().any(|r| r.client.starts_with("raw")) {
-        println!();
-        println!(
-            "raw, epoll / raw, blocking: the floor, no client library (benches/compare/floor.rs): \
-             pre-encoded messages, replies walked by their headers only. rows: every byte received, \
-             the DataRows counted, no value looked at (the other clients visit every value); copy \
-             out: CopyData counted and dropped; copy in: the same rows and message sizes, encoded \
-             before the clock starts."
-        );
-    }
-}
-
-fn write_json(table: &[Row], pinned: &str) {
-    let mut out = format!("{{\"pinning\": {pinned:?}, \"results\": [");
-    for (i, row) in table.iter().filter(|r| r.result.is_some()).enumerate() {
-        let r = row.result.as_ref().expect("filtered");
-        if i > 0 {
-            out.push(',');
-        }
-        let paired = match row.paired {
-            Some((ops, cpu)) => format!(
-                ", \"paired_ops_ratio_vs_libpq\": {ops:.4}, \"paired_cpu_ratio_vs_libpq\": {cpu:.4}"
-            ),
-            None => String::new(),
-        };
-        let server = r
-            .server_cpu_seconds
-            .map(|s| format!(", \"server_cpu_seconds\": {s:.6}"))
-            .unwrap_or_default();
-        out.push_str(&format!(
-            "{{\"scenario\": {:?}, \"client\": {:?}, \"operations\": {}, \"seconds\": {:.6}, \"client_cpu_seconds\": {:.6}{server}{paired}}}",
-            row.scenario, row.client, r.operations, r.seconds, r.client_cpu_seconds
-        ));
-    }
-    out.push_str("]}\n");
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/compare.json");
-    let _ = std::fs::write(path, out);
-}
-
 #[path = "compare/callgrind.rs"]
 mod callgrind;
 #[path = "compare/chart.rs"]
 mod chart;
 #[path = "compare/floor.rs"]
 mod floor;
+#[path = "compare/report.rs"]
+mod report;
+#[path = "compare/scenarios.rs"]
+mod scenarios;
 #[path = "compare/tokio_peer.rs"]
 mod tokio_peer;
