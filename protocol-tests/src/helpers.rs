@@ -178,34 +178,48 @@ pub fn in_child(name: &str, max_rss_kib: u64, max_vm_kib: u64) -> Option<ChildPe
         return None;
     }
     let cluster = Cluster::shared().expect("throwaway cluster");
-    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ENV, "1")
-        .env(KEEPER_ENV, cluster.conninfo(Role::Trust))
-        .output()
-        .expect("child runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = run_test_in_child(
+        name,
+        &[
+            (CHILD_ENV, "1"),
+            (KEEPER_ENV, &cluster.conninfo(Role::Trust)),
+        ],
     );
-    let value = |key: &str| -> u64 {
-        stdout
-            .lines()
-            .find_map(|l| l.split_once(key).map(|(_, v)| v))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| panic!("the child reports {key}:\n{stdout}"))
-    };
     let peaks = ChildPeaks {
-        rss_kib: value("PEAK_RSS_KIB="),
-        vm_kib: value("PEAK_VM_KIB="),
+        rss_kib: child_reported(&stdout, "PEAK_RSS_KIB="),
+        vm_kib: child_reported(&stdout, "PEAK_VM_KIB="),
     };
     assert!(
         peaks.rss_kib <= max_rss_kib && peaks.vm_kib <= max_vm_kib,
         "{name}: child peaks {peaks:?}, bounds {max_rss_kib} KiB resident, {max_vm_kib} KiB virtual"
     );
     Some(peaks)
+}
+
+/// Runs the test `name` of this test binary alone in a child process with `envs` set, asserts that
+/// it passed, and returns what it printed.
+pub fn run_test_in_child(name: &str, envs: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .envs(envs.iter().copied())
+        .output()
+        .expect("child runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "child failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The number a child printed after `key` (`PEAK_RSS_KIB=`, ...).
+pub fn child_reported(stdout: &str, key: &str) -> u64 {
+    stdout
+        .lines()
+        .find_map(|l| l.split_once(key).map(|(_, v)| v))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the child reports {key}:\n{stdout}"))
 }
 
 /// In the child of [`in_child`], prints its peaks for the parent (nothing elsewhere).

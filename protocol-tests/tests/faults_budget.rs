@@ -15,7 +15,7 @@ use pgdblink::{Dblink, Error, QueryResult};
 use protocol_tests::fake_server::{
     FakeServer, Step, data_rows, select_1_result, select_end, text_column, trust_startup,
 };
-use protocol_tests::helpers::peak_rss_kib;
+use protocol_tests::helpers::{child_reported, peak_rss_kib, run_test_in_child};
 use protocol_tests::wire;
 
 const KIB: usize = 1024;
@@ -699,22 +699,8 @@ fn in_child(name: &str) -> Option<u64> {
     if std::env::var_os("PGDBLINK_BUDGET_CHILD").is_some() {
         return None;
     }
-    let out = Command::new(std::env::current_exe().expect("test binary"))
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("PGDBLINK_BUDGET_CHILD", "1")
-        .output()
-        .expect("child runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "child failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let peak = stdout
-        .lines()
-        .find_map(|l| l.split_once("PEAK_RSS_KIB=").map(|(_, v)| v))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("the child reports its peak RSS");
+    let stdout = run_test_in_child(name, &[("PGDBLINK_BUDGET_CHILD", "1")]);
+    let peak = child_reported(&stdout, "PEAK_RSS_KIB=");
     Some(peak)
 }
 

@@ -531,6 +531,15 @@ fn assert_reset(e: &Error) {
     assert!(e.is_closed());
 }
 
+/// A scenario's end after the server's reset: `e` is the 08006 error, the connection holds no
+/// more than its bound, and it is dropped; the server's script ran to its end.
+fn ended_by_reset(db: &mut Dblink, e: &Error, server: FakeServer) {
+    assert_reset(e);
+    assert_bounded(db, "fake");
+    db.disconnect("fake").unwrap();
+    server.finish();
+}
+
 #[test]
 fn fault_reset_during_startup_and_authentication() {
     fault_scenario(BOUND * 3, |db| {
@@ -600,10 +609,7 @@ fn fault_reset_during_copy_out() {
         let e = db
             .copy_out("fake", "COPY t TO STDOUT", &mut out)
             .expect_err("reset");
-        assert_reset(&e);
-        assert_bounded(db, "fake");
-        db.disconnect("fake").unwrap();
-        server.finish();
+        ended_by_reset(db, &e, server);
     });
 }
 
@@ -622,10 +628,7 @@ fn fault_reset_during_copy_in() {
         let e = db
             .copy_in("fake", "COPY t FROM STDIN", &mut data)
             .expect_err("reset");
-        assert_reset(&e);
-        assert_bounded(db, "fake");
-        db.disconnect("fake").unwrap();
-        server.finish();
+        ended_by_reset(db, &e, server);
     });
 }
 
@@ -648,10 +651,7 @@ fn fault_reset_during_pipeline() {
             .unwrap();
         db.pipeline_sync("fake").unwrap();
         let e = db.get_result("fake").expect_err("reset");
-        assert_reset(&e);
-        assert_bounded(db, "fake");
-        db.disconnect("fake").unwrap();
-        server.finish();
+        ended_by_reset(db, &e, server);
     });
 }
 
