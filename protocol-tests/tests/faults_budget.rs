@@ -6,7 +6,6 @@
 //! held within [`SLACK`]: the one place timing is asserted, generously). Floods are scaled to run
 //! in well under a few seconds; the ratio of flood to budget is what matters.
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pgdblink::conn::{Budgets, RESULT_TOO_LARGE_TEXT};
