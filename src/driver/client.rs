@@ -91,8 +91,15 @@ impl Client {
     /// Blocks until the next result: `Ok(Some)` a result, `Err` a failed statement (or the lost
     /// connection), `Ok(None)` the end marker once all results are taken.
     pub fn get_result(&mut self) -> Result<Option<QueryResult>, Error> {
-        self.get_result_until(None)?
-            .ok_or_else(|| Error::new(ErrorKind::Other, "unreachable: no deadline"))
+        // `get_result_until(None)` without its bookkeeping: no deadline to check between turns.
+        let id = self.id;
+        loop {
+            match self.reactor.poll_result(id) {
+                PollResult::Ready(r) => return r.map(Some),
+                PollResult::Done => return Ok(None),
+                PollResult::Pending => self.reactor.progress(id, None)?,
+            }
+        }
     }
 
     /// Like [`get_result`](Self::get_result) but gives up after `timeout`, returning `Ok(None)` then

@@ -71,13 +71,33 @@ impl Reactor {
         id: ConnId,
         f: impl FnOnce(&mut crate::conn::Connection) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let socket = self
-            .get_mut(id)
+        let (socket, registry) = self
+            .socket_and_registry(id)
             .ok_or_else(|| Error::new(ErrorKind::Usage, "no such connection"))?;
         let pipelined = socket.conn().pipeline_status() != crate::conn::PipelineStatus::Off;
         if !pipelined {
-            return self.command_bounded(id, f);
+            // `command_bounded`, inline: one look-up of the socket.
+            let result = f(socket.conn_mut());
+            socket.flush();
+            let _ = socket.update_registration(registry, mio::Token(id.index()));
+            let result = result?;
+            if socket.conn().pending_output().len() > OUTPUT_THRESHOLD {
+                self.wait_output(id, OUTPUT_THRESHOLD)?;
+            }
+            return Ok(result);
         }
+        self.command_pipelined(id, f)
+    }
+
+    /// [`command_queued`](Self::command_queued) in pipeline mode.
+    fn command_pipelined<T>(
+        &mut self,
+        id: ConnId,
+        f: impl FnOnce(&mut crate::conn::Connection) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let socket = self
+            .get_mut(id)
+            .ok_or_else(|| Error::new(ErrorKind::Usage, "no such connection"))?;
         let result = f(socket.conn_mut())?;
         if socket.conn().pending_output().len() <= OUTPUT_THRESHOLD {
             // Registered for writability (a no-op after the first): the next wait writes it.

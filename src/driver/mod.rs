@@ -233,6 +233,7 @@ impl Reactor {
     /// The next result of connection `id`, the end marker, or "not yet" ([`Connection::poll_result`]),
     /// without waiting. Taking a result may lift chunked-rows backpressure: reading resumes then,
     /// starting with what the socket already holds. An unknown id is [`PollResult::Done`].
+    #[inline]
     pub fn poll_result(&mut self, id: ConnId) -> PollResult {
         let Some(socket) = self.get_mut(id) else {
             return PollResult::Done;
@@ -244,8 +245,18 @@ impl Reactor {
         result
     }
 
+    /// The connection `id` and the registry it is registered with, borrowed together.
+    #[inline]
+    fn socket_and_registry(&mut self, id: ConnId) -> Option<(&mut PgSocket, &mio::Registry)> {
+        match self.sockets.get_mut(id.0) {
+            Some(Some(socket)) => Some((socket, self.poll.registry())),
+            _ => None,
+        }
+    }
+
     /// Reads what a connection whose reading was paused holds, now that its session wants input
     /// again, and registers it for readability ([`PgSocket::update_registration`]).
+    #[cold]
     fn resume(&mut self, id: ConnId) {
         if matches!(self.update(id), Ok(n) if n > 0) {
             mark_touched(&mut self.touched, &mut self.is_touched, id.0);
@@ -301,17 +312,19 @@ impl Reactor {
     /// Reads the connection's available input without blocking (what `is_busy` does); returns the
     /// number of bytes read.
     pub fn read_now(&mut self, id: ConnId) -> usize {
-        let mut n = 0;
-        if let Some(Some(socket)) = self.sockets.get_mut(id.0) {
-            // Outside an event: an unconsumed edge (if any) stays queued in the poll, so a short read
-            // cannot lose an end of stream here.
-            n = with_scratch(|scratch| socket.read_available(scratch, false));
-            // Reading may have produced output (authentication replies, CopyFail).
-            socket.flush();
-            mark_touched(&mut self.touched, &mut self.is_touched, id.0);
+        let Some(Some(socket)) = self.sockets.get_mut(id.0) else {
+            return 0;
+        };
+        // Outside an event: an unconsumed edge (if any) stays queued in the poll, so a short read
+        // cannot lose an end of stream here.
+        let n = with_scratch(|scratch| socket.read_available(scratch, false));
+        // Reading may have produced output (authentication replies, CopyFail).
+        socket.flush();
+        mark_touched(&mut self.touched, &mut self.is_touched, id.0);
+        let _ = socket.update_registration(self.poll.registry(), Token(id.0));
+        if socket.pending_read() {
+            mark_touched(&mut self.pending, &mut self.is_pending, id.0);
         }
-        let _ = self.update(id);
-        self.note_pending(id);
         n
     }
 
@@ -520,6 +533,7 @@ impl Reactor {
     }
 }
 
+#[inline]
 fn mark_touched(touched: &mut Vec<ConnId>, is_touched: &mut Vec<bool>, index: usize) {
     if is_touched.len() <= index {
         is_touched.resize(index + 1, false);

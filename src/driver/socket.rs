@@ -240,7 +240,27 @@ impl PgSocket {
     /// session wants input again after a pause ([`read_stalled`](Self::read_stalled)), first reads
     /// what the socket already holds (until it would block or the session pauses again). Returns the
     /// number of bytes read so.
+    #[inline]
     pub fn update_registration(&mut self, registry: &Registry, token: Token) -> io::Result<usize> {
+        if self.registration_current() {
+            return Ok(0);
+        }
+        self.update_registration_slow(registry, token)
+    }
+
+    /// The steady state, checked without computing [`wanted_interest`](Self::wanted_interest):
+    /// registered for readability alone, connected, the session wants input and nothing waits to
+    /// be written. (Registered for readability means not [`read_stalled`](Self::read_stalled).)
+    #[inline]
+    fn registration_current(&self) -> bool {
+        self.interest == Some(Interest::READABLE)
+            && self.connected
+            && self.conn.wants_read()
+            && !self.transport.wants_write(&self.conn)
+    }
+
+    #[inline(never)]
+    fn update_registration_slow(&mut self, registry: &Registry, token: Token) -> io::Result<usize> {
         let mut resumed = 0;
         if self.read_stalled() {
             // Until `WouldBlock`: the bytes queued while paused raised their edge long ago.
@@ -305,10 +325,16 @@ impl PgSocket {
 
     /// Writes pending output until it is all sent or the socket would block. Commands
     /// ([`command`](Self::command)) and events do this themselves.
+    #[inline]
     pub(crate) fn flush(&mut self) {
-        if !self.connected {
-            return;
+        // Nothing to write and no handshake to watch: the common case after a read.
+        if self.connected && (!self.tls_settled || self.transport.wants_write(&self.conn)) {
+            self.flush_out();
         }
+    }
+
+    #[inline(never)]
+    fn flush_out(&mut self) {
         self.check_tls();
         let mut sent = false;
         loop {
