@@ -52,6 +52,11 @@ pub struct Dblink {
     in_flight_count: usize,
     /// Connections the last [`Dblink::wait`] reported: still ready until their results are taken.
     reported: Vec<ConnId>,
+    /// The index [`open_id`](Dblink::open_id) tries before hashing the name: the connection
+    /// the caller most likely names next (see [`Dblink::guess`]).
+    next_guess: usize,
+    /// How many of `reported` the caller has taken the end marker of, in order.
+    report_cursor: usize,
     cancel_timeout: Duration,
     /// Names reserved by [`Dblink::connect_start`] whose outcome was not collected yet.
     connecting: HashMap<String, Pending, foldhash::fast::RandomState>,
@@ -139,6 +144,8 @@ impl Dblink {
             in_flight: Vec::new(),
             in_flight_count: 0,
             reported: Vec::new(),
+            next_guess: 0,
+            report_cursor: 0,
             cancel_timeout: CANCEL_TIMEOUT,
             connecting: HashMap::default(),
             by_attempt: Vec::new(),
@@ -167,11 +174,53 @@ impl Dblink {
 
     /// The open connection `name`, first waiting for its attempt like
     /// [`connect_finish`](Self::connect_finish) if it is still connecting.
+    #[inline]
     fn open_id(&mut self, name: &str) -> Result<ConnId, Error> {
+        match self.guess(name) {
+            Some(id) => Ok(id),
+            None => self.open_id_hashed(name),
+        }
+    }
+
+    #[inline(never)]
+    fn open_id_hashed(&mut self, name: &str) -> Result<ConnId, Error> {
         match self.names.get(name) {
-            Some(e) => Ok(e.id),
+            Some(e) => {
+                self.next_guess = id_index(e.id);
+                Ok(e.id)
+            }
             None => self.finish_then_id(name),
         }
+    }
+
+    /// The open connection `name` without hashing it, where the caller goes through names the way
+    /// a fan-out does: after a send, the name of the next index (names opened in the order they
+    /// are used); after a result, the same name (results until the end marker); after an end
+    /// marker, the next name [`wait`](Self::wait) reported. `by_id` holds a name at an index
+    /// exactly while `names` maps it there.
+    #[inline]
+    fn guess(&self, name: &str) -> Option<ConnId> {
+        let i = self.next_guess;
+        match self.by_id.get(i) {
+            Some(Some(n)) if same_name(n, name) => Some(ConnId::from_index(i)),
+            _ => None,
+        }
+    }
+
+    /// Sets [`guess`](Self::guess) after a result (`done`: the end marker) of connection `id`.
+    #[inline]
+    fn guess_after_result(&mut self, id: ConnId, done: bool) {
+        if !done {
+            self.next_guess = id_index(id);
+            return;
+        }
+        if self.reported.get(self.report_cursor) == Some(&id) {
+            self.report_cursor += 1;
+        }
+        self.next_guess = match self.reported.get(self.report_cursor) {
+            Some(&next) => id_index(next),
+            None => id_index(id) + 1,
+        };
     }
 
     /// The session state machine of a named connection (server parameters, backend pid, transaction
@@ -293,6 +342,7 @@ impl Dblink {
         let id = self.open_id(name)?;
         self.reactor.command_queued(id, |c| c.send_query(sql))?;
         self.set_in_flight(id, true);
+        self.next_guess = id_index(id) + 1;
         Ok(())
     }
 
@@ -362,7 +412,9 @@ impl Dblink {
     /// ```
     pub fn get_result(&mut self, name: &str) -> Result<Option<QueryResult>, Error> {
         let id = self.open_id(name)?;
-        self.next_result(id)
+        let r = self.next_result(id);
+        self.guess_after_result(id, matches!(r, Ok(None)));
+        r
     }
 
     fn set_in_flight(&mut self, id: ConnId, on: bool) {
@@ -745,6 +797,10 @@ impl Dblink {
             .collect();
         names.extend(ended);
         self.reported = ready_ids;
+        self.report_cursor = 0;
+        if let Some(&first) = self.reported.first() {
+            self.next_guess = id_index(first);
+        }
         Ok(names)
     }
 }
@@ -940,6 +996,19 @@ fn exec_on(db: &mut Dblink, id: ConnId, sql: &str) -> Result<String, Error> {
         QueryResult::Command(tag) => Ok(tag),
         _ => Ok(String::new()),
     }
+}
+
+/// `a == b`, without a call to `memcmp` for a short name (most are).
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 16 {
+        return a == b;
+    }
+    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 fn id_index(id: ConnId) -> usize {

@@ -60,6 +60,11 @@ impl ConnId {
     pub fn index(self) -> usize {
         self.0
     }
+
+    /// The id of index `index` (whether or not a connection has it).
+    pub(crate) fn from_index(index: usize) -> ConnId {
+        ConnId(index)
+    }
 }
 
 /// The size of the read buffer shared by all connections of all reactors of a thread.
