@@ -430,6 +430,7 @@ impl Dblink {
         }
     }
 
+    #[inline]
     fn next_result(&mut self, id: ConnId) -> Result<Option<QueryResult>, Error> {
         loop {
             match self.reactor.poll_result(id) {
@@ -791,10 +792,13 @@ impl Dblink {
             })?;
             ended = self.settle(attempts);
         }
-        let mut names: Vec<String> = ready_ids
-            .iter()
-            .filter_map(|&id| self.by_id.get(id_index(id)).cloned().flatten())
-            .collect();
+        // Sized once: the names are the caller's to keep, one allocation each.
+        let mut names: Vec<String> = Vec::with_capacity(ready_ids.len() + ended.len());
+        for &id in &ready_ids {
+            if let Some(Some(name)) = self.by_id.get(id_index(id)) {
+                names.push(name.as_str().to_owned());
+            }
+        }
         names.extend(ended);
         self.reported = ready_ids;
         self.report_cursor = 0;
