@@ -153,6 +153,38 @@ fn disconnect_forgets_and_second_disconnect_fails() {
     assert!(db.connections().is_empty());
 }
 
+/// Names are found by their likely index before hashing: a name whose index another name took
+/// over, and a name that is not open at that index, still resolve as the hash map says.
+#[test]
+fn names_resolve_after_an_index_is_reused() {
+    let mut db = Dblink::new();
+    db.connect("a", &trust()).unwrap();
+    db.connect("b", &trust()).unwrap();
+    let pid_b = pid_of(&db, "b");
+    db.send_query("a", "SELECT 'a'").unwrap();
+    db.disconnect("a").unwrap();
+    // "c" takes the index "a" had; "a" is gone, and the guess after the send pointed at it.
+    db.connect("c", &trust()).unwrap();
+    assert_eq!(
+        db.get_result("a").unwrap_err().code(),
+        Some(sqlstate::CONNECTION_DOES_NOT_EXIST)
+    );
+    for name in ["c", "b"] {
+        db.send_query(name, &format!("SELECT '{name}'")).unwrap();
+    }
+    let mut left = 2;
+    while left > 0 {
+        for name in db.wait(None).unwrap() {
+            let result = db.get_result(&name).unwrap().unwrap();
+            assert_eq!(value(&result), Some(name.as_str()));
+            assert!(db.get_result(&name).unwrap().is_none());
+            left -= 1;
+        }
+    }
+    assert_eq!(pid_of(&db, "b"), pid_b);
+    assert_ne!(pid_of(&db, "c"), pid_b);
+}
+
 #[test]
 fn disconnect_rolls_back_open_transaction() {
     let mut db = Dblink::new();

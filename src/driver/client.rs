@@ -97,7 +97,8 @@ impl Client {
             match self.reactor.poll_result(id) {
                 PollResult::Ready(r) => return r.map(Some),
                 PollResult::Done => return Ok(None),
-                PollResult::Pending => self.reactor.progress(id, None)?,
+                PollResult::Pending if self.reactor.progress_now(id) => {}
+                PollResult::Pending => self.reactor.dispatch(None)?,
             }
         }
     }

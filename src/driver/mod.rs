@@ -291,6 +291,7 @@ impl Reactor {
     /// backpressure where results were taken some other way than [`poll_result`](Self::poll_result)
     /// (the bytes queued meanwhile raise no readiness event), or reads once right after a send (see
     /// [`read_on_hint`](Self::read_on_hint)). Returns false when only waiting for readiness can.
+    #[inline]
     pub fn progress_now(&mut self, id: ConnId) -> bool {
         if self.get(id).is_some_and(|s| s.read_stalled()) {
             self.resume(id);
@@ -303,6 +304,7 @@ impl Reactor {
     /// If connection `id` has just sent output (its read hint is set), reads its available input now
     /// and returns true; otherwise returns false and does nothing. A caller about to wait for the
     /// connection's answer calls this first.
+    #[inline]
     pub fn read_on_hint(&mut self, id: ConnId) -> bool {
         if !self.get_mut(id).is_some_and(|s| s.take_read_hint()) {
             return false;
