@@ -23,6 +23,7 @@ use crate::protocol::{self, frontend};
 
 mod copy;
 mod dispatch;
+mod fast;
 
 pub(super) use copy::CopyQueue;
 use dispatch::{FrontStep, front_step};
@@ -604,7 +605,7 @@ impl Connection {
     /// each validated and indexed in one pass, and returns where they end (`at` when there are none).
     /// `pass` is the whole receive buffer of this input pass.
     #[inline]
-    pub(super) fn fast_data_rows(&mut self, pass: &[u8], mut at: usize) -> usize {
+    pub(in crate::conn) fn fast_data_rows(&mut self, pass: &[u8], mut at: usize) -> usize {
         let Some(q) = self.requests.queue.front_mut().and_then(Request::query_mut) else {
             return at;
         };

@@ -528,6 +528,18 @@ impl Tag {
         Some(Tag::Inline(n as u8, inline))
     }
 
+    /// The tag of ASCII `bytes`.
+    #[inline]
+    fn from_ascii(bytes: &[u8]) -> Tag {
+        let n = bytes.len();
+        if n > TAG_INLINE {
+            return Tag::Heap(String::from_utf8_lossy(bytes).into());
+        }
+        let mut inline = [0; TAG_INLINE];
+        inline[..n].copy_from_slice(bytes);
+        Tag::Inline(n as u8, inline)
+    }
+
     fn as_str(&self) -> &str {
         match self {
             // Copied from a `&str` or ASCII whole, so always valid.

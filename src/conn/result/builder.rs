@@ -114,6 +114,14 @@ impl RowsBuilder {
         batch
     }
 
+    /// The finished row set, with its command tag `tag`, which is ASCII.
+    #[inline]
+    pub(in crate::conn) fn finish_ascii(self, tag: &[u8]) -> Rows {
+        let mut rows = self.rows;
+        rows.d.tag = Tag::from_ascii(tag);
+        rows
+    }
+
     /// The finished row set, with its command tag.
     pub(in crate::conn) fn finish(self, tag: &[u8]) -> Rows {
         let mut rows = self.rows;

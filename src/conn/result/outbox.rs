@@ -88,6 +88,15 @@ impl Outbox {
         });
     }
 
+    /// Queues a result and, when `end`, the end marker after it: as two `push`es.
+    #[inline]
+    pub(in crate::conn) fn push_with_end(&mut self, output: Output, end: bool) {
+        self.push(output);
+        if end && let Some(last) = self.queue.back_mut() {
+            last.end_after = true;
+        }
+    }
+
     /// Whether results wait for the receive buffer of the current input pass.
     pub(in crate::conn) fn needs_chunk(&self) -> bool {
         self.waiting > 0
