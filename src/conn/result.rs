@@ -106,7 +106,7 @@ struct RowsData {
     /// For each field (row-major), where its value starts in its row's chunk ([`NULL_FIELD`] for
     /// NULL). The value's length is the big-endian `i32` in the four bytes before it, as the server
     /// sent it: four bytes a field instead of eight.
-    fields: Vec<u32>,
+    fields: Fields,
     /// The bytes of all values (NULLs count none).
     value_bytes: u64,
     tag: Tag,
@@ -179,7 +179,7 @@ impl Rows {
     fn new(columns: Arc<[Column]>) -> Rows {
         // Room for the first rows at once: most results are small, and growing a vector from
         // nothing costs more than allocating it.
-        let fields = Vec::with_capacity((columns.len() * FIRST_ROWS).min(FIRST_FIELDS_MAX));
+        let fields = Fields::with_capacity((columns.len() * FIRST_ROWS).min(FIRST_FIELDS_MAX));
         Rows {
             d: Box::new(RowsData {
                 columns,
@@ -216,7 +216,7 @@ impl Rows {
     /// The approximate bytes this row set holds: its values and their offsets.
     fn data_bytes(&self) -> usize {
         usize::try_from(self.d.value_bytes).unwrap_or(usize::MAX)
-            + (self.d.fields.len() + self.d.blocks.len()) * std::mem::size_of::<u32>()
+            + (self.d.fields.as_slice().len() + self.d.blocks.len()) * std::mem::size_of::<u32>()
             + self.d.chunks.texts.len() * std::mem::size_of::<Option<Arc<String>>>()
     }
 
@@ -382,7 +382,7 @@ impl Rows {
         let at = row.checked_mul(ncols)?;
         Some(Row {
             chunk: self.chunk_of(row),
-            fields: self.d.fields.get(at..at.checked_add(ncols)?)?,
+            fields: self.d.fields.as_slice().get(at..at.checked_add(ncols)?)?,
             rows: self,
         })
     }
@@ -573,6 +573,7 @@ pub struct Notification {
 
 mod builder;
 mod chunk;
+mod fields;
 mod outbox;
 mod row;
 #[cfg(test)]
@@ -584,4 +585,5 @@ pub use row::{Row, RowIter};
 
 pub(super) use chunk::Chunk;
 use chunk::{View, field_bytes, text_field};
+use fields::Fields;
 pub(super) use outbox::{Outbox, Output};

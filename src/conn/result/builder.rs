@@ -90,8 +90,8 @@ impl RowsBuilder {
     /// such bytes: 22021, `invalid byte sequence for encoding "UTF8": 0xe9 0x20`.
     pub(in crate::conn) fn check_last_row_utf8(&self, pass: &[u8]) -> Result<(), Error> {
         let ncols = self.rows.d.columns.len();
-        let start = self.rows.d.fields.len() - ncols;
-        for &field in &self.rows.d.fields[start..] {
+        let fields = self.rows.d.fields.as_slice();
+        for &field in &fields[fields.len() - ncols..] {
             if let Some(value) = field_bytes(pass, field)
                 && let Err(e) = std::str::from_utf8(value)
             {
