@@ -97,7 +97,7 @@ pub fn sasl_response(data: &[u8], buf: &mut Vec<u8>) -> Result<(), EncodeError> 
 /// Query: `Q` and the SQL text (one or more statements) with a NUL.
 pub fn query(sql: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     write_message(buf, Some(b'Q'), |buf| {
-        put_cstr(buf, sql.as_bytes(), "query")
+        put_query(buf, sql.as_bytes(), "query")
     })
 }
 
@@ -137,7 +137,7 @@ pub fn parse(
     let count = count_i16(param_types.len(), "parameter types")?;
     write_message(buf, Some(b'P'), |buf| {
         put_cstr(buf, name.as_bytes(), "statement name")?;
-        put_cstr(buf, query.as_bytes(), "query")?;
+        put_query(buf, query.as_bytes(), "query")?;
         buf.extend_from_slice(&count.to_be_bytes());
         for oid in param_types {
             buf.extend_from_slice(&oid.to_be_bytes());
@@ -266,6 +266,35 @@ fn put_cstr(buf: &mut Vec<u8>, s: &[u8], what: &'static str) -> Result<(), Encod
     buf.extend_from_slice(s);
     buf.push(0);
     Ok(())
+}
+
+/// [`put_cstr`] for a query text: usually short, where [`has_nul`] is cheaper than `contains`.
+#[inline]
+fn put_query(buf: &mut Vec<u8>, s: &[u8], what: &'static str) -> Result<(), EncodeError> {
+    if has_nul(s) {
+        return Err(EncodeError::InteriorNul { what });
+    }
+    buf.extend_from_slice(s);
+    buf.push(0);
+    Ok(())
+}
+
+/// Whether `s` holds a NUL byte: eight bytes at a time for the short strings most queries and
+/// names are (the general search costs more to set up than it saves on them).
+#[inline]
+fn has_nul(s: &[u8]) -> bool {
+    if s.len() > 64 {
+        return s.contains(&0);
+    }
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let (words, rest) = s.as_chunks::<8>();
+    let in_words = words.iter().any(|w| {
+        let w = u64::from_ne_bytes(*w);
+        w.wrapping_sub(ONES) & !w & HIGHS != 0
+    });
+    // At most 7 bytes left: a plain loop (`contains` would set up the general search).
+    in_words || rest.iter().fold(false, |nul, &b| nul | (b == 0))
 }
 
 /// An Int32 length.

@@ -293,3 +293,25 @@ fn encoders_append_after_existing_bytes() {
     sync(&mut b);
     assert_eq!(b, b"xyQ\0\0\0\x05\0S\0\0\0\x04");
 }
+
+#[test]
+fn nul_search_finds_every_position_in_short_and_long_strings() {
+    for len in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200] {
+        let clean: Vec<u8> = (0..len).map(|i| 1 + (i % 255) as u8).collect();
+        assert!(!super::has_nul(&clean), "len {len}");
+        // Bytes with the high bit set next to the NUL must not hide it, nor fake one.
+        let high = vec![0x80u8; len];
+        assert!(!super::has_nul(&high), "len {len}");
+        for at in 0..len {
+            for around in [1u8, 0x80, 0xff] {
+                let mut s = vec![around; len];
+                s[at] = 0;
+                assert!(super::has_nul(&s), "len {len}, NUL at {at}");
+            }
+        }
+    }
+    assert_eq!(
+        fails(|b| parse("", "SELECT 1 -- twelve bytes\0", &[], b)),
+        EncodeError::InteriorNul { what: "query" }
+    );
+}
