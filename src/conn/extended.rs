@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 
-use super::query::{CopyDirection, Request, SimpleQuery};
+use super::query::{CopyDirection, Request, SimpleQuery, Stage};
 use super::{Connection, Phase, QueryResult};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::frontend;
@@ -137,16 +137,12 @@ impl Connection {
             Some(sql) => self.last_query.remember(sql),
             None => self.last_query.forget(),
         }
-        if sql.is_some() {
-            self.push_request(Request::Parse {
-                prepare: false,
-                ends: false,
-            });
-        }
-        self.push_request(Request::Bind);
-        self.push_request(Request::Describe);
         let pipeline = self.pipeline;
         self.push_request(Request::Execute {
+            stage: match sql {
+                Some(_) => Stage::Parse,
+                None => Stage::Bind,
+            },
             q: SimpleQuery::new(chunk_rows, None),
             ends: pipeline,
         });

@@ -70,7 +70,11 @@ impl Connection {
         let queue = &mut self.requests.queue;
         let (q, ends) = match queue.front_mut() {
             Some(Request::Query(q)) => (q, None),
-            Some(Request::Execute { q, ends }) => (q, Some(*ends)),
+            Some(Request::Execute {
+                stage: Stage::Execute,
+                q,
+                ends,
+            }) => (q, Some(*ends)),
             _ => return false,
         };
         let result = match std::mem::take(&mut q.statement) {
@@ -141,23 +145,21 @@ impl Connection {
             }
             _ => return false,
         };
-        let queue = &mut self.requests.queue;
-        let (q, describe) = match queue.front_mut() {
-            Some(Request::Query(q)) => (q, false),
-            Some(Request::Describe) => match queue.get_mut(1) {
-                Some(Request::Execute { q, .. }) => (q, true),
-                _ => return false,
-            },
+        let (q, stage) = match self.requests.queue.front_mut() {
+            Some(Request::Query(q)) => (q, None),
+            Some(Request::Execute { stage, q, .. }) if *stage == Stage::Describe => {
+                (q, Some(stage))
+            }
             _ => return false,
         };
         if !matches!(q.statement, Statement::Idle) {
             return false;
         }
+        if let Some(stage) = stage {
+            *stage = Stage::Execute;
+        }
         q.statement = Statement::Rows(RowsBuilder::new(columns.clone()));
         q.row_bytes = 0;
-        if describe {
-            queue.pop_front();
-        }
         true
     }
 
@@ -165,6 +167,15 @@ impl Connection {
     #[inline]
     fn fast_empty(&mut self, tag: u8) -> bool {
         let queue = &mut self.requests.queue;
+        if let Some(Request::Execute { stage, .. }) = queue.front_mut() {
+            *stage = match (tag, *stage) {
+                (b'1', Stage::Parse) => Stage::Bind,
+                (b'2', Stage::Bind) => Stage::Describe,
+                (b'n', Stage::Describe) => Stage::Execute,
+                _ => return false,
+            };
+            return true;
+        }
         match (tag, queue.front()) {
             (b'1', Some(&Request::Parse { prepare, ends })) => {
                 queue.pop_front();
@@ -176,9 +187,6 @@ impl Connection {
                         ends,
                     ),
                 }
-            }
-            (b'2', Some(Request::Bind)) | (b'n', Some(Request::Describe)) => {
-                queue.pop_front();
             }
             _ => return false,
         }

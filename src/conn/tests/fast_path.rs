@@ -145,6 +145,18 @@ fn extended_and_pipelined_queries_agree() {
             cat(&[&p1, &b2, &t, &error("22012", "division by zero"), &one, &z]),
         ),
         ("ready early", cat(&[&p1, &b2, &z, &one])),
+        (
+            "parse error",
+            cat(&[&error("42601", "syntax error"), &z, &one]),
+        ),
+        (
+            "bind error",
+            cat(&[&p1, &error("22P02", "invalid input"), &z]),
+        ),
+        (
+            "parameter description",
+            cat(&[&p1, &b2, &msg(b't', b"\0\0"), &t, &d, &c, &z]),
+        ),
         ("complete early", cat(&[&p1, &c, &one, &z])),
     ];
     for (name, input) in &cases {
