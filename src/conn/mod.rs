@@ -334,6 +334,16 @@ impl Connection {
     /// Called wherever the caller takes what is queued.
     #[inline]
     fn resume(&mut self) {
+        if self.stalled {
+            self.resume_stalled();
+        }
+    }
+
+    /// [`resume`](Self::resume) once processing has stopped at a budget: out of line, so that
+    /// the callers (taking a result above all) stay small.
+    #[cold]
+    #[inline(never)]
+    fn resume_stalled(&mut self) {
         if self.stalled && !self.over_budget() {
             self.stalled = false;
             self.process();
@@ -575,9 +585,7 @@ impl Connection {
             None if self.is_busy() => PollResult::Pending,
             None => PollResult::Done,
         };
-        if self.stalled {
-            self.resume();
-        }
+        self.resume();
         r
     }
 

@@ -77,23 +77,32 @@ impl Connection {
             }) => (q, Some(*ends)),
             _ => return false,
         };
-        let result = match std::mem::take(&mut q.statement) {
+        match std::mem::take(&mut q.statement) {
             Statement::Rows(rows) => {
                 q.row_bytes = 0;
-                QueryResult::Rows(rows.finish_ascii(tag))
+                let rows = rows.finish_ascii(tag);
+                match ends {
+                    // A simple query: its ReadyForQuery ends it.
+                    None => self.outbox.push_rows(rows, false),
+                    Some(ends) => {
+                        queue.pop_front();
+                        self.outbox.push_rows(rows, ends);
+                    }
+                }
             }
-            Statement::Idle => QueryResult::Command(text(tag)),
+            Statement::Idle => {
+                let result = Output::Result(Ok(QueryResult::Command(text(tag))));
+                match ends {
+                    None => self.outbox.push(result),
+                    Some(ends) => {
+                        queue.pop_front();
+                        self.outbox.push_with_end(result, ends);
+                    }
+                }
+            }
             other => {
                 q.statement = other;
                 return false;
-            }
-        };
-        match ends {
-            // A simple query: its ReadyForQuery ends it.
-            None => self.outbox.push(Output::Result(Ok(result))),
-            Some(ends) => {
-                queue.pop_front();
-                self.outbox.push_with_end(Output::Result(Ok(result)), ends);
             }
         }
         true
@@ -122,8 +131,10 @@ impl Connection {
         };
         queue.pop_front();
         self.tx_status = status;
-        if let Some(end) = end {
-            self.outbox.push(end);
+        match end {
+            Some(Output::End) => self.outbox.push_end(),
+            Some(output) => self.outbox.push(output),
+            None => {}
         }
         true
     }
