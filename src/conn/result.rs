@@ -180,18 +180,23 @@ impl Rows {
         // Room for the first rows at once: most results are small, and growing a vector from
         // nothing costs more than allocating it.
         let fields = Fields::with_capacity((columns.len() * FIRST_ROWS).min(FIRST_FIELDS_MAX));
+        // Allocated first and then written: the data is built in place instead of on the stack
+        // and copied.
         Rows {
-            d: Box::new(RowsData {
-                columns,
-                chunks: Chunks::default(),
-                blocks: Vec::new(),
-                nrows: 0,
-                pending: 0,
-                fields,
-                value_bytes: 0,
-                tag: Tag::default(),
-                partial: false,
-            }),
+            d: Box::write(
+                Box::new_uninit(),
+                RowsData {
+                    columns,
+                    chunks: Chunks::default(),
+                    blocks: Vec::new(),
+                    nrows: 0,
+                    pending: 0,
+                    fields,
+                    value_bytes: 0,
+                    tag: Tag::default(),
+                    partial: false,
+                },
+            ),
         }
     }
 
