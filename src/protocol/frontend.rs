@@ -224,12 +224,24 @@ pub fn bind(
     })
 }
 
+/// Bind of the unnamed portal to `statement` with the parameters given as text (`None` is
+/// NULL) and every result column in text: what [`bind`] sends with no format codes, without
+/// making the caller turn its parameters into byte slices first.
+pub fn bind_text_params(
+    statement: &str,
+    params: &[Option<&str>],
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let n_params = count_i16(params.len(), "parameters")?;
+    bind_text(statement, params, n_params, buf)
+}
+
 /// Bind of the unnamed portal with every parameter and result in text (every query's): the
 /// length counted first, then each part written once.
 #[inline]
-fn bind_text(
+fn bind_text<T: AsRef<[u8]>>(
     statement: &str,
-    params: &[Option<&[u8]>],
+    params: &[Option<T>],
     n_params: i16,
     buf: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
@@ -241,7 +253,7 @@ fn bind_text(
     }
     let mut var = statement.len();
     for p in params {
-        let value = p.map_or(0, <[u8]>::len);
+        let value = p.as_ref().map_or(0, |v| v.as_ref().len());
         len_i32(value, "parameter value")?;
         var = var.saturating_add(4 + value);
     }
@@ -257,6 +269,7 @@ fn bind_text(
             // "As a special case, -1 indicates a NULL parameter value. No value bytes follow."
             None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
             Some(v) => {
+                let v = v.as_ref();
                 // Checked above: fits an Int32.
                 buf.extend_from_slice(&(v.len() as u32).to_be_bytes());
                 buf.extend_from_slice(v);

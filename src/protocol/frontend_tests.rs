@@ -374,3 +374,26 @@ fn unnamed_fast_paths_match_the_general_encoding() {
         EncodeError::TooLong { what: "row limit" }
     );
 }
+
+#[test]
+fn bind_text_params_matches_bind() {
+    let text: [Option<&str>; 3] = [Some("42"), None, Some("")];
+    let bytes: Vec<Option<&[u8]>> = text.iter().map(|p| p.map(str::as_bytes)).collect();
+    for statement in ["", "stmt"] {
+        assert_eq!(
+            enc(|b| bind_text_params(statement, &text, b)),
+            enc(|b| bind("", statement, &[], &bytes, &[], b))
+        );
+    }
+    let many = vec![None; 32_768];
+    assert_eq!(
+        fails(|b| bind_text_params("", &many, b)),
+        EncodeError::TooLong { what: "parameters" }
+    );
+    assert_eq!(
+        fails(|b| bind_text_params("s\0", &text, b)),
+        EncodeError::InteriorNul {
+            what: "statement name"
+        }
+    );
+}
