@@ -533,6 +533,19 @@ impl Tag {
         Some(Tag::Inline(n as u8, inline))
     }
 
+    /// Makes this tag, still the empty default, the one of ASCII `bytes`: written in place when
+    /// it fits (the bytes after it stay zero, as [`Tag::new`] leaves them).
+    #[inline(always)]
+    fn set_ascii(&mut self, bytes: &[u8]) {
+        match self {
+            Tag::Inline(n @ 0, inline) if bytes.len() <= TAG_INLINE => {
+                inline[..bytes.len()].copy_from_slice(bytes);
+                *n = bytes.len() as u8;
+            }
+            _ => *self = Tag::from_ascii(bytes),
+        }
+    }
+
     /// The tag of ASCII `bytes`.
     #[inline]
     fn from_ascii(bytes: &[u8]) -> Tag {

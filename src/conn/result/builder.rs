@@ -115,10 +115,10 @@ impl RowsBuilder {
     }
 
     /// The finished row set, with its command tag `tag`, which is ASCII.
-    #[inline]
+    #[inline(always)]
     pub(in crate::conn) fn finish_ascii(self, tag: &[u8]) -> Rows {
         let mut rows = self.rows;
-        rows.d.tag = Tag::from_ascii(tag);
+        rows.d.tag.set_ascii(tag);
         rows
     }
 
