@@ -700,9 +700,21 @@ impl Connection {
             }
             if matches!(self.phase, Phase::Ready) && !self.slow_only() {
                 // The hot path: the usual messages (rows above all) straight from the buffer.
-                let next = self.fast_message(&recv, consumed, &mut row_bytes);
-                if next != consumed {
+                // They neither close the session nor send anything, so the budgets can only be
+                // reached once a result is queued: checked again only then.
+                let queued = self.outbox.bytes();
+                let start = consumed;
+                loop {
+                    let next = self.fast_message(&recv, consumed, &mut row_bytes);
+                    if next == consumed {
+                        break;
+                    }
                     consumed = next;
+                    if consumed >= recv.len() || self.outbox.bytes() != queued {
+                        break;
+                    }
+                }
+                if consumed != start {
                     continue;
                 }
             } else if let Some(n) = self.raw_startup_input(&recv[consumed..]) {
