@@ -10,13 +10,10 @@
 
 use bytes::Bytes;
 
-use super::query::{CopyDirection, Request, SimpleQuery};
+use super::query::{CopyDirection, Request, SimpleQuery, Stage};
 use super::{Connection, Phase, QueryResult};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::frontend;
-
-/// Up to this many parameters are passed to the encoder from the stack.
-const INLINE_PARAMS: usize = 16;
 
 /// libpq's text for queuing a command while a COPY is in progress in pipeline mode.
 pub const COPY_QUEUE_TEXT: &str = "cannot queue commands during COPY";
@@ -109,23 +106,11 @@ impl Connection {
     ) -> Result<(), Error> {
         self.check_can_send()?;
         let mark = self.send.len();
-        // The parameters as bytes: on the stack for the usual few, no allocation a query.
-        let mut inline: [Option<&[u8]>; INLINE_PARAMS] = [None; INLINE_PARAMS];
-        let heap: Vec<Option<&[u8]>>;
-        let values: &[Option<&[u8]>] = if params.len() <= INLINE_PARAMS {
-            for (slot, p) in inline.iter_mut().zip(params) {
-                *slot = p.map(str::as_bytes);
-            }
-            &inline[..params.len()]
-        } else {
-            heap = params.iter().map(|p| p.map(str::as_bytes)).collect();
-            &heap
-        };
         let encoded = (|| {
             if let Some(sql) = sql {
                 frontend::parse(statement, sql, &[], &mut self.send)?;
             }
-            frontend::bind("", statement, &[], values, &[], &mut self.send)?;
+            frontend::bind_text_params(statement, params, &mut self.send)?;
             frontend::describe(b'P', "", &mut self.send)?;
             frontend::execute("", 0, &mut self.send)
         })();
@@ -137,16 +122,12 @@ impl Connection {
             Some(sql) => self.last_query.remember(sql),
             None => self.last_query.forget(),
         }
-        if sql.is_some() {
-            self.push_request(Request::Parse {
-                prepare: false,
-                ends: false,
-            });
-        }
-        self.push_request(Request::Bind);
-        self.push_request(Request::Describe);
         let pipeline = self.pipeline;
         self.push_request(Request::Execute {
+            stage: match sql {
+                Some(_) => Stage::Parse,
+                None => Stage::Bind,
+            },
             q: SimpleQuery::new(chunk_rows, None),
             ends: pipeline,
         });

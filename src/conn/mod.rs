@@ -213,6 +213,9 @@ pub struct Connection {
     pipeline_aborted: bool,
     /// COPY TO STDOUT data waiting for the caller.
     copy_out: CopyQueue,
+    /// Tests: every message through the general path, to check the fast path against it.
+    #[cfg(test)]
+    slow_only: bool,
 }
 
 impl fmt::Debug for Connection {
@@ -270,6 +273,8 @@ impl Connection {
             pipeline: false,
             pipeline_aborted: false,
             copy_out: CopyQueue::default(),
+            #[cfg(test)]
+            slow_only: false,
         };
         conn.begin_startup();
         conn
@@ -329,6 +334,16 @@ impl Connection {
     /// Called wherever the caller takes what is queued.
     #[inline]
     fn resume(&mut self) {
+        if self.stalled {
+            self.resume_stalled();
+        }
+    }
+
+    /// [`resume`](Self::resume) once processing has stopped at a budget: out of line, so that
+    /// the callers (taking a result above all) stay small.
+    #[cold]
+    #[inline(never)]
+    fn resume_stalled(&mut self) {
         if self.stalled && !self.over_budget() {
             self.stalled = false;
             self.process();
@@ -570,9 +585,7 @@ impl Connection {
             None if self.is_busy() => PollResult::Pending,
             None => PollResult::Done,
         };
-        if self.stalled {
-            self.resume();
-        }
+        self.resume();
         r
     }
 
@@ -685,20 +698,32 @@ impl Connection {
                 self.stalled = true;
                 break;
             }
-            if let Some(n) = self.raw_startup_input(&recv[consumed..]) {
+            if matches!(self.phase, Phase::Ready) && !self.slow_only() {
+                // The hot path: the usual messages (rows above all) straight from the buffer.
+                // They neither close the session nor send anything, so the budgets can only be
+                // reached once a result is queued: checked again only then.
+                let queued = self.outbox.bytes();
+                let start = consumed;
+                loop {
+                    let next = self.fast_message(&recv, consumed, &mut row_bytes);
+                    if next == consumed {
+                        break;
+                    }
+                    consumed = next;
+                    if consumed >= recv.len() || self.outbox.bytes() != queued {
+                        break;
+                    }
+                }
+                if consumed != start {
+                    continue;
+                }
+            } else if let Some(n) = self.raw_startup_input(&recv[consumed..]) {
                 if n == 0 {
                     // Failed, or more input is needed.
                     break;
                 }
                 consumed += n;
                 framed_from = consumed;
-                continue;
-            }
-            // The hot path: rows of the row set in progress, validated and indexed in one pass.
-            let after_rows = self.fast_data_rows(&recv, consumed);
-            if after_rows != consumed {
-                row_bytes += after_rows - consumed;
-                consumed = after_rows;
                 continue;
             }
             match protocol::decode(&recv[consumed..], &self.limits) {
@@ -733,6 +758,15 @@ impl Connection {
         if matches!(self.phase, Phase::Closed) {
             self.recv.clear();
         }
+    }
+
+    /// Whether the fast path is off (only in tests).
+    #[inline(always)]
+    fn slow_only(&self) -> bool {
+        #[cfg(test)]
+        return self.slow_only;
+        #[cfg(not(test))]
+        false
     }
 
     /// Handles one decoded message; `pass` is the receive buffer of this input pass, which it

@@ -23,6 +23,7 @@ use crate::protocol::{self, frontend};
 
 mod copy;
 mod dispatch;
+mod fast;
 
 pub(super) use copy::CopyQueue;
 use dispatch::{FrontStep, front_step};
@@ -33,16 +34,19 @@ pub(super) enum Request {
     /// A simple Query: for each statement a result (rows, a command, an empty query, an error, a
     /// refused COPY), then ReadyForQuery. A simple Query is its own sync point.
     Query(SimpleQuery),
-    /// Parse -> ParseComplete. `prepare`: the request of `send_prepare`, whose one result
-    /// (`Command("")`) is delivered here.
+    /// Parse -> ParseComplete: the request of `send_prepare`, whose one result (`Command("")`)
+    /// is delivered here. (`prepare` is always true now: a query's own Parse is a [`Stage`] of
+    /// its `Execute`.)
     Parse { prepare: bool, ends: bool },
-    /// Bind -> BindComplete.
-    Bind,
-    /// Describe of the portal about to be executed -> RowDescription | NoData; a RowDescription
-    /// starts the row set of the Execute behind it.
-    Describe,
-    /// Execute -> one statement's answer (rows, a command, an empty query, an error, a COPY).
-    Execute { q: SimpleQuery, ends: bool },
+    /// One extended query: (Parse ->) ParseComplete, Bind -> BindComplete, Describe of the
+    /// portal -> RowDescription | NoData (a RowDescription starts the row set), Execute -> one
+    /// statement's answer (rows, a command, an empty query, an error, a COPY). `stage` says
+    /// which answer is owed next: one entry for the four messages.
+    Execute {
+        stage: Stage,
+        q: SimpleQuery,
+        ends: bool,
+    },
     /// Sync -> ReadyForQuery: the sync point `skip_to_sync` stops at. In pipeline mode its result
     /// is [`QueryResult::PipelineSync`] with no end marker; outside, the end marker of the command
     /// it closes; `silent` ones (sent by pgdblink itself) deliver nothing.
@@ -80,6 +84,19 @@ impl Request {
             _ => None,
         }
     }
+}
+
+/// Which answer an extended query ([`Request::Execute`]) is owed next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Stage {
+    /// ParseComplete.
+    Parse,
+    /// BindComplete.
+    Bind,
+    /// RowDescription or NoData (a ParameterDescription may come first).
+    Describe,
+    /// The statement's answer.
+    Execute,
 }
 
 /// Which COPY the caller drives (`copy_in` / `copy_out`): the matching response starts it instead
@@ -604,7 +621,7 @@ impl Connection {
     /// each validated and indexed in one pass, and returns where they end (`at` when there are none).
     /// `pass` is the whole receive buffer of this input pass.
     #[inline]
-    pub(super) fn fast_data_rows(&mut self, pass: &[u8], mut at: usize) -> usize {
+    pub(in crate::conn) fn fast_data_rows(&mut self, pass: &[u8], mut at: usize) -> usize {
         let Some(q) = self.requests.queue.front_mut().and_then(Request::query_mut) else {
             return at;
         };
@@ -727,7 +744,13 @@ impl Connection {
             Step::RefusedCopyIn => {
                 // In the extended protocol the server ignores a Sync sent during COPY and, after the
                 // CopyFail, skips to the next one: send it (libpq's PQputCopyEnd does).
-                if matches!(self.requests.queue.front(), Some(Request::Execute { .. })) {
+                if matches!(
+                    self.requests.queue.front(),
+                    Some(Request::Execute {
+                        stage: Stage::Execute,
+                        ..
+                    })
+                ) {
                     frontend::sync(&mut self.send);
                     if !self.requests.has_sync() {
                         self.requests.queue.insert(

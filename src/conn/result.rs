@@ -106,7 +106,7 @@ struct RowsData {
     /// For each field (row-major), where its value starts in its row's chunk ([`NULL_FIELD`] for
     /// NULL). The value's length is the big-endian `i32` in the four bytes before it, as the server
     /// sent it: four bytes a field instead of eight.
-    fields: Vec<u32>,
+    fields: Fields,
     /// The bytes of all values (NULLs count none).
     value_bytes: u64,
     tag: Tag,
@@ -179,19 +179,24 @@ impl Rows {
     fn new(columns: Arc<[Column]>) -> Rows {
         // Room for the first rows at once: most results are small, and growing a vector from
         // nothing costs more than allocating it.
-        let fields = Vec::with_capacity((columns.len() * FIRST_ROWS).min(FIRST_FIELDS_MAX));
+        let fields = Fields::with_capacity((columns.len() * FIRST_ROWS).min(FIRST_FIELDS_MAX));
+        // Allocated first and then written: the data is built in place instead of on the stack
+        // and copied.
         Rows {
-            d: Box::new(RowsData {
-                columns,
-                chunks: Chunks::default(),
-                blocks: Vec::new(),
-                nrows: 0,
-                pending: 0,
-                fields,
-                value_bytes: 0,
-                tag: Tag::default(),
-                partial: false,
-            }),
+            d: Box::write(
+                Box::new_uninit(),
+                RowsData {
+                    columns,
+                    chunks: Chunks::default(),
+                    blocks: Vec::new(),
+                    nrows: 0,
+                    pending: 0,
+                    fields,
+                    value_bytes: 0,
+                    tag: Tag::default(),
+                    partial: false,
+                },
+            ),
         }
     }
 
@@ -216,7 +221,7 @@ impl Rows {
     /// The approximate bytes this row set holds: its values and their offsets.
     fn data_bytes(&self) -> usize {
         usize::try_from(self.d.value_bytes).unwrap_or(usize::MAX)
-            + (self.d.fields.len() + self.d.blocks.len()) * std::mem::size_of::<u32>()
+            + (self.d.fields.as_slice().len() + self.d.blocks.len()) * std::mem::size_of::<u32>()
             + self.d.chunks.texts.len() * std::mem::size_of::<Option<Arc<String>>>()
     }
 
@@ -382,7 +387,7 @@ impl Rows {
         let at = row.checked_mul(ncols)?;
         Some(Row {
             chunk: self.chunk_of(row),
-            fields: self.d.fields.get(at..at.checked_add(ncols)?)?,
+            fields: self.d.fields.as_slice().get(at..at.checked_add(ncols)?)?,
             rows: self,
         })
     }
@@ -528,6 +533,31 @@ impl Tag {
         Some(Tag::Inline(n as u8, inline))
     }
 
+    /// Makes this tag, still the empty default, the one of ASCII `bytes`: written in place when
+    /// it fits (the bytes after it stay zero, as [`Tag::new`] leaves them).
+    #[inline(always)]
+    fn set_ascii(&mut self, bytes: &[u8]) {
+        match self {
+            Tag::Inline(n @ 0, inline) if bytes.len() <= TAG_INLINE => {
+                inline[..bytes.len()].copy_from_slice(bytes);
+                *n = bytes.len() as u8;
+            }
+            _ => *self = Tag::from_ascii(bytes),
+        }
+    }
+
+    /// The tag of ASCII `bytes`.
+    #[inline]
+    fn from_ascii(bytes: &[u8]) -> Tag {
+        let n = bytes.len();
+        if n > TAG_INLINE {
+            return Tag::Heap(String::from_utf8_lossy(bytes).into());
+        }
+        let mut inline = [0; TAG_INLINE];
+        inline[..n].copy_from_slice(bytes);
+        Tag::Inline(n as u8, inline)
+    }
+
     fn as_str(&self) -> &str {
         match self {
             // Copied from a `&str` or ASCII whole, so always valid.
@@ -561,6 +591,7 @@ pub struct Notification {
 
 mod builder;
 mod chunk;
+mod fields;
 mod outbox;
 mod row;
 #[cfg(test)]
@@ -572,4 +603,5 @@ pub use row::{Row, RowIter};
 
 pub(super) use chunk::Chunk;
 use chunk::{View, field_bytes, text_field};
+use fields::Fields;
 pub(super) use outbox::{Outbox, Output};

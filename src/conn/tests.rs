@@ -502,6 +502,7 @@ fn equal_results_received_in_different_chunkings_are_equal() {
     assert_ne!(rows, whole);
 }
 
+mod fast_path;
 mod tls;
 
 /// 200,000 distinct ParameterStatus names: O(1) each, a bounded map, the reported names kept.

@@ -242,6 +242,42 @@ pub fn data_row_value_bytes(message_len: usize, ncols: usize) -> usize {
     message_len.saturating_sub(7 + 4 * ncols)
 }
 
+/// Where [`data_row_offsets`] appends the offsets of a row's fields: a `Vec<u32>`, or a caller's own
+/// store (pgdblink keeps a small row set's inline).
+pub trait Offsets {
+    /// How many offsets are stored.
+    fn len(&self) -> usize;
+    /// Whether none are.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Makes room for `additional` more.
+    fn reserve(&mut self, additional: usize);
+    /// Appends one.
+    fn push(&mut self, offset: u32);
+    /// Keeps the first `len` (a row found invalid half-way is taken back).
+    fn truncate(&mut self, len: usize);
+}
+
+impl Offsets for Vec<u32> {
+    #[inline(always)]
+    fn len(&self) -> usize {
+        Vec::len(self)
+    }
+    #[inline(always)]
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional)
+    }
+    #[inline(always)]
+    fn push(&mut self, offset: u32) {
+        Vec::push(self, offset)
+    }
+    #[inline(always)]
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len)
+    }
+}
+
 /// The fast path for the hottest message: if `buf` starts with a complete, valid DataRow of exactly
 /// `ncols` fields, appends each field's value offset to `out` (relative to the start of `buf`, plus
 /// `base`; [`NULL_FIELD`] for NULL) and returns the bytes the message occupies. A value's length is
@@ -258,7 +294,7 @@ pub fn data_row_offsets(
     limits: &Limits,
     ncols: usize,
     base: usize,
-    out: &mut Vec<u32>,
+    out: &mut impl Offsets,
 ) -> Option<usize> {
     let (&[b'D', l0, l1, l2, l3], _) = buf.split_first_chunk::<5>()? else {
         return None;

@@ -96,8 +96,31 @@ pub fn sasl_response(data: &[u8], buf: &mut Vec<u8>) -> Result<(), EncodeError> 
 
 /// Query: `Q` and the SQL text (one or more statements) with a NUL.
 pub fn query(sql: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let sql = sql.as_bytes();
+    if has_nul(sql) {
+        return Err(EncodeError::InteriorNul { what: "query" });
+    }
+    let [l0, l1, l2, l3] = message_len(sql.len(), 5)?;
+    buf.reserve(sql.len() + 6);
+    buf.extend_from_slice(&[b'Q', l0, l1, l2, l3]);
+    buf.extend_from_slice(sql);
+    buf.push(0);
+    Ok(())
+}
+
+/// The length word of a message of `var` bytes of variable parts and `fixed` of fixed ones (the
+/// length word included).
+#[inline]
+fn message_len(var: usize, fixed: usize) -> Result<[u8; 4], EncodeError> {
+    let len = var.saturating_add(fixed);
+    Ok(len_i32(len, "message")?.to_be_bytes())
+}
+
+/// Query, as written before [`query`] had its own path (kept for the tests that compare them).
+#[cfg(test)]
+fn query_general(sql: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     write_message(buf, Some(b'Q'), |buf| {
-        put_cstr(buf, sql.as_bytes(), "query")
+        put_query(buf, sql.as_bytes(), "query")
     })
 }
 
@@ -135,9 +158,22 @@ pub fn parse(
     buf: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     let count = count_i16(param_types.len(), "parameter types")?;
+    if name.is_empty() && param_types.is_empty() {
+        // The unnamed statement without types (every query's): one copy of the text.
+        let query = query.as_bytes();
+        if has_nul(query) {
+            return Err(EncodeError::InteriorNul { what: "query" });
+        }
+        let [l0, l1, l2, l3] = message_len(query.len(), 8)?;
+        buf.reserve(query.len() + 9);
+        buf.extend_from_slice(&[b'P', l0, l1, l2, l3, 0]);
+        buf.extend_from_slice(query);
+        buf.extend_from_slice(&[0, 0, 0]);
+        return Ok(());
+    }
     write_message(buf, Some(b'P'), |buf| {
         put_cstr(buf, name.as_bytes(), "statement name")?;
-        put_cstr(buf, query.as_bytes(), "query")?;
+        put_query(buf, query.as_bytes(), "query")?;
         buf.extend_from_slice(&count.to_be_bytes());
         for oid in param_types {
             buf.extend_from_slice(&oid.to_be_bytes());
@@ -159,6 +195,9 @@ pub fn bind(
     let n_formats = count_i16(param_formats.len(), "parameter formats")?;
     let n_params = count_i16(params.len(), "parameters")?;
     let n_results = count_i16(result_formats.len(), "result formats")?;
+    if portal.is_empty() && param_formats.is_empty() && result_formats.is_empty() {
+        return bind_text(statement, params, n_params, buf);
+    }
     write_message(buf, Some(b'B'), |buf| {
         put_cstr(buf, portal.as_bytes(), "portal name")?;
         put_cstr(buf, statement.as_bytes(), "statement name")?;
@@ -185,9 +224,70 @@ pub fn bind(
     })
 }
 
+/// Bind of the unnamed portal to `statement` with the parameters given as text (`None` is
+/// NULL) and every result column in text: what [`bind`] sends with no format codes, without
+/// making the caller turn its parameters into byte slices first.
+pub fn bind_text_params(
+    statement: &str,
+    params: &[Option<&str>],
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let n_params = count_i16(params.len(), "parameters")?;
+    bind_text(statement, params, n_params, buf)
+}
+
+/// Bind of the unnamed portal with every parameter and result in text (every query's): the
+/// length counted first, then each part written once.
+#[inline]
+fn bind_text<T: AsRef<[u8]>>(
+    statement: &str,
+    params: &[Option<T>],
+    n_params: i16,
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let statement = statement.as_bytes();
+    if statement.contains(&0) {
+        return Err(EncodeError::InteriorNul {
+            what: "statement name",
+        });
+    }
+    let mut var = statement.len();
+    for p in params {
+        let value = p.as_ref().map_or(0, |v| v.as_ref().len());
+        len_i32(value, "parameter value")?;
+        var = var.saturating_add(4 + value);
+    }
+    // Length word, portal NUL, statement NUL, three counts.
+    let [l0, l1, l2, l3] = message_len(var, 12)?;
+    buf.reserve(var + 13);
+    buf.extend_from_slice(&[b'B', l0, l1, l2, l3, 0]);
+    buf.extend_from_slice(statement);
+    let [n0, n1] = n_params.to_be_bytes();
+    buf.extend_from_slice(&[0, 0, 0, n0, n1]);
+    for p in params {
+        match p {
+            // "As a special case, -1 indicates a NULL parameter value. No value bytes follow."
+            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(v) => {
+                let v = v.as_ref();
+                // Checked above: fits an Int32.
+                buf.extend_from_slice(&(v.len() as u32).to_be_bytes());
+                buf.extend_from_slice(v);
+            }
+        }
+    }
+    buf.extend_from_slice(&[0, 0]);
+    Ok(())
+}
+
 /// Describe: `D`, `S` (prepared statement) or `P` (portal), and the name.
 pub fn describe(kind: u8, name: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     check_kind(kind)?;
+    if name.is_empty() {
+        // The unnamed portal or statement (every query's): the whole message at once.
+        buf.extend_from_slice(&[b'D', 0, 0, 0, 6, kind, 0]);
+        return Ok(());
+    }
     write_message(buf, Some(b'D'), |buf| {
         buf.push(kind);
         put_cstr(buf, name.as_bytes(), "describe target name")
@@ -208,6 +308,12 @@ pub fn close(kind: u8, name: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError>
 pub fn execute(portal: &str, max_rows: u32, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     let max_rows =
         i32::try_from(max_rows).map_err(|_| EncodeError::TooLong { what: "row limit" })?;
+    if portal.is_empty() {
+        // The unnamed portal (every query's): the whole message at once.
+        let [r0, r1, r2, r3] = max_rows.to_be_bytes();
+        buf.extend_from_slice(&[b'E', 0, 0, 0, 9, 0, r0, r1, r2, r3]);
+        return Ok(());
+    }
     write_message(buf, Some(b'E'), |buf| {
         put_cstr(buf, portal.as_bytes(), "portal name")?;
         buf.extend_from_slice(&max_rows.to_be_bytes());
@@ -266,6 +372,35 @@ fn put_cstr(buf: &mut Vec<u8>, s: &[u8], what: &'static str) -> Result<(), Encod
     buf.extend_from_slice(s);
     buf.push(0);
     Ok(())
+}
+
+/// [`put_cstr`] for a query text: usually short, where [`has_nul`] is cheaper than `contains`.
+#[inline]
+fn put_query(buf: &mut Vec<u8>, s: &[u8], what: &'static str) -> Result<(), EncodeError> {
+    if has_nul(s) {
+        return Err(EncodeError::InteriorNul { what });
+    }
+    buf.extend_from_slice(s);
+    buf.push(0);
+    Ok(())
+}
+
+/// Whether `s` holds a NUL byte: eight bytes at a time for the short strings most queries and
+/// names are (the general search costs more to set up than it saves on them).
+#[inline]
+fn has_nul(s: &[u8]) -> bool {
+    if s.len() > 64 {
+        return s.contains(&0);
+    }
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let (words, rest) = s.as_chunks::<8>();
+    let in_words = words.iter().any(|w| {
+        let w = u64::from_ne_bytes(*w);
+        w.wrapping_sub(ONES) & !w & HIGHS != 0
+    });
+    // At most 7 bytes left: a plain loop (`contains` would set up the general search).
+    in_words || rest.iter().fold(false, |nul, &b| nul | (b == 0))
 }
 
 /// An Int32 length.

@@ -293,3 +293,107 @@ fn encoders_append_after_existing_bytes() {
     sync(&mut b);
     assert_eq!(b, b"xyQ\0\0\0\x05\0S\0\0\0\x04");
 }
+
+#[test]
+fn nul_search_finds_every_position_in_short_and_long_strings() {
+    for len in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200] {
+        let clean: Vec<u8> = (0..len).map(|i| 1 + (i % 255) as u8).collect();
+        assert!(!super::has_nul(&clean), "len {len}");
+        // Bytes with the high bit set next to the NUL must not hide it, nor fake one.
+        let high = vec![0x80u8; len];
+        assert!(!super::has_nul(&high), "len {len}");
+        for at in 0..len {
+            for around in [1u8, 0x80, 0xff] {
+                let mut s = vec![around; len];
+                s[at] = 0;
+                assert!(super::has_nul(&s), "len {len}, NUL at {at}");
+            }
+        }
+    }
+    assert_eq!(
+        fails(|b| parse("", "SELECT 1 -- twelve bytes\0", &[], b)),
+        EncodeError::InteriorNul { what: "query" }
+    );
+}
+
+/// The unnamed statement and portal in text format (every query's) have their own encoding
+/// paths: the same bytes as the general ones, the same errors.
+#[test]
+fn unnamed_fast_paths_match_the_general_encoding() {
+    fn message(tag: u8, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        out.extend_from_slice(&((body.len() + 4) as u32).to_be_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+    for sql in [
+        "",
+        "SELECT 1",
+        "SELECT $1, 'a longer query text than sixty-four bytes, to be sure'",
+    ] {
+        assert_eq!(
+            enc(|b| query(sql, b)),
+            enc(|b| super::query_general(sql, b))
+        );
+        let mut body = vec![0];
+        body.extend_from_slice(sql.as_bytes());
+        body.extend_from_slice(&[0, 0, 0]);
+        assert_eq!(enc(|b| parse("", sql, &[], b)), message(b'P', &body));
+    }
+    let params: [Option<&[u8]>; 3] = [Some(b"42"), None, Some(b"")];
+    for statement in ["", "stmt"] {
+        let mut body = vec![0];
+        body.extend_from_slice(statement.as_bytes());
+        body.extend_from_slice(b"\0\0\0\0\x03\0\0\0\x0242\xff\xff\xff\xff\0\0\0\0\0\0");
+        assert_eq!(
+            enc(|b| bind("", statement, &[], &params, &[], b)),
+            message(b'B', &body)
+        );
+    }
+    assert_eq!(enc(|b| describe(b'P', "", b)), message(b'D', b"P\0"));
+    assert_eq!(enc(|b| describe(b'S', "", b)), message(b'D', b"S\0"));
+    assert_eq!(enc(|b| execute("", 7, b)), message(b'E', b"\0\0\0\0\x07"));
+    assert_eq!(
+        fails(|b| parse("", "SELECT\0", &[], b)),
+        EncodeError::InteriorNul { what: "query" }
+    );
+    assert_eq!(
+        fails(|b| bind("", "s\0", &[], &params, &[], b)),
+        EncodeError::InteriorNul {
+            what: "statement name"
+        }
+    );
+    assert_eq!(
+        fails(|b| describe(b'X', "", b)),
+        EncodeError::InvalidValue {
+            what: "describe/close kind"
+        }
+    );
+    assert_eq!(
+        fails(|b| execute("", u32::MAX, b)),
+        EncodeError::TooLong { what: "row limit" }
+    );
+}
+
+#[test]
+fn bind_text_params_matches_bind() {
+    let text: [Option<&str>; 3] = [Some("42"), None, Some("")];
+    let bytes: Vec<Option<&[u8]>> = text.iter().map(|p| p.map(str::as_bytes)).collect();
+    for statement in ["", "stmt"] {
+        assert_eq!(
+            enc(|b| bind_text_params(statement, &text, b)),
+            enc(|b| bind("", statement, &[], &bytes, &[], b))
+        );
+    }
+    let many = vec![None; 32_768];
+    assert_eq!(
+        fails(|b| bind_text_params("", &many, b)),
+        EncodeError::TooLong { what: "parameters" }
+    );
+    assert_eq!(
+        fails(|b| bind_text_params("s\0", &text, b)),
+        EncodeError::InteriorNul {
+            what: "statement name"
+        }
+    );
+}

@@ -22,17 +22,39 @@ pub(super) fn front_step(
     };
     let step = match front {
         Request::Query(q) => q.handle(msg, sink),
-        Request::Execute { q, .. } => match msg {
-            BackendMessage::CommandComplete { tag } => {
+        Request::Execute { stage, q, .. } => match (*stage, msg) {
+            (Stage::Parse, BackendMessage::ParseComplete) => {
+                *stage = Stage::Bind;
+                Step::Continue
+            }
+            (Stage::Bind, BackendMessage::BindComplete) => {
+                *stage = Stage::Describe;
+                Step::Continue
+            }
+            (Stage::Describe, BackendMessage::NoData) => {
+                *stage = Stage::Execute;
+                Step::Continue
+            }
+            (Stage::Describe, BackendMessage::ParameterDescription(_)) => Step::Continue,
+            (Stage::Describe, BackendMessage::RowDescription(desc)) => {
+                let step = q.describe(&desc, sink);
+                *stage = Stage::Execute;
+                step
+            }
+            (Stage::Parse | Stage::Bind | Stage::Describe, msg) => unexpected(&msg),
+            (Stage::Execute, BackendMessage::CommandComplete { tag }) => {
                 q.complete(tag, sink);
                 Step::Done
             }
-            BackendMessage::EmptyQueryResponse => {
+            (Stage::Execute, BackendMessage::EmptyQueryResponse) => {
                 q.deliver(sink.outbox, Ok(QueryResult::EmptyQuery));
                 Step::Done
             }
-            BackendMessage::ReadyForQuery(_) | BackendMessage::PortalSuspended => unexpected(&msg),
-            msg => q.handle(msg, sink),
+            (
+                Stage::Execute,
+                msg @ (BackendMessage::ReadyForQuery(_) | BackendMessage::PortalSuspended),
+            ) => unexpected(&msg),
+            (Stage::Execute, msg) => q.handle(msg, sink),
         },
         Request::Parse { prepare, .. } => match msg {
             BackendMessage::ParseComplete => {
@@ -42,22 +64,6 @@ pub(super) fn front_step(
                 }
                 Step::Done
             }
-            msg => unexpected(&msg),
-        },
-        Request::Bind => match msg {
-            BackendMessage::BindComplete => Step::Done,
-            msg => unexpected(&msg),
-        },
-        Request::Describe => match msg {
-            BackendMessage::NoData => Step::Done,
-            BackendMessage::ParameterDescription(_) => Step::Continue,
-            BackendMessage::RowDescription(desc) => match queue.get_mut(1) {
-                Some(Request::Execute { q, .. }) => match q.describe(&desc, sink) {
-                    Step::Continue => Step::Done,
-                    other => other,
-                },
-                _ => Step::Done,
-            },
             msg => unexpected(&msg),
         },
         Request::Sync { pipeline, silent } => match msg {

@@ -6,7 +6,16 @@ fn query() -> Request {
 
 fn execute(ends: bool) -> Request {
     Request::Execute {
+        stage: Stage::Execute,
         q: SimpleQuery::new(None, None),
+        ends,
+    }
+}
+
+/// A request that does not end a command of its own.
+fn prepare(ends: bool) -> Request {
+    Request::Parse {
+        prepare: true,
         ends,
     }
 }
@@ -38,7 +47,7 @@ fn skipped_commands_are_aborted_up_to_the_sync() {
     let mut requests = Requests::default();
     let mut outbox = Outbox::default();
     for _ in 0..2 {
-        requests.push(Request::Bind, &mut outbox);
+        requests.push(prepare(false), &mut outbox);
         requests.push(execute(true), &mut outbox);
     }
     let sync = Request::Sync {
@@ -61,7 +70,7 @@ fn without_a_sync_later_commands_are_aborted_on_the_spot() {
     requests.push(execute(true), &mut outbox);
     assert_eq!(requests.skip_to_sync(&mut outbox), 1);
     assert!(requests.is_skipping());
-    requests.push(Request::Bind, &mut outbox);
+    requests.push(prepare(false), &mut outbox);
     requests.push(execute(true), &mut outbox);
     assert!(requests.is_empty());
     assert_eq!(drain(&mut outbox), ["end", "PipelineAborted", "end"]);

@@ -90,8 +90,8 @@ impl RowsBuilder {
     /// such bytes: 22021, `invalid byte sequence for encoding "UTF8": 0xe9 0x20`.
     pub(in crate::conn) fn check_last_row_utf8(&self, pass: &[u8]) -> Result<(), Error> {
         let ncols = self.rows.d.columns.len();
-        let start = self.rows.d.fields.len() - ncols;
-        for &field in &self.rows.d.fields[start..] {
+        let fields = self.rows.d.fields.as_slice();
+        for &field in &fields[fields.len() - ncols..] {
             if let Some(value) = field_bytes(pass, field)
                 && let Err(e) = std::str::from_utf8(value)
             {
@@ -112,6 +112,14 @@ impl RowsBuilder {
         let mut batch = std::mem::replace(&mut self.rows, Rows::new(columns));
         batch.d.partial = true;
         batch
+    }
+
+    /// The finished row set, with its command tag `tag`, which is ASCII.
+    #[inline(always)]
+    pub(in crate::conn) fn finish_ascii(self, tag: &[u8]) -> Rows {
+        let mut rows = self.rows;
+        rows.d.tag.set_ascii(tag);
+        rows
     }
 
     /// The finished row set, with its command tag.

@@ -173,9 +173,24 @@ impl<'a> View<'a> {
             View::Text(text) => text_field(text, start).map(Ok),
             View::Raw(chunk) => {
                 let value = field_bytes(chunk, start)?;
-                Some(std::str::from_utf8(value).map_err(|_| value))
+                Some(short_utf8(value).ok_or(value))
             }
         }
+    }
+}
+
+/// `bytes` as text if they are UTF-8. A short value (most are) is checked by `utf8_chunks`, whose
+/// first chunk is the whole value when it is valid: cheaper than setting up `from_utf8`'s
+/// word-at-a-time search for a few bytes.
+#[inline(always)]
+fn short_utf8(bytes: &[u8]) -> Option<&str> {
+    if bytes.len() > 16 {
+        return std::str::from_utf8(bytes).ok();
+    }
+    match bytes.utf8_chunks().next() {
+        Some(chunk) if chunk.invalid().is_empty() => Some(chunk.valid()),
+        Some(_) => None,
+        None => Some(""),
     }
 }
 
@@ -207,6 +222,31 @@ pub(super) fn field_bytes(chunk: &[u8], start: u32) -> Option<&[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_values_are_checked_as_from_utf8_does() {
+        let samples: [&[u8]; 12] = [
+            b"",
+            b"1",
+            b"abc",
+            "é".as_bytes(),
+            "日本".as_bytes(),
+            b"\xe9",
+            b"a\xe9 ",
+            b"\xe6\x97",
+            b"ok\xff",
+            b"\xc3\xa9\xc3",
+            "seventeen bytes!!".as_bytes(),
+            b"sixteen bytes!\xc3\x28",
+        ];
+        for bytes in samples {
+            assert_eq!(
+                short_utf8(bytes),
+                std::str::from_utf8(bytes).ok(),
+                "{bytes:?}"
+            );
+        }
+    }
 
     #[test]
     fn packed_lengths_are_ascii_and_read_back() {

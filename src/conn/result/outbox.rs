@@ -88,6 +88,42 @@ impl Outbox {
         });
     }
 
+    /// Queues a result and, when `end`, the end marker after it: as two `push`es.
+    #[inline]
+    pub(in crate::conn) fn push_with_end(&mut self, output: Output, end: bool) {
+        self.push(output);
+        if end && let Some(last) = self.queue.back_mut() {
+            last.end_after = true;
+        }
+    }
+
+    /// Queues a row set and, when `end`, the end marker after it: as [`push_with_end`]
+    /// (Self::push_with_end) does, without looking at what the output is.
+    #[inline]
+    pub(in crate::conn) fn push_rows(&mut self, rows: Rows, end: bool) {
+        let bytes = ENTRY_COST + rows_bytes(&rows);
+        self.bytes += bytes;
+        if rows.d.pending > 0 || self.waiting > 0 {
+            self.waiting += 1;
+        }
+        self.queue.push_back(Queued {
+            output: Output::Result(Ok(QueryResult::Rows(rows))),
+            bytes,
+            end_after: end,
+        });
+    }
+
+    /// Queues an end marker: as `push(Output::End)`.
+    #[inline]
+    pub(in crate::conn) fn push_end(&mut self) {
+        match self.queue.back_mut() {
+            Some(last) if !last.end_after && matches!(last.output, Output::Result(_)) => {
+                last.end_after = true;
+            }
+            _ => self.push(Output::End),
+        }
+    }
+
     /// Whether results wait for the receive buffer of the current input pass.
     pub(in crate::conn) fn needs_chunk(&self) -> bool {
         self.waiting > 0

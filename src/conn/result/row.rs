@@ -55,7 +55,7 @@ impl<'a> Iterator for RowIter<'a> {
         let at = self.index * ncols;
         let row = Row {
             chunk: self.view,
-            fields: rows.d.fields.get(at..at + ncols).unwrap_or(&[]),
+            fields: rows.d.fields.as_slice().get(at..at + ncols).unwrap_or(&[]),
             rows,
         };
         self.index += 1;

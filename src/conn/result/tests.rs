@@ -2,6 +2,7 @@
 
 use super::builder::invalid_utf8;
 use super::*;
+use crate::protocol::backend::Offsets;
 
 /// A row set of `sizes.len()` chunks, chunk `i` holding `sizes[i]` rows of one text column whose
 /// value is the row's number; every third value is NULL.

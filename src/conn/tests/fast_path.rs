@@ -1,0 +1,167 @@
+//! The fast path of `process` (`query/fast.rs`) against the general path: every exchange, valid or
+//! not, gives the same results, end markers, state, transaction status, output and fatal error
+//! whichever path takes its messages, and however the input is split.
+
+use super::*;
+
+/// What a connection shows after an exchange.
+fn observe(conn: &mut Connection) -> String {
+    let mut seen = Vec::new();
+    for _ in 0..64 {
+        match conn.poll_result() {
+            PollResult::Ready(Ok(r)) => seen.push(format!("{r:?}")),
+            PollResult::Ready(Err(e)) => seen.push(format!("error {}", e.libpq_text())),
+            PollResult::Done => {
+                seen.push("done".into());
+                if !conn.is_active() {
+                    break;
+                }
+            }
+            PollResult::Pending => {
+                seen.push("pending".into());
+                break;
+            }
+        }
+    }
+    format!(
+        "{seen:?} state={:?} tx={:?} out={:?} fatal={:?}",
+        conn.state(),
+        conn.transaction_status(),
+        conn.pending_output(),
+        conn.fatal_error().map(Error::libpq_text),
+    )
+}
+
+/// Runs `send` then feeds `input` in pieces of `step` bytes, through the fast path or not.
+fn run(slow: bool, send: &dyn Fn(&mut Connection), input: &[u8], step: usize) -> String {
+    let mut conn = ready_connection(&[]);
+    conn.slow_only = slow;
+    send(&mut conn);
+    conn.consume_output(conn.pending_output().len());
+    for piece in input.chunks(step) {
+        conn.handle_input(piece);
+    }
+    observe(&mut conn)
+}
+
+fn same_both_ways(name: &str, send: &dyn Fn(&mut Connection), input: &[u8]) {
+    let expected = run(true, send, input, input.len().max(1));
+    for step in [input.len().max(1), 1, 3, 7] {
+        assert_eq!(
+            run(false, send, input, step),
+            expected,
+            "{name}, step {step}"
+        );
+    }
+}
+
+fn simple(conn: &mut Connection) {
+    conn.queue_query_unchecked("SELECT a", None);
+    conn.queue_query_unchecked("SELECT b", None);
+}
+
+fn pipelined(conn: &mut Connection) {
+    conn.enter_pipeline_mode().unwrap();
+    conn.send_query_params("SELECT $1", &[Some("1")]).unwrap();
+    conn.send_prepare("p", "SELECT 1").unwrap();
+    conn.send_query_params("SELECT $1", &[Some("2")]).unwrap();
+    conn.pipeline_sync().unwrap();
+}
+
+fn extended(conn: &mut Connection) {
+    conn.send_query_params("SELECT $1", &[Some("1")]).unwrap();
+}
+
+fn cat(parts: &[&[u8]]) -> Vec<u8> {
+    parts.concat()
+}
+
+#[test]
+fn simple_queries_agree() {
+    let t = row_description(&["a"]);
+    let d = data_row(&[Some(b"1")]);
+    let c = complete("SELECT 1");
+    let z = ready();
+    let mut t_count = t.clone();
+    t_count[6] = 2;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("twice", cat(&[&t, &d, &c, &z, &t, &d, &c, &z])),
+        ("command", cat(&[&complete("CREATE TABLE"), &z, &t, &c, &z])),
+        (
+            "in transaction",
+            cat(&[&t, &d, &c, &msg(b'Z', b"T"), &t, &c, &msg(b'Z', b"E")]),
+        ),
+        (
+            "bad status",
+            cat(&[&t, &d, &c, &z, &t, &c, &msg(b'Z', b"X")]),
+        ),
+        ("long status", cat(&[&t, &c, &msg(b'Z', b"II")])),
+        ("other count", cat(&[&t, &d, &c, &z, &t_count, &d, &c, &z])),
+        ("second description", cat(&[&t, &t, &d, &c, &z])),
+        ("ready in rows", cat(&[&t, &d, &z])),
+        (
+            "tag not ascii",
+            cat(&[&t, &d, &complete("SELECT é"), &z, &t, &c, &z]),
+        ),
+        ("tag with nul", cat(&[&t, &msg(b'C', b"SEL\0ECT\0"), &z])),
+        ("tag without nul", cat(&[&t, &msg(b'C', b"SELECT"), &z])),
+        (
+            "long tag",
+            cat(&[&t, &complete(&"X".repeat(40)), &z, &t, &c, &z]),
+        ),
+        ("short length", cat(&[&t, &c, b"Z\0\0\0\x03I"])),
+        (
+            "unexpected",
+            cat(&[&t, &d, &c, &z, &msg(b'1', b""), &msg(b'n', b"")]),
+        ),
+        ("no request", cat(&[&t, &c, &z, &c, &z, &z, &t])),
+    ];
+    for (name, input) in &cases {
+        same_both_ways(name, &simple, input);
+    }
+}
+
+#[test]
+fn extended_and_pipelined_queries_agree() {
+    let t = row_description(&["a"]);
+    let d = data_row(&[Some(b"1")]);
+    let c = complete("SELECT 1");
+    let (p1, b2, nd) = (msg(b'1', b""), msg(b'2', b""), msg(b'n', b""));
+    let z = ready();
+    let one = cat(&[&p1, &b2, &t, &d, &c]);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("pipeline", cat(&[&one, &p1, &one, &z])),
+        (
+            "no data",
+            cat(&[&p1, &b2, &nd, &complete("INSERT 0 1"), &p1, &one, &z]),
+        ),
+        (
+            "bad parse complete",
+            cat(&[&msg(b'1', b"x"), &b2, &t, &d, &c, &p1, &one, &z]),
+        ),
+        ("bind first", cat(&[&b2, &p1, &t, &d, &c, &z])),
+        (
+            "error",
+            cat(&[&p1, &b2, &t, &error("22012", "division by zero"), &one, &z]),
+        ),
+        ("ready early", cat(&[&p1, &b2, &z, &one])),
+        (
+            "parse error",
+            cat(&[&error("42601", "syntax error"), &z, &one]),
+        ),
+        (
+            "bind error",
+            cat(&[&p1, &error("22P02", "invalid input"), &z]),
+        ),
+        (
+            "parameter description",
+            cat(&[&p1, &b2, &msg(b't', b"\0\0"), &t, &d, &c, &z]),
+        ),
+        ("complete early", cat(&[&p1, &c, &one, &z])),
+    ];
+    for (name, input) in &cases {
+        same_both_ways(name, &pipelined, input);
+    }
+    same_both_ways("extended", &extended, &cat(&[&one, &z]));
+    same_both_ways("extended twice", &extended, &cat(&[&one, &z, &one, &z]));
+}
