@@ -31,7 +31,7 @@ impl Client {
     /// Connects with a libpq connection string (keyword/value or URI), filling in what it leaves out
     /// from the `PG*` environment variables, `~/.pgpass` and libpq's defaults.
     pub fn connect(conninfo: &str) -> Result<Client, Error> {
-        let mut reactor = Reactor::new()?;
+        let mut reactor = Reactor::new()?.untracked();
         let id = reactor.connect(conninfo)?;
         Ok(Client { reactor, id })
     }
@@ -39,7 +39,7 @@ impl Client {
     /// Connects with a parsed configuration and an explicit environment (hermetic tests use a
     /// `MapEnvironment`).
     pub fn connect_config(config: &Config, env: &dyn Environment) -> Result<Client, Error> {
-        let mut reactor = Reactor::new()?;
+        let mut reactor = Reactor::new()?.untracked();
         let id = reactor.connect_config(config, env)?;
         Ok(Client { reactor, id })
     }
