@@ -90,17 +90,23 @@ impl Client {
 
     /// Blocks until the next result: `Ok(Some)` a result, `Err` a failed statement (or the lost
     /// connection), `Ok(None)` the end marker once all results are taken.
+    #[inline]
     pub fn get_result(&mut self) -> Result<Option<QueryResult>, Error> {
         // `get_result_until(None)` without its bookkeeping: no deadline to check between turns.
-        let id = self.id;
         loop {
-            match self.reactor.poll_result(id) {
+            match self.reactor.poll_result(self.id) {
                 PollResult::Ready(r) => return r.map(Some),
                 PollResult::Done => return Ok(None),
-                PollResult::Pending if self.reactor.progress_now(id) => {}
-                PollResult::Pending => self.reactor.dispatch(None)?,
+                PollResult::Pending => self.wait_for_input()?,
             }
         }
+    }
+
+    /// Makes progress while [`get_result`](Self::get_result) waits (out of line: the result
+    /// in hand is returned without the wait's frame).
+    #[inline(never)]
+    fn wait_for_input(&mut self) -> Result<(), Error> {
+        self.reactor.progress(self.id, None)
     }
 
     /// Like [`get_result`](Self::get_result) but gives up after `timeout`, returning `Ok(None)` then

@@ -233,7 +233,8 @@ impl PgSocket {
     /// paused by backpressure and the caller has since taken results. Bytes may be queued with no
     /// readiness edge to come; [`update_registration`](Self::update_registration) reads them.
     pub fn read_stalled(&self) -> bool {
-        self.connected && self.conn.wants_read() && !self.interest.is_some_and(|i| i.is_readable())
+        // Registered for readability (the steady state) first: one comparison.
+        !self.interest.is_some_and(|i| i.is_readable()) && self.connected && self.conn.wants_read()
     }
 
     /// Brings the registration with `registry` in line with what the session wants. Where the
