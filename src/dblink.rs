@@ -174,7 +174,7 @@ impl Dblink {
 
     /// The open connection `name`, first waiting for its attempt like
     /// [`connect_finish`](Self::connect_finish) if it is still connecting.
-    #[inline]
+    #[inline(always)]
     fn open_id(&mut self, name: &str) -> Result<ConnId, Error> {
         match self.guess(name) {
             Some(id) => Ok(id),
