@@ -290,6 +290,7 @@ impl Reactor {
     /// Makes progress on connection `id` while the caller waits for it: without waiting where
     /// [`progress_now`](Self::progress_now) can, else by waiting once for readiness on all
     /// connections.
+    #[inline]
     pub fn progress(&mut self, id: ConnId, timeout: Option<Duration>) -> Result<(), Error> {
         if self.progress_now(id) {
             Ok(())
