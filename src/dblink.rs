@@ -174,7 +174,7 @@ impl Dblink {
 
     /// The open connection `name`, first waiting for its attempt like
     /// [`connect_finish`](Self::connect_finish) if it is still connecting.
-    #[inline]
+    #[inline(always)]
     fn open_id(&mut self, name: &str) -> Result<ConnId, Error> {
         match self.guess(name) {
             Some(id) => Ok(id),
@@ -410,6 +410,7 @@ impl Dblink {
     /// assert!(db.get_result("c")?.is_none()); // the end marker
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
+    #[inline]
     pub fn get_result(&mut self, name: &str) -> Result<Option<QueryResult>, Error> {
         let id = self.open_id(name)?;
         let r = self.next_result(id);
@@ -436,14 +437,27 @@ impl Dblink {
             match self.reactor.poll_result(id) {
                 PollResult::Ready(r) => return r.map(Some),
                 PollResult::Done => {
-                    // In pipeline mode an end marker separates commands: more may be queued.
-                    let active = self.conn_mut(id).is_active();
-                    self.set_in_flight(id, active);
+                    self.ended(id);
                     return Ok(None);
                 }
-                PollResult::Pending => self.reactor.progress(id, None)?,
+                PollResult::Pending => self.wait_for_input(id)?,
             }
         }
+    }
+
+    /// The end marker of connection `id` was taken.
+    #[inline(never)]
+    fn ended(&mut self, id: ConnId) {
+        // In pipeline mode an end marker separates commands: more may be queued.
+        let active = self.conn_mut(id).is_active();
+        self.set_in_flight(id, active);
+    }
+
+    /// Makes progress while [`next_result`](Self::next_result) waits (out of line: a result in
+    /// hand is returned without the wait's frame).
+    #[inline(never)]
+    fn wait_for_input(&mut self, id: ConnId) -> Result<(), Error> {
+        self.reactor.progress(id, None)
     }
 
     /// `dblink_cancel_query(name)`: sends a CancelRequest on a new socket to the exact address the
@@ -1002,17 +1016,39 @@ fn exec_on(db: &mut Dblink, id: ConnId, sql: &str) -> Result<String, Error> {
     }
 }
 
-/// `a == b`, without a call to `memcmp` for a short name (most are).
+/// `a == b`, without a call to `memcmp` or a loop for a short name (most are): two loads that
+/// overlap in the middle cover every byte of 4 to 16.
 #[inline]
 fn same_name(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
+    let n = a.len();
+    if n != b.len() {
         return false;
     }
-    if a.len() > 16 {
-        return a == b;
+    match n {
+        0 => true,
+        // Bytes 0, n / 2 and n - 1 are every byte.
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=8 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
+        9..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
+        _ => a == b,
     }
-    a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// The 4 bytes of `s` from `at`.
+#[inline]
+fn word4(s: &[u8], at: usize) -> u32 {
+    s[at..]
+        .first_chunk::<4>()
+        .map_or(0, |w| u32::from_ne_bytes(*w))
+}
+
+/// The 8 bytes of `s` from `at`.
+#[inline]
+fn word8(s: &[u8], at: usize) -> u64 {
+    s[at..]
+        .first_chunk::<8>()
+        .map_or(0, |w| u64::from_ne_bytes(*w))
 }
 
 fn id_index(id: ConnId) -> usize {
@@ -1048,4 +1084,25 @@ pub(crate) fn last_result(
         )
         .with_code(crate::sqlstate::CONNECTION_FAILURE)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_name;
+
+    /// Every length up to past the `memcmp` cut, a difference at every position.
+    #[test]
+    fn same_name_is_string_equality() {
+        for len in 0..=20 {
+            let base: String = (0..len).map(|i| char::from(b'a' + i as u8)).collect();
+            assert!(same_name(&base, &base.clone()), "{base:?}");
+            assert!(!same_name(&base, &format!("{base}x")), "{base:?} longer");
+            for at in 0..len {
+                let mut other = base.clone().into_bytes();
+                other[at] = b'Z';
+                let other = String::from_utf8(other).expect("ascii");
+                assert!(!same_name(&base, &other), "{base:?} vs {other:?}");
+            }
+        }
+    }
 }

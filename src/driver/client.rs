@@ -31,7 +31,7 @@ impl Client {
     /// Connects with a libpq connection string (keyword/value or URI), filling in what it leaves out
     /// from the `PG*` environment variables, `~/.pgpass` and libpq's defaults.
     pub fn connect(conninfo: &str) -> Result<Client, Error> {
-        let mut reactor = Reactor::new()?;
+        let mut reactor = Reactor::new()?.untracked();
         let id = reactor.connect(conninfo)?;
         Ok(Client { reactor, id })
     }
@@ -39,7 +39,7 @@ impl Client {
     /// Connects with a parsed configuration and an explicit environment (hermetic tests use a
     /// `MapEnvironment`).
     pub fn connect_config(config: &Config, env: &dyn Environment) -> Result<Client, Error> {
-        let mut reactor = Reactor::new()?;
+        let mut reactor = Reactor::new()?.untracked();
         let id = reactor.connect_config(config, env)?;
         Ok(Client { reactor, id })
     }
@@ -90,17 +90,23 @@ impl Client {
 
     /// Blocks until the next result: `Ok(Some)` a result, `Err` a failed statement (or the lost
     /// connection), `Ok(None)` the end marker once all results are taken.
+    #[inline]
     pub fn get_result(&mut self) -> Result<Option<QueryResult>, Error> {
         // `get_result_until(None)` without its bookkeeping: no deadline to check between turns.
-        let id = self.id;
         loop {
-            match self.reactor.poll_result(id) {
+            match self.reactor.poll_result(self.id) {
                 PollResult::Ready(r) => return r.map(Some),
                 PollResult::Done => return Ok(None),
-                PollResult::Pending if self.reactor.progress_now(id) => {}
-                PollResult::Pending => self.reactor.dispatch(None)?,
+                PollResult::Pending => self.wait_for_input()?,
             }
         }
+    }
+
+    /// Makes progress while [`get_result`](Self::get_result) waits (out of line: the result
+    /// in hand is returned without the wait's frame).
+    #[inline(never)]
+    fn wait_for_input(&mut self) -> Result<(), Error> {
+        self.reactor.progress(self.id, None)
     }
 
     /// Like [`get_result`](Self::get_result) but gives up after `timeout`, returning `Ok(None)` then

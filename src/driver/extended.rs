@@ -81,7 +81,10 @@ impl Reactor {
             socket.flush();
             let _ = socket.update_registration(registry, mio::Token(id.index()));
             let result = result?;
-            if socket.conn().pending_output().len() > OUTPUT_THRESHOLD {
+            // All sent (the common case) without measuring what is left.
+            if socket.conn().wants_write()
+                && socket.conn().pending_output().len() > OUTPUT_THRESHOLD
+            {
                 self.wait_output(id, OUTPUT_THRESHOLD)?;
             }
             return Ok(result);

@@ -105,6 +105,9 @@ pub struct Reactor {
     is_pending: Vec<bool>,
     /// The budgets given to every connection opened from now on ([`Reactor::set_budgets`]).
     budgets: Option<Budgets>,
+    /// Whether `ready` and `touched` are kept: false for a [`Client`]'s reactor, whose one
+    /// connection nobody asks about.
+    track: bool,
 }
 
 /// The token of a cancel request's socket (never a connection's index).
@@ -134,7 +137,15 @@ impl Reactor {
             pending: Vec::new(),
             is_pending: Vec::new(),
             budgets: None,
+            track: true,
         })
+    }
+
+    /// Stops keeping [`last_ready`](Self::last_ready) and [`take_touched`](Self::take_touched)
+    /// (both stay empty): a [`Client`]'s reactor, whose caller never asks.
+    pub(crate) fn untracked(mut self) -> Reactor {
+        self.track = false;
+        self
     }
 
     /// The connection `id`, if it exists.
@@ -263,7 +274,7 @@ impl Reactor {
     /// again, and registers it for readability ([`PgSocket::update_registration`]).
     #[cold]
     fn resume(&mut self, id: ConnId) {
-        if matches!(self.update(id), Ok(n) if n > 0) {
+        if matches!(self.update(id), Ok(n) if n > 0) && self.track {
             mark_touched(&mut self.touched, &mut self.is_touched, id.0);
         }
         self.note_pending(id);
@@ -279,6 +290,7 @@ impl Reactor {
     /// Makes progress on connection `id` while the caller waits for it: without waiting where
     /// [`progress_now`](Self::progress_now) can, else by waiting once for readiness on all
     /// connections.
+    #[inline]
     pub fn progress(&mut self, id: ConnId, timeout: Option<Duration>) -> Result<(), Error> {
         if self.progress_now(id) {
             Ok(())
@@ -327,7 +339,9 @@ impl Reactor {
         let n = with_scratch(|scratch| socket.read_available(scratch, false));
         // Reading may have produced output (authentication replies, CopyFail).
         socket.flush();
-        mark_touched(&mut self.touched, &mut self.is_touched, id.0);
+        if self.track {
+            mark_touched(&mut self.touched, &mut self.is_touched, id.0);
+        }
         let _ = socket.update_registration(self.poll.registry(), Token(id.0));
         if socket.pending_read() {
             mark_touched(&mut self.pending, &mut self.is_pending, id.0);
@@ -352,7 +366,25 @@ impl Reactor {
     /// readiness edge (it may have none to come): the next turn polls without waiting, and after
     /// the events reads it again. So a caller's deadline is checked between turns however fast one
     /// server sends, and every other connection is served on each turn.
+    #[inline]
     pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
+        if !self.pending.is_empty() || self.attempts.any_running() {
+            return self.dispatch_full(timeout);
+        }
+        // The common turn: nothing left over from the last one, no connection attempt running.
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(stream::io_error(e)),
+        }
+        self.handle_events();
+        Ok(())
+    }
+
+    /// [`dispatch`](Self::dispatch) with connections left with input at the last turn, or
+    /// connection attempts running.
+    #[inline(never)]
+    fn dispatch_full(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
         let attempts = self.attempts.any_running();
         let pending = std::mem::take(&mut self.pending);
         for id in &pending {
@@ -376,22 +408,9 @@ impl Reactor {
                 return Err(stream::io_error(e));
             }
         }
-        let registry = self.poll.registry();
-        self.ready.clear();
-        for event in self.events.iter() {
-            let index = event.token().0;
-            if let Some(Some(socket)) = self.sockets.get_mut(index) {
-                let closed = event.is_read_closed() || event.is_error();
-                with_scratch(|scratch| socket.on_event(scratch, closed));
-                let _ = socket.update_registration(registry, event.token());
-                self.ready.push(ConnId(index));
-                mark_touched(&mut self.touched, &mut self.is_touched, index);
-                if socket.pending_read() {
-                    mark_touched(&mut self.pending, &mut self.is_pending, index);
-                }
-            }
-        }
+        self.handle_events();
         // The connections left with input at the last turn and no event at this one.
+        let registry = self.poll.registry();
         for id in pending {
             // Read at this turn's event already (and still pending: queued again), or gone.
             if self.is_pending.get(id.0).copied().unwrap_or(false) {
@@ -406,7 +425,9 @@ impl Reactor {
             // No edge can be counted on: read to `WouldBlock` (or the budget).
             with_scratch(|scratch| socket.on_event(scratch, true));
             let _ = socket.update_registration(registry, Token(id.0));
-            mark_touched(&mut self.touched, &mut self.is_touched, id.0);
+            if self.track {
+                mark_touched(&mut self.touched, &mut self.is_touched, id.0);
+            }
             if socket.pending_read() {
                 mark_touched(&mut self.pending, &mut self.is_pending, id.0);
             }
@@ -415,6 +436,29 @@ impl Reactor {
             self.advance_connects();
         }
         Ok(())
+    }
+
+    /// Handles the events of the last poll: each connection reads (and writes) what it can.
+    #[inline]
+    fn handle_events(&mut self) {
+        let registry = self.poll.registry();
+        self.ready.clear();
+        for event in self.events.iter() {
+            let index = event.token().0;
+            let Some(Some(socket)) = self.sockets.get_mut(index) else {
+                continue;
+            };
+            let closed = event.is_read_closed() || event.is_error();
+            with_scratch(|scratch| socket.on_event(scratch, closed));
+            let _ = socket.update_registration(registry, event.token());
+            if self.track {
+                self.ready.push(ConnId(index));
+                mark_touched(&mut self.touched, &mut self.is_touched, index);
+            }
+            if socket.pending_read() {
+                mark_touched(&mut self.pending, &mut self.is_pending, index);
+            }
+        }
     }
 
     /// Puts back connections taken from `pending` by a turn that read nothing.

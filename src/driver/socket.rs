@@ -233,7 +233,8 @@ impl PgSocket {
     /// paused by backpressure and the caller has since taken results. Bytes may be queued with no
     /// readiness edge to come; [`update_registration`](Self::update_registration) reads them.
     pub fn read_stalled(&self) -> bool {
-        self.connected && self.conn.wants_read() && !self.interest.is_some_and(|i| i.is_readable())
+        // Registered for readability (the steady state) first: one comparison.
+        !self.interest.is_some_and(|i| i.is_readable()) && self.connected && self.conn.wants_read()
     }
 
     /// Brings the registration with `registry` in line with what the session wants. Where the
@@ -293,24 +294,36 @@ impl PgSocket {
     /// reads available input. I/O failures end the session (the connection reports them); a failed
     /// TCP/unix connect is kept for [`take_connect_error`](Self::take_connect_error), so the caller can
     /// try the next address.
+    #[inline]
     pub fn on_event(&mut self, scratch: &mut [u8], read_closed: bool) {
-        if self.connect_error.is_some() {
+        // A failed connect leaves `connected` false.
+        if !self.connected && !self.complete_connect() {
             return;
-        }
-        if !self.connected {
-            match self.stream.check_connected() {
-                Ok(true) => self.connected = true,
-                Ok(false) => return,
-                Err(e) => {
-                    self.connect_error = Some(e);
-                    return;
-                }
-            }
         }
         self.flush();
         self.read_available(scratch, read_closed);
         // Reading may have produced output (authentication replies, CopyFail).
         self.flush();
+    }
+
+    /// An event before the connect has completed: whether it has now (a failure is kept for
+    /// [`take_connect_error`](Self::take_connect_error)).
+    #[cold]
+    fn complete_connect(&mut self) -> bool {
+        if self.connect_error.is_some() {
+            return false;
+        }
+        match self.stream.check_connected() {
+            Ok(true) => {
+                self.connected = true;
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                self.connect_error = Some(e);
+                false
+            }
+        }
     }
 
     /// The error of a failed TCP/unix connect, once.
