@@ -94,11 +94,6 @@ struct RowsData {
     /// The receive buffers the rows live in, each with the index of the first row it holds (rows are
     /// appended in order, so a row lives in the last chunk whose first row is not after it).
     chunks: Chunks,
-    /// With more than one chunk: for every block of [`BLOCK_ROWS`] rows, the index of the chunk
-    /// holding the block's first row, with [`SPANS`] set when a later chunk starts inside the
-    /// block, so that finding a row's chunk is a shift, a load and a test (empty, and never
-    /// allocated, for a row set in one chunk).
-    blocks: Vec<u32>,
     /// Number of rows.
     nrows: u32,
     /// Rows at the end whose chunk is still the receive buffer of the current input pass.
@@ -109,10 +104,14 @@ struct RowsData {
     fields: Fields,
     /// The bytes of all values (NULLs count none).
     value_bytes: u64,
+    /// The command tag, or [`Tag::Partial`] for a chunk of a row set delivered in chunked-rows
+    /// mode (more rows follow).
     tag: Tag,
-    /// A chunk of a row set delivered in chunked-rows mode, more rows follow.
-    partial: bool,
 }
+
+// Small enough for the allocator's fast bins (at most 120 bytes with glibc): a pipeline keeps a
+// thousand results alive at once, beyond the per-thread cache.
+const _: () = assert!(std::mem::size_of::<RowsData>() <= 120);
 
 /// Rows a new row set has room for before its first growth, up to [`FIRST_FIELDS_MAX`] fields.
 const FIRST_ROWS: usize = 4;
@@ -124,36 +123,34 @@ const BLOCK_ROWS: usize = 1 << BLOCK_SHIFT;
 /// The flag of [`RowsData::blocks`] for a block with a chunk boundary inside it.
 const SPANS: u32 = 1 << 31;
 
-impl RowsData {
-    /// Extends `blocks` to every block whose first row has a chunk (4 bytes per 64 rows).
-    fn index_blocks(&mut self) {
-        let n = self.chunks.len();
-        while self.blocks.len() * BLOCK_ROWS < self.nrows as usize {
+impl MoreChunks {
+    /// Extends `blocks` to every block of the `nrows` rows whose first row has a chunk (4 bytes
+    /// per 64 rows).
+    fn index_blocks(&mut self, nrows: u32) {
+        let n = self.all.len();
+        while self.blocks.len() * BLOCK_ROWS < nrows as usize {
             let first_row = self.blocks.len() * BLOCK_ROWS;
             let mut i = self.blocks.last().map_or(0, |&i| (i & !SPANS) as usize);
             while i + 1 < n
                 && self
-                    .chunks
+                    .all
                     .get(i + 1)
                     .is_some_and(|c| c.1 as usize <= first_row)
             {
                 i += 1;
             }
             self.blocks.push(i as u32);
-            let text = match self.chunks.get(i) {
+            let text = match self.all.get(i) {
                 Some((Chunk::Text(text), _)) => Some(text.clone()),
                 _ => None,
             };
-            self.chunks.texts.push(text);
+            self.texts.push(text);
         }
         // The newest chunk starting inside a block: that block spans two chunks (`attach` marks it
         // in `blocks` too), so it has no text of its own.
-        if let Some(&(_, first_row)) = self.chunks.all.last()
+        if let Some(&(_, first_row)) = self.all.last()
             && !(first_row as usize).is_multiple_of(BLOCK_ROWS)
-            && let Some(text) = self
-                .chunks
-                .texts
-                .get_mut((first_row >> BLOCK_SHIFT) as usize)
+            && let Some(text) = self.texts.get_mut((first_row >> BLOCK_SHIFT) as usize)
         {
             *text = None;
         }
@@ -164,7 +161,6 @@ impl PartialEq for Rows {
     fn eq(&self, other: &Rows) -> bool {
         self.d.columns == other.d.columns
             && self.d.nrows == other.d.nrows
-            && self.d.partial == other.d.partial
             && self.d.tag == other.d.tag
             && self
                 .iter()
@@ -179,7 +175,7 @@ impl Rows {
     fn new(columns: Arc<[Column]>) -> Rows {
         // Room for the first rows at once: most results are small, and growing a vector from
         // nothing costs more than allocating it.
-        let fields = Fields::with_capacity((columns.len() * FIRST_ROWS).min(FIRST_FIELDS_MAX));
+        let fields = Fields::for_columns(columns.len(), FIRST_ROWS, FIRST_FIELDS_MAX);
         // Allocated first and then written: the data is built in place instead of on the stack
         // and copied.
         Rows {
@@ -187,14 +183,12 @@ impl Rows {
                 Box::new_uninit(),
                 RowsData {
                     columns,
-                    chunks: Chunks::default(),
-                    blocks: Vec::new(),
+                    chunks: Chunks::NONE,
                     nrows: 0,
                     pending: 0,
                     fields,
                     value_bytes: 0,
                     tag: Tag::default(),
-                    partial: false,
                 },
             ),
         }
@@ -207,10 +201,10 @@ impl Rows {
             let first_row = d.nrows - d.pending;
             d.chunks.push(chunk.clone(), first_row);
             d.pending = 0;
-            if !d.chunks.all.is_empty() {
-                d.index_blocks();
+            if let Some(more) = d.chunks.more.as_deref_mut() {
+                more.index_blocks(d.nrows);
                 if !(first_row as usize).is_multiple_of(BLOCK_ROWS)
-                    && let Some(block) = d.blocks.get_mut((first_row >> BLOCK_SHIFT) as usize)
+                    && let Some(block) = more.blocks.get_mut((first_row >> BLOCK_SHIFT) as usize)
                 {
                     *block |= SPANS;
                 }
@@ -220,15 +214,21 @@ impl Rows {
 
     /// The approximate bytes this row set holds: its values and their offsets.
     fn data_bytes(&self) -> usize {
+        let (blocks, texts) = self
+            .d
+            .chunks
+            .more
+            .as_ref()
+            .map_or((0, 0), |m| (m.blocks.len(), m.texts.len()));
         usize::try_from(self.d.value_bytes).unwrap_or(usize::MAX)
-            + (self.d.fields.as_slice().len() + self.d.blocks.len()) * std::mem::size_of::<u32>()
-            + self.d.chunks.texts.len() * std::mem::size_of::<Option<Arc<String>>>()
+            + (self.d.fields.as_slice().len() + blocks) * std::mem::size_of::<u32>()
+            + texts * std::mem::size_of::<Option<Arc<String>>>()
     }
 
     /// Whether more rows of the same row set follow in the next result (chunked-rows mode); the last
     /// chunk is not partial and carries the command tag.
     pub fn is_partial(&self) -> bool {
-        self.d.partial
+        matches!(self.d.tag, Tag::Partial)
     }
 
     /// The columns.
@@ -274,36 +274,16 @@ impl Rows {
     /// its [`BLOCK_ROWS`] rows) searches the few chunks it spans.
     #[inline(never)]
     fn chunk_in_blocks(&self, row: usize) -> View<'_> {
-        let d = &*self.d;
-        let all = &d.chunks.all;
-        if all.is_empty() {
-            return d
-                .chunks
-                .first
-                .as_ref()
-                .map_or(View::EMPTY, |(only, _)| only.view());
-        }
-        let entry = d.blocks.get(row >> BLOCK_SHIFT).copied().unwrap_or(0);
+        let chunks = &self.d.chunks;
+        let Some(more) = chunks.more.as_deref() else {
+            return chunks.first.view();
+        };
+        let entry = more.blocks.get(row >> BLOCK_SHIFT).copied().unwrap_or(0);
         let i = match entry & SPANS {
             0 => entry as usize,
-            _ => self.spanning_chunk(row, (entry & !SPANS) as usize),
+            _ => more.spanning_chunk(row, (entry & !SPANS) as usize),
         };
-        all.get(i).map_or(View::EMPTY, |(c, _)| c.view())
-    }
-
-    /// The chunk of `row` in a block spanning chunks, the first of which is `first`.
-    #[cold]
-    fn spanning_chunk(&self, row: usize, first: usize) -> usize {
-        let d = &*self.d;
-        let last = d
-            .blocks
-            .get((row >> BLOCK_SHIFT) + 1)
-            .map_or(d.chunks.all.len() - 1, |&i| (i & !SPANS) as usize);
-        // The last chunk whose first row is not after `row`.
-        first
-            + d.chunks.all.get(first + 1..=last).map_or(0, |c| {
-                c.partition_point(|&(_, start)| start as usize <= row)
-            })
+        more.all.get(i).map_or(View::EMPTY, |(c, _)| c.view())
     }
 
     /// The text value at `row`, `col`; `None` for SQL NULL (or an index out of range). Values are
@@ -332,12 +312,16 @@ impl Rows {
     #[inline(always)]
     fn text_of(&self, row: usize) -> Option<&str> {
         let chunks = &self.d.chunks;
-        match chunks.texts.get(row >> BLOCK_SHIFT) {
-            Some(text) => text.as_deref().map(String::as_str),
+        match &chunks.more {
             None => match &chunks.first {
-                Some((Chunk::Text(text), _)) if chunks.all.is_empty() => Some(text),
-                _ => None,
+                Chunk::Text(text) => Some(text),
+                Chunk::Raw(_) => None,
             },
+            Some(more) => more
+                .texts
+                .get(row >> BLOCK_SHIFT)
+                .and_then(|text| text.as_deref())
+                .map(String::as_str),
         }
     }
 
@@ -452,44 +436,81 @@ impl<'a> IntoIterator for &'a Rows {
     }
 }
 
-/// The receive buffers a row set spans, each with the index of its first row; the first is kept
-/// inline, since most row sets fit in one (no allocation for them).
-#[derive(Clone, Default, PartialEq, Eq)]
+/// The receive buffers a row set spans, each with the index of its first row; the first (whose
+/// first row is row 0) is kept inline, since most row sets fit in one, and the rest behind one
+/// pointer (no allocation, and a small [`RowsData`], for a row set in one chunk).
+#[derive(Clone)]
 struct Chunks {
-    first: Option<(Chunk, u32)>,
-    /// Empty while there is at most one chunk, else every chunk (the first again too).
+    /// Empty ([`Chunks::NONE`]) until the first rows are attached: an `Option` would take 8 bytes
+    /// more.
+    first: Chunk,
+    /// With more than one chunk, every chunk and the block tables.
+    more: Option<Box<MoreChunks>>,
+}
+
+/// The chunks of a row set in more than one.
+#[derive(Clone)]
+struct MoreChunks {
+    /// Every chunk (the first again too), with its first row.
     all: Vec<(Chunk, u32)>,
-    /// With several chunks: for every block of [`RowsData::blocks`], the text of its chunk when
-    /// the block lies whole in one chunk checked as text ([`Chunk::Text`]), else `None`: what
-    /// [`Rows::get`] reads a row's buffer from (8 bytes per [`BLOCK_ROWS`] rows).
+    /// For every block of [`BLOCK_ROWS`] rows, the index of the chunk holding the block's first
+    /// row, with [`SPANS`] set when a later chunk starts inside the block, so that finding a row's
+    /// chunk is a shift, a load and a test.
+    blocks: Vec<u32>,
+    /// For every block, the text of its chunk when the block lies whole in one chunk checked as
+    /// text ([`Chunk::Text`]), else `None`: what [`Rows::get`] reads a row's buffer from (8 bytes
+    /// per [`BLOCK_ROWS`] rows).
     texts: Vec<Option<Arc<String>>>,
 }
 
+impl MoreChunks {
+    /// The chunk of `row` in a block spanning chunks, the first of which is `first`.
+    #[cold]
+    fn spanning_chunk(&self, row: usize, first: usize) -> usize {
+        let last = self
+            .blocks
+            .get((row >> BLOCK_SHIFT) + 1)
+            .map_or(self.all.len() - 1, |&i| (i & !SPANS) as usize);
+        // The last chunk whose first row is not after `row`.
+        first
+            + self.all.get(first + 1..=last).map_or(0, |c| {
+                c.partition_point(|&(_, start)| start as usize <= row)
+            })
+    }
+}
+
 impl Chunks {
-    fn len(&self) -> usize {
-        match self.all.len() {
-            0 => usize::from(self.first.is_some()),
-            n => n,
+    const NONE: Chunks = Chunks {
+        first: Chunk::Raw(bytes::Bytes::new()),
+        more: None,
+    };
+
+    /// Chunk `i` and its first row.
+    fn get(&self, i: usize) -> Option<(&Chunk, u32)> {
+        match &self.more {
+            None if i == 0 => Some((&self.first, 0)),
+            None => None,
+            Some(more) => more.all.get(i).map(|(c, first_row)| (c, *first_row)),
         }
     }
 
-    fn get(&self, i: usize) -> Option<&(Chunk, u32)> {
-        match self.all.is_empty() {
-            true if i == 0 => self.first.as_ref(),
-            true => None,
-            false => self.all.get(i),
-        }
-    }
-
+    /// Adds the chunk whose first row is `first_row`: the first chunk starts at row 0, every later
+    /// one after it (a chunk holds at least one row).
     fn push(&mut self, chunk: Chunk, first_row: u32) {
-        match &self.first {
-            None => self.first = Some((chunk, first_row)),
-            Some(first) => {
-                if self.all.is_empty() {
-                    self.all.push(first.clone());
-                }
-                self.all.push((chunk, first_row));
-            }
+        let first = &self.first;
+        match first_row {
+            0 => self.first = chunk,
+            _ => self
+                .more
+                .get_or_insert_with(|| {
+                    Box::new(MoreChunks {
+                        all: vec![(first.clone(), 0)],
+                        blocks: Vec::new(),
+                        texts: Vec::new(),
+                    })
+                })
+                .all
+                .push((chunk, first_row)),
         }
     }
 }
@@ -498,10 +519,14 @@ impl Chunks {
 #[derive(Clone, PartialEq, Eq)]
 enum Tag {
     Inline(u8, [u8; TAG_INLINE]),
-    Heap(Box<str>),
+    /// Behind a thin pointer, which keeps the tag at 16 bytes.
+    Heap(Box<Box<str>>),
+    /// No tag: a partial row set of chunked-rows mode (kept here rather than in a flag of its own,
+    /// which would make [`RowsData`] too large for the allocator's fast bins).
+    Partial,
 }
 
-const TAG_INLINE: usize = 22;
+const TAG_INLINE: usize = 14;
 
 impl Default for Tag {
     fn default() -> Tag {
@@ -517,7 +542,7 @@ impl Tag {
                 bytes[..n].copy_from_slice(text.as_bytes());
                 Tag::Inline(n as u8, bytes)
             }
-            _ => Tag::Heap(text.into()),
+            _ => Tag::Heap(Box::new(text.into())),
         }
     }
 
@@ -551,7 +576,7 @@ impl Tag {
     fn from_ascii(bytes: &[u8]) -> Tag {
         let n = bytes.len();
         if n > TAG_INLINE {
-            return Tag::Heap(String::from_utf8_lossy(bytes).into());
+            return Tag::Heap(Box::new(String::from_utf8_lossy(bytes).into()));
         }
         let mut inline = [0; TAG_INLINE];
         inline[..n].copy_from_slice(bytes);
@@ -563,6 +588,7 @@ impl Tag {
             // Copied from a `&str` or ASCII whole, so always valid.
             Tag::Inline(n, bytes) => std::str::from_utf8(&bytes[..*n as usize]).unwrap_or(""),
             Tag::Heap(text) => text,
+            Tag::Partial => "",
         }
     }
 }

@@ -110,7 +110,7 @@ impl RowsBuilder {
     pub(in crate::conn) fn take_batch(&mut self) -> Rows {
         let columns = self.rows.d.columns.clone();
         let mut batch = std::mem::replace(&mut self.rows, Rows::new(columns));
-        batch.d.partial = true;
+        batch.d.tag = Tag::Partial;
         batch
     }
 

@@ -3,8 +3,9 @@
 
 use crate::protocol::backend::Offsets;
 
-/// Offsets kept inline: a row of up to this many columns, or a few rows of one or two.
-pub(super) const INLINE_FIELDS: usize = 8;
+/// Offsets kept inline: a row of up to this many columns, or a few rows of one (as many as fit
+/// beside a `Vec` in the same 32 bytes).
+pub(super) const INLINE_FIELDS: usize = 6;
 
 /// The offsets of a row set's fields, row-major (see `RowsData::fields`).
 #[derive(Clone, Debug)]
@@ -15,14 +16,6 @@ pub(super) enum Fields {
 }
 
 impl Fields {
-    /// Room for `n` offsets: inline when they fit.
-    pub(super) fn with_capacity(n: usize) -> Fields {
-        match n {
-            0..=INLINE_FIELDS => Fields::Inline(0, [0; INLINE_FIELDS]),
-            _ => Fields::Heap(Vec::with_capacity(n)),
-        }
-    }
-
     #[inline(always)]
     pub(super) fn as_slice(&self) -> &[u32] {
         match self {
@@ -40,6 +33,15 @@ impl Fields {
         Offsets::reserve(self, offsets.len());
         for offset in offsets {
             Offsets::push(self, offset);
+        }
+    }
+
+    /// Room for the first `rows` rows of `ncols` columns (at most `max` offsets): inline when one
+    /// row fits, else on the heap.
+    pub(super) fn for_columns(ncols: usize, rows: usize, max: usize) -> Fields {
+        match ncols {
+            0..=INLINE_FIELDS => Fields::Inline(0, [0; INLINE_FIELDS]),
+            _ => Fields::Heap(Vec::with_capacity((ncols * rows).min(max))),
         }
     }
 
@@ -111,7 +113,7 @@ mod tests {
 
     #[test]
     fn offsets_move_to_the_heap_past_the_inline_room_and_keep_their_order() {
-        let mut fields = Fields::with_capacity(2);
+        let mut fields = Fields::for_columns(1, 2, 256);
         assert!(matches!(fields, Fields::Inline(..)));
         for i in 0..INLINE_FIELDS as u32 {
             fields.push(i);
@@ -128,13 +130,13 @@ mod tests {
         let expected: Vec<u32> = (0..INLINE_FIELDS as u32 - 1).chain(100..103).collect();
         assert_eq!(fields.as_slice(), expected.as_slice());
         assert_eq!(fields.get(INLINE_FIELDS - 1), Some(&100));
-        let mut pushed = Fields::with_capacity(1);
+        let mut pushed = Fields::for_columns(1, 1, 256);
         for i in 0..20 {
             pushed.push(i);
         }
         assert_eq!(pushed.as_slice(), (0..20).collect::<Vec<u32>>().as_slice());
         assert!(matches!(
-            Fields::with_capacity(INLINE_FIELDS + 1),
+            Fields::for_columns(INLINE_FIELDS + 1, 1, 256),
             Fields::Heap(_)
         ));
     }

@@ -26,7 +26,7 @@ impl<'a> RowIter<'a> {
         self.chunk = from;
         while chunks
             .get(self.chunk + 1)
-            .is_some_and(|c| c.1 as usize <= self.index)
+            .is_some_and(|(_, first_row)| first_row as usize <= self.index)
         {
             self.chunk += 1;
         }
@@ -35,7 +35,7 @@ impl<'a> RowIter<'a> {
             .map_or(View::EMPTY, |(c, _)| c.view());
         self.chunk_end = chunks
             .get(self.chunk + 1)
-            .map_or(usize::MAX, |c| c.1 as usize);
+            .map_or(usize::MAX, |(_, first_row)| first_row as usize);
     }
 }
 

@@ -149,13 +149,14 @@ fn a_block_has_its_text_only_when_it_lies_whole_in_one_text_chunk() {
     let rows = chunked_rows_as(&[64, 64, 10, 54, 100, 28], |i| i != 4);
     // Blocks: [0, 64) chunk 0; [64, 128) chunk 1; [128, 192) chunks 2 and 3; [192, 256) chunk 4
     // (raw); [256, 320) chunks 4 and 5.
-    let has_text: Vec<bool> = rows.d.chunks.texts.iter().map(Option::is_some).collect();
+    let more = rows.d.chunks.more.as_deref().expect("several chunks");
+    let has_text: Vec<bool> = more.texts.iter().map(Option::is_some).collect();
     assert_eq!(has_text, [true, true, false, false, false]);
     assert_reads_back(&rows, "mixed");
     // A row set in one chunk needs no block table: the chunk is read directly.
     for text in [true, false] {
         let one = chunked_rows_as(&[300], |_| text);
-        assert!(one.d.chunks.texts.is_empty() && one.d.blocks.is_empty());
+        assert!(one.d.chunks.more.is_none());
         assert_reads_back(&one, &format!("one chunk, text {text}"));
     }
 }
@@ -228,7 +229,7 @@ fn equality_compares_values_not_chunks() {
     }
     assert_ne!(chunked_rows(&[8]), one_chunk);
     let mut partial = chunked_rows(&[9]);
-    partial.d.partial = true;
+    partial.d.tag = Tag::Partial;
     assert_ne!(partial, one_chunk);
     let mut tagged = chunked_rows(&[9]);
     tagged.d.tag = Tag::new("SELECT 9");
