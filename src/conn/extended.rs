@@ -106,15 +106,7 @@ impl Connection {
     ) -> Result<(), Error> {
         self.check_can_send()?;
         let mark = self.send.len();
-        let encoded = (|| {
-            if let Some(sql) = sql {
-                frontend::parse(statement, sql, &[], &mut self.send)?;
-            }
-            frontend::bind_text_params(statement, params, &mut self.send)?;
-            frontend::describe(b'P', "", &mut self.send)?;
-            frontend::execute("", 0, &mut self.send)
-        })();
-        if let Err(e) = encoded {
+        if let Err(e) = frontend::query_params(sql, statement, params, &mut self.send) {
             self.send.truncate(mark);
             return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
         }

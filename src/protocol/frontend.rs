@@ -280,6 +280,80 @@ fn bind_text<T: AsRef<[u8]>>(
     Ok(())
 }
 
+/// What `send_query_params` and `send_query_prepared` send: Parse of `sql` into `statement` (when
+/// `sql` is given), Bind of the unnamed portal with `params` as text, Describe and Execute of the
+/// unnamed portal. The same bytes and the same first error as [`parse`], [`bind_text_params`],
+/// [`describe`] and [`execute`] one after the other, with one reservation for all four and the
+/// constant tail (Bind's result-format count, Describe, Execute) copied at once. On error `buf`
+/// may hold part of the messages: the caller truncates it.
+pub(crate) fn query_params(
+    sql: Option<&str>,
+    statement: &str,
+    params: &[Option<&str>],
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let mut parse_head = None;
+    if let Some(sql) = sql {
+        if statement.is_empty() {
+            let query = sql.as_bytes();
+            if has_nul(query) {
+                return Err(EncodeError::InteriorNul { what: "query" });
+            }
+            parse_head = Some((query, message_len(query.len(), 8)?));
+        } else {
+            parse(statement, sql, &[], buf)?;
+        }
+    }
+    let n_params = count_i16(params.len(), "parameters")?;
+    let name = statement.as_bytes();
+    if name.contains(&0) {
+        return Err(EncodeError::InteriorNul {
+            what: "statement name",
+        });
+    }
+    let mut var = name.len();
+    for p in params {
+        let value = p.map_or(0, str::len);
+        len_i32(value, "parameter value")?;
+        var = var.saturating_add(4 + value);
+    }
+    let [b0, b1, b2, b3] = message_len(var, 12)?;
+    let parse_bytes = parse_head.map_or(0, |(query, _)| query.len() + 9);
+    buf.reserve(parse_bytes + var + 11 + DESCRIBE_EXECUTE.len());
+    if let Some((query, [l0, l1, l2, l3])) = parse_head {
+        buf.extend_from_slice(&[b'P', l0, l1, l2, l3, 0]);
+        buf.extend_from_slice(query);
+        buf.extend_from_slice(&[0, 0, 0]);
+    }
+    let [n0, n1] = n_params.to_be_bytes();
+    if name.is_empty() {
+        buf.extend_from_slice(&[b'B', b0, b1, b2, b3, 0, 0, 0, 0, n0, n1]);
+    } else {
+        buf.extend_from_slice(&[b'B', b0, b1, b2, b3, 0]);
+        buf.extend_from_slice(name);
+        buf.extend_from_slice(&[0, 0, 0, n0, n1]);
+    }
+    for p in params {
+        match p {
+            // "As a special case, -1 indicates a NULL parameter value. No value bytes follow."
+            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(v) => {
+                // Checked above: fits an Int32.
+                buf.extend_from_slice(&(v.len() as u32).to_be_bytes());
+                buf.extend_from_slice(v.as_bytes());
+            }
+        }
+    }
+    buf.extend_from_slice(&DESCRIBE_EXECUTE);
+    Ok(())
+}
+
+/// The end of [`query_params`]: Bind's result-format count (none: all text), Describe of the
+/// unnamed portal, Execute of it without a row limit.
+const DESCRIBE_EXECUTE: [u8; 19] = [
+    0, 0, b'D', 0, 0, 0, 6, b'P', 0, b'E', 0, 0, 0, 9, 0, 0, 0, 0, 0,
+];
+
 /// Describe: `D`, `S` (prepared statement) or `P` (portal), and the name.
 pub fn describe(kind: u8, name: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     check_kind(kind)?;

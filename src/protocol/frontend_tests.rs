@@ -397,3 +397,46 @@ fn bind_text_params_matches_bind() {
         }
     );
 }
+
+/// The four messages one by one, as `send_extended` wrote them before [`query_params`].
+fn query_params_general(
+    sql: Option<&str>,
+    statement: &str,
+    params: &[Option<&str>],
+    buf: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    if let Some(sql) = sql {
+        parse(statement, sql, &[], buf)?;
+    }
+    bind_text_params(statement, params, buf)?;
+    describe(b'P', "", buf)?;
+    execute("", 0, buf)
+}
+
+#[test]
+fn query_params_matches_the_messages_one_by_one() {
+    let text: [Option<&str>; 3] = [Some("42"), None, Some("é")];
+    let many = vec![None; 32_768];
+    type Case<'a> = (Option<&'a str>, &'a str, &'a [Option<&'a str>]);
+    let cases: [Case; 9] = [
+        (Some("SELECT $1"), "", &text[..1]),
+        (Some("SELECT 1"), "", &[]),
+        (Some("SELECT $1, $2, $3"), "", &text),
+        (Some("SELECT $1"), "stmt", &text),
+        (None, "stmt", &text),
+        (None, "", &[]),
+        (Some("SELECT \0"), "", &text),
+        (Some("SELECT 1"), "", &many),
+        (None, "s\0", &text),
+    ];
+    for (sql, statement, params) in cases {
+        let mut one = b"prior".to_vec();
+        let mut general = one.clone();
+        let r1 = query_params(sql, statement, params, &mut one);
+        let r2 = query_params_general(sql, statement, params, &mut general);
+        assert_eq!(r1, r2, "{sql:?} {statement:?}");
+        if r1.is_ok() {
+            assert_eq!(one, general, "{sql:?} {statement:?}");
+        }
+    }
+}
