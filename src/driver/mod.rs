@@ -77,6 +77,7 @@ thread_local! {
 }
 
 /// Runs `f` with this thread's read buffer.
+#[inline(always)]
 pub(crate) fn with_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     SCRATCH.with(|s| f(&mut s.borrow_mut()))
 }
@@ -290,7 +291,7 @@ impl Reactor {
     /// Makes progress on connection `id` while the caller waits for it: without waiting where
     /// [`progress_now`](Self::progress_now) can, else by waiting once for readiness on all
     /// connections.
-    #[inline]
+    #[inline(always)]
     pub fn progress(&mut self, id: ConnId, timeout: Option<Duration>) -> Result<(), Error> {
         if self.progress_now(id) {
             Ok(())
@@ -336,13 +337,11 @@ impl Reactor {
         };
         // Outside an event: an unconsumed edge (if any) stays queued in the poll, so a short read
         // cannot lose an end of stream here.
-        let n = with_scratch(|scratch| socket.read_available(scratch, false));
-        // Reading may have produced output (authentication replies, CopyFail).
-        socket.flush();
+        let registry = self.poll.registry();
+        let n = with_scratch(|scratch| socket.read_registered(scratch, registry, Token(id.0)));
         if self.track {
             mark_touched(&mut self.touched, &mut self.is_touched, id.0);
         }
-        let _ = socket.update_registration(self.poll.registry(), Token(id.0));
         if socket.pending_read() {
             mark_touched(&mut self.pending, &mut self.is_pending, id.0);
         }
@@ -366,7 +365,7 @@ impl Reactor {
     /// readiness edge (it may have none to come): the next turn polls without waiting, and after
     /// the events reads it again. So a caller's deadline is checked between turns however fast one
     /// server sends, and every other connection is served on each turn.
-    #[inline]
+    #[inline(always)]
     pub fn dispatch(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
         if !self.pending.is_empty() || self.attempts.any_running() {
             return self.dispatch_full(timeout);
@@ -439,7 +438,7 @@ impl Reactor {
     }
 
     /// Handles the events of the last poll: each connection reads (and writes) what it can.
-    #[inline]
+    #[inline(always)]
     fn handle_events(&mut self) {
         let registry = self.poll.registry();
         self.ready.clear();
@@ -449,8 +448,9 @@ impl Reactor {
                 continue;
             };
             let closed = event.is_read_closed() || event.is_error();
-            with_scratch(|scratch| socket.on_event(scratch, closed));
-            let _ = socket.update_registration(registry, event.token());
+            with_scratch(|scratch| {
+                socket.on_event_registered(scratch, closed, registry, event.token())
+            });
             if self.track {
                 self.ready.push(ConnId(index));
                 mark_touched(&mut self.touched, &mut self.is_touched, index);

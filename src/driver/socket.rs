@@ -1,7 +1,7 @@
 //! One connection's socket: a [`Connection`] over a non-blocking mio stream, through a
 //! [`Transport`]. See [`PgSocket`].
 
-use std::io;
+use std::io::{self, Read, Write};
 
 use mio::event::Source;
 use mio::{Interest, Registry, Token};
@@ -348,6 +348,64 @@ impl PgSocket {
 
     #[inline(never)]
     fn flush_out(&mut self) {
+        let sent = if self.is_plain() {
+            self.write_plain()
+        } else {
+            self.write_transport()
+        };
+        if sent {
+            if self.hint_skip == 0 {
+                self.read_hint = true;
+            } else {
+                self.hint_skip -= 1;
+            }
+        }
+    }
+
+    /// The steady state of an unencrypted connection: the startup is over and the session's bytes
+    /// go to the stream as they are.
+    #[inline]
+    fn is_plain(&self) -> bool {
+        self.tls_settled && matches!(self.transport, Transport::Plain)
+    }
+
+    /// [`flush_out`](Self::flush_out) without TLS: the session's output straight to the stream,
+    /// usually in one write. Returns whether anything was sent.
+    #[inline]
+    fn write_plain(&mut self) -> bool {
+        let mut sent = false;
+        loop {
+            let out = self.conn.pending_output();
+            let len = out.len();
+            if len == 0 {
+                return sent;
+            }
+            match self.stream.write(out) {
+                Ok(0) => {
+                    self.conn.handle_eof();
+                    return sent;
+                }
+                Ok(n) => {
+                    self.conn.consume_output(n);
+                    sent = true;
+                    if n == len {
+                        return true;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return sent,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    // The peer is gone; what it sent before closing may still be readable.
+                    self.transport.discard_output(&mut self.conn);
+                    return sent;
+                }
+            }
+        }
+    }
+
+    /// [`flush_out`](Self::flush_out) through the transport (TLS, or during the startup).
+    #[cold]
+    fn write_transport(&mut self) -> bool {
         self.check_tls();
         let mut sent = false;
         loop {
@@ -370,13 +428,7 @@ impl PgSocket {
                 }
             }
         }
-        if sent {
-            if self.hint_skip == 0 {
-                self.read_hint = true;
-            } else {
-                self.hint_skip -= 1;
-            }
-        }
+        sent
     }
 
     /// Whether to read once before waiting for readiness, because output was just sent and the answer
@@ -413,6 +465,15 @@ impl PgSocket {
     /// At most [`Budgets::read_per_turn`](crate::conn::Budgets::read_per_turn) bytes are read (see
     /// [`pending_read`](Self::pending_read)). Returns the number of bytes read.
     pub fn read_available(&mut self, scratch: &mut [u8], read_closed: bool) -> usize {
+        if self.connected && self.is_plain() {
+            return self.read_plain(scratch, read_closed).0;
+        }
+        self.read_transport(scratch, read_closed)
+    }
+
+    /// [`read_available`](Self::read_available) through the transport (TLS, or during the startup).
+    #[inline(never)]
+    fn read_transport(&mut self, scratch: &mut [u8], read_closed: bool) -> usize {
         self.pending_read = false;
         if !self.connected {
             return 0;
@@ -464,6 +525,109 @@ impl PgSocket {
             }
         }
         total
+    }
+
+    /// [`read_available`](Self::read_available) on a connected [plain](Self::is_plain) socket: the
+    /// stream's bytes go to the session as they are. Returns the bytes read and whether the session
+    /// still wants input after them (false, to be safe, after the end of the stream or a failure).
+    #[inline]
+    fn read_plain(&mut self, scratch: &mut [u8], read_closed: bool) -> (usize, bool) {
+        self.pending_read = false;
+        let budget = self.conn.budgets().read_per_turn.max(1);
+        let mut total = 0;
+        let mut wants = self.conn.wants_read();
+        while wants {
+            if total >= budget {
+                self.pending_read = true;
+                break;
+            }
+            let want = scratch.len().min(budget - total).max(1);
+            let buf = &mut scratch[..want];
+            match self.stream.read(buf) {
+                Ok(0) => {
+                    self.conn.handle_eof();
+                    return (total, false);
+                }
+                Ok(n) => {
+                    total += n;
+                    self.conn.handle_input(&buf[..n]);
+                    wants = self.conn.wants_read();
+                    // A short read drained the socket (see `read_available`).
+                    if cfg!(target_os = "linux") && n < want && !read_closed {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.conn.handle_io_error(e);
+                    return (total, false);
+                }
+            }
+        }
+        (total, wants)
+    }
+
+    /// Reads on a connected [plain](Self::is_plain) socket with nothing to write, then brings the
+    /// registration in line: without asking the session again where it still wants input and
+    /// nothing waits to be written (the steady state). `None` (nothing done) on any other socket.
+    #[inline(always)]
+    fn read_plain_registered(
+        &mut self,
+        scratch: &mut [u8],
+        read_closed: bool,
+        registry: &Registry,
+        token: Token,
+    ) -> Option<usize> {
+        if !(self.connected && self.is_plain() && !self.conn.wants_write()) {
+            return None;
+        }
+        let (n, wants) = self.read_plain(scratch, read_closed);
+        if !(wants && self.interest == Some(Interest::READABLE) && !self.conn.wants_write()) {
+            // Reading may have produced output (CopyFail, replies) or paused the session.
+            self.flush();
+            let _ = self.update_registration(registry, token);
+        }
+        Some(n)
+    }
+
+    /// [`on_event`](Self::on_event), then
+    /// [`update_registration`](Self::update_registration) (whose error is dropped: the next
+    /// update tries again).
+    #[inline(always)]
+    pub(crate) fn on_event_registered(
+        &mut self,
+        scratch: &mut [u8],
+        read_closed: bool,
+        registry: &Registry,
+        token: Token,
+    ) {
+        if self
+            .read_plain_registered(scratch, read_closed, registry, token)
+            .is_none()
+        {
+            self.on_event(scratch, read_closed);
+            let _ = self.update_registration(registry, token);
+        }
+    }
+
+    /// Outside an event: [`read_available`](Self::read_available), writes what reading produced
+    /// and brings the registration in line (its error dropped). Returns the bytes read.
+    #[inline]
+    pub(crate) fn read_registered(
+        &mut self,
+        scratch: &mut [u8],
+        registry: &Registry,
+        token: Token,
+    ) -> usize {
+        if let Some(n) = self.read_plain_registered(scratch, false, registry, token) {
+            return n;
+        }
+        let n = self.read_available(scratch, false);
+        // Reading may have produced output (authentication replies, CopyFail).
+        self.flush();
+        let _ = self.update_registration(registry, token);
+        n
     }
 
     /// The socket's end (or failure): during a TLS handshake libpq's `SSL SYSCALL error`, the
