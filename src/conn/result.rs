@@ -297,10 +297,11 @@ impl Rows {
     pub fn get(&self, row: usize, col: usize) -> Option<&str> {
         let d = &*self.d;
         let ncols = d.columns.len();
-        if col >= ncols || row >= d.nrows as usize {
+        if col >= ncols {
             return None;
         }
-        let field = *d.fields.get(row * ncols + col)?;
+        // `fields` holds `nrows * ncols` offsets: a row past the end has none.
+        let field = *d.fields.get(row.checked_mul(ncols)? + col)?;
         match self.text_of(row) {
             Some(text) => text_field(text, field),
             None => self.get_in_chunk(row, field),
@@ -357,6 +358,9 @@ impl Rows {
             chunk: 0,
             view: View::EMPTY,
             chunk_end: 0,
+            fields: self.d.fields.as_slice(),
+            len: self.len(),
+            ncols: self.d.columns.len(),
         };
         iter.enter_chunk(0);
         iter

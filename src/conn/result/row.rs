@@ -16,6 +16,10 @@ pub struct RowIter<'a> {
     pub(super) chunk: usize,
     pub(super) view: View<'a>,
     pub(super) chunk_end: usize,
+    /// The row set's field offsets, its row count and its columns, read once at the start.
+    pub(super) fields: &'a [u32],
+    pub(super) len: usize,
+    pub(super) ncols: usize,
 }
 
 impl<'a> RowIter<'a> {
@@ -44,26 +48,24 @@ impl<'a> Iterator for RowIter<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Row<'a>> {
-        let rows = self.rows;
-        if self.index >= rows.len() {
+        if self.index >= self.len {
             return None;
         }
         if self.index >= self.chunk_end {
             self.enter_chunk(self.chunk);
         }
-        let ncols = rows.d.columns.len();
-        let at = self.index * ncols;
+        let at = self.index * self.ncols;
         let row = Row {
             chunk: self.view,
-            fields: rows.d.fields.as_slice().get(at..at + ncols).unwrap_or(&[]),
-            rows,
+            fields: self.fields.get(at..at + self.ncols).unwrap_or(&[]),
+            rows: self.rows,
         };
         self.index += 1;
         Some(row)
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.rows.len() - self.index.min(self.rows.len());
+        let left = self.len - self.index.min(self.len);
         (left, Some(left))
     }
 }
@@ -82,7 +84,7 @@ pub struct Row<'a> {
 
 impl<'a> Row<'a> {
     /// The text value of column `col`; `None` for SQL NULL (or a column out of range).
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, col: usize) -> Option<&'a str> {
         self.chunk.text(*self.fields.get(col)?)?.ok()
     }
