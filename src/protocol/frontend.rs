@@ -160,15 +160,9 @@ pub fn parse(
     let count = count_i16(param_types.len(), "parameter types")?;
     if name.is_empty() && param_types.is_empty() {
         // The unnamed statement without types (every query's): one copy of the text.
-        let query = query.as_bytes();
-        if has_nul(query) {
-            return Err(EncodeError::InteriorNul { what: "query" });
-        }
-        let [l0, l1, l2, l3] = message_len(query.len(), 8)?;
-        buf.reserve(query.len() + 9);
-        buf.extend_from_slice(&[b'P', l0, l1, l2, l3, 0]);
-        buf.extend_from_slice(query);
-        buf.extend_from_slice(&[0, 0, 0]);
+        let len = unnamed_parse_len(query)?;
+        buf.reserve(unnamed_parse_size(query));
+        put_unnamed_parse(query, len, buf);
         return Ok(());
     }
     write_message(buf, Some(b'P'), |buf| {
@@ -245,8 +239,23 @@ fn bind_text<T: AsRef<[u8]>>(
     n_params: i16,
     buf: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let statement = statement.as_bytes();
-    if statement.contains(&0) {
+    let var = bind_text_var(statement, params)?;
+    let len = message_len(var, 12)?;
+    buf.reserve(var + 13);
+    put_bind_text(statement, params, n_params, len, buf);
+    // No result format codes: every column in text.
+    buf.extend_from_slice(&[0, 0]);
+    Ok(())
+}
+
+/// Checks a text Bind's statement name and parameter lengths; returns the bytes of its variable
+/// parts (the name and every parameter with its length word).
+#[inline]
+fn bind_text_var<T: AsRef<[u8]>>(
+    statement: &str,
+    params: &[Option<T>],
+) -> Result<usize, EncodeError> {
+    if statement.as_bytes().contains(&0) {
         return Err(EncodeError::InteriorNul {
             what: "statement name",
         });
@@ -257,27 +266,64 @@ fn bind_text<T: AsRef<[u8]>>(
         len_i32(value, "parameter value")?;
         var = var.saturating_add(4 + value);
     }
-    // Length word, portal NUL, statement NUL, three counts.
-    let [l0, l1, l2, l3] = message_len(var, 12)?;
-    buf.reserve(var + 13);
-    buf.extend_from_slice(&[b'B', l0, l1, l2, l3, 0]);
-    buf.extend_from_slice(statement);
+    Ok(var)
+}
+
+/// A text Bind of the unnamed portal up to its result-format count, checked by
+/// [`bind_text_var`] and with room reserved.
+#[inline]
+fn put_bind_text<T: AsRef<[u8]>>(
+    statement: &str,
+    params: &[Option<T>],
+    n_params: i16,
+    [l0, l1, l2, l3]: [u8; 4],
+    buf: &mut Vec<u8>,
+) {
     let [n0, n1] = n_params.to_be_bytes();
-    buf.extend_from_slice(&[0, 0, 0, n0, n1]);
+    if statement.is_empty() {
+        buf.extend_from_slice(&[b'B', l0, l1, l2, l3, 0, 0, 0, 0, n0, n1]);
+    } else {
+        buf.extend_from_slice(&[b'B', l0, l1, l2, l3, 0]);
+        buf.extend_from_slice(statement.as_bytes());
+        buf.extend_from_slice(&[0, 0, 0, n0, n1]);
+    }
     for p in params {
         match p {
             // "As a special case, -1 indicates a NULL parameter value. No value bytes follow."
             None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
             Some(v) => {
                 let v = v.as_ref();
-                // Checked above: fits an Int32.
+                // Checked by `bind_text_var`: fits an Int32.
                 buf.extend_from_slice(&(v.len() as u32).to_be_bytes());
                 buf.extend_from_slice(v);
             }
         }
     }
-    buf.extend_from_slice(&[0, 0]);
-    Ok(())
+}
+
+/// The length word of a Parse of the unnamed statement without parameter types, after checking
+/// the query for a NUL.
+#[inline]
+fn unnamed_parse_len(query: &str) -> Result<[u8; 4], EncodeError> {
+    if has_nul(query.as_bytes()) {
+        return Err(EncodeError::InteriorNul { what: "query" });
+    }
+    message_len(query.len(), 8)
+}
+
+/// The bytes of that Parse.
+#[inline]
+fn unnamed_parse_size(query: &str) -> usize {
+    query.len() + 9
+}
+
+/// That Parse, checked by [`unnamed_parse_len`] and with room reserved.
+#[inline]
+fn put_unnamed_parse(query: &str, [l0, l1, l2, l3]: [u8; 4], buf: &mut Vec<u8>) {
+    buf.extend_from_slice(&[b'P', l0, l1, l2, l3, 0]);
+    buf.extend_from_slice(query.as_bytes());
+    // No parameter types.
+    buf.extend_from_slice(&[0, 0, 0]);
 }
 
 /// What `send_query_params` and `send_query_prepared` send: Parse of `sql` into `statement` (when
@@ -292,58 +338,21 @@ pub(crate) fn query_params(
     params: &[Option<&str>],
     buf: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let mut parse_head = None;
-    if let Some(sql) = sql {
-        if statement.is_empty() {
-            let query = sql.as_bytes();
-            if has_nul(query) {
-                return Err(EncodeError::InteriorNul { what: "query" });
-            }
-            parse_head = Some((query, message_len(query.len(), 8)?));
-        } else {
-            parse(statement, sql, &[], buf)?;
-        }
+    let mut unnamed_parse = None;
+    match sql {
+        Some(sql) if statement.is_empty() => unnamed_parse = Some((sql, unnamed_parse_len(sql)?)),
+        Some(sql) => parse(statement, sql, &[], buf)?,
+        None => {}
     }
     let n_params = count_i16(params.len(), "parameters")?;
-    let name = statement.as_bytes();
-    if name.contains(&0) {
-        return Err(EncodeError::InteriorNul {
-            what: "statement name",
-        });
+    let var = bind_text_var(statement, params)?;
+    let bind_len = message_len(var, 12)?;
+    let parse_size = unnamed_parse.map_or(0, |(sql, _)| unnamed_parse_size(sql));
+    buf.reserve(parse_size + var + 11 + DESCRIBE_EXECUTE.len());
+    if let Some((sql, len)) = unnamed_parse {
+        put_unnamed_parse(sql, len, buf);
     }
-    let mut var = name.len();
-    for p in params {
-        let value = p.map_or(0, str::len);
-        len_i32(value, "parameter value")?;
-        var = var.saturating_add(4 + value);
-    }
-    let [b0, b1, b2, b3] = message_len(var, 12)?;
-    let parse_bytes = parse_head.map_or(0, |(query, _)| query.len() + 9);
-    buf.reserve(parse_bytes + var + 11 + DESCRIBE_EXECUTE.len());
-    if let Some((query, [l0, l1, l2, l3])) = parse_head {
-        buf.extend_from_slice(&[b'P', l0, l1, l2, l3, 0]);
-        buf.extend_from_slice(query);
-        buf.extend_from_slice(&[0, 0, 0]);
-    }
-    let [n0, n1] = n_params.to_be_bytes();
-    if name.is_empty() {
-        buf.extend_from_slice(&[b'B', b0, b1, b2, b3, 0, 0, 0, 0, n0, n1]);
-    } else {
-        buf.extend_from_slice(&[b'B', b0, b1, b2, b3, 0]);
-        buf.extend_from_slice(name);
-        buf.extend_from_slice(&[0, 0, 0, n0, n1]);
-    }
-    for p in params {
-        match p {
-            // "As a special case, -1 indicates a NULL parameter value. No value bytes follow."
-            None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-            Some(v) => {
-                // Checked above: fits an Int32.
-                buf.extend_from_slice(&(v.len() as u32).to_be_bytes());
-                buf.extend_from_slice(v.as_bytes());
-            }
-        }
-    }
+    put_bind_text(statement, params, n_params, bind_len, buf);
     buf.extend_from_slice(&DESCRIBE_EXECUTE);
     Ok(())
 }
