@@ -68,14 +68,10 @@ pub(super) fn front_step(
         },
         Request::Sync { pipeline, silent } => match msg {
             BackendMessage::ReadyForQuery(status) => {
-                let (pipeline, silent) = (*pipeline, *silent);
+                let output = synced_output(*pipeline, *silent);
                 queue.pop_front();
-                if silent {
-                } else if pipeline {
-                    sink.outbox
-                        .push(Output::Result(Ok(QueryResult::PipelineSync)));
-                } else {
-                    sink.outbox.push(Output::End);
+                if let Some(output) = output {
+                    sink.outbox.push(output);
                 }
                 return FrontStep::Synced(status);
             }
@@ -83,6 +79,17 @@ pub(super) fn front_step(
         },
     };
     FrontStep::Step(step)
+}
+
+/// What a Sync's ReadyForQuery gives the caller: nothing for a silent one (one pgdblink sent
+/// itself), a pipeline sync point in pipeline mode, else the end marker.
+#[inline]
+pub(super) fn synced_output(pipeline: bool, silent: bool) -> Option<Output> {
+    match (pipeline, silent) {
+        (_, true) => None,
+        (true, false) => Some(Output::Result(Ok(QueryResult::PipelineSync))),
+        (false, false) => Some(Output::End),
+    }
 }
 
 /// A message the front request does not expect.

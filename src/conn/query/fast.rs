@@ -122,11 +122,7 @@ impl Connection {
             Some(Request::Query(q)) if !matches!(q.statement, Statement::Rows(_)) => {
                 Some(Output::End)
             }
-            Some(Request::Sync { pipeline, silent }) => match (*pipeline, *silent) {
-                (_, true) => None,
-                (true, false) => Some(Output::Result(Ok(QueryResult::PipelineSync))),
-                (false, false) => Some(Output::End),
-            },
+            Some(Request::Sync { pipeline, silent }) => dispatch::synced_output(*pipeline, *silent),
             _ => return false,
         };
         queue.pop_front();

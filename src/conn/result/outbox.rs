@@ -67,11 +67,8 @@ impl Outbox {
     /// Queues a result or end marker, counting its bytes against the results budget.
     pub(in crate::conn) fn push(&mut self, output: Output) {
         if let Output::End = output
-            && let Some(last) = self.queue.back_mut()
-            && matches!(last.output, Output::Result(_))
-            && !last.end_after
+            && self.fold_end()
         {
-            last.end_after = true;
             return;
         }
         let refers_pending =
@@ -116,11 +113,21 @@ impl Outbox {
     /// Queues an end marker: as `push(Output::End)`.
     #[inline]
     pub(in crate::conn) fn push_end(&mut self) {
+        if !self.fold_end() {
+            self.push(Output::End);
+        }
+    }
+
+    /// An end marker right after a result rides in the result's entry: marks the last entry so
+    /// when it is a result without one yet, and says whether it did.
+    #[inline]
+    fn fold_end(&mut self) -> bool {
         match self.queue.back_mut() {
             Some(last) if !last.end_after && matches!(last.output, Output::Result(_)) => {
                 last.end_after = true;
+                true
             }
-            _ => self.push(Output::End),
+            _ => false,
         }
     }
 
