@@ -53,11 +53,15 @@ impl Reactor {
         id: ConnId,
         f: impl FnOnce(&mut crate::conn::Connection) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let result = self.command(id, f)?;
-        if self
-            .get(id)
-            .is_some_and(|s| s.conn().pending_output().len() > OUTPUT_THRESHOLD)
-        {
+        // `command`, with one look-up of the socket.
+        let (socket, registry) = self
+            .socket_and_registry(id)
+            .ok_or_else(|| Error::new(ErrorKind::Usage, "no such connection"))?;
+        let result = socket.command(f);
+        let _ = socket.update_registration(registry, mio::Token(id.index()));
+        let result = result?;
+        // All sent (the common case) without measuring what is left.
+        if socket.conn().wants_write() && socket.conn().pending_output().len() > OUTPUT_THRESHOLD {
             self.wait_output(id, OUTPUT_THRESHOLD)?;
         }
         Ok(result)
@@ -71,23 +75,14 @@ impl Reactor {
         id: ConnId,
         f: impl FnOnce(&mut crate::conn::Connection) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let (socket, registry) = self
-            .socket_and_registry(id)
-            .ok_or_else(|| Error::new(ErrorKind::Usage, "no such connection"))?;
-        let pipelined = socket.conn().pipeline_status() != crate::conn::PipelineStatus::Off;
+        let pipelined = self
+            .get(id)
+            .ok_or_else(|| Error::new(ErrorKind::Usage, "no such connection"))?
+            .conn()
+            .pipeline_status()
+            != crate::conn::PipelineStatus::Off;
         if !pipelined {
-            // `command_bounded`, inline: one look-up of the socket.
-            let result = f(socket.conn_mut());
-            socket.flush();
-            let _ = socket.update_registration(registry, mio::Token(id.index()));
-            let result = result?;
-            // All sent (the common case) without measuring what is left.
-            if socket.conn().wants_write()
-                && socket.conn().pending_output().len() > OUTPUT_THRESHOLD
-            {
-                self.wait_output(id, OUTPUT_THRESHOLD)?;
-            }
-            return Ok(result);
+            return self.command_bounded(id, f);
         }
         self.command_pipelined(id, f)
     }
