@@ -104,9 +104,19 @@ impl Client {
 
     /// Makes progress while [`get_result`](Self::get_result) waits (out of line: the result
     /// in hand is returned without the wait's frame).
+    ///
+    /// With nothing else to do, the wait is a `recv` that sleeps until the answer is there (see
+    /// [`Reactor::wait_in_recv`]); otherwise a turn of the reactor.
     #[inline(never)]
     fn wait_for_input(&mut self) -> Result<(), Error> {
-        self.reactor.progress(self.id, None)
+        if self.reactor.progress_now(self.id) {
+            return Ok(());
+        }
+        #[cfg(target_os = "linux")]
+        if self.reactor.wait_in_recv(self.id) {
+            return Ok(());
+        }
+        self.reactor.dispatch(None)
     }
 
     /// Like [`get_result`](Self::get_result) but gives up after `timeout`, returning `Ok(None)` then
@@ -397,5 +407,34 @@ impl Client {
 impl Drop for Client {
     fn drop(&mut self) {
         self.reactor.close(self.id);
+    }
+}
+
+impl Reactor {
+    /// A [`Client`]'s wait without a deadline, when its connection is the reactor's only one and
+    /// nothing else is in progress: sleeps in the connection's `recv` until its input arrives
+    /// ([`PgSocket::read_waiting`](super::socket::PgSocket::read_waiting)), one system call
+    /// where waiting for readiness and then reading takes two. Returns false, having done nothing,
+    /// where that does not apply (the caller then waits for readiness).
+    #[cfg(target_os = "linux")]
+    fn wait_in_recv(&mut self, id: ConnId) -> bool {
+        if self.sockets.len() != 1 || !self.pending.is_empty() || self.attempts.any_running() {
+            return false;
+        }
+        let Some(Some(socket)) = self.sockets.get_mut(id.0) else {
+            return false;
+        };
+        let registry = self.poll.registry();
+        let token = mio::Token(id.0);
+        if super::with_scratch(|scratch| socket.read_waiting(scratch, registry, token)).is_none() {
+            return false;
+        }
+        if socket.pending_read() {
+            super::mark_touched(&mut self.pending, &mut self.is_pending, id.0);
+        }
+        if self.track {
+            super::mark_touched(&mut self.touched, &mut self.is_touched, id.0);
+        }
+        true
     }
 }

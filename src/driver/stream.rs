@@ -213,6 +213,71 @@ impl Stream {
     }
 }
 
+/// On Linux every read and write passes `MSG_DONTWAIT`: they never block, whether or not the socket
+/// is in blocking mode, which [`Stream::recv_waiting`] relies on (a client waiting for one
+/// connection sleeps in `recv` itself instead of in `epoll_wait` first).
+#[cfg(target_os = "linux")]
+impl Read for Stream {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use nix::sys::socket::{MsgFlags, recv};
+        recv(self.raw_fd(), buf, MsgFlags::MSG_DONTWAIT).map_err(errno_error)
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Write for Stream {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use nix::sys::socket::{MsgFlags, send};
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        send(self.raw_fd(), buf, flags).map_err(errno_error)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn errno_error(e: nix::errno::Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+#[cfg(target_os = "linux")]
+impl Stream {
+    fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Tcp(s) => s.as_raw_fd(),
+            Stream::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// Puts the socket in blocking mode: [`read`](Read::read) and [`write`](Write::write) stay
+    /// non-blocking (`MSG_DONTWAIT`); only [`recv_waiting`](Self::recv_waiting) sleeps.
+    pub(crate) fn set_blocking(&self) -> io::Result<()> {
+        let sock = match self {
+            Stream::Tcp(s) => socket2::SockRef::from(s),
+            Stream::Unix(s) => socket2::SockRef::from(s),
+        };
+        sock.set_nonblocking(false)
+    }
+
+    /// One `recv` that sleeps until input, the end of the stream or an error arrives (on a socket
+    /// put in blocking mode by [`set_blocking`](Self::set_blocking); otherwise it does not wait).
+    /// An interrupted wait starts again.
+    pub(crate) fn recv_waiting(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        use nix::sys::socket::{MsgFlags, recv};
+        loop {
+            match recv(self.raw_fd(), buf, MsgFlags::empty()) {
+                Err(nix::errno::Errno::EINTR) => {}
+                r => return r.map_err(errno_error),
+            }
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -222,6 +287,7 @@ impl Read for Stream {
     }
 }
 
+#[cfg(not(target_os = "linux"))]
 impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
