@@ -50,16 +50,27 @@ impl Chunk {
         consumed: usize,
         row_bytes: usize,
     ) -> Chunk {
-        if consumed >= TEXT_MIN
-            && row_bytes >= consumed / 4 * 3
-            && let Some(text) = recv
-                .get(..consumed)
-                .and_then(|pass| checked(pass, framed_from))
+        if let Some(chunk) = recv
+            .get(..consumed)
+            .and_then(|pass| Chunk::checked_text(pass, framed_from, row_bytes))
         {
             bytes::Buf::advance(recv, consumed);
-            return Chunk::Text(Arc::new(text));
+            return chunk;
         }
         Chunk::Raw(recv.split_to(consumed).freeze())
+    }
+
+    /// The checked copy of `pass` [`take`](Chunk::take) makes when the pass is worth it and
+    /// the copy walks and is UTF-8; `None` otherwise.
+    pub(in crate::conn) fn checked_text(
+        pass: &[u8],
+        framed_from: usize,
+        row_bytes: usize,
+    ) -> Option<Chunk> {
+        if pass.len() >= TEXT_MIN && row_bytes >= pass.len() / 4 * 3 {
+            return checked(pass, framed_from).map(|text| Chunk::Text(Arc::new(text)));
+        }
+        None
     }
 
     /// The chunk's bytes, with how to read them.
