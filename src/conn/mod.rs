@@ -598,13 +598,48 @@ impl Connection {
         if matches!(self.phase, Phase::Closed) || self.eof {
             return;
         }
-        if self.recv.capacity() - self.recv.len() < data.len() {
-            // Reserve generously: row sets keep parts of this buffer alive (shared, not copied), and
-            // the room after them serves the next reads without a new allocation.
-            self.recv.reserve(data.len().max(RECV_RESERVE));
+        if self.recv.is_empty() && !self.stalled {
+            // Nothing left over from the last input: the messages are read where they are.
+            return self.process_direct(data);
         }
+        self.reserve_recv(data.len());
         self.recv.extend_from_slice(data);
         self.process();
+    }
+
+    /// Makes room for `n` more bytes in the receive buffer.
+    #[inline]
+    fn reserve_recv(&mut self, n: usize) {
+        if self.recv.capacity() - self.recv.len() < n {
+            // Reserve generously: row sets keep parts of this buffer alive (shared, not copied), and
+            // the room after them serves the next reads without a new allocation.
+            self.recv.reserve(n.max(RECV_RESERVE));
+        }
+    }
+
+    /// One input pass over `data` straight from the caller's buffer (the receive buffer being
+    /// empty): only what must outlive the call is copied, the bytes rows refer to (their chunk,
+    /// as [`process`](Self::process) makes it) and an incomplete message at the end.
+    fn process_direct(&mut self, data: &[u8]) {
+        let (consumed, framed_from, row_bytes) = self.scan(data);
+        let (pass, rest) = data.split_at(consumed.min(data.len()));
+        if self.rows_pending() {
+            let chunk = match result::Chunk::checked_text(pass, framed_from, row_bytes) {
+                Some(chunk) => chunk,
+                None => {
+                    self.reserve_recv(data.len());
+                    self.recv.extend_from_slice(pass);
+                    result::Chunk::take(&mut self.recv, framed_from, consumed, 0)
+                }
+            };
+            self.attach_chunk(&chunk);
+        }
+        if matches!(self.phase, Phase::Closed) {
+            self.recv.clear();
+        } else if !rest.is_empty() {
+            self.reserve_recv(rest.len());
+            self.recv.extend_from_slice(rest);
+        }
     }
 
     /// The server closed the connection (or the socket failed): a query in flight gets one error result
@@ -686,13 +721,30 @@ impl Connection {
     /// into the buffer; at the end of the pass, if any refer to it, the consumed part is frozen and
     /// shared with them instead of copied.
     fn process(&mut self) {
+        // Take the buffer out so that messages can borrow it while `self` is mutated.
+        let recv = std::mem::take(&mut self.recv);
+        let (consumed, framed_from, row_bytes) = self.scan(&recv);
+        self.recv = recv;
+        if self.rows_pending() {
+            let chunk = result::Chunk::take(&mut self.recv, framed_from, consumed, row_bytes);
+            self.attach_chunk(&chunk);
+        } else {
+            self.recv.advance(consumed);
+        }
+        if matches!(self.phase, Phase::Closed) {
+            self.recv.clear();
+        }
+    }
+
+    /// Processes every complete message of `recv` (one input pass); returns the bytes consumed,
+    /// where framed messages start (after raw startup bytes such as the SSL response), and the
+    /// bytes of the DataRows the hot path took.
+    fn scan(&mut self, recv: &[u8]) -> (usize, usize, usize) {
         let mut consumed = 0usize;
         // Where framed messages start (after raw startup bytes such as the SSL response).
         let mut framed_from = 0usize;
         // The bytes of the DataRows taken by the hot path: whether checking the pass whole pays.
         let mut row_bytes = 0usize;
-        // Take the buffer out so that messages can borrow it while `self` is mutated.
-        let recv = std::mem::take(&mut self.recv);
         while consumed < recv.len() && !matches!(self.phase, Phase::Closed) {
             if self.over_budget() {
                 // Back-pressure: the rest waits in `recv` until the caller takes what is queued.
@@ -706,7 +758,7 @@ impl Connection {
                 let queued = self.outbox.bytes();
                 let start = consumed;
                 loop {
-                    let next = self.fast_message(&recv, consumed, &mut row_bytes);
+                    let next = self.fast_message(recv, consumed, &mut row_bytes);
                     if next == consumed {
                         break;
                     }
@@ -731,7 +783,7 @@ impl Connection {
                 Ok(Decoded::Message(msg, len)) => {
                     consumed += len;
                     let sent = self.send.len();
-                    self.handle_message(msg, &recv);
+                    self.handle_message(msg, recv);
                     // Replies the message made the client owe (authentication answers, CopyFail).
                     self.replies += self.send.len().saturating_sub(sent);
                     if self.error_buffer.len() > self.budgets.error_message {
@@ -749,16 +801,7 @@ impl Connection {
                 }
             }
         }
-        self.recv = recv;
-        if self.rows_pending() {
-            let chunk = result::Chunk::take(&mut self.recv, framed_from, consumed, row_bytes);
-            self.attach_chunk(&chunk);
-        } else {
-            self.recv.advance(consumed);
-        }
-        if matches!(self.phase, Phase::Closed) {
-            self.recv.clear();
-        }
+        (consumed, framed_from, row_bytes)
     }
 
     /// Whether the fast path is off (only in tests).

@@ -201,7 +201,7 @@ impl Rows {
             let first_row = d.nrows - d.pending;
             d.chunks.push(chunk.clone(), first_row);
             d.pending = 0;
-            if let Some(more) = d.chunks.more.as_deref_mut() {
+            if let Chunks::Many(more) = &mut d.chunks {
                 more.index_blocks(d.nrows);
                 if !(first_row as usize).is_multiple_of(BLOCK_ROWS)
                     && let Some(block) = more.blocks.get_mut((first_row >> BLOCK_SHIFT) as usize)
@@ -217,8 +217,7 @@ impl Rows {
         let (blocks, texts) = self
             .d
             .chunks
-            .more
-            .as_ref()
+            .more()
             .map_or((0, 0), |m| (m.blocks.len(), m.texts.len()));
         usize::try_from(self.d.value_bytes).unwrap_or(usize::MAX)
             + (self.d.fields.as_slice().len() + blocks) * std::mem::size_of::<u32>()
@@ -275,8 +274,8 @@ impl Rows {
     #[inline(never)]
     fn chunk_in_blocks(&self, row: usize) -> View<'_> {
         let chunks = &self.d.chunks;
-        let Some(more) = chunks.more.as_deref() else {
-            return chunks.first.view();
+        let Some(more) = chunks.more() else {
+            return chunks.first().view();
         };
         let entry = more.blocks.get(row >> BLOCK_SHIFT).copied().unwrap_or(0);
         let i = match entry & SPANS {
@@ -313,10 +312,10 @@ impl Rows {
     #[inline(always)]
     fn text_of(&self, row: usize) -> Option<&str> {
         let chunks = &self.d.chunks;
-        match &chunks.more {
-            None => match &chunks.first {
+        match chunks.more() {
+            None => match chunks.first() {
                 Chunk::Text(text) => Some(text),
-                Chunk::Raw(_) => None,
+                Chunk::Raw(_) | Chunk::Inline(..) => None,
             },
             Some(more) => more
                 .texts
@@ -440,16 +439,14 @@ impl<'a> IntoIterator for &'a Rows {
     }
 }
 
-/// The receive buffers a row set spans, each with the index of its first row; the first (whose
-/// first row is row 0) is kept inline, since most row sets fit in one, and the rest behind one
-/// pointer (no allocation, and a small [`RowsData`], for a row set in one chunk).
+/// The receive buffers a row set spans, each with the index of its first row: most row sets fit in
+/// one, kept inline (no allocation, and a small [`RowsData`]); more behind one pointer.
 #[derive(Clone)]
-struct Chunks {
-    /// Empty ([`Chunks::NONE`]) until the first rows are attached: an `Option` would take 8 bytes
-    /// more.
-    first: Chunk,
-    /// With more than one chunk, every chunk and the block tables.
-    more: Option<Box<MoreChunks>>,
+enum Chunks {
+    /// The one chunk of row 0 on ([`Chunks::NONE`] until rows are attached).
+    One(Chunk),
+    /// More than one chunk: every chunk and the block tables.
+    Many(Box<MoreChunks>),
 }
 
 /// The chunks of a row set in more than one.
@@ -484,37 +481,51 @@ impl MoreChunks {
 }
 
 impl Chunks {
-    const NONE: Chunks = Chunks {
-        first: Chunk::Raw(bytes::Bytes::new()),
-        more: None,
-    };
+    const NONE: Chunks = Chunks::One(Chunk::Inline(0, [0; chunk::INLINE_BYTES]));
+
+    /// The chunk of row 0.
+    #[inline(always)]
+    fn first(&self) -> &Chunk {
+        match self {
+            Chunks::One(first) => first,
+            Chunks::Many(more) => more.all.first().map_or(&Chunks::EMPTY, |(c, _)| c),
+        }
+    }
+
+    const EMPTY: Chunk = Chunk::Inline(0, [0; chunk::INLINE_BYTES]);
+
+    /// The chunks and block tables of a row set in more than one chunk.
+    #[inline(always)]
+    fn more(&self) -> Option<&MoreChunks> {
+        match self {
+            Chunks::One(_) => None,
+            Chunks::Many(more) => Some(more),
+        }
+    }
 
     /// Chunk `i` and its first row.
     fn get(&self, i: usize) -> Option<(&Chunk, u32)> {
-        match &self.more {
-            None if i == 0 => Some((&self.first, 0)),
-            None => None,
-            Some(more) => more.all.get(i).map(|(c, first_row)| (c, *first_row)),
+        match self {
+            Chunks::One(first) if i == 0 => Some((first, 0)),
+            Chunks::One(_) => None,
+            Chunks::Many(more) => more.all.get(i).map(|(c, first_row)| (c, *first_row)),
         }
     }
 
     /// Adds the chunk whose first row is `first_row`: the first chunk starts at row 0, every later
     /// one after it (a chunk holds at least one row).
     fn push(&mut self, chunk: Chunk, first_row: u32) {
-        let first = &self.first;
-        match first_row {
-            0 => self.first = chunk,
-            _ => self
-                .more
-                .get_or_insert_with(|| {
-                    Box::new(MoreChunks {
-                        all: vec![(first.clone(), 0)],
-                        blocks: Vec::new(),
-                        texts: Vec::new(),
-                    })
-                })
-                .all
-                .push((chunk, first_row)),
+        match (first_row, &mut *self) {
+            (0, _) => *self = Chunks::One(chunk),
+            (_, Chunks::One(first)) => {
+                let first = std::mem::replace(first, Chunks::EMPTY);
+                *self = Chunks::Many(Box::new(MoreChunks {
+                    all: vec![(first, 0), (chunk, first_row)],
+                    blocks: Vec::new(),
+                    texts: Vec::new(),
+                }));
+            }
+            (_, Chunks::Many(more)) => more.all.push((chunk, first_row)),
         }
     }
 }

@@ -44,7 +44,7 @@ impl Connection {
             return at;
         }
         let taken = match tag {
-            b'C' => self.fast_complete(body),
+            b'C' => self.fast_complete(body, pass),
             b'Z' => self.fast_ready(body),
             b'T' => self.fast_describe(body),
             b'1' | b'2' | b'n' if body.is_empty() => self.fast_empty(tag),
@@ -56,9 +56,10 @@ impl Connection {
         }
     }
 
-    /// CommandComplete of a row set or a command, for a simple query or an Execute.
+    /// CommandComplete of a row set or a command, for a simple query or an Execute; `pass` is the
+    /// receive buffer of this input pass.
     #[inline]
-    fn fast_complete(&mut self, body: &[u8]) -> bool {
+    fn fast_complete(&mut self, body: &[u8], pass: &[u8]) -> bool {
         // A valid tag: NUL-terminated, no NUL inside. Checked with ASCII at once (tags are short
         // ASCII); anything else goes the general way.
         let Some((&0, tag)) = body.split_last() else {
@@ -78,8 +79,9 @@ impl Connection {
             _ => return false,
         };
         match std::mem::take(&mut q.statement) {
-            Statement::Rows(rows) => {
+            Statement::Rows(mut rows) => {
                 q.row_bytes = 0;
+                rows.inline_values(pass);
                 let rows = rows.finish_ascii(tag);
                 match ends {
                     // A simple query: its ReadyForQuery ends it.

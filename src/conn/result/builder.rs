@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::{Chunk, Column, Rows, Tag, field_bytes};
+use super::{Chunk, Chunks, Column, Fields, Rows, Tag, field_bytes};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::Limits;
 use crate::protocol::backend::{DataRow, NULL_FIELD, data_row_offsets, data_row_value_bytes};
@@ -99,6 +99,61 @@ impl RowsBuilder {
             }
         }
         Ok(())
+    }
+
+    /// Copies the values of a small row set received whole in the current input pass (`pass`)
+    /// into the row set itself ([`Chunk::Inline`]), so that it needs nothing of the pass's
+    /// buffer: nothing to freeze and share for it, nothing to release when it is dropped. Does
+    /// nothing when they do not fit (or the rows span passes, or have many columns).
+    #[inline]
+    pub(in crate::conn) fn inline_values(&mut self, pass: &[u8]) {
+        let d = &mut *self.rows.d;
+        let Fields::Inline(n, offsets) = &mut d.fields else {
+            return;
+        };
+        let Some(used) = offsets.get_mut(..*n as usize) else {
+            return;
+        };
+        // The bytes from the first value's length word to the end of the last value, as
+        // received (NULLs, and the headers of the rows between, included: never read).
+        let (Some(&first), Some(&last)) = (
+            used.iter().find(|&&o| o != NULL_FIELD),
+            used.iter().rfind(|&&o| o != NULL_FIELD),
+        ) else {
+            return;
+        };
+        // Written in place: rows that all came in this pass have no chunk yet.
+        let (Chunks::One(Chunk::Inline(len @ 0, bytes)), true) =
+            (&mut d.chunks, d.pending == d.nrows)
+        else {
+            return;
+        };
+        let start = (first as usize).wrapping_sub(4);
+        let Some(&word) = pass
+            .get((last as usize).wrapping_sub(4)..)
+            .and_then(<[u8]>::first_chunk::<4>)
+        else {
+            return;
+        };
+        let end = last as usize + u32::from_be_bytes(word) as usize;
+        let span = end.wrapping_sub(start);
+        // A copy of a fixed size is a few moves, not a call: the CommandComplete after the rows
+        // leaves room for it after a short span.
+        const WINDOW: usize = 16;
+        match pass.get(start..).and_then(<[u8]>::first_chunk::<WINDOW>) {
+            Some(window) if span <= WINDOW => bytes[..WINDOW].copy_from_slice(window),
+            _ => match (pass.get(start..end), bytes.get_mut(..span)) {
+                (Some(from), Some(to)) => to.copy_from_slice(from),
+                _ => return,
+            },
+        }
+        for offset in used {
+            if *offset != NULL_FIELD {
+                *offset -= start as u32;
+            }
+        }
+        *len = span as u8;
+        d.pending = 0;
     }
 
     /// Gives the rows received in the current input pass their receive buffer, now frozen.

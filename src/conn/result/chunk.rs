@@ -26,7 +26,17 @@ pub(in crate::conn) enum Chunk {
     Raw(Bytes),
     /// Checked once: every byte outside the values is ASCII, lengths are packed ([`pack_len`]).
     Text(Arc<String>),
+    /// A small row set's values, each after its length word as received, copied into the row set
+    /// itself (the first `u8` bytes of the array): no shared buffer to freeze, count and release
+    /// for a result of a few bytes. Read as [`Chunk::Raw`].
+    Inline(u8, [u8; INLINE_BYTES]),
 }
+
+/// The most bytes (values with their length words) a [`Chunk::Inline`] holds: what fits beside
+/// its length and the enum's tag in the room of a [`Chunk::Raw`] and that tag.
+pub(in crate::conn) const INLINE_BYTES: usize = 38;
+
+const _: () = assert!(std::mem::size_of::<Chunk>() <= std::mem::size_of::<Bytes>() + 8);
 
 impl Chunk {
     /// Takes the first `consumed` bytes of `recv` (one input pass; framed messages from `framed_from`
@@ -40,16 +50,27 @@ impl Chunk {
         consumed: usize,
         row_bytes: usize,
     ) -> Chunk {
-        if consumed >= TEXT_MIN
-            && row_bytes >= consumed / 4 * 3
-            && let Some(text) = recv
-                .get(..consumed)
-                .and_then(|pass| checked(pass, framed_from))
+        if let Some(chunk) = recv
+            .get(..consumed)
+            .and_then(|pass| Chunk::checked_text(pass, framed_from, row_bytes))
         {
             bytes::Buf::advance(recv, consumed);
-            return Chunk::Text(Arc::new(text));
+            return chunk;
         }
         Chunk::Raw(recv.split_to(consumed).freeze())
+    }
+
+    /// The checked copy of `pass` [`take`](Chunk::take) makes when the pass is worth it and
+    /// the copy walks and is UTF-8; `None` otherwise.
+    pub(in crate::conn) fn checked_text(
+        pass: &[u8],
+        framed_from: usize,
+        row_bytes: usize,
+    ) -> Option<Chunk> {
+        if pass.len() >= TEXT_MIN && row_bytes >= pass.len() / 4 * 3 {
+            return checked(pass, framed_from).map(|text| Chunk::Text(Arc::new(text)));
+        }
+        None
     }
 
     /// The chunk's bytes, with how to read them.
@@ -58,6 +79,7 @@ impl Chunk {
         match self {
             Chunk::Raw(bytes) => View::Raw(bytes),
             Chunk::Text(text) => View::Text(text),
+            Chunk::Inline(len, bytes) => View::Raw(bytes.get(..*len as usize).unwrap_or_default()),
         }
     }
 }

@@ -96,7 +96,7 @@ impl Outbox {
 
     /// Queues a row set and, when `end`, the end marker after it: as [`push_with_end`]
     /// (Self::push_with_end) does, without looking at what the output is.
-    #[inline]
+    #[inline(always)]
     pub(in crate::conn) fn push_rows(&mut self, rows: Rows, end: bool) {
         let bytes = ENTRY_COST + rows_bytes(&rows);
         self.bytes += bytes;

@@ -149,14 +149,14 @@ fn a_block_has_its_text_only_when_it_lies_whole_in_one_text_chunk() {
     let rows = chunked_rows_as(&[64, 64, 10, 54, 100, 28], |i| i != 4);
     // Blocks: [0, 64) chunk 0; [64, 128) chunk 1; [128, 192) chunks 2 and 3; [192, 256) chunk 4
     // (raw); [256, 320) chunks 4 and 5.
-    let more = rows.d.chunks.more.as_deref().expect("several chunks");
+    let more = rows.d.chunks.more().expect("several chunks");
     let has_text: Vec<bool> = more.texts.iter().map(Option::is_some).collect();
     assert_eq!(has_text, [true, true, false, false, false]);
     assert_reads_back(&rows, "mixed");
     // A row set in one chunk needs no block table: the chunk is read directly.
     for text in [true, false] {
         let one = chunked_rows_as(&[300], |_| text);
-        assert!(one.d.chunks.more.is_none());
+        assert!(one.d.chunks.more().is_none());
         assert_reads_back(&one, &format!("one chunk, text {text}"));
     }
 }

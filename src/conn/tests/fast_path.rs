@@ -165,3 +165,59 @@ fn extended_and_pipelined_queries_agree() {
     same_both_ways("extended", &extended, &cat(&[&one, &z]));
     same_both_ways("extended twice", &extended, &cat(&[&one, &z, &one, &z]));
 }
+
+/// Small row sets are copied into the result itself ([`Chunk::Inline`](super::result::Chunk)):
+/// NULLs, several rows, empty values and a row set just too large for it read back the same as
+/// through the general path, split anywhere.
+#[test]
+fn small_row_sets_copied_into_the_result_agree() {
+    let t1 = row_description(&["a"]);
+    let t3 = row_description(&["a", "b", "c"]);
+    let c = complete("SELECT 2");
+    let z = ready();
+    let fits = "x".repeat(30);
+    let too_long = "y".repeat(40);
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "nulls and rows",
+            cat(&[
+                &t3,
+                &data_row(&[None, Some(b"1"), None]),
+                &data_row(&[Some(b""), None, Some("é".as_bytes())]),
+                &c,
+                &z,
+            ]),
+        ),
+        (
+            "all null",
+            cat(&[&t1, &data_row(&[None]), &data_row(&[None]), &c, &z]),
+        ),
+        (
+            "sizes",
+            cat(&[
+                &t1,
+                &data_row(&[Some(fits.as_bytes())]),
+                &c,
+                &z,
+                &t1,
+                &data_row(&[Some(too_long.as_bytes())]),
+                &c,
+                &z,
+                &t1,
+                &data_row(&[Some(b"abc")]),
+                &data_row(&[Some(fits.as_bytes())]),
+                &c,
+                &z,
+            ]),
+        ),
+        ("not utf8", cat(&[&t1, &data_row(&[Some(b"\xe9")]), &c, &z])),
+    ];
+    let simple3 = |conn: &mut Connection| {
+        for _ in 0..3 {
+            conn.queue_query_unchecked("SELECT", None);
+        }
+    };
+    for (name, input) in &cases {
+        same_both_ways(name, &simple3, input);
+    }
+}
