@@ -275,15 +275,10 @@ impl Rows {
     #[inline(never)]
     fn chunk_in_blocks(&self, row: usize) -> View<'_> {
         let chunks = &self.d.chunks;
-        let Some(more) = chunks.more.as_deref() else {
-            return chunks.first.view();
-        };
-        let entry = more.blocks.get(row >> BLOCK_SHIFT).copied().unwrap_or(0);
-        let i = match entry & SPANS {
-            0 => entry as usize,
-            _ => more.spanning_chunk(row, (entry & !SPANS) as usize),
-        };
-        more.all.get(i).map_or(View::EMPTY, |(c, _)| c.view())
+        match chunks.more.as_deref() {
+            None => chunks.first.view(),
+            Some(more) => more.chunk_of(row).map_or(View::EMPTY, Chunk::view),
+        }
     }
 
     /// The text value at `row`, `col`; `None` for SQL NULL (or an index out of range). Values are
@@ -302,10 +297,14 @@ impl Rows {
         }
         // `fields` holds `nrows * ncols` offsets: a row past the end has none.
         let field = *d.fields.get(row.checked_mul(ncols)? + col)?;
-        match self.text_of(row) {
-            Some(text) => text_field(text, field),
-            None => self.get_in_chunk(row, field),
-        }
+        let text = match self.text_of(row) {
+            Some(text) => text,
+            None => match self.text_in_blocks(row) {
+                Some(text) => text,
+                None => return self.get_raw(row, field),
+            },
+        };
+        text_field(text, field)
     }
 
     /// The text of the chunk row `row` (below `nrows`) lives in, if that chunk was checked as text
@@ -326,11 +325,25 @@ impl Rows {
         }
     }
 
-    /// [`get`](Rows::get) for a row whose chunk [`text_of`](Rows::text_of) does not give: a raw
-    /// chunk (each value checked for UTF-8 here), or a block spanning chunks. Out of line, so that
-    /// the usual path stays short (and returns in registers).
+    /// The text of the chunk row `row` lives in when [`text_of`](Rows::text_of) does not give it
+    /// (a block spanning chunks); `None` for a raw chunk. Out of line, so that the usual path of
+    /// [`get`](Rows::get) stays short.
     #[inline(never)]
-    fn get_in_chunk(&self, row: usize, field: u32) -> Option<&str> {
+    fn text_in_blocks(&self, row: usize) -> Option<&str> {
+        let chunks = &self.d.chunks;
+        let chunk = match chunks.more.as_deref() {
+            None => &chunks.first,
+            Some(more) => more.chunk_of(row)?,
+        };
+        match chunk {
+            Chunk::Text(text) => Some(text),
+            Chunk::Raw(_) => None,
+        }
+    }
+
+    /// [`get`](Rows::get) for a row in a raw chunk: the value is checked for UTF-8 here.
+    #[inline(never)]
+    fn get_raw(&self, row: usize, field: u32) -> Option<&str> {
         self.chunk_in_blocks(row).text(field)?.ok()
     }
 
@@ -468,18 +481,23 @@ struct MoreChunks {
 }
 
 impl MoreChunks {
-    /// The chunk of `row` in a block spanning chunks, the first of which is `first`.
-    #[cold]
-    fn spanning_chunk(&self, row: usize, first: usize) -> usize {
-        let last = self
-            .blocks
-            .get((row >> BLOCK_SHIFT) + 1)
-            .map_or(self.all.len() - 1, |&i| (i & !SPANS) as usize);
-        // The last chunk whose first row is not after `row`.
-        first
-            + self.all.get(first + 1..=last).map_or(0, |c| {
-                c.partition_point(|&(_, start)| start as usize <= row)
-            })
+    /// The chunk of `row`: the one its block names, or for a block spanning chunks the last of
+    /// them whose first row is not after `row` (a few steps: a chunk holds at least one row).
+    #[inline(always)]
+    fn chunk_of(&self, row: usize) -> Option<&Chunk> {
+        // A row without a block (none is read before its chunk is attached) reads the first chunk.
+        let entry = self.blocks.get(row >> BLOCK_SHIFT).copied().unwrap_or(0);
+        let mut i = (entry & !SPANS) as usize;
+        if entry & SPANS != 0 {
+            while self
+                .all
+                .get(i + 1)
+                .is_some_and(|&(_, first_row)| first_row as usize <= row)
+            {
+                i += 1;
+            }
+        }
+        self.all.get(i).map(|(chunk, _)| chunk)
     }
 }
 
