@@ -481,23 +481,22 @@ struct MoreChunks {
 }
 
 impl MoreChunks {
-    /// The chunk of `row`: the one its block names, or for a block spanning chunks the last of
-    /// them whose first row is not after `row` (a few steps: a chunk holds at least one row).
+    /// The chunk of `row`: the last, from the one the row's block names on, whose first row is not
+    /// after `row` (the next one starts after it unless the block spans chunks; a chunk holds at
+    /// least one row, so a block spans at most [`BLOCK_ROWS`]).
     #[inline(always)]
     fn chunk_of(&self, row: usize) -> Option<&Chunk> {
         // A row without a block (none is read before its chunk is attached) reads the first chunk.
         let entry = self.blocks.get(row >> BLOCK_SHIFT).copied().unwrap_or(0);
-        let mut i = (entry & !SPANS) as usize;
-        if entry & SPANS != 0 {
-            while self
-                .all
-                .get(i + 1)
-                .is_some_and(|&(_, first_row)| first_row as usize <= row)
-            {
-                i += 1;
+        let (first, later) = self.all.get((entry & !SPANS) as usize..)?.split_first()?;
+        let mut chunk = &first.0;
+        for (next, first_row) in later {
+            if *first_row as usize > row {
+                break;
             }
+            chunk = next;
         }
-        self.all.get(i).map(|(chunk, _)| chunk)
+        Some(chunk)
     }
 }
 
