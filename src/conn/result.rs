@@ -117,15 +117,15 @@ const _: () = assert!(std::mem::size_of::<RowsData>() <= 120);
 const FIRST_ROWS: usize = 4;
 const FIRST_FIELDS_MAX: usize = 256;
 
-/// Rows per block of [`RowsData::blocks`]: 64.
-const BLOCK_SHIFT: u32 = 6;
+/// Rows per block of [`RowsData::blocks`]: 16.
+const BLOCK_SHIFT: u32 = 4;
 const BLOCK_ROWS: usize = 1 << BLOCK_SHIFT;
 /// The flag of [`RowsData::blocks`] for a block with a chunk boundary inside it.
 const SPANS: u32 = 1 << 31;
 
 impl MoreChunks {
     /// Extends `blocks` to every block of the `nrows` rows whose first row has a chunk (4 bytes
-    /// per 64 rows).
+    /// per 16 rows).
     fn index_blocks(&mut self, nrows: u32) {
         let n = self.all.len();
         while self.blocks.len() * BLOCK_ROWS < nrows as usize {
