@@ -117,15 +117,15 @@ const _: () = assert!(std::mem::size_of::<RowsData>() <= 120);
 const FIRST_ROWS: usize = 4;
 const FIRST_FIELDS_MAX: usize = 256;
 
-/// Rows per block of [`RowsData::blocks`]: 64.
-const BLOCK_SHIFT: u32 = 6;
+/// Rows per block of [`RowsData::blocks`]: 16.
+const BLOCK_SHIFT: u32 = 4;
 const BLOCK_ROWS: usize = 1 << BLOCK_SHIFT;
 /// The flag of [`RowsData::blocks`] for a block with a chunk boundary inside it.
 const SPANS: u32 = 1 << 31;
 
 impl MoreChunks {
     /// Extends `blocks` to every block of the `nrows` rows whose first row has a chunk (4 bytes
-    /// per 64 rows).
+    /// per 16 rows).
     fn index_blocks(&mut self, nrows: u32) {
         let n = self.all.len();
         while self.blocks.len() * BLOCK_ROWS < nrows as usize {
@@ -274,15 +274,10 @@ impl Rows {
     #[inline(never)]
     fn chunk_in_blocks(&self, row: usize) -> View<'_> {
         let chunks = &self.d.chunks;
-        let Some(more) = chunks.more() else {
-            return chunks.first().view();
-        };
-        let entry = more.blocks.get(row >> BLOCK_SHIFT).copied().unwrap_or(0);
-        let i = match entry & SPANS {
-            0 => entry as usize,
-            _ => more.spanning_chunk(row, (entry & !SPANS) as usize),
-        };
-        more.all.get(i).map_or(View::EMPTY, |(c, _)| c.view())
+        match chunks.more() {
+            None => chunks.first().view(),
+            Some(more) => more.chunk_of(row).map_or(View::EMPTY, Chunk::view),
+        }
     }
 
     /// The text value at `row`, `col`; `None` for SQL NULL (or an index out of range). Values are
@@ -301,10 +296,14 @@ impl Rows {
         }
         // `fields` holds `nrows * ncols` offsets: a row past the end has none.
         let field = *d.fields.get(row.checked_mul(ncols)? + col)?;
-        match self.text_of(row) {
-            Some(text) => text_field(text, field),
-            None => self.get_in_chunk(row, field),
-        }
+        let text = match self.text_of(row) {
+            Some(text) => text,
+            None => match self.text_in_blocks(row) {
+                Some(text) => text,
+                None => return self.get_raw(row, field),
+            },
+        };
+        text_field(text, field)
     }
 
     /// The text of the chunk row `row` (below `nrows`) lives in, if that chunk was checked as text
@@ -325,11 +324,25 @@ impl Rows {
         }
     }
 
-    /// [`get`](Rows::get) for a row whose chunk [`text_of`](Rows::text_of) does not give: a raw
-    /// chunk (each value checked for UTF-8 here), or a block spanning chunks. Out of line, so that
-    /// the usual path stays short (and returns in registers).
+    /// The text of the chunk row `row` lives in when [`text_of`](Rows::text_of) does not give it
+    /// (a block spanning chunks); `None` for a raw chunk. Out of line, so that the usual path of
+    /// [`get`](Rows::get) stays short.
     #[inline(never)]
-    fn get_in_chunk(&self, row: usize, field: u32) -> Option<&str> {
+    fn text_in_blocks(&self, row: usize) -> Option<&str> {
+        let chunks = &self.d.chunks;
+        let chunk = match chunks.more() {
+            None => chunks.first(),
+            Some(more) => more.chunk_of(row)?,
+        };
+        match chunk {
+            Chunk::Text(text) => Some(text),
+            Chunk::Raw(_) | Chunk::Inline(..) => None,
+        }
+    }
+
+    /// [`get`](Rows::get) for a row in a raw chunk: the value is checked for UTF-8 here.
+    #[inline(never)]
+    fn get_raw(&self, row: usize, field: u32) -> Option<&str> {
         self.chunk_in_blocks(row).text(field)?.ok()
     }
 
@@ -465,18 +478,22 @@ struct MoreChunks {
 }
 
 impl MoreChunks {
-    /// The chunk of `row` in a block spanning chunks, the first of which is `first`.
-    #[cold]
-    fn spanning_chunk(&self, row: usize, first: usize) -> usize {
-        let last = self
-            .blocks
-            .get((row >> BLOCK_SHIFT) + 1)
-            .map_or(self.all.len() - 1, |&i| (i & !SPANS) as usize);
-        // The last chunk whose first row is not after `row`.
-        first
-            + self.all.get(first + 1..=last).map_or(0, |c| {
-                c.partition_point(|&(_, start)| start as usize <= row)
-            })
+    /// The chunk of `row`: the last, from the one the row's block names on, whose first row is not
+    /// after `row` (the next one starts after it unless the block spans chunks; a chunk holds at
+    /// least one row, so a block spans at most [`BLOCK_ROWS`]).
+    #[inline(always)]
+    fn chunk_of(&self, row: usize) -> Option<&Chunk> {
+        // A row without a block (none is read before its chunk is attached) reads the first chunk.
+        let entry = self.blocks.get(row >> BLOCK_SHIFT).copied().unwrap_or(0);
+        let (first, later) = self.all.get((entry & !SPANS) as usize..)?.split_first()?;
+        let mut chunk = &first.0;
+        for (next, first_row) in later {
+            if *first_row as usize > row {
+                break;
+            }
+            chunk = next;
+        }
+        Some(chunk)
     }
 }
 

@@ -82,8 +82,8 @@ fn expected(row: usize) -> Option<String> {
 
 #[test]
 fn random_access_finds_the_right_chunk_for_even_and_uneven_chunks() {
-    // Blocks of 64 rows: inside one chunk, spanning two, spanning dozens (one row a chunk), a chunk
-    // boundary exactly at a block boundary.
+    // Blocks of 16 rows: inside one chunk, spanning two, spanning dozens (one row a chunk), a chunk
+    // boundary exactly at a block boundary (64-row cases: also 16-row ones).
     let cases: [&[usize]; 9] = [
         &[10],
         &[5, 5, 5, 5],
@@ -147,11 +147,15 @@ fn random_access_reads_text_and_raw_chunks_at_block_boundaries() {
 #[test]
 fn a_block_has_its_text_only_when_it_lies_whole_in_one_text_chunk() {
     let rows = chunked_rows_as(&[64, 64, 10, 54, 100, 28], |i| i != 4);
-    // Blocks: [0, 64) chunk 0; [64, 128) chunk 1; [128, 192) chunks 2 and 3; [192, 256) chunk 4
-    // (raw); [256, 320) chunks 4 and 5.
+    // Blocks of 16 rows: [0, 64) chunk 0; [64, 128) chunk 1; [128, 144) chunks 2 and 3;
+    // [144, 192) chunk 3; [192, 288) chunk 4 (raw); [288, 304) chunks 4 and 5; [304, 320) chunk 5.
     let more = rows.d.chunks.more().expect("several chunks");
     let has_text: Vec<bool> = more.texts.iter().map(Option::is_some).collect();
-    assert_eq!(has_text, [true, true, false, false, false]);
+    let expected: Vec<bool> = [(8, true), (1, false), (3, true), (7, false), (1, true)]
+        .iter()
+        .flat_map(|&(n, text)| std::iter::repeat_n(text, n))
+        .collect();
+    assert_eq!(has_text, expected);
     assert_reads_back(&rows, "mixed");
     // A row set in one chunk needs no block table: the chunk is read directly.
     for text in [true, false] {
