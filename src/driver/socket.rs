@@ -336,6 +336,19 @@ impl PgSocket {
         self.connect_error.is_some()
     }
 
+    /// Whether the registration already follows a session with output waiting: registered for
+    /// both readability and writability, connected, the session wants input and output waits (what
+    /// [`wanted_interest`](Self::wanted_interest) would say), so that
+    /// [`update_registration`](Self::update_registration) has nothing to do. The steady state of
+    /// a pipeline being queued.
+    #[inline]
+    pub(crate) fn registered_for_output(&self) -> bool {
+        self.interest == Some(Interest::READABLE | Interest::WRITABLE)
+            && self.connected
+            && self.conn.wants_read()
+            && self.transport.wants_write(&self.conn)
+    }
+
     /// Writes pending output until it is all sent or the socket would block. Commands
     /// ([`command`](Self::command)) and events do this themselves.
     #[inline]
