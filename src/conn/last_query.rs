@@ -17,6 +17,7 @@ pub(super) struct LastQuery {
 
 impl LastQuery {
     /// Remembers `sql` as the query errors now refer to.
+    #[inline]
     pub(super) fn remember(&mut self, sql: &str) {
         if self.text.capacity() > KEEP_CAPACITY && sql.len() <= KEEP_CAPACITY {
             self.text = String::new();

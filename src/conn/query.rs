@@ -202,6 +202,7 @@ impl Requests {
 
     /// Queues a request; while the server skips to a Sync not yet sent, a command is answered on
     /// the spot with [`QueryResult::PipelineAborted`] and its end marker.
+    #[inline(always)]
     pub(super) fn push(&mut self, request: Request, outbox: &mut Outbox) {
         if request.is_sync_point() {
             self.skipping = false;
@@ -532,7 +533,25 @@ impl Connection {
     /// Checks that a request may be sent: when idle (nothing in flight, every result and end
     /// marker taken), or at any time in pipeline mode outside COPY; otherwise the error text is
     /// appended to the error buffer (as libpq does) and returned. Clears the error buffer when idle.
+    #[inline]
     pub(super) fn check_can_send(&mut self) -> Result<(), Error> {
+        // The two common cases inline: idle, and pipeline mode outside COPY.
+        if matches!(self.phase, Phase::Ready) {
+            if self.requests.is_empty() && self.outbox.is_empty() {
+                self.error_buffer.clear();
+                return Ok(());
+            }
+            if self.pipeline && self.requests.copy_state().is_none() {
+                return Ok(());
+            }
+        }
+        self.check_can_send_slow()
+    }
+
+    /// [`check_can_send`](Self::check_can_send) past its common cases (every case, in order).
+    #[cold]
+    #[inline(never)]
+    fn check_can_send_slow(&mut self) -> Result<(), Error> {
         match self.phase {
             Phase::Ready if self.requests.is_empty() && self.outbox.is_empty() => {
                 self.error_buffer.clear();

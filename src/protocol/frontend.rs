@@ -95,6 +95,7 @@ pub fn sasl_response(data: &[u8], buf: &mut Vec<u8>) -> Result<(), EncodeError> 
 }
 
 /// Query: `Q` and the SQL text (one or more statements) with a NUL.
+#[inline]
 pub fn query(sql: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     let sql = sql.as_bytes();
     if has_nul(sql) {
@@ -271,7 +272,7 @@ fn bind_text_var<T: AsRef<[u8]>>(
 
 /// A text Bind of the unnamed portal up to its result-format count, checked by
 /// [`bind_text_var`] and with room reserved.
-#[inline]
+#[inline(always)]
 fn put_bind_text<T: AsRef<[u8]>>(
     statement: &str,
     params: &[Option<T>],
