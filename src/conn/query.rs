@@ -586,6 +586,7 @@ impl Connection {
     }
 
     /// Sends a simple Query whose COPY, if `copy` names it, the caller drives.
+    #[inline]
     pub(super) fn start_simple(
         &mut self,
         sql: &str,

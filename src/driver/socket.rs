@@ -176,6 +176,7 @@ impl PgSocket {
 
     /// Runs a command on the session (`|c| c.send_query(sql)`, ...) and writes what it queued, as far
     /// as the socket takes it (the rest goes out on writable events).
+    #[inline]
     pub fn command<T>(
         &mut self,
         f: impl FnOnce(&mut Connection) -> Result<T, Error>,

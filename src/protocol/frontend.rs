@@ -333,6 +333,7 @@ fn put_unnamed_parse(query: &str, [l0, l1, l2, l3]: [u8; 4], buf: &mut Vec<u8>) 
 /// [`describe`] and [`execute`] one after the other, with one reservation for all four and the
 /// constant tail (Bind's result-format count, Describe, Execute) copied at once. On error `buf`
 /// may hold part of the messages: the caller truncates it.
+#[inline]
 pub(crate) fn query_params(
     sql: Option<&str>,
     statement: &str,
