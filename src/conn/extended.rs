@@ -77,7 +77,8 @@ impl Connection {
             return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
         }
         let pipeline = self.pipeline;
-        self.last_query.remember(sql);
+        self.last_query
+            .remember_sent(mark + frontend::parse_text_at(name), sql.len());
         self.push_request(Request::Parse {
             prepare: true,
             ends: pipeline,
@@ -110,8 +111,11 @@ impl Connection {
             self.send.truncate(mark);
             return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
         }
+        // The text stays where the Parse has it (see `LastQuery`).
         match sql {
-            Some(sql) => self.last_query.remember(sql),
+            Some(sql) => self
+                .last_query
+                .remember_sent(mark + frontend::parse_text_at(statement), sql.len()),
             None => self.last_query.forget(),
         }
         let pipeline = self.pipeline;

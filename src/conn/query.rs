@@ -594,10 +594,13 @@ impl Connection {
         copy: Option<CopyDirection>,
     ) -> Result<(), Error> {
         self.check_can_send()?;
+        let mark = self.send.len();
         if let Err(e) = frontend::query(sql, &mut self.send) {
             return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
         }
-        self.last_query.remember(sql);
+        // The text stays where the message has it (see `LastQuery`).
+        self.last_query
+            .remember_sent(mark + frontend::QUERY_TEXT_AT, sql.len());
         self.requests.push(
             Request::Query(SimpleQuery::new(chunk_rows, copy)),
             &mut self.outbox,
@@ -704,7 +707,7 @@ impl Connection {
             BackendMessage::ErrorResponse(_)
                 if !self.pipeline || self.requests.commands_in_flight() <= 1 =>
             {
-                self.last_query.get()
+                self.last_query.get(&self.send)
             }
             _ => None,
         };

@@ -109,6 +109,16 @@ pub fn query(sql: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     Ok(())
 }
 
+/// Where a [`query`] message holds the query text: from this offset, the text's bytes as given.
+pub(crate) const QUERY_TEXT_AT: usize = 5;
+
+/// Where a [`parse`] (or [`query_params`]) message of statement `name` holds the query text:
+/// from this offset, the text's bytes as given.
+#[inline]
+pub(crate) fn parse_text_at(name: &str) -> usize {
+    6 + name.len()
+}
+
 /// The length word of a message of `var` bytes of variable parts and `fixed` of fixed ones (the
 /// length word included).
 #[inline]

@@ -440,3 +440,20 @@ fn query_params_matches_the_messages_one_by_one() {
         }
     }
 }
+
+#[test]
+fn the_query_text_is_where_the_offsets_say() {
+    // `LastQuery` refers to the text inside the messages instead of copying it.
+    let sql = "SELECT $1 -- é";
+    let b = enc(|b| query(sql, b));
+    assert_eq!(&b[QUERY_TEXT_AT..QUERY_TEXT_AT + sql.len()], sql.as_bytes());
+    for name in ["", "stmt"] {
+        let b = enc(|b| parse(name, sql, &[], b));
+        let at = parse_text_at(name);
+        assert_eq!(&b[at..at + sql.len()], sql.as_bytes());
+        let b = enc(|b| parse(name, sql, &[23], b));
+        assert_eq!(&b[at..at + sql.len()], sql.as_bytes());
+        let b = enc(|b| query_params(Some(sql), name, &[Some("1"), None], b));
+        assert_eq!(&b[at..at + sql.len()], sql.as_bytes());
+    }
+}
