@@ -609,6 +609,7 @@ impl Connection {
     }
 
     /// Queues an entry of the extended protocol (the message is already in the send buffer).
+    #[inline]
     pub(super) fn push_request(&mut self, request: Request) {
         self.requests.push(request, &mut self.outbox);
     }
