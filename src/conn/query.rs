@@ -541,7 +541,10 @@ impl Connection {
                 self.error_buffer.clear();
                 return Ok(());
             }
-            if self.pipeline && self.requests.copy_state().is_none() {
+            // No COPY the caller drives runs in pipeline mode: `send_copy` refuses to start one
+            // there, and the mode is entered only when idle.
+            if self.pipeline {
+                debug_assert!(self.requests.copy_state().is_none());
                 return Ok(());
             }
         }
