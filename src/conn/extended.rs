@@ -74,7 +74,7 @@ impl Connection {
         let mark = self.send.len();
         if let Err(e) = frontend::parse(name, sql, &[], &mut self.send) {
             self.send.truncate(mark);
-            return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
+            return Err(self.encode_error(e));
         }
         let pipeline = self.pipeline;
         self.last_query
@@ -109,7 +109,7 @@ impl Connection {
         let mark = self.send.len();
         if let Err(e) = frontend::query_params(sql, statement, params, &mut self.send) {
             self.send.truncate(mark);
-            return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
+            return Err(self.encode_error(e));
         }
         // The text stays where the Parse has it (see `LastQuery`).
         match sql {

@@ -599,7 +599,7 @@ impl Connection {
         self.check_can_send()?;
         let mark = self.send.len();
         if let Err(e) = frontend::query(sql, &mut self.send) {
-            return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
+            return Err(self.encode_error(e));
         }
         // The text stays where the message has it (see `LastQuery`).
         self.last_query
@@ -626,6 +626,14 @@ impl Connection {
             Request::Query(SimpleQuery::new(chunk_rows, None)),
             &mut self.outbox,
         );
+    }
+
+    /// A message that could not be encoded (a NUL in the text, a length past the protocol's):
+    /// libpq's `could not send query` error. Out of line: the senders stay small.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn encode_error(&mut self, e: protocol::EncodeError) -> Error {
+        self.command_error(ErrorKind::Usage, &format!("could not send query: {e}"))
     }
 
     pub(super) fn command_error(&mut self, kind: ErrorKind, text: &str) -> Error {
