@@ -484,16 +484,21 @@ fn put_query(buf: &mut Vec<u8>, s: &[u8], what: &'static str) -> Result<(), Enco
 /// names are (the general search costs more to set up than it saves on them).
 #[inline]
 fn has_nul(s: &[u8]) -> bool {
-    if s.len() > 64 {
-        return s.contains(&0);
-    }
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let zero_byte = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS != 0;
+    let n = s.len();
+    if (8..=16).contains(&n) {
+        // Two words, overlapping when shorter than 16 bytes: no loop (`SELECT 1` is 8 bytes).
+        let first = u64::from_ne_bytes(s[..8].try_into().unwrap_or_default());
+        let last = u64::from_ne_bytes(s[n - 8..].try_into().unwrap_or_default());
+        return zero_byte(first) | zero_byte(last);
+    }
+    if n > 64 {
+        return s.contains(&0);
+    }
     let (words, rest) = s.as_chunks::<8>();
-    let in_words = words.iter().any(|w| {
-        let w = u64::from_ne_bytes(*w);
-        w.wrapping_sub(ONES) & !w & HIGHS != 0
-    });
+    let in_words = words.iter().any(|w| zero_byte(u64::from_ne_bytes(*w)));
     // At most 7 bytes left: a plain loop (`contains` would set up the general search).
     in_words || rest.iter().fold(false, |nul, &b| nul | (b == 0))
 }

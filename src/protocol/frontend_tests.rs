@@ -296,7 +296,7 @@ fn encoders_append_after_existing_bytes() {
 
 #[test]
 fn nul_search_finds_every_position_in_short_and_long_strings() {
-    for len in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200] {
+    for len in [0, 1, 7, 8, 9, 10, 12, 14, 15, 16, 17, 24, 63, 64, 65, 200] {
         let clean: Vec<u8> = (0..len).map(|i| 1 + (i % 255) as u8).collect();
         assert!(!super::has_nul(&clean), "len {len}");
         // Bytes with the high bit set next to the NUL must not hide it, nor fake one.
