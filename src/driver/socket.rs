@@ -387,14 +387,38 @@ impl PgSocket {
     /// usually in one write. Returns whether anything was sent.
     #[inline]
     fn write_plain(&mut self) -> bool {
+        // The common case first: all of it in one write.
+        let out = self.conn.pending_output();
+        let len = out.len();
+        if len == 0 {
+            return false;
+        }
+        match self.stream.write(out) {
+            Ok(n) if n == len => {
+                self.conn.consume_output(n);
+                true
+            }
+            r => self.write_plain_rest(r),
+        }
+    }
+
+    /// [`write_plain`](Self::write_plain) after a first write `first` that did not take it all.
+    #[cold]
+    #[inline(never)]
+    fn write_plain_rest(&mut self, first: io::Result<usize>) -> bool {
         let mut sent = false;
+        let mut result = Some(first);
         loop {
             let out = self.conn.pending_output();
             let len = out.len();
             if len == 0 {
                 return sent;
             }
-            match self.stream.write(out) {
+            let written = match result.take() {
+                Some(r) => r,
+                None => self.stream.write(out),
+            };
+            match written {
                 Ok(0) => {
                     self.conn.handle_eof();
                     return sent;
