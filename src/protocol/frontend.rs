@@ -266,7 +266,8 @@ fn bind_text_var<T: AsRef<[u8]>>(
     statement: &str,
     params: &[Option<T>],
 ) -> Result<usize, EncodeError> {
-    if statement.as_bytes().contains(&0) {
+    // The unnamed statement (every query's) without the search.
+    if !statement.is_empty() && statement.as_bytes().contains(&0) {
         return Err(EncodeError::InteriorNul {
             what: "statement name",
         });
@@ -298,6 +299,12 @@ fn put_bind_text<T: AsRef<[u8]>>(
         buf.extend_from_slice(statement.as_bytes());
         buf.extend_from_slice(&[0, 0, 0, n0, n1]);
     }
+    put_bind_params(params, buf);
+}
+
+/// A text Bind's parameters, checked by [`bind_text_var`] and with room reserved.
+#[inline(always)]
+fn put_bind_params<T: AsRef<[u8]>>(params: &[Option<T>], buf: &mut Vec<u8>) {
     for p in params {
         match p {
             // "As a special case, -1 indicates a NULL parameter value. No value bytes follow."
@@ -361,10 +368,19 @@ pub(crate) fn query_params(
     let bind_len = message_len(var, 12)?;
     let parse_size = unnamed_parse.map_or(0, |(sql, _)| unnamed_parse_size(sql));
     buf.reserve(parse_size + var + 11 + DESCRIBE_EXECUTE.len());
-    if let Some((sql, len)) = unnamed_parse {
-        put_unnamed_parse(sql, len, buf);
+    match unnamed_parse {
+        Some((sql, [p0, p1, p2, p3])) => {
+            // `put_unnamed_parse` and `put_bind_text` of the unnamed statement, with the end of
+            // the Parse (the text's NUL, no parameter types) and the Bind's start in one copy.
+            let [l0, l1, l2, l3] = bind_len;
+            let [n0, n1] = n_params.to_be_bytes();
+            buf.extend_from_slice(&[b'P', p0, p1, p2, p3, 0]);
+            buf.extend_from_slice(sql.as_bytes());
+            buf.extend_from_slice(&[0, 0, 0, b'B', l0, l1, l2, l3, 0, 0, 0, 0, n0, n1]);
+            put_bind_params(params, buf);
+        }
+        None => put_bind_text(statement, params, n_params, bind_len, buf),
     }
-    put_bind_text(statement, params, n_params, bind_len, buf);
     buf.extend_from_slice(&DESCRIBE_EXECUTE);
     Ok(())
 }
