@@ -71,9 +71,13 @@ impl Reactor {
         f: impl FnOnce(&mut crate::conn::Connection) -> Result<T, Error>,
     ) -> Result<(T, bool), Error> {
         let result = socket.command(f);
+        // The steady state (all sent, registered for reading alone) says at once that nothing
+        // is left to wait for.
+        if socket.registration_current() {
+            return Ok((result?, false));
+        }
         let _ = socket.update_registration(registry, mio::Token(id.index()));
         let result = result?;
-        // All sent (the common case) without measuring what is left.
         let conn = socket.conn();
         Ok((
             result,

@@ -254,7 +254,7 @@ impl PgSocket {
     /// registered for readability alone, connected, the session wants input and nothing waits to
     /// be written. (Registered for readability means not [`read_stalled`](Self::read_stalled).)
     #[inline]
-    fn registration_current(&self) -> bool {
+    pub(crate) fn registration_current(&self) -> bool {
         self.interest == Some(Interest::READABLE)
             && self.connected
             && self.conn.wants_read()
