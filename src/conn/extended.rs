@@ -223,6 +223,13 @@ impl Connection {
         Ok(())
     }
 
+    /// Whether pipeline mode is on ([`pipeline_status`](Self::pipeline_status) is not `Off`), in
+    /// one load.
+    #[inline]
+    pub(crate) fn pipeline_on(&self) -> bool {
+        self.pipeline
+    }
+
     /// libpq's `PQpipelineStatus`: [`PipelineStatus::Aborted`] from when the caller takes a failed
     /// query's error until it takes the sync point's [`QueryResult::PipelineSync`].
     pub fn pipeline_status(&self) -> PipelineStatus {

@@ -106,7 +106,7 @@ impl Reactor {
         let (socket, registry) = self
             .socket_and_registry(id)
             .ok_or_else(|| Error::new(ErrorKind::Usage, "no such connection"))?;
-        if socket.conn().pipeline_status() == crate::conn::PipelineStatus::Off {
+        if !socket.conn().pipeline_on() {
             let waits = Self::command_sent(socket, registry, id, f)?;
             return self.after_command(id, waits);
         }
