@@ -74,10 +74,11 @@ impl Connection {
         let mark = self.send.len();
         if let Err(e) = frontend::parse(name, sql, &[], &mut self.send) {
             self.send.truncate(mark);
-            return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
+            return Err(self.encode_error(e));
         }
         let pipeline = self.pipeline;
-        self.last_query.remember(sql);
+        self.last_query
+            .remember_sent(mark + frontend::parse_text_at(name), sql.len());
         self.push_request(Request::Parse {
             prepare: true,
             ends: pipeline,
@@ -108,10 +109,13 @@ impl Connection {
         let mark = self.send.len();
         if let Err(e) = frontend::query_params(sql, statement, params, &mut self.send) {
             self.send.truncate(mark);
-            return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
+            return Err(self.encode_error(e));
         }
+        // The text stays where the Parse has it (see `LastQuery`).
         match sql {
-            Some(sql) => self.last_query.remember(sql),
+            Some(sql) => self
+                .last_query
+                .remember_sent(mark + frontend::parse_text_at(statement), sql.len()),
             None => self.last_query.forget(),
         }
         let pipeline = self.pipeline;
@@ -217,6 +221,13 @@ impl Connection {
             return Err(self.command_error(ErrorKind::Usage, SYNC_IN_PIPELINE_TEXT));
         }
         Ok(())
+    }
+
+    /// Whether pipeline mode is on ([`pipeline_status`](Self::pipeline_status) is not `Off`), in
+    /// one load.
+    #[inline]
+    pub(crate) fn pipeline_on(&self) -> bool {
+        self.pipeline
     }
 
     /// libpq's `PQpipelineStatus`: [`PipelineStatus::Aborted`] from when the caller takes a failed

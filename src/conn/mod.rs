@@ -389,15 +389,21 @@ impl Connection {
     pub fn consume_output(&mut self, n: usize) {
         self.send_pos = (self.send_pos + n).min(self.send.len());
         if self.send_pos == self.send.len() {
-            self.send_pos = 0;
             self.replies = 0;
             match &mut self.phase {
                 Phase::Startup(startup) => {
+                    self.send_pos = 0;
                     startup.output_sent();
                     // What was sent may have carried the password: wipe it, not just forget it.
                     startup::wipe(&mut self.send);
                 }
-                _ => self.send.clear(),
+                // Sent bytes stay, up to a bound, and the next messages go after them: the last
+                // query's text is read from there (see `LastQuery`).
+                _ if self.send.len() <= last_query::SENT_KEEP => {}
+                _ => {
+                    self.send_pos = 0;
+                    self.last_query.release(&mut self.send);
+                }
             }
             self.resume();
         }

@@ -202,6 +202,7 @@ impl Requests {
 
     /// Queues a request; while the server skips to a Sync not yet sent, a command is answered on
     /// the spot with [`QueryResult::PipelineAborted`] and its end marker.
+    #[inline(always)]
     pub(super) fn push(&mut self, request: Request, outbox: &mut Outbox) {
         if request.is_sync_point() {
             self.skipping = false;
@@ -532,7 +533,28 @@ impl Connection {
     /// Checks that a request may be sent: when idle (nothing in flight, every result and end
     /// marker taken), or at any time in pipeline mode outside COPY; otherwise the error text is
     /// appended to the error buffer (as libpq does) and returned. Clears the error buffer when idle.
+    #[inline]
     pub(super) fn check_can_send(&mut self) -> Result<(), Error> {
+        // The two common cases inline: idle, and pipeline mode outside COPY.
+        if matches!(self.phase, Phase::Ready) {
+            if self.requests.is_empty() && self.outbox.is_empty() {
+                self.error_buffer.clear();
+                return Ok(());
+            }
+            // No COPY the caller drives runs in pipeline mode: `send_copy` refuses to start one
+            // there, and the mode is entered only when idle.
+            if self.pipeline {
+                debug_assert!(self.requests.copy_state().is_none());
+                return Ok(());
+            }
+        }
+        self.check_can_send_slow()
+    }
+
+    /// [`check_can_send`](Self::check_can_send) past its common cases (every case, in order).
+    #[cold]
+    #[inline(never)]
+    fn check_can_send_slow(&mut self) -> Result<(), Error> {
         match self.phase {
             Phase::Ready if self.requests.is_empty() && self.outbox.is_empty() => {
                 self.error_buffer.clear();
@@ -567,6 +589,7 @@ impl Connection {
     }
 
     /// Sends a simple Query whose COPY, if `copy` names it, the caller drives.
+    #[inline]
     pub(super) fn start_simple(
         &mut self,
         sql: &str,
@@ -574,10 +597,13 @@ impl Connection {
         copy: Option<CopyDirection>,
     ) -> Result<(), Error> {
         self.check_can_send()?;
+        let mark = self.send.len();
         if let Err(e) = frontend::query(sql, &mut self.send) {
-            return Err(self.command_error(ErrorKind::Usage, &format!("could not send query: {e}")));
+            return Err(self.encode_error(e));
         }
-        self.last_query.remember(sql);
+        // The text stays where the message has it (see `LastQuery`).
+        self.last_query
+            .remember_sent(mark + frontend::QUERY_TEXT_AT, sql.len());
         self.requests.push(
             Request::Query(SimpleQuery::new(chunk_rows, copy)),
             &mut self.outbox,
@@ -586,6 +612,7 @@ impl Connection {
     }
 
     /// Queues an entry of the extended protocol (the message is already in the send buffer).
+    #[inline]
     pub(super) fn push_request(&mut self, request: Request) {
         self.requests.push(request, &mut self.outbox);
     }
@@ -599,6 +626,14 @@ impl Connection {
             Request::Query(SimpleQuery::new(chunk_rows, None)),
             &mut self.outbox,
         );
+    }
+
+    /// A message that could not be encoded (a NUL in the text, a length past the protocol's):
+    /// libpq's `could not send query` error. Out of line: the senders stay small.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn encode_error(&mut self, e: protocol::EncodeError) -> Error {
+        self.command_error(ErrorKind::Usage, &format!("could not send query: {e}"))
     }
 
     pub(super) fn command_error(&mut self, kind: ErrorKind, text: &str) -> Error {
@@ -684,7 +719,7 @@ impl Connection {
             BackendMessage::ErrorResponse(_)
                 if !self.pipeline || self.requests.commands_in_flight() <= 1 =>
             {
-                self.last_query.get()
+                self.last_query.get(&self.send)
             }
             _ => None,
         };

@@ -526,3 +526,43 @@ fn parameter_status_flood_is_bounded_and_linear() {
     assert_eq!(conn.parameters_dropped(), 200_000 - 256);
     assert!(conn.held_bytes() <= conn.budgets().parameter_bytes + 1024);
 }
+
+#[test]
+fn an_error_position_refers_to_the_last_query_wherever_its_text_is() {
+    // The text is read from the send buffer until it is copied out (`LastQuery`): an error gets
+    // it whether it arrives before the query is written, after, or after the buffer was emptied.
+    let mut conn = ready_connection(&[]);
+    let mut positioned = b"SERROR\0C42703\0Mcolumn does not exist\0P8\0".to_vec();
+    positioned.push(0);
+    let positioned = msg(b'E', &positioned);
+    for round in 0..400 {
+        let sql = format!("SELECT nope{round} -- {}", "x".repeat(round % 97));
+        conn.send_query(&sql).unwrap();
+        // Every third error arrives before the output is written.
+        if round % 3 != 0 {
+            conn.consume_output(conn.pending_output().len());
+        }
+        let mut input = positioned.clone();
+        input.extend_from_slice(&ready());
+        conn.handle_input(&input);
+        match conn.poll_result() {
+            PollResult::Ready(Err(e)) => {
+                assert_eq!(e.query(), Some(sql.as_str()), "round {round}");
+                assert_eq!(e.position(), Some("8"));
+            }
+            other => panic!("round {round}: {other:?}"),
+        }
+        assert!(matches!(conn.poll_result(), PollResult::Done));
+        conn.consume_output(conn.pending_output().len());
+    }
+    // A prepared statement run by name sends no text: the position stays a number.
+    conn.send_query_prepared("s", &[]).unwrap();
+    conn.consume_output(conn.pending_output().len());
+    let mut input = positioned.clone();
+    input.extend_from_slice(&ready());
+    conn.handle_input(&input);
+    match conn.poll_result() {
+        PollResult::Ready(Err(e)) => assert_eq!(e.query(), None),
+        other => panic!("{other:?}"),
+    }
+}

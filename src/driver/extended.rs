@@ -57,11 +57,38 @@ impl Reactor {
         let (socket, registry) = self
             .socket_and_registry(id)
             .ok_or_else(|| Error::new(ErrorKind::Usage, "no such connection"))?;
+        let waits = Self::command_sent(socket, registry, id, f)?;
+        self.after_command(id, waits)
+    }
+
+    /// Runs `f` on `socket`, writes what it queued and follows the registration; returns the
+    /// result and whether more than [`OUTPUT_THRESHOLD`] bytes are left unsent.
+    #[inline(always)]
+    fn command_sent<T>(
+        socket: &mut super::PgSocket,
+        registry: &mio::Registry,
+        id: ConnId,
+        f: impl FnOnce(&mut crate::conn::Connection) -> Result<T, Error>,
+    ) -> Result<(T, bool), Error> {
         let result = socket.command(f);
+        // The steady state (all sent, registered for reading alone) says at once that nothing
+        // is left to wait for.
+        if socket.registration_current() {
+            return Ok((result?, false));
+        }
         let _ = socket.update_registration(registry, mio::Token(id.index()));
         let result = result?;
-        // All sent (the common case) without measuring what is left.
-        if socket.conn().wants_write() && socket.conn().pending_output().len() > OUTPUT_THRESHOLD {
+        let conn = socket.conn();
+        Ok((
+            result,
+            conn.wants_write() && conn.pending_output().len() > OUTPUT_THRESHOLD,
+        ))
+    }
+
+    /// The end of a command: waits for the socket to take the output if `waits` says so.
+    #[inline(always)]
+    fn after_command<T>(&mut self, id: ConnId, (result, waits): (T, bool)) -> Result<T, Error> {
+        if waits {
             self.wait_output(id, OUTPUT_THRESHOLD)?;
         }
         Ok(result)
@@ -75,42 +102,42 @@ impl Reactor {
         id: ConnId,
         f: impl FnOnce(&mut crate::conn::Connection) -> Result<T, Error>,
     ) -> Result<T, Error> {
-        let pipelined = self
-            .get(id)
-            .ok_or_else(|| Error::new(ErrorKind::Usage, "no such connection"))?
-            .conn()
-            .pipeline_status()
-            != crate::conn::PipelineStatus::Off;
-        if !pipelined {
-            return self.command_bounded(id, f);
-        }
-        self.command_pipelined(id, f)
-    }
-
-    /// [`command_queued`](Self::command_queued) in pipeline mode.
-    fn command_pipelined<T>(
-        &mut self,
-        id: ConnId,
-        f: impl FnOnce(&mut crate::conn::Connection) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        let socket = self
-            .get_mut(id)
+        // One look-up of the socket for both modes.
+        let (socket, registry) = self
+            .socket_and_registry(id)
             .ok_or_else(|| Error::new(ErrorKind::Usage, "no such connection"))?;
+        if !socket.conn().pipeline_on() {
+            let waits = Self::command_sent(socket, registry, id, f)?;
+            return self.after_command(id, waits);
+        }
         let result = f(socket.conn_mut())?;
         if socket.conn().pending_output().len() <= OUTPUT_THRESHOLD {
             // Registered for writability (a no-op after the first): the next wait writes it.
-            let _ = self.update(id);
-        } else {
-            socket.flush();
-            let _ = self.update(id);
-            if self
-                .get(id)
-                .is_some_and(|s| s.conn().pending_output().len() > OUTPUT_THRESHOLD)
-            {
-                self.wait_output(id, OUTPUT_THRESHOLD)?;
+            if !socket.registered_for_output() {
+                let _ = socket.update_registration(registry, mio::Token(id.index()));
             }
+            return Ok(result);
         }
+        self.command_pipelined_flush(id)?;
         Ok(result)
+    }
+
+    /// [`command_queued`](Self::command_queued) in pipeline mode past [`OUTPUT_THRESHOLD`]: writes
+    /// what the socket takes, and waits for it to take the rest while reading.
+    #[cold]
+    #[inline(never)]
+    fn command_pipelined_flush(&mut self, id: ConnId) -> Result<(), Error> {
+        if let Some(socket) = self.get_mut(id) {
+            socket.flush();
+        }
+        let _ = self.update(id);
+        if self
+            .get(id)
+            .is_some_and(|s| s.conn().pending_output().len() > OUTPUT_THRESHOLD)
+        {
+            self.wait_output(id, OUTPUT_THRESHOLD)?;
+        }
+        Ok(())
     }
 
     /// `COPY ... FROM STDIN` on connection `id`, fed from `data` as it is read (64 KiB at a time,

@@ -180,6 +180,7 @@ impl PgSocket {
 
     /// Runs a command on the session (`|c| c.send_query(sql)`, ...) and writes what it queued, as far
     /// as the socket takes it (the rest goes out on writable events).
+    #[inline]
     pub fn command<T>(
         &mut self,
         f: impl FnOnce(&mut Connection) -> Result<T, Error>,
@@ -257,7 +258,7 @@ impl PgSocket {
     /// registered for readability alone, connected, the session wants input and nothing waits to
     /// be written. (Registered for readability means not [`read_stalled`](Self::read_stalled).)
     #[inline]
-    fn registration_current(&self) -> bool {
+    pub(crate) fn registration_current(&self) -> bool {
         self.interest == Some(Interest::READABLE)
             && self.connected
             && self.conn.wants_read()
@@ -340,6 +341,19 @@ impl PgSocket {
         self.connect_error.is_some()
     }
 
+    /// Whether the registration already follows a session with output waiting: registered for
+    /// both readability and writability, connected, the session wants input and output waits (what
+    /// [`wanted_interest`](Self::wanted_interest) would say), so that
+    /// [`update_registration`](Self::update_registration) has nothing to do. The steady state of
+    /// a pipeline being queued.
+    #[inline]
+    pub(crate) fn registered_for_output(&self) -> bool {
+        self.interest == Some(Interest::READABLE | Interest::WRITABLE)
+            && self.connected
+            && self.conn.wants_read()
+            && self.transport.wants_write(&self.conn)
+    }
+
     /// Writes pending output until it is all sent or the socket would block. Commands
     /// ([`command`](Self::command)) and events do this themselves.
     #[inline]
@@ -377,14 +391,38 @@ impl PgSocket {
     /// usually in one write. Returns whether anything was sent.
     #[inline]
     fn write_plain(&mut self) -> bool {
+        // The common case first: all of it in one write.
+        let out = self.conn.pending_output();
+        let len = out.len();
+        if len == 0 {
+            return false;
+        }
+        match self.stream.write(out) {
+            Ok(n) if n == len => {
+                self.conn.consume_output(n);
+                true
+            }
+            r => self.write_plain_rest(r),
+        }
+    }
+
+    /// [`write_plain`](Self::write_plain) after a first write `first` that did not take it all.
+    #[cold]
+    #[inline(never)]
+    fn write_plain_rest(&mut self, first: io::Result<usize>) -> bool {
         let mut sent = false;
+        let mut result = Some(first);
         loop {
             let out = self.conn.pending_output();
             let len = out.len();
             if len == 0 {
                 return sent;
             }
-            match self.stream.write(out) {
+            let written = match result.take() {
+                Some(r) => r,
+                None => self.stream.write(out),
+            };
+            match written {
                 Ok(0) => {
                     self.conn.handle_eof();
                     return sent;

@@ -95,6 +95,7 @@ pub fn sasl_response(data: &[u8], buf: &mut Vec<u8>) -> Result<(), EncodeError> 
 }
 
 /// Query: `Q` and the SQL text (one or more statements) with a NUL.
+#[inline]
 pub fn query(sql: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     let sql = sql.as_bytes();
     if has_nul(sql) {
@@ -106,6 +107,16 @@ pub fn query(sql: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
     buf.extend_from_slice(sql);
     buf.push(0);
     Ok(())
+}
+
+/// Where a [`query`] message holds the query text: from this offset, the text's bytes as given.
+pub(crate) const QUERY_TEXT_AT: usize = 5;
+
+/// Where a [`parse`] (or [`query_params`]) message of statement `name` holds the query text:
+/// from this offset, the text's bytes as given.
+#[inline]
+pub(crate) fn parse_text_at(name: &str) -> usize {
+    6 + name.len()
 }
 
 /// The length word of a message of `var` bytes of variable parts and `fixed` of fixed ones (the
@@ -255,7 +266,8 @@ fn bind_text_var<T: AsRef<[u8]>>(
     statement: &str,
     params: &[Option<T>],
 ) -> Result<usize, EncodeError> {
-    if statement.as_bytes().contains(&0) {
+    // The unnamed statement (every query's) without the search.
+    if !statement.is_empty() && statement.as_bytes().contains(&0) {
         return Err(EncodeError::InteriorNul {
             what: "statement name",
         });
@@ -271,7 +283,7 @@ fn bind_text_var<T: AsRef<[u8]>>(
 
 /// A text Bind of the unnamed portal up to its result-format count, checked by
 /// [`bind_text_var`] and with room reserved.
-#[inline]
+#[inline(always)]
 fn put_bind_text<T: AsRef<[u8]>>(
     statement: &str,
     params: &[Option<T>],
@@ -287,6 +299,12 @@ fn put_bind_text<T: AsRef<[u8]>>(
         buf.extend_from_slice(statement.as_bytes());
         buf.extend_from_slice(&[0, 0, 0, n0, n1]);
     }
+    put_bind_params(params, buf);
+}
+
+/// A text Bind's parameters, checked by [`bind_text_var`] and with room reserved.
+#[inline(always)]
+fn put_bind_params<T: AsRef<[u8]>>(params: &[Option<T>], buf: &mut Vec<u8>) {
     for p in params {
         match p {
             // "As a special case, -1 indicates a NULL parameter value. No value bytes follow."
@@ -332,6 +350,7 @@ fn put_unnamed_parse(query: &str, [l0, l1, l2, l3]: [u8; 4], buf: &mut Vec<u8>) 
 /// [`describe`] and [`execute`] one after the other, with one reservation for all four and the
 /// constant tail (Bind's result-format count, Describe, Execute) copied at once. On error `buf`
 /// may hold part of the messages: the caller truncates it.
+#[inline]
 pub(crate) fn query_params(
     sql: Option<&str>,
     statement: &str,
@@ -349,10 +368,19 @@ pub(crate) fn query_params(
     let bind_len = message_len(var, 12)?;
     let parse_size = unnamed_parse.map_or(0, |(sql, _)| unnamed_parse_size(sql));
     buf.reserve(parse_size + var + 11 + DESCRIBE_EXECUTE.len());
-    if let Some((sql, len)) = unnamed_parse {
-        put_unnamed_parse(sql, len, buf);
+    match unnamed_parse {
+        Some((sql, [p0, p1, p2, p3])) => {
+            // `put_unnamed_parse` and `put_bind_text` of the unnamed statement, with the end of
+            // the Parse (the text's NUL, no parameter types) and the Bind's start in one copy.
+            let [l0, l1, l2, l3] = bind_len;
+            let [n0, n1] = n_params.to_be_bytes();
+            buf.extend_from_slice(&[b'P', p0, p1, p2, p3, 0]);
+            buf.extend_from_slice(sql.as_bytes());
+            buf.extend_from_slice(&[0, 0, 0, b'B', l0, l1, l2, l3, 0, 0, 0, 0, n0, n1]);
+            put_bind_params(params, buf);
+        }
+        None => put_bind_text(statement, params, n_params, bind_len, buf),
     }
-    put_bind_text(statement, params, n_params, bind_len, buf);
     buf.extend_from_slice(&DESCRIBE_EXECUTE);
     Ok(())
 }
@@ -472,16 +500,21 @@ fn put_query(buf: &mut Vec<u8>, s: &[u8], what: &'static str) -> Result<(), Enco
 /// names are (the general search costs more to set up than it saves on them).
 #[inline]
 fn has_nul(s: &[u8]) -> bool {
-    if s.len() > 64 {
-        return s.contains(&0);
-    }
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let zero_byte = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS != 0;
+    let n = s.len();
+    if (8..=16).contains(&n) {
+        // Two words, overlapping when shorter than 16 bytes: no loop (`SELECT 1` is 8 bytes).
+        let first = u64::from_ne_bytes(s[..8].try_into().unwrap_or_default());
+        let last = u64::from_ne_bytes(s[n - 8..].try_into().unwrap_or_default());
+        return zero_byte(first) | zero_byte(last);
+    }
+    if n > 64 {
+        return s.contains(&0);
+    }
     let (words, rest) = s.as_chunks::<8>();
-    let in_words = words.iter().any(|w| {
-        let w = u64::from_ne_bytes(*w);
-        w.wrapping_sub(ONES) & !w & HIGHS != 0
-    });
+    let in_words = words.iter().any(|w| zero_byte(u64::from_ne_bytes(*w)));
     // At most 7 bytes left: a plain loop (`contains` would set up the general search).
     in_words || rest.iter().fold(false, |nul, &b| nul | (b == 0))
 }

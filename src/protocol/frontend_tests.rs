@@ -296,7 +296,7 @@ fn encoders_append_after_existing_bytes() {
 
 #[test]
 fn nul_search_finds_every_position_in_short_and_long_strings() {
-    for len in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 200] {
+    for len in [0, 1, 7, 8, 9, 10, 12, 14, 15, 16, 17, 24, 63, 64, 65, 200] {
         let clean: Vec<u8> = (0..len).map(|i| 1 + (i % 255) as u8).collect();
         assert!(!super::has_nul(&clean), "len {len}");
         // Bytes with the high bit set next to the NUL must not hide it, nor fake one.
@@ -438,5 +438,22 @@ fn query_params_matches_the_messages_one_by_one() {
         if r1.is_ok() {
             assert_eq!(one, general, "{sql:?} {statement:?}");
         }
+    }
+}
+
+#[test]
+fn the_query_text_is_where_the_offsets_say() {
+    // `LastQuery` refers to the text inside the messages instead of copying it.
+    let sql = "SELECT $1 -- é";
+    let b = enc(|b| query(sql, b));
+    assert_eq!(&b[QUERY_TEXT_AT..QUERY_TEXT_AT + sql.len()], sql.as_bytes());
+    for name in ["", "stmt"] {
+        let b = enc(|b| parse(name, sql, &[], b));
+        let at = parse_text_at(name);
+        assert_eq!(&b[at..at + sql.len()], sql.as_bytes());
+        let b = enc(|b| parse(name, sql, &[23], b));
+        assert_eq!(&b[at..at + sql.len()], sql.as_bytes());
+        let b = enc(|b| query_params(Some(sql), name, &[Some("1"), None], b));
+        assert_eq!(&b[at..at + sql.len()], sql.as_bytes());
     }
 }
