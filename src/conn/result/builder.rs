@@ -37,7 +37,7 @@ impl RowsBuilder {
     /// The hot path: if `buf` starts with a complete, valid DataRow of this row set's width, adds
     /// it (its offsets relative to the pass's buffer, where `buf` starts at `base`) and returns the
     /// bytes it occupies; otherwise `None` and nothing changes.
-    #[inline]
+    #[inline(always)]
     pub(in crate::conn) fn push_fast(
         &mut self,
         buf: &[u8],
