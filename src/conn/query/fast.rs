@@ -217,24 +217,32 @@ impl Connection {
             self.outbox.push_rows(rows, ends);
             return pos;
         }
-        self.outbox.push_rows(rows, false);
-        // The simple query's ReadyForQuery, unless the result just queued reached a budget (the
-        // caller's loop stops there).
-        if self.over_budget() {
-            return pos;
-        }
+        // The simple query's ReadyForQuery, unless the result reaches a budget (the caller's loop
+        // stops there): its end marker rides in the result's entry, as `push_end` would put it.
         let status = match frame(pass, pos, self.limits.max_small_message) {
-            Some([b'I']) => TransactionStatus::Idle,
-            Some([b'T']) => TransactionStatus::InTransaction,
-            Some([b'E']) => TransactionStatus::Failed,
-            _ => return pos,
+            Some([b'I']) if pass.get(pos) == Some(&b'Z') => TransactionStatus::Idle,
+            Some([b'T']) if pass.get(pos) == Some(&b'Z') => TransactionStatus::InTransaction,
+            Some([b'E']) if pass.get(pos) == Some(&b'Z') => TransactionStatus::Failed,
+            _ => {
+                self.outbox.push_rows(rows, false);
+                return pos;
+            }
         };
-        if pass.get(pos) != Some(&b'Z') {
+        let bytes = Outbox::entry_bytes(&rows);
+        if self.over_budget_with(self.outbox.bytes() + bytes) {
+            self.outbox.push_rows_counted(rows, bytes, false);
             return pos;
         }
-        self.requests.queue.pop_front();
+        self.outbox.push_rows_counted(rows, bytes, true);
+        // A simple query between statements: nothing of it to drop.
+        match self.requests.queue.pop_front() {
+            Some(Request::Query(SimpleQuery {
+                statement: Statement::Idle,
+                ..
+            })) => {}
+            other => drop(other),
+        }
         self.tx_status = status;
-        self.outbox.push_end();
         pos + 6
     }
 

@@ -141,7 +141,13 @@ impl RowsBuilder {
         // leaves room for it after a short span.
         const WINDOW: usize = 16;
         match pass.get(start..).and_then(<[u8]>::first_chunk::<WINDOW>) {
-            Some(window) if span <= WINDOW => bytes[..WINDOW].copy_from_slice(window),
+            // As one 16-byte word: a copy of `WINDOW` bytes would be merged with the one below
+            // into a call.
+            Some(window) if span <= WINDOW => {
+                if let Some(to) = bytes.first_chunk_mut::<WINDOW>() {
+                    *to = u128::from_ne_bytes(*window).to_ne_bytes();
+                }
+            }
             _ => match (pass.get(start..end), bytes.get_mut(..span)) {
                 (Some(from), Some(to)) => to.copy_from_slice(from),
                 _ => return,
