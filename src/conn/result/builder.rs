@@ -141,17 +141,13 @@ impl RowsBuilder {
         // leaves room for it after a short span.
         const WINDOW: usize = 16;
         match pass.get(start..).and_then(<[u8]>::first_chunk::<WINDOW>) {
-            // As one 16-byte word: a copy of `WINDOW` bytes would be merged with the one below
-            // into a call.
-            Some(window) if span <= WINDOW => {
-                if let Some(to) = bytes.first_chunk_mut::<WINDOW>() {
-                    *to = u128::from_ne_bytes(*window).to_ne_bytes();
+            Some(window) if span <= WINDOW => bytes[..WINDOW].copy_from_slice(window),
+            // Out of line: merged with the copy above, it made that one a call too.
+            _ => {
+                if !copy_span(pass.get(start..end), bytes.get_mut(..span)) {
+                    return;
                 }
             }
-            _ => match (pass.get(start..end), bytes.get_mut(..span)) {
-                (Some(from), Some(to)) => to.copy_from_slice(from),
-                _ => return,
-            },
         }
         for offset in used {
             if *offset != NULL_FIELD {
@@ -192,6 +188,18 @@ impl RowsBuilder {
             None => Tag::new(&String::from_utf8_lossy(tag)),
         };
         rows
+    }
+}
+
+/// Copies `from` into `to` when both are there (of the same length): whether it did.
+#[inline(never)]
+fn copy_span(from: Option<&[u8]>, to: Option<&mut [u8]>) -> bool {
+    match (from, to) {
+        (Some(from), Some(to)) => {
+            to.copy_from_slice(from);
+            true
+        }
+        _ => false,
     }
 }
 
