@@ -581,6 +581,7 @@ impl Connection {
 
     /// The next result, the end marker, or "not yet". Taking a result may let input stopped by the
     /// results budget be processed.
+    #[inline]
     pub fn poll_result(&mut self) -> PollResult {
         let r = match self.outbox.pop() {
             Some(Output::Result(r)) if self.pipeline => {
