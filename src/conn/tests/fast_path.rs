@@ -248,10 +248,14 @@ fn row_sets_taken_whole_agree_at_budgets_and_modes() {
             }
         }
     };
-    let mut too_large = Budgets::default();
-    too_large.max_result_bytes = 2 * d.len();
-    let mut exact = Budgets::default();
-    exact.max_result_bytes = 3 * d.len();
+    let too_large = Budgets {
+        max_result_bytes: 2 * d.len(),
+        ..Budgets::default()
+    };
+    let exact = Budgets {
+        max_result_bytes: 3 * d.len(),
+        ..Budgets::default()
+    };
     let tiny = Budgets::uniform(1);
     let cases = [
         ("too large", with(too_large, None, false)),
