@@ -325,9 +325,15 @@ impl Connection {
     /// Whether a back-pressure budget is reached: input is not processed until it is not.
     #[inline]
     fn over_budget(&self) -> bool {
+        self.over_budget_with(self.outbox.bytes())
+    }
+
+    /// [`over_budget`](Self::over_budget) with `queued` bytes of results queued.
+    #[inline(always)]
+    fn over_budget_with(&self, queued: usize) -> bool {
         // One comparison for both result queues, and `|` rather than `||`: no branch per check on
         // a path the driver takes several times a query.
-        (self.outbox.bytes().max(self.copy_out.bytes()) >= self.budgets.results)
+        (queued.max(self.copy_out.bytes()) >= self.budgets.results)
             | (self.replies >= self.budgets.output)
     }
 
@@ -581,6 +587,7 @@ impl Connection {
 
     /// The next result, the end marker, or "not yet". Taking a result may let input stopped by the
     /// results budget be processed.
+    #[inline]
     pub fn poll_result(&mut self) -> PollResult {
         let r = match self.outbox.pop() {
             Some(Output::Result(r)) if self.pipeline => {

@@ -213,6 +213,7 @@ impl Rows {
     }
 
     /// The approximate bytes this row set holds: its values and their offsets.
+    #[inline]
     fn data_bytes(&self) -> usize {
         let (blocks, texts) = self
             .d

@@ -31,6 +31,9 @@ impl Connection {
             *row_bytes += end - at;
             return end;
         }
+        if tag == b'T' {
+            return self.fast_row_set(pass, at, row_bytes);
+        }
         let len = u32::from_be_bytes([l0, l1, l2, l3]);
         // A length below 4 wraps and finds no body: the general path reports it.
         let Some(body) = rest.get(..(len as usize).wrapping_sub(4)) else {
@@ -46,8 +49,9 @@ impl Connection {
         let taken = match tag {
             b'C' => self.fast_complete(body, pass),
             b'Z' => self.fast_ready(body),
-            b'T' => self.fast_describe(body),
-            b'1' | b'2' | b'n' if body.is_empty() => self.fast_empty(tag),
+            b'1' | b'2' | b'n' if body.is_empty() => {
+                return self.fast_empty(tag, pass, at + 5).unwrap_or(at);
+            }
             _ => false,
         };
         match taken {
@@ -60,14 +64,9 @@ impl Connection {
     /// receive buffer of this input pass.
     #[inline]
     fn fast_complete(&mut self, body: &[u8], pass: &[u8]) -> bool {
-        // A valid tag: NUL-terminated, no NUL inside. Checked with ASCII at once (tags are short
-        // ASCII); anything else goes the general way.
-        let Some((&0, tag)) = body.split_last() else {
+        let Some(tag) = ascii_tag(body) else {
             return false;
         };
-        if !tag.iter().all(|&b| b != 0 && b.is_ascii()) {
-            return false;
-        }
         let queue = &mut self.requests.queue;
         let (q, ends) = match queue.front_mut() {
             Some(Request::Query(q)) => (q, None),
@@ -138,11 +137,19 @@ impl Connection {
     }
 
     /// A RowDescription equal to the last one (its columns are reused), starting the row set of a
-    /// simple query, or of the Execute behind a Describe.
+    /// simple query, or of the Execute behind a Describe, at `at` in `pass`; returns where the
+    /// messages taken end (`at` when it is not taken). The DataRows, CommandComplete and (for a
+    /// simple query) ReadyForQuery after it are taken in the same go while they are complete and
+    /// usual, with the row set kept here rather than in its request: exactly what taking them one
+    /// by one does. At the first message that is not, the row set so far goes to its request and
+    /// the one-by-one path goes on from there (`row_bytes` counts the DataRows taken).
     #[inline]
-    fn fast_describe(&mut self, body: &[u8]) -> bool {
+    fn fast_row_set(&mut self, pass: &[u8], at: usize, row_bytes: &mut usize) -> usize {
+        let Some(body) = frame(pass, at, self.limits.max_data_message) else {
+            return at;
+        };
         let Some((count, fields)) = body.split_first_chunk::<2>() else {
-            return false;
+            return at;
         };
         // Equal bytes after an equal count were validated when they were first described.
         let columns = match &self.last_columns {
@@ -152,38 +159,117 @@ impl Connection {
             {
                 columns
             }
-            _ => return false,
+            _ => return at,
         };
-        let (q, stage) = match self.requests.queue.front_mut() {
+        let (q, ends) = match self.requests.queue.front_mut() {
             Some(Request::Query(q)) => (q, None),
-            Some(Request::Execute { stage, q, .. }) if *stage == Stage::Describe => {
-                (q, Some(stage))
+            Some(Request::Execute { stage, q, ends }) if *stage == Stage::Describe => {
+                if !matches!(q.statement, Statement::Idle) {
+                    return at;
+                }
+                *stage = Stage::Execute;
+                (q, Some(*ends))
             }
-            _ => return false,
+            _ => return at,
         };
         if !matches!(q.statement, Statement::Idle) {
-            return false;
+            return at;
         }
-        if let Some(stage) = stage {
-            *stage = Stage::Execute;
+        let mut rows = RowsBuilder::new(columns.clone());
+        let mut pos = at + 5 + body.len();
+        // The DataRows, as `fast_data_rows` takes them: those of a whole row set (no batches, no
+        // check per row), up to the first that would go beyond the row set's limit.
+        let mut taken = 0usize;
+        if q.chunk_rows.is_none() && !self.check_utf8 {
+            let limit = self.budgets.max_result_bytes;
+            while let Some(&[b'D', l0, l1, l2, l3]) = pass.get(pos..).and_then(<[u8]>::first_chunk)
+            {
+                let next = (u32::from_be_bytes([l0, l1, l2, l3]) as usize).saturating_add(1);
+                if taken.saturating_add(next) > limit {
+                    break;
+                }
+                match pass
+                    .get(pos..)
+                    .and_then(|buf| rows.push_fast(buf, &self.limits, pos))
+                {
+                    Some(len) => {
+                        pos += len;
+                        taken += len;
+                    }
+                    None => break,
+                }
+            }
         }
-        q.statement = Statement::Rows(RowsBuilder::new(columns.clone()));
+        *row_bytes += taken;
+        // The CommandComplete ending the row set.
+        let tag = frame(pass, pos, self.limits.max_small_message)
+            .filter(|_| pass.get(pos) == Some(&b'C'))
+            .and_then(ascii_tag);
+        let Some(tag) = tag else {
+            q.statement = Statement::Rows(rows);
+            q.row_bytes = taken;
+            return pos;
+        };
+        pos += 5 + tag.len() + 1;
         q.row_bytes = 0;
-        true
+        rows.inline_values(pass);
+        let rows = rows.finish_ascii(tag);
+        if let Some(ends) = ends {
+            self.requests.queue.pop_front();
+            self.outbox.push_rows(rows, ends);
+            return pos;
+        }
+        // The simple query's ReadyForQuery, unless the result reaches a budget (the caller's loop
+        // stops there): its end marker rides in the result's entry, as `push_end` would put it.
+        let status = match frame(pass, pos, self.limits.max_small_message) {
+            Some([b'I']) if pass.get(pos) == Some(&b'Z') => TransactionStatus::Idle,
+            Some([b'T']) if pass.get(pos) == Some(&b'Z') => TransactionStatus::InTransaction,
+            Some([b'E']) if pass.get(pos) == Some(&b'Z') => TransactionStatus::Failed,
+            _ => {
+                self.outbox.push_rows(rows, false);
+                return pos;
+            }
+        };
+        let bytes = Outbox::entry_bytes(&rows);
+        if self.over_budget_with(self.outbox.bytes() + bytes) {
+            self.outbox.push_rows_counted(rows, bytes, false);
+            return pos;
+        }
+        self.outbox.push_rows_counted(rows, bytes, true);
+        // A simple query between statements: nothing of it to drop.
+        match self.requests.queue.pop_front() {
+            Some(Request::Query(SimpleQuery {
+                statement: Statement::Idle,
+                ..
+            })) => {}
+            other => drop(other),
+        }
+        self.tx_status = status;
+        pos + 6
     }
 
-    /// ParseComplete, BindComplete or NoData answering its request.
+    /// ParseComplete, BindComplete or NoData answering its request, ending at `next` in `pass`;
+    /// returns where the messages taken end (`None`: not taken). An extended query's
+    /// BindComplete right after its ParseComplete is taken in the same go (as
+    /// [`fast_message`](Self::fast_message) would take it next).
     #[inline]
-    fn fast_empty(&mut self, tag: u8) -> bool {
+    fn fast_empty(&mut self, tag: u8, pass: &[u8], next: usize) -> Option<usize> {
         let queue = &mut self.requests.queue;
         if let Some(Request::Execute { stage, .. }) = queue.front_mut() {
             *stage = match (tag, *stage) {
                 (b'1', Stage::Parse) => Stage::Bind,
                 (b'2', Stage::Bind) => Stage::Describe,
                 (b'n', Stage::Describe) => Stage::Execute,
-                _ => return false,
+                _ => return None,
             };
-            return true;
+            if *stage != Stage::Bind
+                || pass.get(next..next + 5) != Some(b"2\0\0\0\x04")
+                || self.limits.max_small_message < 4
+            {
+                return Some(next);
+            }
+            *stage = Stage::Describe;
+            return Some(next + 5);
         }
         match (tag, queue.front()) {
             (b'1', Some(&Request::Parse { prepare, ends })) => {
@@ -197,8 +283,30 @@ impl Connection {
                     ),
                 }
             }
-            _ => return false,
+            _ => return None,
         }
-        true
+        Some(next)
     }
+}
+
+/// The body of the complete message at `at` in `pass` when its length is at most `max`.
+#[inline(always)]
+fn frame(pass: &[u8], at: usize, max: u32) -> Option<&[u8]> {
+    let (&[_, l0, l1, l2, l3], rest) = pass.get(at..)?.split_first_chunk::<5>()?;
+    let len = u32::from_be_bytes([l0, l1, l2, l3]);
+    if len > max {
+        return None;
+    }
+    // A length below 4 wraps and finds no body: the general path reports it.
+    rest.get(..(len as usize).wrapping_sub(4))
+}
+
+/// A CommandComplete's tag (its body without the NUL at its end) when it is ASCII without a NUL
+/// inside: tags are short ASCII; anything else goes the general way.
+#[inline(always)]
+fn ascii_tag(body: &[u8]) -> Option<&[u8]> {
+    let Some((&0, tag)) = body.split_last() else {
+        return None;
+    };
+    tag.iter().all(|&b| b != 0 && b.is_ascii()).then_some(tag)
 }

@@ -37,7 +37,7 @@ impl RowsBuilder {
     /// The hot path: if `buf` starts with a complete, valid DataRow of this row set's width, adds
     /// it (its offsets relative to the pass's buffer, where `buf` starts at `base`) and returns the
     /// bytes it occupies; otherwise `None` and nothing changes.
-    #[inline]
+    #[inline(always)]
     pub(in crate::conn) fn push_fast(
         &mut self,
         buf: &[u8],
@@ -142,10 +142,12 @@ impl RowsBuilder {
         const WINDOW: usize = 16;
         match pass.get(start..).and_then(<[u8]>::first_chunk::<WINDOW>) {
             Some(window) if span <= WINDOW => bytes[..WINDOW].copy_from_slice(window),
-            _ => match (pass.get(start..end), bytes.get_mut(..span)) {
-                (Some(from), Some(to)) => to.copy_from_slice(from),
-                _ => return,
-            },
+            // Out of line: merged with the copy above, it made that one a call too.
+            _ => {
+                if !copy_span(pass.get(start..end), bytes.get_mut(..span)) {
+                    return;
+                }
+            }
         }
         for offset in used {
             if *offset != NULL_FIELD {
@@ -186,6 +188,18 @@ impl RowsBuilder {
             None => Tag::new(&String::from_utf8_lossy(tag)),
         };
         rows
+    }
+}
+
+/// Copies `from` into `to` when both are there (of the same length): whether it did.
+#[inline(never)]
+fn copy_span(from: Option<&[u8]>, to: Option<&mut [u8]>) -> bool {
+    match (from, to) {
+        (Some(from), Some(to)) => {
+            to.copy_from_slice(from);
+            true
+        }
+        _ => false,
     }
 }
 

@@ -57,6 +57,7 @@ fn output_bytes(output: &Output) -> usize {
 
 /// A row set as received: 7 bytes of framing per DataRow (type, length, field count), 4 per field
 /// and the values (what `data_bytes` counts), plus its columns.
+#[inline]
 fn rows_bytes(rows: &Rows) -> usize {
     rows.data_bytes()
         .saturating_add(rows.len().saturating_mul(7))
@@ -99,6 +100,13 @@ impl Outbox {
     #[inline(always)]
     pub(in crate::conn) fn push_rows(&mut self, rows: Rows, end: bool) {
         let bytes = ENTRY_COST + rows_bytes(&rows);
+        self.push_rows_counted(rows, bytes, end);
+    }
+
+    /// [`push_rows`](Self::push_rows) with the bytes `rows` count as already known
+    /// ([`entry_bytes`](Self::entry_bytes)).
+    #[inline(always)]
+    pub(in crate::conn) fn push_rows_counted(&mut self, rows: Rows, bytes: usize, end: bool) {
         self.bytes += bytes;
         if rows.d.pending > 0 || self.waiting > 0 {
             self.waiting += 1;
@@ -108,6 +116,13 @@ impl Outbox {
             bytes,
             end_after: end,
         });
+    }
+
+    /// The bytes the entry of `rows` counts: what [`push_rows`](Self::push_rows) adds to
+    /// [`bytes`](Self::bytes).
+    #[inline(always)]
+    pub(in crate::conn) fn entry_bytes(rows: &Rows) -> usize {
+        ENTRY_COST + rows_bytes(rows)
     }
 
     /// Queues an end marker: as `push(Output::End)`.

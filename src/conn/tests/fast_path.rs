@@ -8,6 +8,8 @@ use super::*;
 fn observe(conn: &mut Connection) -> String {
     let mut seen = Vec::new();
     for _ in 0..64 {
+        // Input a budget holds back shows in the status before each result is taken.
+        seen.push(format!("tx {:?}", conn.transaction_status()));
         match conn.poll_result() {
             PollResult::Ready(Ok(r)) => seen.push(format!("{r:?}")),
             PollResult::Ready(Err(e)) => seen.push(format!("error {}", e.libpq_text())),
@@ -219,5 +221,50 @@ fn small_row_sets_copied_into_the_result_agree() {
     };
     for (name, input) in &cases {
         same_both_ways(name, &simple3, input);
+    }
+}
+
+/// A row set taken in one go (`T D.. C Z` complete in the input) stops where taking its messages
+/// one by one would do something else: a row set beyond `max_result_bytes`, a results budget
+/// reached by its result, batches of chunked-rows mode, values checked one by one.
+#[test]
+fn row_sets_taken_whole_agree_at_budgets_and_modes() {
+    let t = row_description(&["a"]);
+    let d = data_row(&[Some(b"12345")]);
+    let c = complete("SELECT 3");
+    // Statuses that change: when a budget holds a ReadyForQuery back, the status shows it.
+    let (z1, z2, z3) = (msg(b'Z', b"T"), msg(b'Z', b"E"), ready());
+    let twice = cat(&[
+        &t, &d, &d, &d, &c, &z1, &t, &d, &d, &d, &c, &z2, &t, &c, &z3,
+    ]);
+    let with = |budgets: Budgets, chunk_rows: Option<usize>, sql_ascii: bool| {
+        move |conn: &mut Connection| {
+            conn.set_budgets(budgets);
+            if sql_ascii {
+                conn.handle_input(&param("client_encoding", "SQL_ASCII"));
+            }
+            for _ in 0..3 {
+                conn.queue_query_unchecked("SELECT", chunk_rows);
+            }
+        }
+    };
+    let too_large = Budgets {
+        max_result_bytes: 2 * d.len(),
+        ..Budgets::default()
+    };
+    let exact = Budgets {
+        max_result_bytes: 3 * d.len(),
+        ..Budgets::default()
+    };
+    let tiny = Budgets::uniform(1);
+    let cases = [
+        ("too large", with(too_large, None, false)),
+        ("just fits", with(exact, None, false)),
+        ("results budget", with(tiny, None, false)),
+        ("chunked", with(Budgets::default(), Some(2), false)),
+        ("checked values", with(Budgets::default(), None, true)),
+    ];
+    for (name, send) in &cases {
+        same_both_ways(name, send, &twice);
     }
 }
