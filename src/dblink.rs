@@ -62,6 +62,9 @@ pub struct Dblink {
     connecting: HashMap<String, Pending, foldhash::fast::RandomState>,
     /// The name of each running attempt, by its id.
     by_attempt: Vec<Option<String>>,
+    /// Where [`Dblink::wait`] makes the names it returns before moving them to the returned list
+    /// (empty between calls; kept for its capacity).
+    name_scratch: Vec<String>,
 }
 
 /// A name still connecting, or whose attempt failed and was not collected yet.
@@ -149,6 +152,7 @@ impl Dblink {
             cancel_timeout: CANCEL_TIMEOUT,
             connecting: HashMap::default(),
             by_attempt: Vec::new(),
+            name_scratch: Vec::new(),
         })
     }
 
@@ -806,13 +810,20 @@ impl Dblink {
             })?;
             ended = self.settle(attempts);
         }
-        // Sized once: the names are the caller's to keep, one allocation each.
-        let mut names: Vec<String> = Vec::with_capacity(ready_ids.len() + ended.len());
+        // The names are the caller's to keep, one allocation each. They are made before the list
+        // that holds them: a list of some 40 names or more is a large block for glibc's malloc, whose
+        // allocation first merges every small freed block (the names and results the caller
+        // dropped since the last call), so that the names would then be carved out of merged
+        // space at several times the cost of reusing those blocks.
+        let mut made = std::mem::take(&mut self.name_scratch);
         for &id in &ready_ids {
             if let Some(Some(name)) = self.by_id.get(id_index(id)) {
-                names.push(name.as_str().to_owned());
+                made.push(name.as_str().to_owned());
             }
         }
+        let mut names: Vec<String> = Vec::with_capacity(made.len() + ended.len());
+        names.append(&mut made);
+        self.name_scratch = made;
         names.extend(ended);
         self.reported = ready_ids;
         self.report_cursor = 0;
