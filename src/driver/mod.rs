@@ -440,25 +440,41 @@ impl Reactor {
     /// Handles the events of the last poll: each connection reads (and writes) what it can.
     #[inline(always)]
     fn handle_events(&mut self) {
-        let registry = self.poll.registry();
         self.ready.clear();
-        for event in self.events.iter() {
-            let index = event.token().0;
-            let Some(Some(socket)) = self.sockets.get_mut(index) else {
-                continue;
-            };
-            let closed = event.is_read_closed() || event.is_error();
-            with_scratch(|scratch| {
-                socket.on_event_registered(scratch, closed, registry, event.token())
-            });
-            if self.track {
-                self.ready.push(ConnId(index));
-                mark_touched(&mut self.touched, &mut self.is_touched, index);
-            }
-            if socket.pending_read() {
-                mark_touched(&mut self.pending, &mut self.is_pending, index);
-            }
+        if self.events.is_empty() {
+            return;
         }
+        let Reactor {
+            poll,
+            events,
+            sockets,
+            ready,
+            touched,
+            is_touched,
+            pending,
+            is_pending,
+            track,
+            ..
+        } = self;
+        let registry = poll.registry();
+        // The read buffer once for all the events.
+        with_scratch(|scratch| {
+            for event in events.iter() {
+                let index = event.token().0;
+                let Some(Some(socket)) = sockets.get_mut(index) else {
+                    continue;
+                };
+                let closed = event.is_read_closed() || event.is_error();
+                socket.on_event_registered(scratch, closed, registry, event.token());
+                if *track {
+                    ready.push(ConnId(index));
+                    mark_touched(touched, is_touched, index);
+                }
+                if socket.pending_read() {
+                    mark_touched(pending, is_pending, index);
+                }
+            }
+        });
     }
 
     /// Puts back connections taken from `pending` by a turn that read nothing.
