@@ -785,15 +785,16 @@ impl Dblink {
                 && r.get(id).is_some_and(|s| !s.conn().is_busy())
         };
         candidates.retain(|&id| is_ready(reactor, id));
-        let stale = candidates.len();
-        reactor.take_touched_into(&mut candidates);
-        if stale > 0 {
+        if candidates.is_empty() {
+            reactor.take_touched_into_if(&mut candidates, is_ready);
+        } else {
             // Connections reported before are still ready (their results are taken a few at a
             // time): one look at the others without waiting, so that they are not starved.
+            reactor.take_touched_into(&mut candidates);
             reactor.dispatch(Some(Duration::ZERO))?;
             reactor.take_touched_into(&mut candidates);
+            candidates.retain(|&id| is_ready(reactor, id));
         }
-        candidates.retain(|&id| is_ready(reactor, id));
         // Each list holds an id once, but one may be in both: sorting makes a repeat adjacent (no
         // quadratic search when hundreds are ready at once).
         candidates.sort_unstable();
@@ -803,12 +804,13 @@ impl Dblink {
             let mut attempts = Vec::new();
             reactor.wait_until(deadline, |r| {
                 // `take_touched` lists each id once, and the first batch with a ready id ends the wait.
-                r.take_touched_into(&mut ready_ids);
-                ready_ids.retain(|&id| is_ready(r, id));
+                r.take_touched_into_if(&mut ready_ids, is_ready);
                 attempts.extend(r.take_ended_connects());
                 !ready_ids.is_empty() || !attempts.is_empty()
             })?;
-            ended = self.settle(attempts);
+            if !attempts.is_empty() {
+                ended = self.settle(attempts);
+            }
         }
         // The names are the caller's to keep, one allocation each. They are made before the list
         // that holds them: a list of some 40 names or more is a large block for glibc's malloc, whose

@@ -88,8 +88,6 @@ pub struct Reactor {
     events: Events,
     sockets: Vec<Option<PgSocket>>,
     free: Vec<usize>,
-    /// Connections that had readiness events in the last [`Reactor::dispatch`].
-    ready: Vec<ConnId>,
     /// Connections whose input was read since the last [`Reactor::take_touched`], each once.
     touched: Vec<ConnId>,
     /// Whether a connection is in `touched`, by index.
@@ -106,8 +104,8 @@ pub struct Reactor {
     is_pending: Vec<bool>,
     /// The budgets given to every connection opened from now on ([`Reactor::set_budgets`]).
     budgets: Option<Budgets>,
-    /// Whether `ready` and `touched` are kept: false for a [`Client`]'s reactor, whose one
-    /// connection nobody asks about.
+    /// Whether [`Reactor::last_ready`] and `touched` are kept: false for a [`Client`]'s reactor,
+    /// whose one connection nobody asks about.
     track: bool,
 }
 
@@ -130,7 +128,6 @@ impl Reactor {
             events: Events::with_capacity(1024),
             sockets: Vec::new(),
             free: Vec::new(),
-            ready: Vec::new(),
             touched: Vec::new(),
             is_touched: Vec::new(),
             attempts: attempts::Attempts::default(),
@@ -440,7 +437,6 @@ impl Reactor {
     /// Handles the events of the last poll: each connection reads (and writes) what it can.
     #[inline(always)]
     fn handle_events(&mut self) {
-        self.ready.clear();
         if self.events.is_empty() {
             return;
         }
@@ -448,7 +444,6 @@ impl Reactor {
             poll,
             events,
             sockets,
-            ready,
             touched,
             is_touched,
             pending,
@@ -467,7 +462,6 @@ impl Reactor {
                 let closed = event.is_read_closed() || event.is_error();
                 socket.on_event_registered(scratch, closed, registry, event.token());
                 if *track {
-                    ready.push(ConnId(index));
                     mark_touched(touched, is_touched, index);
                 }
                 if socket.pending_read() {
@@ -502,9 +496,38 @@ impl Reactor {
         out.append(&mut self.touched);
     }
 
-    /// The connections that had readiness events in the last [`dispatch`](Self::dispatch).
-    pub fn last_ready(&self) -> &[ConnId] {
-        &self.ready
+    /// Like [`take_touched_into`](Self::take_touched_into), appending only the connections `keep`
+    /// accepts: the others are forgotten all the same. One pass, where a `retain` after
+    /// `take_touched_into` would be two.
+    #[inline]
+    pub fn take_touched_into_if(
+        &mut self,
+        out: &mut Vec<ConnId>,
+        mut keep: impl FnMut(&Reactor, ConnId) -> bool,
+    ) {
+        let mut touched = std::mem::take(&mut self.touched);
+        for &id in &touched {
+            if let Some(flag) = self.is_touched.get_mut(id.0) {
+                *flag = false;
+            }
+            if keep(self, id) {
+                out.push(id);
+            }
+        }
+        touched.clear();
+        self.touched = touched;
+    }
+
+    /// The connections that had readiness events in the last [`dispatch`](Self::dispatch) (none
+    /// for a dispatch interrupted by a signal), read from the events themselves: nothing is kept
+    /// for it while dispatching.
+    pub fn last_ready(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.events
+            .iter()
+            .filter(|_| self.track)
+            .map(|event| event.token().0)
+            .filter(|&index| matches!(self.sockets.get(index), Some(Some(_))))
+            .map(ConnId)
     }
 
     /// Dispatches events until `done` returns true (checked first) or `deadline` passes. Returns
