@@ -506,14 +506,22 @@ impl Reactor {
         mut keep: impl FnMut(&Reactor, ConnId) -> bool,
     ) {
         let mut touched = std::mem::take(&mut self.touched);
+        // Room for all first, then a store per kept id: no growth check in the loop.
+        let start = out.len();
+        out.resize(start + touched.len(), ConnId(0));
+        let mut kept = start;
         for &id in &touched {
             if let Some(flag) = self.is_touched.get_mut(id.0) {
                 *flag = false;
             }
             if keep(self, id) {
-                out.push(id);
+                if let Some(slot) = out.get_mut(kept) {
+                    *slot = id;
+                }
+                kept += 1;
             }
         }
+        out.truncate(kept);
         touched.clear();
         self.touched = touched;
     }
