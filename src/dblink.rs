@@ -342,6 +342,7 @@ impl Dblink {
     /// assert!(db.send_query("c", "SELECT 3").is_err()); // busy until the end marker is taken
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
+    #[inline]
     pub fn send_query(&mut self, name: &str, sql: &str) -> Result<(), Error> {
         let id = self.open_id(name)?;
         self.reactor.command_queued(id, |c| c.send_query(sql))?;
@@ -450,7 +451,7 @@ impl Dblink {
     }
 
     /// The end marker of connection `id` was taken.
-    #[inline(never)]
+    #[inline]
     fn ended(&mut self, id: ConnId) {
         // In pipeline mode an end marker separates commands: more may be queued.
         let active = self.conn_mut(id).is_active();
