@@ -55,6 +55,9 @@ pub struct Dblink {
     /// The index [`open_id`](Dblink::open_id) tries before hashing the name: the connection
     /// the caller most likely names next (see [`Dblink::guess`]).
     next_guess: usize,
+    /// Where the last run of [`send_query`](Dblink::send_query) calls began: the guess of a send
+    /// whose [`guess`](Dblink::guess) missed (a fan-out's next round starts where the last did).
+    send_start: usize,
     /// How many of `reported` the caller has taken the end marker of, in order.
     report_cursor: usize,
     cancel_timeout: Duration,
@@ -148,6 +151,7 @@ impl Dblink {
             in_flight_count: 0,
             reported: Vec::new(),
             next_guess: 0,
+            send_start: 0,
             report_cursor: 0,
             cancel_timeout: CANCEL_TIMEOUT,
             connecting: HashMap::default(),
@@ -209,6 +213,26 @@ impl Dblink {
             Some(Some(n)) if same_name(n, name) => Some(ConnId::from_index(i)),
             _ => None,
         }
+    }
+
+    /// [`open_id`](Self::open_id) for [`send_query`](Self::send_query): where the guess misses,
+    /// the send starts a new run, whose first name is most likely the one the last run began with.
+    #[inline(always)]
+    fn send_id(&mut self, name: &str) -> Result<ConnId, Error> {
+        match self.guess(name) {
+            Some(id) => Ok(id),
+            None => self.send_id_missed(name),
+        }
+    }
+
+    #[inline(never)]
+    fn send_id_missed(&mut self, name: &str) -> Result<ConnId, Error> {
+        let id = match self.by_id.get(self.send_start) {
+            Some(Some(n)) if same_name(n, name) => ConnId::from_index(self.send_start),
+            _ => self.open_id_hashed(name)?,
+        };
+        self.send_start = id_index(id);
+        Ok(id)
     }
 
     /// Sets [`guess`](Self::guess) after a result (`done`: the end marker) of connection `id`.
@@ -344,7 +368,7 @@ impl Dblink {
     /// ```
     #[inline]
     pub fn send_query(&mut self, name: &str, sql: &str) -> Result<(), Error> {
-        let id = self.open_id(name)?;
+        let id = self.send_id(name)?;
         self.reactor.command_queued(id, |c| c.send_query(sql))?;
         self.set_in_flight(id, true);
         self.next_guess = id_index(id) + 1;
@@ -827,7 +851,9 @@ impl Dblink {
         let mut names: Vec<String> = Vec::with_capacity(made.len() + ended.len());
         names.append(&mut made);
         self.name_scratch = made;
-        names.extend(ended);
+        if !ended.is_empty() {
+            names.extend(ended);
+        }
         self.reported = ready_ids;
         self.report_cursor = 0;
         if let Some(&first) = self.reported.first() {

@@ -505,23 +505,29 @@ impl Reactor {
         out: &mut Vec<ConnId>,
         mut keep: impl FnMut(&Reactor, ConnId) -> bool,
     ) {
+        if self.touched.is_empty() {
+            return;
+        }
         let mut touched = std::mem::take(&mut self.touched);
-        // Room for all first, then a store per kept id: no growth check in the loop.
-        let start = out.len();
-        out.resize(start + touched.len(), ConnId(0));
-        let mut kept = start;
-        for &id in &touched {
+        // The kept ids are moved to the front of the list itself (no growth check in the loop),
+        // which then becomes `out` where that is empty (the common case: no copy).
+        let mut kept = 0;
+        for i in 0..touched.len() {
+            let id = touched[i];
             if let Some(flag) = self.is_touched.get_mut(id.0) {
                 *flag = false;
             }
             if keep(self, id) {
-                if let Some(slot) = out.get_mut(kept) {
-                    *slot = id;
-                }
+                touched[kept] = id;
                 kept += 1;
             }
         }
-        out.truncate(kept);
+        touched.truncate(kept);
+        if out.is_empty() {
+            std::mem::swap(out, &mut touched);
+        } else {
+            out.extend_from_slice(&touched);
+        }
         touched.clear();
         self.touched = touched;
     }
