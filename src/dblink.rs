@@ -1067,12 +1067,21 @@ fn same_name(a: &str, b: &str) -> bool {
     }
     match n {
         0 => true,
-        // Bytes 0, n / 2 and n - 1 are every byte.
-        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        1 => a[0] == b[0],
+        // Bytes 0 and 1, then n - 1, are every byte.
+        2..=3 => word2(a, 0) == word2(b, 0) && a[n - 1] == b[n - 1],
         4..=8 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
         9..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
         _ => a == b,
     }
+}
+
+/// The 2 bytes of `s` from `at`.
+#[inline]
+fn word2(s: &[u8], at: usize) -> u16 {
+    s[at..]
+        .first_chunk::<2>()
+        .map_or(0, |w| u16::from_ne_bytes(*w))
 }
 
 /// The 4 bytes of `s` from `at`.
