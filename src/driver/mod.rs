@@ -440,35 +440,28 @@ impl Reactor {
         if self.events.is_empty() {
             return;
         }
-        let Reactor {
-            poll,
-            events,
-            sockets,
-            touched,
-            is_touched,
-            pending,
-            is_pending,
-            track,
-            ..
-        } = self;
-        let registry = poll.registry();
         // The read buffer once for all the events.
-        with_scratch(|scratch| {
-            for event in events.iter() {
-                let index = event.token().0;
-                let Some(Some(socket)) = sockets.get_mut(index) else {
-                    continue;
-                };
-                let closed = event.is_read_closed() || event.is_error();
-                socket.on_event_registered(scratch, closed, registry, event.token());
-                if *track {
-                    mark_touched(touched, is_touched, index);
-                }
-                if socket.pending_read() {
-                    mark_touched(pending, is_pending, index);
-                }
+        with_scratch(|scratch| self.handle_events_with(scratch));
+    }
+
+    /// [`handle_events`](Self::handle_events) with the read buffer.
+    #[inline(always)]
+    fn handle_events_with(&mut self, scratch: &mut [u8]) {
+        let registry = self.poll.registry();
+        for event in self.events.iter() {
+            let index = event.token().0;
+            let Some(Some(socket)) = self.sockets.get_mut(index) else {
+                continue;
+            };
+            let closed = event.is_read_closed() || event.is_error();
+            socket.on_event_registered(scratch, closed, registry, event.token());
+            if self.track {
+                mark_touched(&mut self.touched, &mut self.is_touched, index);
             }
-        });
+            if socket.pending_read() {
+                mark_touched(&mut self.pending, &mut self.is_pending, index);
+            }
+        }
     }
 
     /// Puts back connections taken from `pending` by a turn that read nothing.
