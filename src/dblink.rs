@@ -55,6 +55,9 @@ pub struct Dblink {
     /// The index [`open_id`](Dblink::open_id) tries before hashing the name: the connection
     /// the caller most likely names next (see [`Dblink::guess`]).
     next_guess: usize,
+    /// Where the last run of [`send_query`](Dblink::send_query) calls began: the guess of a send
+    /// whose [`guess`](Dblink::guess) missed (a fan-out's next round starts where the last did).
+    send_start: usize,
     /// How many of `reported` the caller has taken the end marker of, in order.
     report_cursor: usize,
     cancel_timeout: Duration,
@@ -62,6 +65,9 @@ pub struct Dblink {
     connecting: HashMap<String, Pending, foldhash::fast::RandomState>,
     /// The name of each running attempt, by its id.
     by_attempt: Vec<Option<String>>,
+    /// Where [`Dblink::wait`] makes the names it returns before moving them to the returned list
+    /// (empty between calls; kept for its capacity).
+    name_scratch: Vec<String>,
 }
 
 /// A name still connecting, or whose attempt failed and was not collected yet.
@@ -145,10 +151,12 @@ impl Dblink {
             in_flight_count: 0,
             reported: Vec::new(),
             next_guess: 0,
+            send_start: 0,
             report_cursor: 0,
             cancel_timeout: CANCEL_TIMEOUT,
             connecting: HashMap::default(),
             by_attempt: Vec::new(),
+            name_scratch: Vec::new(),
         })
     }
 
@@ -205,6 +213,26 @@ impl Dblink {
             Some(Some(n)) if same_name(n, name) => Some(ConnId::from_index(i)),
             _ => None,
         }
+    }
+
+    /// [`open_id`](Self::open_id) for [`send_query`](Self::send_query): where the guess misses,
+    /// the send starts a new run, whose first name is most likely the one the last run began with.
+    #[inline(always)]
+    fn send_id(&mut self, name: &str) -> Result<ConnId, Error> {
+        match self.guess(name) {
+            Some(id) => Ok(id),
+            None => self.send_id_missed(name),
+        }
+    }
+
+    #[inline(never)]
+    fn send_id_missed(&mut self, name: &str) -> Result<ConnId, Error> {
+        let id = match self.by_id.get(self.send_start) {
+            Some(Some(n)) if same_name(n, name) => ConnId::from_index(self.send_start),
+            _ => self.open_id_hashed(name)?,
+        };
+        self.send_start = id_index(id);
+        Ok(id)
     }
 
     /// Sets [`guess`](Self::guess) after a result (`done`: the end marker) of connection `id`.
@@ -338,8 +366,9 @@ impl Dblink {
     /// assert!(db.send_query("c", "SELECT 3").is_err()); // busy until the end marker is taken
     /// # Ok::<(), pgdblink::Error>(())
     /// ```
+    #[inline]
     pub fn send_query(&mut self, name: &str, sql: &str) -> Result<(), Error> {
-        let id = self.open_id(name)?;
+        let id = self.send_id(name)?;
         self.reactor.command_queued(id, |c| c.send_query(sql))?;
         self.set_in_flight(id, true);
         self.next_guess = id_index(id) + 1;
@@ -446,7 +475,7 @@ impl Dblink {
     }
 
     /// The end marker of connection `id` was taken.
-    #[inline(never)]
+    #[inline]
     fn ended(&mut self, id: ConnId) {
         // In pipeline mode an end marker separates commands: more may be queued.
         let active = self.conn_mut(id).is_active();
@@ -781,15 +810,16 @@ impl Dblink {
                 && r.get(id).is_some_and(|s| !s.conn().is_busy())
         };
         candidates.retain(|&id| is_ready(reactor, id));
-        let stale = candidates.len();
-        reactor.take_touched_into(&mut candidates);
-        if stale > 0 {
+        if candidates.is_empty() {
+            reactor.take_touched_into_if(&mut candidates, is_ready);
+        } else {
             // Connections reported before are still ready (their results are taken a few at a
             // time): one look at the others without waiting, so that they are not starved.
+            reactor.take_touched_into(&mut candidates);
             reactor.dispatch(Some(Duration::ZERO))?;
             reactor.take_touched_into(&mut candidates);
+            candidates.retain(|&id| is_ready(reactor, id));
         }
-        candidates.retain(|&id| is_ready(reactor, id));
         // Each list holds an id once, but one may be in both: sorting makes a repeat adjacent (no
         // quadratic search when hundreds are ready at once).
         candidates.sort_unstable();
@@ -799,21 +829,31 @@ impl Dblink {
             let mut attempts = Vec::new();
             reactor.wait_until(deadline, |r| {
                 // `take_touched` lists each id once, and the first batch with a ready id ends the wait.
-                r.take_touched_into(&mut ready_ids);
-                ready_ids.retain(|&id| is_ready(r, id));
+                r.take_touched_into_if(&mut ready_ids, is_ready);
                 attempts.extend(r.take_ended_connects());
                 !ready_ids.is_empty() || !attempts.is_empty()
             })?;
-            ended = self.settle(attempts);
-        }
-        // Sized once: the names are the caller's to keep, one allocation each.
-        let mut names: Vec<String> = Vec::with_capacity(ready_ids.len() + ended.len());
-        for &id in &ready_ids {
-            if let Some(Some(name)) = self.by_id.get(id_index(id)) {
-                names.push(name.as_str().to_owned());
+            if !attempts.is_empty() {
+                ended = self.settle(attempts);
             }
         }
-        names.extend(ended);
+        // The names are the caller's to keep, one allocation each. They are made before the list
+        // that holds them: a list of some 40 names or more is a large block for glibc's malloc, whose
+        // allocation first merges every small freed block (the names and results the caller
+        // dropped since the last call), so that the names would then be carved out of merged
+        // space at several times the cost of reusing those blocks.
+        let mut made = std::mem::take(&mut self.name_scratch);
+        for &id in &ready_ids {
+            if let Some(Some(name)) = self.by_id.get(id_index(id)) {
+                made.push(name.as_str().to_owned());
+            }
+        }
+        let mut names: Vec<String> = Vec::with_capacity(made.len() + ended.len());
+        names.append(&mut made);
+        self.name_scratch = made;
+        if !ended.is_empty() {
+            names.extend(ended);
+        }
         self.reported = ready_ids;
         self.report_cursor = 0;
         if let Some(&first) = self.reported.first() {
@@ -1027,12 +1067,21 @@ fn same_name(a: &str, b: &str) -> bool {
     }
     match n {
         0 => true,
-        // Bytes 0, n / 2 and n - 1 are every byte.
-        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        1 => a[0] == b[0],
+        // Bytes 0 and 1, then n - 1, are every byte.
+        2..=3 => word2(a, 0) == word2(b, 0) && a[n - 1] == b[n - 1],
         4..=8 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
         9..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
         _ => a == b,
     }
+}
+
+/// The 2 bytes of `s` from `at`.
+#[inline]
+fn word2(s: &[u8], at: usize) -> u16 {
+    s[at..]
+        .first_chunk::<2>()
+        .map_or(0, |w| u16::from_ne_bytes(*w))
 }
 
 /// The 4 bytes of `s` from `at`.

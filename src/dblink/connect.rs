@@ -138,8 +138,12 @@ impl Dblink {
     }
 
     /// Collects the attempts that ended since the last look; returns their names.
+    #[inline]
     pub(super) fn settle_ended(&mut self) -> Vec<String> {
         let ended = self.reactor.take_ended_connects();
+        if ended.is_empty() {
+            return Vec::new();
+        }
         self.settle(ended)
     }
 
@@ -279,13 +283,7 @@ impl Dblink {
                 break;
             };
             self.reactor.dispatch(left)?;
-            found.extend(
-                self.reactor
-                    .last_ready()
-                    .iter()
-                    .copied()
-                    .filter(|&id| has(self, id)),
-            );
+            found.extend(self.reactor.last_ready().filter(|&id| has(self, id)));
         }
         found.sort_unstable();
         found.dedup();

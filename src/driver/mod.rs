@@ -88,8 +88,6 @@ pub struct Reactor {
     events: Events,
     sockets: Vec<Option<PgSocket>>,
     free: Vec<usize>,
-    /// Connections that had readiness events in the last [`Reactor::dispatch`].
-    ready: Vec<ConnId>,
     /// Connections whose input was read since the last [`Reactor::take_touched`], each once.
     touched: Vec<ConnId>,
     /// Whether a connection is in `touched`, by index.
@@ -106,8 +104,8 @@ pub struct Reactor {
     is_pending: Vec<bool>,
     /// The budgets given to every connection opened from now on ([`Reactor::set_budgets`]).
     budgets: Option<Budgets>,
-    /// Whether `ready` and `touched` are kept: false for a [`Client`]'s reactor, whose one
-    /// connection nobody asks about.
+    /// Whether [`Reactor::last_ready`] and `touched` are kept: false for a [`Client`]'s reactor,
+    /// whose one connection nobody asks about.
     track: bool,
 }
 
@@ -130,7 +128,6 @@ impl Reactor {
             events: Events::with_capacity(1024),
             sockets: Vec::new(),
             free: Vec::new(),
-            ready: Vec::new(),
             touched: Vec::new(),
             is_touched: Vec::new(),
             attempts: attempts::Attempts::default(),
@@ -440,19 +437,25 @@ impl Reactor {
     /// Handles the events of the last poll: each connection reads (and writes) what it can.
     #[inline(always)]
     fn handle_events(&mut self) {
+        if self.events.is_empty() {
+            return;
+        }
+        // The read buffer once for all the events.
+        with_scratch(|scratch| self.handle_events_with(scratch));
+    }
+
+    /// [`handle_events`](Self::handle_events) with the read buffer.
+    #[inline(always)]
+    fn handle_events_with(&mut self, scratch: &mut [u8]) {
         let registry = self.poll.registry();
-        self.ready.clear();
         for event in self.events.iter() {
             let index = event.token().0;
             let Some(Some(socket)) = self.sockets.get_mut(index) else {
                 continue;
             };
             let closed = event.is_read_closed() || event.is_error();
-            with_scratch(|scratch| {
-                socket.on_event_registered(scratch, closed, registry, event.token())
-            });
+            socket.on_event_registered(scratch, closed, registry, event.token());
             if self.track {
-                self.ready.push(ConnId(index));
                 mark_touched(&mut self.touched, &mut self.is_touched, index);
             }
             if socket.pending_read() {
@@ -486,9 +489,52 @@ impl Reactor {
         out.append(&mut self.touched);
     }
 
-    /// The connections that had readiness events in the last [`dispatch`](Self::dispatch).
-    pub fn last_ready(&self) -> &[ConnId] {
-        &self.ready
+    /// Like [`take_touched_into`](Self::take_touched_into), appending only the connections `keep`
+    /// accepts: the others are forgotten all the same. One pass, where a `retain` after
+    /// `take_touched_into` would be two.
+    #[inline]
+    pub fn take_touched_into_if(
+        &mut self,
+        out: &mut Vec<ConnId>,
+        mut keep: impl FnMut(&Reactor, ConnId) -> bool,
+    ) {
+        if self.touched.is_empty() {
+            return;
+        }
+        let mut touched = std::mem::take(&mut self.touched);
+        // The kept ids are moved to the front of the list itself (no growth check in the loop),
+        // which then becomes `out` where that is empty (the common case: no copy).
+        let mut kept = 0;
+        for i in 0..touched.len() {
+            let id = touched[i];
+            if let Some(flag) = self.is_touched.get_mut(id.0) {
+                *flag = false;
+            }
+            if keep(self, id) {
+                touched[kept] = id;
+                kept += 1;
+            }
+        }
+        touched.truncate(kept);
+        if out.is_empty() {
+            std::mem::swap(out, &mut touched);
+        } else {
+            out.extend_from_slice(&touched);
+        }
+        touched.clear();
+        self.touched = touched;
+    }
+
+    /// The connections that had readiness events in the last [`dispatch`](Self::dispatch) (none
+    /// for a dispatch interrupted by a signal), read from the events themselves: nothing is kept
+    /// for it while dispatching.
+    pub fn last_ready(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.events
+            .iter()
+            .filter(|_| self.track)
+            .map(|event| event.token().0)
+            .filter(|&index| matches!(self.sockets.get(index), Some(Some(_))))
+            .map(ConnId)
     }
 
     /// Dispatches events until `done` returns true (checked first) or `deadline` passes. Returns
