@@ -82,6 +82,16 @@ pub(crate) fn with_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     SCRATCH.with(|s| f(&mut s.borrow_mut()))
 }
 
+/// [`with_scratch`] for a caller that may run while the thread's read buffer is in use (bringing a
+/// registration in line inside a readiness event): a buffer of its own then. Rare, hence cold.
+#[cold]
+pub(crate) fn with_free_scratch<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        Err(_) => f(&mut vec![0; SCRATCH_SIZE]),
+    })
+}
+
 /// One `mio::Poll` driving many connections.
 pub struct Reactor {
     poll: Poll,

@@ -270,7 +270,8 @@ impl PgSocket {
         let mut resumed = 0;
         if self.read_stalled() {
             // Until `WouldBlock`: the bytes queued while paused raised their edge long ago.
-            resumed = super::with_scratch(|scratch| self.read_available(scratch, true));
+            // The thread's read buffer may be in use: this can run inside a readiness event.
+            resumed = super::with_free_scratch(|scratch| self.read_available(scratch, true));
             // Reading may have produced output (CopyFail, authentication replies).
             self.flush();
         }
@@ -847,6 +848,90 @@ mod tests {
     /// (none would come for bytes that arrived before the pause).
     #[test]
     fn a_resumed_socket_reads_what_waits_without_an_edge() {
+        let (poll, mut socket, _server) = stalled_socket();
+        let read = socket
+            .update_registration(poll.registry(), TOKEN)
+            .expect("resume");
+        assert!(
+            read > 0,
+            "the bytes queued during the pause were read at once"
+        );
+        assert!(!socket.read_stalled());
+    }
+
+    /// A readiness event for a stalled socket (paused by backpressure, its results since taken some
+    /// other way than the reactor's `poll_result`, nothing queued in the kernel) is handled while the
+    /// reactor holds the thread's read buffer: bringing the registration in line reads with a buffer
+    /// of its own instead of borrowing the one in use (which panicked).
+    #[test]
+    fn a_stalled_socket_resumes_inside_an_event() {
+        let (client, mut server) = mio::net::UnixStream::pair().expect("socket pair");
+        let mut poll = Poll::new().expect("poll");
+        let startup = StartupConfig::builder("u", "d", "pgdblinktestnonce").build();
+        let mut socket = PgSocket::over(
+            Stream::Unix(client),
+            Peer::Unix("pair".into()),
+            Connection::new(startup),
+        );
+        socket
+            .update_registration(poll.registry(), TOKEN)
+            .expect("register");
+        let mut hello = Vec::new();
+        message(&mut hello, b'R', &0i32.to_be_bytes());
+        message(&mut hello, b'Z', b"I");
+        server.write_all(&hello).expect("server hello");
+        while socket.conn().state() == State::Startup {
+            assert!(
+                turn(&mut poll, &mut socket, Duration::from_secs(5)) > 0,
+                "startup"
+            );
+        }
+        socket.conn_mut().set_budgets(crate::conn::Budgets {
+            results: 8 << 10,
+            ..Default::default()
+        });
+        socket
+            .command(|c| c.send_query_chunked("SELECT x", 1))
+            .expect("send");
+        // 20 rows of 1,000 bytes at once, no end: more than the results budget.
+        let mut rows = Vec::new();
+        let mut description = 1u16.to_be_bytes().to_vec();
+        description.extend_from_slice(b"x\0");
+        description.extend_from_slice(&[0; 6]);
+        description.extend_from_slice(&25u32.to_be_bytes());
+        description.extend_from_slice(&(-1i16).to_be_bytes());
+        description.extend_from_slice(&(-1i32).to_be_bytes());
+        description.extend_from_slice(&0i16.to_be_bytes());
+        message(&mut rows, b'T', &description);
+        for _ in 0..20 {
+            data_row(&mut rows, &[b'v'; 1000]);
+        }
+        server.write_all(&rows).expect("rows");
+        while socket.conn().wants_read() {
+            assert!(
+                turn(&mut poll, &mut socket, Duration::from_secs(5)) > 0,
+                "rows"
+            );
+        }
+        // Taken straight from the session: every row, none left in the kernel.
+        let mut taken = 0;
+        while taken < 20 {
+            match socket.conn_mut().poll_result() {
+                PollResult::Ready(Ok(_)) => taken += 1,
+                other => panic!("row {taken}: {other:?}"),
+            }
+        }
+        assert!(socket.read_stalled());
+        super::super::with_scratch(|scratch| {
+            socket.on_event_registered(scratch, false, poll.registry(), TOKEN)
+        });
+        assert!(!socket.read_stalled());
+        assert_eq!(socket.interest, Some(Interest::READABLE));
+    }
+
+    /// A socket paused by chunked-rows backpressure with bytes still queued in the kernel, whose
+    /// results were then taken until the session wants input again: stalled.
+    fn stalled_socket() -> (Poll, PgSocket, mio::net::UnixStream) {
         let (client, mut server) = mio::net::UnixStream::pair().expect("socket pair");
         let mut poll = Poll::new().expect("poll");
         let startup = StartupConfig::builder("u", "d", "pgdblinktestnonce").build();
@@ -923,13 +1008,6 @@ mod tests {
             ));
         }
         assert!(socket.read_stalled());
-        let read = socket
-            .update_registration(poll.registry(), TOKEN)
-            .expect("resume");
-        assert!(
-            read > 0,
-            "the bytes queued during the pause were read at once"
-        );
-        assert!(!socket.read_stalled());
+        (poll, socket, server)
     }
 }
