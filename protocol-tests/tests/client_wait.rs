@@ -1,9 +1,9 @@
-//! A `Client` waiting for its one connection without a deadline sleeps in that connection's `recv`
-//! (Linux; the socket goes to blocking mode while every other read and write passes
-//! `MSG_DONTWAIT`). These tests show the wait ends on every way an answer can come, over TCP and
-//! the unix socket, from a real server, and that nothing else ever blocks on the socket: a
-//! scripted server that answers nothing leaves `is_busy`, a wait with a deadline and the writes of
-//! a pipeline all returning.
+//! A `Client` waiting for its one TCP connection without a deadline sleeps in that connection's
+//! `recv` (Linux; the socket goes to blocking mode while every other read and write passes
+//! `MSG_DONTWAIT`); over the unix socket it waits for readiness. These tests show either wait ends
+//! on every way an answer can come, from a real server, and that nothing else ever blocks on the
+//! socket: after a wait in `recv`, a scripted server that answers nothing leaves `is_busy` and a
+//! wait with a deadline returning.
 
 use std::thread;
 use std::time::Duration;

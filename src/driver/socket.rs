@@ -637,7 +637,7 @@ impl PgSocket {
     /// Waits for input by sleeping in one `recv` instead of waiting for readiness and then reading
     /// (one system call where the other way takes two), then reads on as
     /// [`read_plain_registered`](Self::read_plain_registered) does. Only on a connected
-    /// [plain](Self::is_plain) socket that wants input, has nothing to write and no input left over
+    /// [plain](Self::is_plain) TCP socket that wants input, has nothing to write and no input left over
     /// from the last turn; `None` (nothing done) otherwise, or when the socket cannot be put in
     /// blocking mode. Returns the bytes read.
     #[cfg(target_os = "linux")]
@@ -647,7 +647,10 @@ impl PgSocket {
         registry: &Registry,
         token: Token,
     ) -> Option<usize> {
-        if !(self.connected
+        // TCP only: over a unix-domain socket a wait in `recv` costs the client more CPU than
+        // waiting in `epoll_wait` and reading (measured: docs/benchmarks.md).
+        if !(matches!(self.stream, Stream::Tcp(_))
+            && self.connected
             && self.is_plain()
             && !self.pending_read
             && self.conn.wants_read()
