@@ -615,9 +615,54 @@ impl Connection {
             // Nothing left over from the last input: the messages are read where they are.
             return self.process_direct(data);
         }
+        if let Some(need) = self.completes_leftover(data) {
+            // The message begun in the last input is completed and processed alone; the rest is
+            // then read where it is, as if nothing had been left over (not copied twice).
+            let (head, rest) = data.split_at(need);
+            self.reserve_recv(head.len());
+            self.recv.extend_from_slice(head);
+            self.process();
+            if self.stalled || matches!(self.phase, Phase::Closed) {
+                if !matches!(self.phase, Phase::Closed) {
+                    self.reserve_recv(rest.len());
+                    self.recv.extend_from_slice(rest);
+                }
+                return;
+            }
+            if self.recv.is_empty() {
+                return self.process_direct(rest);
+            }
+            return self.handle_input(rest);
+        }
         self.reserve_recv(data.len());
         self.recv.extend_from_slice(data);
         self.process();
+    }
+
+    /// The bytes of `data` that complete the message left over in the receive buffer, when
+    /// taking it alone pays: a ready session, not stalled, with enough input after it to check
+    /// whole ([`result::TEXT_MIN`]). `None` otherwise (then all of `data` is appended).
+    #[inline]
+    fn completes_leftover(&self, data: &[u8]) -> Option<usize> {
+        if self.stalled || !matches!(self.phase, Phase::Ready) {
+            return None;
+        }
+        let have = self.recv.len();
+        let mut header = [0u8; 5];
+        for (i, byte) in header.iter_mut().enumerate() {
+            *byte = match self.recv.get(i) {
+                Some(&b) => b,
+                None => *data.get(i - have)?,
+            };
+        }
+        let [_, l0, l1, l2, l3] = header;
+        let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
+        // A length below 4 is the general path's to report.
+        if len < 4 {
+            return None;
+        }
+        let need = (len + 1).checked_sub(have)?;
+        (need > 0 && data.len().checked_sub(need)? >= result::TEXT_MIN).then_some(need)
     }
 
     /// Makes room for `n` more bytes in the receive buffer.

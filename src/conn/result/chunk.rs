@@ -90,7 +90,7 @@ impl Chunk {
 /// pipeline's many one-row results (1, 2, T, D, C for a few bytes of value) would pay the copy, the
 /// walk and the check of every byte for values that are each read once (about 350 instructions a
 /// query more than checking each value on access).
-const TEXT_MIN: usize = 4096;
+pub(in crate::conn) const TEXT_MIN: usize = 4096;
 
 /// A copy of `pass` with every byte outside the values made ASCII and the value lengths packed,
 /// checked as UTF-8; `None` if the messages from `framed_from` on do not walk, or it is not UTF-8.
