@@ -164,6 +164,10 @@ fn pack_len(len: u32) -> [u8; 4] {
 #[inline(always)]
 fn unpack_len(word: [u8; 4]) -> usize {
     let w = u32::from_be_bytes(word);
+    if w < 0x80 {
+        // Most values: one byte, packed as it is.
+        return w as usize;
+    }
     ((w & 0x7f) | ((w >> 1) & 0x3f80) | ((w >> 2) & 0x1f_c000) | ((w >> 3) & 0x0fe0_0000)) as usize
 }
 
@@ -223,9 +227,10 @@ pub(super) fn text_field(text: &str, start: u32) -> Option<&str> {
     if start == NULL_FIELD {
         return None;
     }
-    let (head, value) = text.split_at_checked(start as usize)?;
-    let len = unpack_len(*head.as_bytes().last_chunk::<4>()?);
-    value.get(..len)
+    let start = start as usize;
+    let len = unpack_len(*text.as_bytes().get(..start)?.last_chunk::<4>()?);
+    // One check of both bounds and both char boundaries.
+    text.get(start..start.checked_add(len)?)
 }
 
 /// The bytes of the field whose value starts at `start` in a raw chunk, its length read from the
