@@ -665,7 +665,12 @@ impl Connection {
             return at;
         };
         let limits = self.limits;
+        let plain = q.chunk_rows.is_none() && !self.check_utf8;
         let refused = loop {
+            if plain {
+                // Rows taken in one loop up to the row set's limit: nothing to check per row.
+                at = rows.push_run(pass, at, &limits, &mut q.row_bytes, limit);
+            }
             let Some(len) = pass
                 .get(at..)
                 .and_then(|buf| rows.push_fast(buf, &limits, at))

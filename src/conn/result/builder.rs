@@ -50,6 +50,66 @@ impl RowsBuilder {
         Some(len)
     }
 
+    /// The hot loop: adds the DataRows of `pass` from `at` on (offsets relative to `pass`) while
+    /// each is complete, valid, of this width, and keeps `*bytes` (increased by each row's size)
+    /// within `limit`; returns where the rows taken end. Takes none while the offsets are inline
+    /// (a small row set's first rows: [`push_fast`](Self::push_fast) takes those), nor the row
+    /// that would go beyond `limit`: the caller takes it one by one.
+    #[inline(always)]
+    pub(in crate::conn) fn push_run(
+        &mut self,
+        pass: &[u8],
+        at: usize,
+        limits: &Limits,
+        bytes: &mut usize,
+        limit: usize,
+    ) -> usize {
+        match self.rows.d.fields {
+            Fields::Heap(_) => self.push_run_heap(pass, at, limits, bytes, limit),
+            Fields::Inline(..) => at,
+        }
+    }
+
+    /// [`push_run`](Self::push_run) with the offsets on the heap: out of line, a loop of its own.
+    #[inline(never)]
+    fn push_run_heap(
+        &mut self,
+        pass: &[u8],
+        mut at: usize,
+        limits: &Limits,
+        bytes: &mut usize,
+        limit: usize,
+    ) -> usize {
+        let d = &mut *self.rows.d;
+        let ncols = d.columns.len();
+        let Fields::Heap(fields) = &mut d.fields else {
+            return at;
+        };
+        let (mut taken, mut value_bytes) = (0u32, 0usize);
+        let mut total = *bytes;
+        while let Some(&[b'D', l0, l1, l2, l3]) = pass.get(at..).and_then(<[u8]>::first_chunk) {
+            let next = (u32::from_be_bytes([l0, l1, l2, l3]) as usize).saturating_add(1);
+            if total.saturating_add(next) > limit {
+                break;
+            }
+            let Some(len) = pass
+                .get(at..)
+                .and_then(|buf| data_row_offsets(buf, limits, ncols, at, fields))
+            else {
+                break;
+            };
+            at += len;
+            total += len;
+            taken += 1;
+            value_bytes += data_row_value_bytes(len, ncols);
+        }
+        *bytes = total;
+        d.value_bytes += value_bytes as u64;
+        d.nrows += taken;
+        d.pending += taken;
+        at
+    }
+
     /// Adds a decoded DataRow whose field area starts at `body_offset` in the pass's buffer. Errors
     /// (a protocol violation) when its field count is not the row set's, or it lies beyond what an
     /// offset can address.
