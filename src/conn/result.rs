@@ -296,7 +296,7 @@ impl Rows {
             return None;
         }
         // `fields` holds `nrows * ncols` offsets: a row past the end has none.
-        let field = *d.fields.get(row.checked_mul(ncols)? + col)?;
+        let field = *d.fields.get_at(row.checked_mul(ncols)? + col)?;
         let text = match self.text_of(row) {
             Some(text) => text,
             None => match self.text_in_blocks(row) {
@@ -311,17 +311,11 @@ impl Rows {
     /// whole: the row's block's text (one bounds check and one load), or the only chunk's.
     #[inline(always)]
     fn text_of(&self, row: usize) -> Option<&str> {
-        let chunks = &self.d.chunks;
-        match chunks.more() {
-            None => match chunks.first() {
-                Chunk::Text(text) => Some(text),
-                Chunk::Raw(_) | Chunk::Inline(..) => None,
-            },
-            Some(more) => more
-                .texts
-                .get(row >> BLOCK_SHIFT)
-                .and_then(|text| text.as_deref())
-                .map(String::as_str),
+        // Many chunks first: the large row sets random access is for.
+        // A text chunk is always in `Many` (see `Chunks::push`): one test finds the block table.
+        match &self.d.chunks {
+            Chunks::Many(more) => Some(more.texts.get(row >> BLOCK_SHIFT)?.as_deref()?.as_str()),
+            Chunks::One(_) => None,
         }
     }
 
@@ -534,6 +528,14 @@ impl Chunks {
     /// one after it (a chunk holds at least one row).
     fn push(&mut self, chunk: Chunk, first_row: u32) {
         match (first_row, &mut *self) {
+            // A text chunk gets the block table even alone: `Rows::get` looks only there.
+            (0, _) if matches!(chunk, Chunk::Text(_)) => {
+                *self = Chunks::Many(Box::new(MoreChunks {
+                    all: vec![(chunk, 0)],
+                    blocks: Vec::new(),
+                    texts: Vec::new(),
+                }));
+            }
             (0, _) => *self = Chunks::One(chunk),
             (_, Chunks::One(first)) => {
                 let first = std::mem::replace(first, Chunks::EMPTY);
