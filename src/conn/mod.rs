@@ -171,6 +171,8 @@ enum Phase {
 pub struct Connection {
     phase: Phase,
     recv: BytesMut,
+    /// The copy of the current input pass its rows are made text in as they are taken.
+    mirror: result::Mirror,
     send: Vec<u8>,
     send_pos: usize,
     limits: Limits,
@@ -250,6 +252,7 @@ impl Connection {
             protocol_minor: (config.max_protocol_version().code() & 0xffff) as u32,
             phase: Phase::Startup(Box::new(Startup::new(config))),
             recv: BytesMut::new(),
+            mirror: result::Mirror::default(),
             send: Vec::with_capacity(256),
             send_pos: 0,
             requests: Requests::default(),
@@ -682,22 +685,47 @@ impl Connection {
         let (consumed, framed_from, row_bytes) = self.scan(data);
         let (pass, rest) = data.split_at(consumed.min(data.len()));
         if self.rows_pending() {
-            let chunk = match result::Chunk::checked_text(pass, framed_from, row_bytes) {
-                Some(chunk) => chunk,
-                None => {
-                    self.reserve_recv(data.len());
-                    self.recv.extend_from_slice(pass);
-                    result::Chunk::take(&mut self.recv, framed_from, consumed, 0)
-                }
+            let chunk = match self.mirror_text(consumed, row_bytes) {
+                Some(Ok(chunk)) => chunk,
+                // Not UTF-8: kept as received.
+                Some(Err(())) => self.keep_raw(pass, framed_from, consumed),
+                None => match result::Chunk::checked_text(pass, framed_from, row_bytes) {
+                    Some(chunk) => chunk,
+                    None => self.keep_raw(pass, framed_from, consumed),
+                },
             };
             self.attach_chunk(&chunk);
         }
+        self.mirror.reset();
         if matches!(self.phase, Phase::Closed) {
             self.recv.clear();
         } else if !rest.is_empty() {
             self.reserve_recv(rest.len());
             self.recv.extend_from_slice(rest);
         }
+    }
+
+    /// The bytes of a pass read in place (`pass`), copied into the receive buffer and frozen as
+    /// they are: the raw chunk of [`process_direct`](Self::process_direct).
+    fn keep_raw(&mut self, pass: &[u8], framed_from: usize, consumed: usize) -> result::Chunk {
+        self.reserve_recv(pass.len());
+        self.recv.extend_from_slice(pass);
+        result::Chunk::take(&mut self.recv, framed_from, consumed, 0)
+    }
+
+    /// The checked chunk of this pass's copy ([`result::Mirror::text`]), when every row
+    /// referring to the pass is in it: none of a finished row set waits for the pass.
+    #[inline]
+    fn mirror_text(
+        &mut self,
+        consumed: usize,
+        row_bytes: usize,
+    ) -> Option<Result<result::Chunk, ()>> {
+        if self.outbox.needs_chunk() {
+            return None;
+        }
+        let rows = self.requests.pending_rows();
+        self.mirror.text(consumed, rows, row_bytes)
     }
 
     /// The server closed the connection (or the socket failed): a query in flight gets one error result
@@ -784,11 +812,20 @@ impl Connection {
         let (consumed, framed_from, row_bytes) = self.scan(&recv);
         self.recv = recv;
         if self.rows_pending() {
-            let chunk = result::Chunk::take(&mut self.recv, framed_from, consumed, row_bytes);
+            let chunk = match self.mirror_text(consumed, row_bytes) {
+                Some(Ok(chunk)) => {
+                    self.recv.advance(consumed);
+                    chunk
+                }
+                // Not UTF-8: kept as received.
+                Some(Err(())) => result::Chunk::take(&mut self.recv, framed_from, consumed, 0),
+                None => result::Chunk::take(&mut self.recv, framed_from, consumed, row_bytes),
+            };
             self.attach_chunk(&chunk);
         } else {
             self.recv.advance(consumed);
         }
+        self.mirror.reset();
         if matches!(self.phase, Phase::Closed) {
             self.recv.clear();
         }

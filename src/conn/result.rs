@@ -662,7 +662,7 @@ pub(super) use builder::RowsBuilder;
 use row::from_field;
 pub use row::{Row, RowIter};
 
-pub(super) use chunk::{Chunk, TEXT_MIN};
+pub(super) use chunk::{Chunk, Mirror, TEXT_MIN};
 use chunk::{View, field_bytes, text_field};
 use fields::Fields;
 pub(super) use outbox::{Outbox, Output};

@@ -184,7 +184,7 @@ impl Connection {
             let limit = self.budgets.max_result_bytes;
             loop {
                 // Once the offsets are on the heap, in one loop; before, one by one.
-                pos = rows.push_run(pass, pos, &self.limits, &mut taken, limit);
+                pos = rows.push_run(pass, pos, &self.limits, &mut taken, limit, &mut self.mirror);
                 let Some(&[b'D', l0, l1, l2, l3]) = pass.get(pos..).and_then(<[u8]>::first_chunk)
                 else {
                     break;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::{Chunk, Chunks, Column, Fields, Rows, Tag, field_bytes};
+use super::{Chunk, Chunks, Column, Fields, Mirror, Rows, Tag, field_bytes};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::Limits;
 use crate::protocol::backend::{DataRow, NULL_FIELD, data_row_offsets, data_row_value_bytes};
@@ -32,6 +32,17 @@ impl RowsBuilder {
     /// Whether rows refer to the receive buffer of the current input pass (not attached yet).
     pub(in crate::conn) fn has_pending(&self) -> bool {
         self.rows.d.pending > 0
+    }
+
+    /// Whether the offsets are on the heap (what [`push_run`](Self::push_run) takes rows with).
+    #[inline]
+    pub(in crate::conn) fn is_heap(&self) -> bool {
+        matches!(self.rows.d.fields, Fields::Heap(_))
+    }
+
+    /// How many rows refer to the receive buffer of the current input pass.
+    pub(in crate::conn) fn pending(&self) -> usize {
+        self.rows.d.pending as usize
     }
 
     /// The hot path: if `buf` starts with a complete, valid DataRow of this row set's width, adds
@@ -63,9 +74,10 @@ impl RowsBuilder {
         limits: &Limits,
         bytes: &mut usize,
         limit: usize,
+        mirror: &mut Mirror,
     ) -> usize {
         match self.rows.d.fields {
-            Fields::Heap(_) => self.push_run_heap(pass, at, limits, bytes, limit),
+            Fields::Heap(_) => self.push_run_heap(pass, at, limits, bytes, limit, mirror),
             Fields::Inline(..) => at,
         }
     }
@@ -79,6 +91,7 @@ impl RowsBuilder {
         limits: &Limits,
         bytes: &mut usize,
         limit: usize,
+        mirror: &mut Mirror,
     ) -> usize {
         let d = &mut *self.rows.d;
         let ncols = d.columns.len();
@@ -98,10 +111,17 @@ impl RowsBuilder {
             else {
                 break;
             };
+            let row_values = data_row_value_bytes(len, ncols);
+            mirror.row(
+                at,
+                len,
+                row_values,
+                fields.get(fields.len() - ncols..).unwrap_or_default(),
+            );
             at += len;
             total += len;
             taken += 1;
-            value_bytes += data_row_value_bytes(len, ncols);
+            value_bytes += row_values;
         }
         *bytes = total;
         d.value_bytes += value_bytes as u64;

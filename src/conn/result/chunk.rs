@@ -84,6 +84,145 @@ impl Chunk {
     }
 }
 
+/// The copy of an input pass a [`Chunk::Text`] is made from when its rows are taken by the hot
+/// loop ([`RowsBuilder::push_run`](super::RowsBuilder::push_run)): each row is made ASCII outside
+/// its values (as [`checked`] does) as it is taken, instead of walking the pass's messages again
+/// once it is done. Made only when every row referring to the pass is taken so
+/// ([`Mirror::text`] checks), else the pass goes the way of [`Chunk::take`].
+#[derive(Debug, Default)]
+pub(in crate::conn) struct Mirror {
+    buf: Vec<u8>,
+    state: MirrorState,
+    /// The bytes of the copy from its start that are made ASCII (or are values): the rest is as
+    /// received.
+    covered: usize,
+    /// The rows made so.
+    rows: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum MirrorState {
+    /// No copy of this pass yet.
+    #[default]
+    Off,
+    /// `buf` is this pass's copy and every row taken since holds in it.
+    On,
+    /// Given up for this pass.
+    Broken,
+}
+
+impl Mirror {
+    /// Copies `pass` for the rows about to be taken, unless a copy was started (or given up) in
+    /// this pass already: only when the pass is large enough to be checked whole and no row refers
+    /// to it yet (`clean`).
+    #[inline]
+    pub(in crate::conn) fn start(&mut self, pass: &[u8], clean: bool) {
+        if self.state != MirrorState::Off {
+            return;
+        }
+        if !clean || pass.len() < TEXT_MIN {
+            self.state = MirrorState::Broken;
+            return;
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(pass);
+        self.state = MirrorState::On;
+        self.covered = 0;
+        self.rows = 0;
+    }
+
+    /// Makes the DataRow of `len` bytes at `at` ASCII outside its values in the copy (the bytes
+    /// since the last row become spaces): what [`mask_messages`] does to it.
+    /// `value_bytes` are the row's value bytes and `offsets` its field offsets.
+    #[inline(always)]
+    pub(in crate::conn) fn row(
+        &mut self,
+        at: usize,
+        len: usize,
+        value_bytes: usize,
+        offsets: &[u32],
+    ) {
+        if !matches!(self.state, MirrorState::On) {
+            return;
+        }
+        // The usual row: no NULL, under 128 columns and 128 value bytes, so that the field count
+        // and every length word are ASCII already (as packed): only the message's length word is
+        // not, and becomes spaces (the type byte is `D`).
+        if self.covered == at
+            && value_bytes < 0x80
+            && offsets.len() < 0x80
+            && !offsets.iter().any(|&o| o == NULL_FIELD)
+            && let Some(word) = self
+                .buf
+                .get_mut(at.wrapping_add(1)..)
+                .and_then(<[u8]>::first_chunk_mut::<4>)
+        {
+            *word = [b' '; 4];
+            self.covered = at + len;
+            self.rows += 1;
+            return;
+        }
+        if self.mask_row(at, len).is_none() {
+            self.state = MirrorState::Broken;
+        }
+    }
+
+    #[inline(never)]
+    fn mask_row(&mut self, at: usize, len: usize) -> Option<()> {
+        if self.covered != at {
+            self.buf.get_mut(self.covered..at)?.fill(b' ');
+        }
+        let end = at.checked_add(len)?;
+        let (header, body) = self.buf.get_mut(at..end)?.split_first_chunk_mut::<5>()?;
+        *header = [b' '; 5];
+        mask_data_row(body)?;
+        self.covered = end;
+        self.rows += 1;
+        Some(())
+    }
+
+    /// The checked chunk of the pass's first `consumed` bytes when the copy holds every one of
+    /// the `rows` rows referring to the pass (`row_bytes` of DataRows) and the pass is worth
+    /// checking whole ([`Chunk::checked_text`]'s rule); `None` otherwise. `Some(Err(()))` when the
+    /// copy is not UTF-8 (the pass is then kept as received). Ends the pass's copy either way.
+    pub(in crate::conn) fn text(
+        &mut self,
+        consumed: usize,
+        rows: usize,
+        row_bytes: usize,
+    ) -> Option<Result<Chunk, ()>> {
+        let on = std::mem::take(&mut self.state) == MirrorState::On;
+        if !(on
+            && rows == self.rows
+            && consumed >= TEXT_MIN
+            && row_bytes >= consumed / 4 * 3
+            && self.covered <= consumed
+            && consumed <= self.buf.len())
+        {
+            return None;
+        }
+        self.buf.get_mut(self.covered..consumed)?.fill(b' ');
+        self.buf.truncate(consumed);
+        if self.buf.capacity() > consumed + consumed / 4 {
+            // Much of the pass unconsumed (a large message begun): not kept with the rows.
+            self.buf.shrink_to_fit();
+        }
+        match String::from_utf8(std::mem::take(&mut self.buf)) {
+            Ok(text) => Some(Ok(Chunk::Text(Arc::new(text)))),
+            Err(e) => {
+                self.buf = e.into_bytes();
+                Some(Err(()))
+            }
+        }
+    }
+
+    /// Ends the pass's copy, if any, without using it.
+    #[inline]
+    pub(in crate::conn) fn reset(&mut self) {
+        self.state = MirrorState::Off;
+    }
+}
+
 /// The smallest pass worth checking whole: below it the copy, its two allocations and the walk cost
 /// more than checking the few values on access (a round trip's reply: about 900 instructions more
 /// per query with every pass checked). A pass must also be at least three quarters DataRows: a
