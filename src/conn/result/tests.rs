@@ -150,7 +150,7 @@ fn a_block_has_its_text_only_when_it_lies_whole_in_one_text_chunk() {
     // Blocks of 16 rows: [0, 64) chunk 0; [64, 128) chunk 1; [128, 144) chunks 2 and 3;
     // [144, 192) chunk 3; [192, 288) chunk 4 (raw); [288, 304) chunks 4 and 5; [304, 320) chunk 5.
     let more = rows.d.chunks.more().expect("several chunks");
-    let has_text: Vec<bool> = more.texts.iter().map(Option::is_some).collect();
+    let has_text: Vec<bool> = more.texts.iter().map(|t| !t.is_empty()).collect();
     let expected: Vec<bool> = [(8, true), (1, false), (3, true), (7, false), (1, true)]
         .iter()
         .flat_map(|&(n, text)| std::iter::repeat_n(text, n))
