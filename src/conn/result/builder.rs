@@ -98,11 +98,13 @@ impl RowsBuilder {
         let Fields::Heap(fields) = &mut d.fields else {
             return at;
         };
+        let start = at;
         let (mut taken, mut value_bytes) = (0u32, 0usize);
-        let mut total = *bytes;
+        // The bytes the row set may still take.
+        let mut room = limit.saturating_sub(*bytes);
         while let Some(&[b'D', l0, l1, l2, l3]) = pass.get(at..).and_then(<[u8]>::first_chunk) {
             let next = (u32::from_be_bytes([l0, l1, l2, l3]) as usize).saturating_add(1);
-            if total.saturating_add(next) > limit {
+            if next > room {
                 break;
             }
             let Some(len) = pass
@@ -119,11 +121,11 @@ impl RowsBuilder {
                 fields.get(fields.len() - ncols..).unwrap_or_default(),
             );
             at += len;
-            total += len;
+            room -= len;
             taken += 1;
             value_bytes += row_values;
         }
-        *bytes = total;
+        *bytes += at - start;
         d.value_bytes += value_bytes as u64;
         d.nrows += taken;
         d.pending += taken;
