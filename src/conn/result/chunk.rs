@@ -151,7 +151,8 @@ impl Mirror {
         if self.covered == at
             && value_bytes < 0x80
             && offsets.len() < 0x80
-            && !offsets.iter().any(|&o| o == NULL_FIELD)
+            // A short loop (`contains` sets up a vectorized search for the two or three offsets).
+            && offsets.iter().all(|&o| o != NULL_FIELD)
             && let Some(word) = self
                 .buf
                 .get_mut(at.wrapping_add(1)..)
