@@ -684,7 +684,7 @@ impl Connection {
                 if rows.is_heap() {
                     // Only while no row refers to the pass yet: then all are in the copy.
                     let clean = rows.pending() == 0 && !self.outbox.needs_chunk();
-                    self.mirror.start(pass, clean);
+                    self.mirror.start(pass, at, clean);
                 }
                 at = rows.push_run(pass, at, &limits, &mut q.row_bytes, limit, &mut self.mirror);
             }

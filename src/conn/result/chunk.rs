@@ -112,15 +112,23 @@ enum MirrorState {
 }
 
 impl Mirror {
-    /// Copies `pass` for the rows about to be taken, unless a copy was started (or given up) in
-    /// this pass already: only when the pass is large enough to be checked whole and no row refers
-    /// to it yet (`clean`).
+    /// Copies `pass` for the rows about to be taken from `at` on, unless a copy was started (or
+    /// given up) in this pass already, or the message at `at` is not complete (a large one being
+    /// received is not copied again and again): only when the pass is large enough to be checked
+    /// whole, not too large to copy twice, and no row refers to it yet (`clean`).
     #[inline]
-    pub(in crate::conn) fn start(&mut self, pass: &[u8], clean: bool) {
+    pub(in crate::conn) fn start(&mut self, pass: &[u8], at: usize, clean: bool) {
         if self.state != MirrorState::Off {
             return;
         }
-        if !clean || pass.len() < TEXT_MIN {
+        let Some(&[_, l0, l1, l2, l3]) = pass.get(at..).and_then(<[u8]>::first_chunk) else {
+            return;
+        };
+        let end = at.saturating_add(1 + u32::from_be_bytes([l0, l1, l2, l3]) as usize);
+        if end > pass.len() {
+            return;
+        }
+        if !clean || pass.len() < TEXT_MIN || pass.len() > MIRROR_MAX {
             self.state = MirrorState::Broken;
             return;
         }
@@ -217,12 +225,20 @@ impl Mirror {
         }
     }
 
-    /// Ends the pass's copy, if any, without using it.
+    /// Ends the pass's copy, if any, without using it (a large one is not kept for the next).
     #[inline]
     pub(in crate::conn) fn reset(&mut self) {
         self.state = MirrorState::Off;
+        if self.buf.capacity() > MIRROR_KEPT {
+            self.buf = Vec::new();
+        }
     }
 }
+
+/// The largest pass a [`Mirror`] copies (larger ones go the way of [`Chunk::take`], copied once
+/// they are done), and the largest copy it keeps for the next pass when one was not used.
+const MIRROR_MAX: usize = 4 << 20;
+const MIRROR_KEPT: usize = 256 << 10;
 
 /// The smallest pass worth checking whole: below it the copy, its two allocations and the walk cost
 /// more than checking the few values on access (a round trip's reply: about 900 instructions more
@@ -499,6 +515,70 @@ mod tests {
         let view = chunk.view();
         assert_eq!(view.text(starts[0]), Some(Ok(&*"x".repeat(5000))));
         assert_eq!(view.text(starts[2]), Some(Err(&[0xe9, 0xa9][..])));
+    }
+
+    /// A pass of `n` DataRows of one value each (`value`), then the start of another message.
+    fn rows_pass(n: usize, value: &[u8]) -> (Vec<u8>, Vec<usize>, usize) {
+        let mut buf = Vec::new();
+        let mut rows = Vec::new();
+        for _ in 0..n {
+            rows.push(buf.len());
+            buf.push(b'D');
+            buf.extend_from_slice(&(10 + value.len() as u32).to_be_bytes());
+            buf.extend_from_slice(&1u16.to_be_bytes());
+            buf.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            buf.extend_from_slice(value);
+        }
+        let consumed = buf.len();
+        buf.extend_from_slice(b"D\0\0\x01\0\0\x01");
+        (buf, rows, consumed)
+    }
+
+    #[test]
+    fn a_mirror_makes_the_rows_taken_text_and_only_those() {
+        for value in ["row é 1".as_bytes(), "long é ".repeat(30).as_bytes()] {
+            let (buf, rows, consumed) = rows_pass(400, value);
+            let row_len = rows[1];
+            let mut mirror = Mirror::default();
+            // Not clean: given up for the pass, even once clean.
+            mirror.start(&buf, 0, false);
+            mirror.start(&buf, 0, true);
+            assert_eq!(mirror.text(consumed, 0, consumed), None);
+            // An incomplete message does not start it.
+            mirror.reset();
+            mirror.start(&buf, consumed, true);
+            assert_eq!(mirror.text(consumed, 0, consumed), None);
+            mirror.start(&buf, 0, true);
+            for &at in &rows {
+                mirror.row(at, row_len, value.len(), &[(at + 11) as u32]);
+            }
+            // One row short: not used.
+            assert_eq!(mirror.text(consumed, rows.len() + 1, consumed), None);
+            mirror.reset();
+            mirror.start(&buf, 0, true);
+            for &at in &rows {
+                mirror.row(at, row_len, value.len(), &[(at + 11) as u32]);
+            }
+            let Some(Ok(chunk)) = mirror.text(consumed, rows.len(), consumed) else {
+                panic!("a checked chunk");
+            };
+            let view = chunk.view();
+            assert!(matches!(view, View::Text(_)));
+            for &at in &rows {
+                assert_eq!(view.bytes((at + 11) as u32), Some(value));
+            }
+        }
+    }
+
+    #[test]
+    fn a_mirror_of_bytes_that_are_not_utf8_is_refused() {
+        let (buf, rows, consumed) = rows_pass(400, b"bad \xe9 byte");
+        let mut mirror = Mirror::default();
+        mirror.start(&buf, 0, true);
+        for &at in &rows {
+            mirror.row(at, rows[1], 10, &[(at + 11) as u32]);
+        }
+        assert_eq!(mirror.text(consumed, rows.len(), consumed), Some(Err(())));
     }
 
     #[test]
