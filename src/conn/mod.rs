@@ -618,6 +618,13 @@ impl Connection {
             // Nothing left over from the last input: the messages are read where they are.
             return self.process_direct(data);
         }
+        self.handle_input_buffered(data);
+    }
+
+    /// [`handle_input`](Self::handle_input) with input left over in the receive buffer (or
+    /// processing stalled). Out of line: the usual input finds the buffer empty.
+    #[inline(never)]
+    fn handle_input_buffered(&mut self, data: &[u8]) {
         if let Some(need) = self.completes_leftover(data) {
             // The message begun in the last input is completed and processed alone; the rest is
             // then read where it is, as if nothing had been left over (not copied twice).
@@ -681,20 +688,12 @@ impl Connection {
     /// One input pass over `data` straight from the caller's buffer (the receive buffer being
     /// empty): only what must outlive the call is copied, the bytes rows refer to (their chunk,
     /// as [`process`](Self::process) makes it) and an incomplete message at the end.
+    #[inline(always)]
     fn process_direct(&mut self, data: &[u8]) {
         let (consumed, framed_from, row_bytes) = self.scan(data);
         let (pass, rest) = data.split_at(consumed.min(data.len()));
         if self.rows_pending() {
-            let chunk = match self.mirror_text(consumed, row_bytes) {
-                Some(Ok(chunk)) => chunk,
-                // Not UTF-8: kept as received.
-                Some(Err(())) => self.keep_raw(pass, framed_from, consumed),
-                None => match result::Chunk::checked_text(pass, framed_from, row_bytes) {
-                    Some(chunk) => chunk,
-                    None => self.keep_raw(pass, framed_from, consumed),
-                },
-            };
-            self.attach_chunk(&chunk);
+            self.attach_direct(pass, framed_from, consumed, row_bytes);
         }
         self.mirror.reset();
         if matches!(self.phase, Phase::Closed) {
@@ -703,6 +702,29 @@ impl Connection {
             self.reserve_recv(rest.len());
             self.recv.extend_from_slice(rest);
         }
+    }
+
+    /// Gives the rows of a pass read in place (`pass`) their chunk: the pass's checked copy, else
+    /// its bytes. Out of line: the small results of a round trip need none (their values are
+    /// copied into them), and the hot input path stays short.
+    #[inline(never)]
+    fn attach_direct(
+        &mut self,
+        pass: &[u8],
+        framed_from: usize,
+        consumed: usize,
+        row_bytes: usize,
+    ) {
+        let chunk = match self.mirror_text(consumed, row_bytes) {
+            Some(Ok(chunk)) => chunk,
+            // Not UTF-8: kept as received.
+            Some(Err(())) => self.keep_raw(pass, framed_from, consumed),
+            None => match result::Chunk::checked_text(pass, framed_from, row_bytes) {
+                Some(chunk) => chunk,
+                None => self.keep_raw(pass, framed_from, consumed),
+            },
+        };
+        self.attach_chunk(&chunk);
     }
 
     /// The bytes of a pass read in place (`pass`), copied into the receive buffer and frozen as
@@ -812,16 +834,7 @@ impl Connection {
         let (consumed, framed_from, row_bytes) = self.scan(&recv);
         self.recv = recv;
         if self.rows_pending() {
-            let chunk = match self.mirror_text(consumed, row_bytes) {
-                Some(Ok(chunk)) => {
-                    self.recv.advance(consumed);
-                    chunk
-                }
-                // Not UTF-8: kept as received.
-                Some(Err(())) => result::Chunk::take(&mut self.recv, framed_from, consumed, 0),
-                None => result::Chunk::take(&mut self.recv, framed_from, consumed, row_bytes),
-            };
-            self.attach_chunk(&chunk);
+            self.attach_recv(framed_from, consumed, row_bytes);
         } else {
             self.recv.advance(consumed);
         }
@@ -829,6 +842,23 @@ impl Connection {
         if matches!(self.phase, Phase::Closed) {
             self.recv.clear();
         }
+    }
+
+    /// Gives the rows of a pass of the receive buffer their chunk: the pass's checked copy, else
+    /// [`Chunk::take`](result::Chunk::take)'s. Out of line, as
+    /// [`attach_direct`](Self::attach_direct).
+    #[inline(never)]
+    fn attach_recv(&mut self, framed_from: usize, consumed: usize, row_bytes: usize) {
+        let chunk = match self.mirror_text(consumed, row_bytes) {
+            Some(Ok(chunk)) => {
+                self.recv.advance(consumed);
+                chunk
+            }
+            // Not UTF-8: kept as received.
+            Some(Err(())) => result::Chunk::take(&mut self.recv, framed_from, consumed, 0),
+            None => result::Chunk::take(&mut self.recv, framed_from, consumed, row_bytes),
+        };
+        self.attach_chunk(&chunk);
     }
 
     /// Processes every complete message of `recv` (one input pass); returns the bytes consumed,
