@@ -35,7 +35,11 @@ impl Fields {
     pub(super) fn get_at(&self, i: usize) -> Option<&u32> {
         match self {
             Fields::Heap(fields) => fields.get(i),
-            Fields::Inline(len, fields) => fields.get(..*len as usize)?.get(i),
+            Fields::Inline(len, fields) => {
+                // Laid out after the heap's case, which then needs no jump.
+                std::hint::cold_path();
+                fields.get(..*len as usize)?.get(i)
+            }
         }
     }
 
