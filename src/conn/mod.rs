@@ -171,6 +171,8 @@ enum Phase {
 pub struct Connection {
     phase: Phase,
     recv: BytesMut,
+    /// The copy of the current input pass its rows are made text in as they are taken.
+    mirror: result::Mirror,
     send: Vec<u8>,
     send_pos: usize,
     limits: Limits,
@@ -250,6 +252,7 @@ impl Connection {
             protocol_minor: (config.max_protocol_version().code() & 0xffff) as u32,
             phase: Phase::Startup(Box::new(Startup::new(config))),
             recv: BytesMut::new(),
+            mirror: result::Mirror::default(),
             send: Vec::with_capacity(256),
             send_pos: 0,
             requests: Requests::default(),
@@ -615,9 +618,61 @@ impl Connection {
             // Nothing left over from the last input: the messages are read where they are.
             return self.process_direct(data);
         }
+        self.handle_input_buffered(data);
+    }
+
+    /// [`handle_input`](Self::handle_input) with input left over in the receive buffer (or
+    /// processing stalled). Out of line: the usual input finds the buffer empty.
+    #[inline(never)]
+    fn handle_input_buffered(&mut self, data: &[u8]) {
+        if let Some(need) = self.completes_leftover(data) {
+            // The message begun in the last input is completed and processed alone; the rest is
+            // then read where it is, as if nothing had been left over (not copied twice).
+            let (head, rest) = data.split_at(need);
+            self.reserve_recv(head.len());
+            self.recv.extend_from_slice(head);
+            self.process();
+            if self.stalled || matches!(self.phase, Phase::Closed) {
+                if !matches!(self.phase, Phase::Closed) {
+                    self.reserve_recv(rest.len());
+                    self.recv.extend_from_slice(rest);
+                }
+                return;
+            }
+            if self.recv.is_empty() {
+                return self.process_direct(rest);
+            }
+            return self.handle_input(rest);
+        }
         self.reserve_recv(data.len());
         self.recv.extend_from_slice(data);
         self.process();
+    }
+
+    /// The bytes of `data` that complete the message left over in the receive buffer, when
+    /// taking it alone pays: a ready session, not stalled, with enough input after it to check
+    /// whole ([`result::TEXT_MIN`]). `None` otherwise (then all of `data` is appended).
+    #[inline]
+    fn completes_leftover(&self, data: &[u8]) -> Option<usize> {
+        if self.stalled || !matches!(self.phase, Phase::Ready) {
+            return None;
+        }
+        let have = self.recv.len();
+        let mut header = [0u8; 5];
+        for (i, byte) in header.iter_mut().enumerate() {
+            *byte = match self.recv.get(i) {
+                Some(&b) => b,
+                None => *data.get(i - have)?,
+            };
+        }
+        let [_, l0, l1, l2, l3] = header;
+        let len = u32::from_be_bytes([l0, l1, l2, l3]) as usize;
+        // A length below 4 is the general path's to report.
+        if len < 4 {
+            return None;
+        }
+        let need = (len + 1).checked_sub(have)?;
+        (need > 0 && data.len().checked_sub(need)? >= result::TEXT_MIN).then_some(need)
     }
 
     /// Makes room for `n` more bytes in the receive buffer.
@@ -633,26 +688,66 @@ impl Connection {
     /// One input pass over `data` straight from the caller's buffer (the receive buffer being
     /// empty): only what must outlive the call is copied, the bytes rows refer to (their chunk,
     /// as [`process`](Self::process) makes it) and an incomplete message at the end.
+    #[inline(always)]
     fn process_direct(&mut self, data: &[u8]) {
         let (consumed, framed_from, row_bytes) = self.scan(data);
         let (pass, rest) = data.split_at(consumed.min(data.len()));
         if self.rows_pending() {
-            let chunk = match result::Chunk::checked_text(pass, framed_from, row_bytes) {
-                Some(chunk) => chunk,
-                None => {
-                    self.reserve_recv(data.len());
-                    self.recv.extend_from_slice(pass);
-                    result::Chunk::take(&mut self.recv, framed_from, consumed, 0)
-                }
-            };
-            self.attach_chunk(&chunk);
+            self.attach_direct(pass, framed_from, consumed, row_bytes);
         }
+        self.mirror.reset();
         if matches!(self.phase, Phase::Closed) {
             self.recv.clear();
         } else if !rest.is_empty() {
             self.reserve_recv(rest.len());
             self.recv.extend_from_slice(rest);
         }
+    }
+
+    /// Gives the rows of a pass read in place (`pass`) their chunk: the pass's checked copy, else
+    /// its bytes. Out of line: the small results of a round trip need none (their values are
+    /// copied into them), and the hot input path stays short.
+    #[inline(never)]
+    fn attach_direct(
+        &mut self,
+        pass: &[u8],
+        framed_from: usize,
+        consumed: usize,
+        row_bytes: usize,
+    ) {
+        let chunk = match self.mirror_text(consumed, row_bytes) {
+            Some(Ok(chunk)) => chunk,
+            // Not UTF-8: kept as received.
+            Some(Err(())) => self.keep_raw(pass, framed_from, consumed),
+            None => match result::Chunk::checked_text(pass, framed_from, row_bytes) {
+                Some(chunk) => chunk,
+                None => self.keep_raw(pass, framed_from, consumed),
+            },
+        };
+        self.attach_chunk(&chunk);
+    }
+
+    /// The bytes of a pass read in place (`pass`), copied into the receive buffer and frozen as
+    /// they are: the raw chunk of [`process_direct`](Self::process_direct).
+    fn keep_raw(&mut self, pass: &[u8], framed_from: usize, consumed: usize) -> result::Chunk {
+        self.reserve_recv(pass.len());
+        self.recv.extend_from_slice(pass);
+        result::Chunk::take(&mut self.recv, framed_from, consumed, 0)
+    }
+
+    /// The checked chunk of this pass's copy ([`result::Mirror::text`]), when every row
+    /// referring to the pass is in it: none of a finished row set waits for the pass.
+    #[inline]
+    fn mirror_text(
+        &mut self,
+        consumed: usize,
+        row_bytes: usize,
+    ) -> Option<Result<result::Chunk, ()>> {
+        if self.outbox.needs_chunk() {
+            return None;
+        }
+        let rows = self.requests.pending_rows();
+        self.mirror.text(consumed, rows, row_bytes)
     }
 
     /// The server closed the connection (or the socket failed): a query in flight gets one error result
@@ -739,14 +834,31 @@ impl Connection {
         let (consumed, framed_from, row_bytes) = self.scan(&recv);
         self.recv = recv;
         if self.rows_pending() {
-            let chunk = result::Chunk::take(&mut self.recv, framed_from, consumed, row_bytes);
-            self.attach_chunk(&chunk);
+            self.attach_recv(framed_from, consumed, row_bytes);
         } else {
             self.recv.advance(consumed);
         }
+        self.mirror.reset();
         if matches!(self.phase, Phase::Closed) {
             self.recv.clear();
         }
+    }
+
+    /// Gives the rows of a pass of the receive buffer their chunk: the pass's checked copy, else
+    /// [`Chunk::take`](result::Chunk::take)'s. Out of line, as
+    /// [`attach_direct`](Self::attach_direct).
+    #[inline(never)]
+    fn attach_recv(&mut self, framed_from: usize, consumed: usize, row_bytes: usize) {
+        let chunk = match self.mirror_text(consumed, row_bytes) {
+            Some(Ok(chunk)) => {
+                self.recv.advance(consumed);
+                chunk
+            }
+            // Not UTF-8: kept as received.
+            Some(Err(())) => result::Chunk::take(&mut self.recv, framed_from, consumed, 0),
+            None => result::Chunk::take(&mut self.recv, framed_from, consumed, row_bytes),
+        };
+        self.attach_chunk(&chunk);
     }
 
     /// Processes every complete message of `recv` (one input pass); returns the bytes consumed,

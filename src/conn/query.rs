@@ -266,6 +266,17 @@ impl Requests {
         }
     }
 
+    /// How many rows of the row set in progress refer to the receive buffer of this input pass.
+    pub(super) fn pending_rows(&self) -> usize {
+        match self.queue.front().and_then(Request::query) {
+            Some(q) => match &q.statement {
+                Statement::Rows(rows) => rows.pending(),
+                _ => 0,
+            },
+            None => 0,
+        }
+    }
+
     /// Gives the rows received in this input pass their buffer, now frozen.
     pub(super) fn attach(&mut self, chunk: &Chunk) {
         if let Some(q) = self.queue.front_mut().and_then(Request::query_mut)
@@ -665,7 +676,18 @@ impl Connection {
             return at;
         };
         let limits = self.limits;
+        let plain = q.chunk_rows.is_none() && !self.check_utf8;
         let refused = loop {
+            if plain {
+                // Rows taken in one loop up to the row set's limit: nothing to check per row,
+                // each made text in the pass's copy as it is taken.
+                if rows.is_heap() {
+                    // Only while no row refers to the pass yet: then all are in the copy.
+                    let clean = rows.pending() == 0 && !self.outbox.needs_chunk();
+                    self.mirror.start(pass, at, clean);
+                }
+                at = rows.push_run(pass, at, &limits, &mut q.row_bytes, limit, &mut self.mirror);
+            }
             let Some(len) = pass
                 .get(at..)
                 .and_then(|buf| rows.push_fast(buf, &limits, at))

@@ -141,8 +141,8 @@ impl MoreChunks {
             }
             self.blocks.push(i as u32);
             let text = match self.all.get(i) {
-                Some((Chunk::Text(text), _)) => Some(text.clone()),
-                _ => None,
+                Some((Chunk::Text(text), _)) => text.clone(),
+                _ => self.no_text.clone(),
             };
             self.texts.push(text);
         }
@@ -152,7 +152,7 @@ impl MoreChunks {
             && !(first_row as usize).is_multiple_of(BLOCK_ROWS)
             && let Some(text) = self.texts.get_mut((first_row >> BLOCK_SHIFT) as usize)
         {
-            *text = None;
+            *text = self.no_text.clone();
         }
     }
 }
@@ -222,7 +222,7 @@ impl Rows {
             .map_or((0, 0), |m| (m.blocks.len(), m.texts.len()));
         usize::try_from(self.d.value_bytes).unwrap_or(usize::MAX)
             + (self.d.fields.as_slice().len() + blocks) * std::mem::size_of::<u32>()
-            + texts * std::mem::size_of::<Option<Arc<String>>>()
+            + texts * std::mem::size_of::<Arc<String>>()
     }
 
     /// Whether more rows of the same row set follow in the next result (chunked-rows mode); the last
@@ -296,38 +296,46 @@ impl Rows {
             return None;
         }
         // `fields` holds `nrows * ncols` offsets: a row past the end has none.
-        let field = *d.fields.get(row.checked_mul(ncols)? + col)?;
-        let text = match self.text_of(row) {
-            Some(text) => text,
-            None => match self.text_in_blocks(row) {
-                Some(text) => text,
-                None => return self.get_raw(row, field),
-            },
-        };
-        text_field(text, field)
+        let field = *d.fields.get_at(row.checked_mul(ncols)? + col)?;
+        // The usual case: the row's block has a text, which holds the value. A block without
+        // one has an empty text, in which no value is found either.
+        if let Chunks::Many(more) = &d.chunks
+            && let Some(text) = more.texts.get(row >> BLOCK_SHIFT)
+            && let Some(value) = text_field(text, field)
+        {
+            return Some(value);
+        }
+        if field == NULL_FIELD {
+            return None;
+        }
+        self.get_elsewhere(row, field)
+    }
+
+    /// [`get`](Rows::get) for a value its block's text does not hold: a block spanning chunks,
+    /// or a raw chunk. Out of line, so that the usual path stays short.
+    #[inline(never)]
+    fn get_elsewhere(&self, row: usize, field: u32) -> Option<&str> {
+        match self.text_of(row).or_else(|| self.text_in_blocks(row)) {
+            Some(text) => text_field(text, field),
+            None => self.get_raw(row, field),
+        }
     }
 
     /// The text of the chunk row `row` (below `nrows`) lives in, if that chunk was checked as text
-    /// whole: the row's block's text (one bounds check and one load), or the only chunk's.
+    /// whole: the row's block's text (one bounds check and one load). A text chunk is always in
+    /// `Many` (see `Chunks::push`).
     #[inline(always)]
     fn text_of(&self, row: usize) -> Option<&str> {
-        let chunks = &self.d.chunks;
-        match chunks.more() {
-            None => match chunks.first() {
-                Chunk::Text(text) => Some(text),
-                Chunk::Raw(_) | Chunk::Inline(..) => None,
-            },
-            Some(more) => more
-                .texts
-                .get(row >> BLOCK_SHIFT)
-                .and_then(|text| text.as_deref())
-                .map(String::as_str),
+        match &self.d.chunks {
+            Chunks::Many(more) => {
+                Some(more.texts.get(row >> BLOCK_SHIFT)?.as_str()).filter(|text| !text.is_empty())
+            }
+            Chunks::One(_) => None,
         }
     }
 
     /// The text of the chunk row `row` lives in when [`text_of`](Rows::text_of) does not give it
-    /// (a block spanning chunks); `None` for a raw chunk. Out of line, so that the usual path of
-    /// [`get`](Rows::get) stays short.
+    /// (a block spanning chunks); `None` for a raw chunk. Out of line: not the usual path.
     #[inline(never)]
     fn text_in_blocks(&self, row: usize) -> Option<&str> {
         let chunks = &self.d.chunks;
@@ -474,8 +482,10 @@ struct MoreChunks {
     blocks: Vec<u32>,
     /// For every block, the text of its chunk when the block lies whole in one chunk checked as
     /// text ([`Chunk::Text`]), else `None`: what [`Rows::get`] reads a row's buffer from (8 bytes
-    /// per [`BLOCK_ROWS`] rows).
-    texts: Vec<Option<Arc<String>>>,
+    /// per [`BLOCK_ROWS`] rows); `no_text` (empty) for a block without.
+    texts: Vec<Arc<String>>,
+    /// The text of the blocks without one: empty (a checked chunk never is).
+    no_text: Arc<String>,
 }
 
 impl MoreChunks {
@@ -534,6 +544,15 @@ impl Chunks {
     /// one after it (a chunk holds at least one row).
     fn push(&mut self, chunk: Chunk, first_row: u32) {
         match (first_row, &mut *self) {
+            // A text chunk gets the block table even alone: `Rows::get` looks only there.
+            (0, _) if matches!(chunk, Chunk::Text(_)) => {
+                *self = Chunks::Many(Box::new(MoreChunks {
+                    all: vec![(chunk, 0)],
+                    blocks: Vec::new(),
+                    texts: Vec::new(),
+                    no_text: Arc::default(),
+                }));
+            }
             (0, _) => *self = Chunks::One(chunk),
             (_, Chunks::One(first)) => {
                 let first = std::mem::replace(first, Chunks::EMPTY);
@@ -541,6 +560,7 @@ impl Chunks {
                     all: vec![(first, 0), (chunk, first_row)],
                     blocks: Vec::new(),
                     texts: Vec::new(),
+                    no_text: Arc::default(),
                 }));
             }
             (_, Chunks::Many(more)) => more.all.push((chunk, first_row)),
@@ -660,7 +680,7 @@ pub(super) use builder::RowsBuilder;
 use row::from_field;
 pub use row::{Row, RowIter};
 
-pub(super) use chunk::Chunk;
+pub(super) use chunk::{Chunk, Mirror, TEXT_MIN};
 use chunk::{View, field_bytes, text_field};
 use fields::Fields;
 pub(super) use outbox::{Outbox, Output};

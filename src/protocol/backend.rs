@@ -288,7 +288,7 @@ impl Offsets for Vec<u32> {
 /// another field count, offsets from `u32::MAX` on, any malformation): the caller then uses
 /// [`decode`], which gives the precise answer. So this function accepts exactly the DataRows `decode`
 /// accepts.
-#[inline]
+#[inline(always)]
 pub fn data_row_offsets(
     buf: &[u8],
     limits: &Limits,

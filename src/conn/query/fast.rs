@@ -182,8 +182,13 @@ impl Connection {
         let mut taken = 0usize;
         if q.chunk_rows.is_none() && !self.check_utf8 {
             let limit = self.budgets.max_result_bytes;
-            while let Some(&[b'D', l0, l1, l2, l3]) = pass.get(pos..).and_then(<[u8]>::first_chunk)
-            {
+            loop {
+                // Once the offsets are on the heap, in one loop; before, one by one.
+                pos = rows.push_run(pass, pos, &self.limits, &mut taken, limit, &mut self.mirror);
+                let Some(&[b'D', l0, l1, l2, l3]) = pass.get(pos..).and_then(<[u8]>::first_chunk)
+                else {
+                    break;
+                };
                 let next = (u32::from_be_bytes([l0, l1, l2, l3]) as usize).saturating_add(1);
                 if taken.saturating_add(next) > limit {
                     break;

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::{Chunk, Chunks, Column, Fields, Rows, Tag, field_bytes};
+use super::{Chunk, Chunks, Column, Fields, Mirror, Rows, Tag, field_bytes};
 use crate::error::{Error, ErrorKind};
 use crate::protocol::Limits;
 use crate::protocol::backend::{DataRow, NULL_FIELD, data_row_offsets, data_row_value_bytes};
@@ -34,6 +34,17 @@ impl RowsBuilder {
         self.rows.d.pending > 0
     }
 
+    /// Whether the offsets are on the heap (what [`push_run`](Self::push_run) takes rows with).
+    #[inline]
+    pub(in crate::conn) fn is_heap(&self) -> bool {
+        matches!(self.rows.d.fields, Fields::Heap(_))
+    }
+
+    /// How many rows refer to the receive buffer of the current input pass.
+    pub(in crate::conn) fn pending(&self) -> usize {
+        self.rows.d.pending as usize
+    }
+
     /// The hot path: if `buf` starts with a complete, valid DataRow of this row set's width, adds
     /// it (its offsets relative to the pass's buffer, where `buf` starts at `base`) and returns the
     /// bytes it occupies; otherwise `None` and nothing changes.
@@ -48,6 +59,77 @@ impl RowsBuilder {
         let len = data_row_offsets(buf, limits, ncols, base, &mut self.rows.d.fields)?;
         self.row_pushed(data_row_value_bytes(len, ncols));
         Some(len)
+    }
+
+    /// The hot loop: adds the DataRows of `pass` from `at` on (offsets relative to `pass`) while
+    /// each is complete, valid, of this width, and keeps `*bytes` (increased by each row's size)
+    /// within `limit`; returns where the rows taken end. Takes none while the offsets are inline
+    /// (a small row set's first rows: [`push_fast`](Self::push_fast) takes those), nor the row
+    /// that would go beyond `limit`: the caller takes it one by one.
+    #[inline(always)]
+    pub(in crate::conn) fn push_run(
+        &mut self,
+        pass: &[u8],
+        at: usize,
+        limits: &Limits,
+        bytes: &mut usize,
+        limit: usize,
+        mirror: &mut Mirror,
+    ) -> usize {
+        match self.rows.d.fields {
+            Fields::Heap(_) => self.push_run_heap(pass, at, limits, bytes, limit, mirror),
+            Fields::Inline(..) => at,
+        }
+    }
+
+    /// [`push_run`](Self::push_run) with the offsets on the heap: out of line, a loop of its own.
+    #[inline(never)]
+    fn push_run_heap(
+        &mut self,
+        pass: &[u8],
+        mut at: usize,
+        limits: &Limits,
+        bytes: &mut usize,
+        limit: usize,
+        mirror: &mut Mirror,
+    ) -> usize {
+        let d = &mut *self.rows.d;
+        let ncols = d.columns.len();
+        let Fields::Heap(fields) = &mut d.fields else {
+            return at;
+        };
+        let start = at;
+        let (mut taken, mut value_bytes) = (0u32, 0usize);
+        // The bytes the row set may still take.
+        let mut room = limit.saturating_sub(*bytes);
+        while let Some(&[b'D', l0, l1, l2, l3]) = pass.get(at..).and_then(<[u8]>::first_chunk) {
+            let next = (u32::from_be_bytes([l0, l1, l2, l3]) as usize).saturating_add(1);
+            if next > room {
+                break;
+            }
+            let Some(len) = pass
+                .get(at..)
+                .and_then(|buf| data_row_offsets(buf, limits, ncols, at, fields))
+            else {
+                break;
+            };
+            let row_values = data_row_value_bytes(len, ncols);
+            mirror.row(
+                at,
+                len,
+                row_values,
+                fields.get(fields.len() - ncols..).unwrap_or_default(),
+            );
+            at += len;
+            room -= len;
+            taken += 1;
+            value_bytes += row_values;
+        }
+        *bytes += at - start;
+        d.value_bytes += value_bytes as u64;
+        d.nrows += taken;
+        d.pending += taken;
+        at
     }
 
     /// Adds a decoded DataRow whose field area starts at `body_offset` in the pass's buffer. Errors

@@ -84,13 +84,169 @@ impl Chunk {
     }
 }
 
+/// The copy of an input pass a [`Chunk::Text`] is made from when its rows are taken by the hot
+/// loop ([`RowsBuilder::push_run`](super::RowsBuilder::push_run)): each row is made ASCII outside
+/// its values (as [`checked`] does) as it is taken, instead of walking the pass's messages again
+/// once it is done. Made only when every row referring to the pass is taken so
+/// ([`Mirror::text`] checks), else the pass goes the way of [`Chunk::take`].
+#[derive(Debug, Default)]
+pub(in crate::conn) struct Mirror {
+    buf: Vec<u8>,
+    state: MirrorState,
+    /// The bytes of the copy from its start that are made ASCII (or are values): the rest is as
+    /// received.
+    covered: usize,
+    /// The rows made so.
+    rows: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum MirrorState {
+    /// No copy of this pass yet.
+    #[default]
+    Off,
+    /// `buf` is this pass's copy and every row taken since holds in it.
+    On,
+    /// Given up for this pass.
+    Broken,
+}
+
+impl Mirror {
+    /// Copies `pass` for the rows about to be taken from `at` on, unless a copy was started (or
+    /// given up) in this pass already, or the message at `at` is not complete (a large one being
+    /// received is not copied again and again): only when the pass is large enough to be checked
+    /// whole, not too large to copy twice, and no row refers to it yet (`clean`).
+    #[inline]
+    pub(in crate::conn) fn start(&mut self, pass: &[u8], at: usize, clean: bool) {
+        if self.state != MirrorState::Off {
+            return;
+        }
+        let Some(&[_, l0, l1, l2, l3]) = pass.get(at..).and_then(<[u8]>::first_chunk) else {
+            return;
+        };
+        let end = at.saturating_add(1 + u32::from_be_bytes([l0, l1, l2, l3]) as usize);
+        if end > pass.len() {
+            return;
+        }
+        if !clean || pass.len() < TEXT_MIN || pass.len() > MIRROR_MAX {
+            self.state = MirrorState::Broken;
+            return;
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(pass);
+        self.state = MirrorState::On;
+        self.covered = 0;
+        self.rows = 0;
+    }
+
+    /// Makes the DataRow of `len` bytes at `at` ASCII outside its values in the copy (the bytes
+    /// since the last row become spaces): what [`mask_messages`] does to it.
+    /// `value_bytes` are the row's value bytes and `offsets` its field offsets.
+    #[inline(always)]
+    pub(in crate::conn) fn row(
+        &mut self,
+        at: usize,
+        len: usize,
+        value_bytes: usize,
+        offsets: &[u32],
+    ) {
+        if !matches!(self.state, MirrorState::On) {
+            return;
+        }
+        // The usual row: no NULL, under 128 columns and 128 value bytes, so that the field count
+        // and every length word are ASCII already (as packed): only the message's length word is
+        // not, and becomes spaces (the type byte is `D`).
+        if self.covered == at
+            && value_bytes < 0x80
+            && offsets.len() < 0x80
+            // A short loop (`contains` sets up a vectorized search for the two or three offsets).
+            && offsets.iter().all(|&o| o != NULL_FIELD)
+            && let Some(word) = self
+                .buf
+                .get_mut(at.wrapping_add(1)..)
+                .and_then(<[u8]>::first_chunk_mut::<4>)
+        {
+            *word = [b' '; 4];
+            self.covered = at + len;
+            self.rows += 1;
+            return;
+        }
+        if self.mask_row(at, len).is_none() {
+            self.state = MirrorState::Broken;
+        }
+    }
+
+    #[inline(never)]
+    fn mask_row(&mut self, at: usize, len: usize) -> Option<()> {
+        if self.covered != at {
+            self.buf.get_mut(self.covered..at)?.fill(b' ');
+        }
+        let end = at.checked_add(len)?;
+        let (header, body) = self.buf.get_mut(at..end)?.split_first_chunk_mut::<5>()?;
+        *header = [b' '; 5];
+        mask_data_row(body)?;
+        self.covered = end;
+        self.rows += 1;
+        Some(())
+    }
+
+    /// The checked chunk of the pass's first `consumed` bytes when the copy holds every one of
+    /// the `rows` rows referring to the pass (`row_bytes` of DataRows) and the pass is worth
+    /// checking whole ([`Chunk::checked_text`]'s rule); `None` otherwise. `Some(Err(()))` when the
+    /// copy is not UTF-8 (the pass is then kept as received). Ends the pass's copy either way.
+    pub(in crate::conn) fn text(
+        &mut self,
+        consumed: usize,
+        rows: usize,
+        row_bytes: usize,
+    ) -> Option<Result<Chunk, ()>> {
+        let on = std::mem::take(&mut self.state) == MirrorState::On;
+        if !(on
+            && rows == self.rows
+            && consumed >= TEXT_MIN
+            && row_bytes >= consumed / 4 * 3
+            && self.covered <= consumed
+            && consumed <= self.buf.len())
+        {
+            return None;
+        }
+        self.buf.get_mut(self.covered..consumed)?.fill(b' ');
+        self.buf.truncate(consumed);
+        if self.buf.capacity() > consumed + consumed / 4 {
+            // Much of the pass unconsumed (a large message begun): not kept with the rows.
+            self.buf.shrink_to_fit();
+        }
+        match String::from_utf8(std::mem::take(&mut self.buf)) {
+            Ok(text) => Some(Ok(Chunk::Text(Arc::new(text)))),
+            Err(e) => {
+                self.buf = e.into_bytes();
+                Some(Err(()))
+            }
+        }
+    }
+
+    /// Ends the pass's copy, if any, without using it (a large one is not kept for the next).
+    #[inline]
+    pub(in crate::conn) fn reset(&mut self) {
+        self.state = MirrorState::Off;
+        if self.buf.capacity() > MIRROR_KEPT {
+            self.buf = Vec::new();
+        }
+    }
+}
+
+/// The largest pass a [`Mirror`] copies (larger ones go the way of [`Chunk::take`], copied once
+/// they are done), and the largest copy it keeps for the next pass when one was not used.
+const MIRROR_MAX: usize = 4 << 20;
+const MIRROR_KEPT: usize = 256 << 10;
+
 /// The smallest pass worth checking whole: below it the copy, its two allocations and the walk cost
 /// more than checking the few values on access (a round trip's reply: about 900 instructions more
 /// per query with every pass checked). A pass must also be at least three quarters DataRows: a
 /// pipeline's many one-row results (1, 2, T, D, C for a few bytes of value) would pay the copy, the
 /// walk and the check of every byte for values that are each read once (about 350 instructions a
 /// query more than checking each value on access).
-const TEXT_MIN: usize = 4096;
+pub(in crate::conn) const TEXT_MIN: usize = 4096;
 
 /// A copy of `pass` with every byte outside the values made ASCII and the value lengths packed,
 /// checked as UTF-8; `None` if the messages from `framed_from` on do not walk, or it is not UTF-8.
@@ -164,6 +320,10 @@ fn pack_len(len: u32) -> [u8; 4] {
 #[inline(always)]
 fn unpack_len(word: [u8; 4]) -> usize {
     let w = u32::from_be_bytes(word);
+    if w < 0x80 {
+        // Most values: one byte, packed as it is.
+        return w as usize;
+    }
     ((w & 0x7f) | ((w >> 1) & 0x3f80) | ((w >> 2) & 0x1f_c000) | ((w >> 3) & 0x0fe0_0000)) as usize
 }
 
@@ -223,9 +383,10 @@ pub(super) fn text_field(text: &str, start: u32) -> Option<&str> {
     if start == NULL_FIELD {
         return None;
     }
-    let (head, value) = text.split_at_checked(start as usize)?;
-    let len = unpack_len(*head.as_bytes().last_chunk::<4>()?);
-    value.get(..len)
+    let start = start as usize;
+    let len = unpack_len(*text.as_bytes().get(..start)?.last_chunk::<4>()?);
+    // One check of both bounds and both char boundaries.
+    text.get(start..start.checked_add(len)?)
 }
 
 /// The bytes of the field whose value starts at `start` in a raw chunk, its length read from the
@@ -354,6 +515,70 @@ mod tests {
         let view = chunk.view();
         assert_eq!(view.text(starts[0]), Some(Ok(&*"x".repeat(5000))));
         assert_eq!(view.text(starts[2]), Some(Err(&[0xe9, 0xa9][..])));
+    }
+
+    /// A pass of `n` DataRows of one value each (`value`), then the start of another message.
+    fn rows_pass(n: usize, value: &[u8]) -> (Vec<u8>, Vec<usize>, usize) {
+        let mut buf = Vec::new();
+        let mut rows = Vec::new();
+        for _ in 0..n {
+            rows.push(buf.len());
+            buf.push(b'D');
+            buf.extend_from_slice(&(10 + value.len() as u32).to_be_bytes());
+            buf.extend_from_slice(&1u16.to_be_bytes());
+            buf.extend_from_slice(&(value.len() as u32).to_be_bytes());
+            buf.extend_from_slice(value);
+        }
+        let consumed = buf.len();
+        buf.extend_from_slice(b"D\0\0\x01\0\0\x01");
+        (buf, rows, consumed)
+    }
+
+    #[test]
+    fn a_mirror_makes_the_rows_taken_text_and_only_those() {
+        for value in ["row é 1".as_bytes(), "long é ".repeat(30).as_bytes()] {
+            let (buf, rows, consumed) = rows_pass(400, value);
+            let row_len = rows[1];
+            let mut mirror = Mirror::default();
+            // Not clean: given up for the pass, even once clean.
+            mirror.start(&buf, 0, false);
+            mirror.start(&buf, 0, true);
+            assert_eq!(mirror.text(consumed, 0, consumed), None);
+            // An incomplete message does not start it.
+            mirror.reset();
+            mirror.start(&buf, consumed, true);
+            assert_eq!(mirror.text(consumed, 0, consumed), None);
+            mirror.start(&buf, 0, true);
+            for &at in &rows {
+                mirror.row(at, row_len, value.len(), &[(at + 11) as u32]);
+            }
+            // One row short: not used.
+            assert_eq!(mirror.text(consumed, rows.len() + 1, consumed), None);
+            mirror.reset();
+            mirror.start(&buf, 0, true);
+            for &at in &rows {
+                mirror.row(at, row_len, value.len(), &[(at + 11) as u32]);
+            }
+            let Some(Ok(chunk)) = mirror.text(consumed, rows.len(), consumed) else {
+                panic!("a checked chunk");
+            };
+            let view = chunk.view();
+            assert!(matches!(view, View::Text(_)));
+            for &at in &rows {
+                assert_eq!(view.bytes((at + 11) as u32), Some(value));
+            }
+        }
+    }
+
+    #[test]
+    fn a_mirror_of_bytes_that_are_not_utf8_is_refused() {
+        let (buf, rows, consumed) = rows_pass(400, b"bad \xe9 byte");
+        let mut mirror = Mirror::default();
+        mirror.start(&buf, 0, true);
+        for &at in &rows {
+            mirror.row(at, rows[1], 10, &[(at + 11) as u32]);
+        }
+        assert_eq!(mirror.text(consumed, rows.len(), consumed), Some(Err(())));
     }
 
     #[test]

@@ -268,3 +268,54 @@ fn row_sets_taken_whole_agree_at_budgets_and_modes() {
         same_both_ways(name, send, &twice);
     }
 }
+
+/// A row set of many passes, each input ending inside a message: the message left over is
+/// completed and taken alone, the rest read where it is (checked whole when it is UTF-8). The
+/// results agree with taking everything one message at a time, at budgets and in every mode.
+#[test]
+fn large_row_sets_split_inside_messages_agree() {
+    let t = row_description(&["n", "s"]);
+    let mut input = t.clone();
+    for i in 0..700u32 {
+        let text = match i {
+            // A length that is packed in a checked pass.
+            500 => "long é ".repeat(30),
+            _ => format!("row é {i}"),
+        };
+        let value: &[u8] = match i {
+            // Not UTF-8: the pass holding it keeps its bytes as received.
+            333 => b"bad \xe9 byte",
+            _ => text.as_bytes(),
+        };
+        let n = i.to_string();
+        let row = data_row(&[Some(n.as_bytes()), (i % 7 != 3).then_some(value)]);
+        input.extend_from_slice(&row);
+    }
+    input.extend_from_slice(&complete("SELECT 700"));
+    input.extend_from_slice(&ready());
+    let with = |budgets: Budgets, chunk_rows: Option<usize>, sql_ascii: bool| {
+        move |conn: &mut Connection| {
+            conn.set_budgets(budgets);
+            if sql_ascii {
+                conn.handle_input(&param("client_encoding", "SQL_ASCII"));
+            }
+            conn.queue_query_unchecked("SELECT", chunk_rows);
+        }
+    };
+    let cases = [
+        ("default", with(Budgets::default(), None, false)),
+        ("results budget", with(Budgets::uniform(1), None, false)),
+        ("chunked", with(Budgets::default(), Some(300), false)),
+        ("checked values", with(Budgets::default(), None, true)),
+    ];
+    for (name, send) in &cases {
+        let expected = run(true, send, &input, input.len());
+        for step in [4097, 4098, 4099, 4101, 5000, 8191] {
+            assert_eq!(
+                run(false, send, &input, step),
+                expected,
+                "{name}, step {step}"
+            );
+        }
+    }
+}
