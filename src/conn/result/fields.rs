@@ -36,8 +36,9 @@ impl Fields {
         match self {
             Fields::Heap(fields) => fields.get(i),
             Fields::Inline(len, fields) => {
-                // Laid out after the heap's case, which then needs no jump.
-                std::hint::cold_path();
+                // Laid out after the heap's case, which then needs no jump (`std::hint::cold_path`
+                // once the MSRV reaches 1.95).
+                cold_path();
                 fields.get(..*len as usize)?.get(i)
             }
         }
@@ -120,6 +121,11 @@ impl Offsets for Fields {
         }
     }
 }
+
+/// Marks the branch that calls it as unlikely (as `std::hint::cold_path`, stable only since 1.95).
+#[cold]
+#[inline(always)]
+fn cold_path() {}
 
 #[cfg(test)]
 mod tests {
