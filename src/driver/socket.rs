@@ -868,27 +868,7 @@ mod tests {
     /// of its own instead of borrowing the one in use (which panicked).
     #[test]
     fn a_stalled_socket_resumes_inside_an_event() {
-        let (client, mut server) = mio::net::UnixStream::pair().expect("socket pair");
-        let mut poll = Poll::new().expect("poll");
-        let startup = StartupConfig::builder("u", "d", "pgdblinktestnonce").build();
-        let mut socket = PgSocket::over(
-            Stream::Unix(client),
-            Peer::Unix("pair".into()),
-            Connection::new(startup),
-        );
-        socket
-            .update_registration(poll.registry(), TOKEN)
-            .expect("register");
-        let mut hello = Vec::new();
-        message(&mut hello, b'R', &0i32.to_be_bytes());
-        message(&mut hello, b'Z', b"I");
-        server.write_all(&hello).expect("server hello");
-        while socket.conn().state() == State::Startup {
-            assert!(
-                turn(&mut poll, &mut socket, Duration::from_secs(5)) > 0,
-                "startup"
-            );
-        }
+        let (mut poll, mut socket, mut server) = started_socket();
         socket.conn_mut().set_budgets(crate::conn::Budgets {
             results: 8 << 10,
             ..Default::default()
@@ -898,14 +878,7 @@ mod tests {
             .expect("send");
         // 20 rows of 1,000 bytes at once, no end: more than the results budget.
         let mut rows = Vec::new();
-        let mut description = 1u16.to_be_bytes().to_vec();
-        description.extend_from_slice(b"x\0");
-        description.extend_from_slice(&[0; 6]);
-        description.extend_from_slice(&25u32.to_be_bytes());
-        description.extend_from_slice(&(-1i16).to_be_bytes());
-        description.extend_from_slice(&(-1i32).to_be_bytes());
-        description.extend_from_slice(&0i16.to_be_bytes());
-        message(&mut rows, b'T', &description);
+        message(&mut rows, b'T', &one_text_column());
         for _ in 0..20 {
             data_row(&mut rows, &[b'v'; 1000]);
         }
@@ -932,9 +905,9 @@ mod tests {
         assert_eq!(socket.interest, Some(Interest::READABLE));
     }
 
-    /// A socket paused by chunked-rows backpressure with bytes still queued in the kernel, whose
-    /// results were then taken until the session wants input again: stalled.
-    fn stalled_socket() -> (Poll, PgSocket, mio::net::UnixStream) {
+    /// A session over one end of a socket pair, past a trust startup, registered with its poll;
+    /// the other end plays the server.
+    fn started_socket() -> (Poll, PgSocket, mio::net::UnixStream) {
         let (client, mut server) = mio::net::UnixStream::pair().expect("socket pair");
         let mut poll = Poll::new().expect("poll");
         let startup = StartupConfig::builder("u", "d", "pgdblinktestnonce").build();
@@ -956,13 +929,11 @@ mod tests {
                 "startup"
             );
         }
-        socket
-            .command(|c| c.send_query_chunked("SELECT x", 1))
-            .expect("send");
+        (poll, socket, server)
+    }
 
-        // The server sends rows until the client pauses and the socket holds bytes it cannot
-        // take: first the socket's buffers fill, while the client reads, then backpressure stops it.
-        let mut rows = Vec::new();
+    /// The body of a RowDescription of one text column `x`.
+    fn one_text_column() -> Vec<u8> {
         let mut description = 1u16.to_be_bytes().to_vec();
         description.extend_from_slice(b"x\0");
         description.extend_from_slice(&[0; 6]);
@@ -970,7 +941,21 @@ mod tests {
         description.extend_from_slice(&(-1i16).to_be_bytes());
         description.extend_from_slice(&(-1i32).to_be_bytes());
         description.extend_from_slice(&0i16.to_be_bytes());
-        message(&mut rows, b'T', &description);
+        description
+    }
+
+    /// A socket paused by chunked-rows backpressure with bytes still queued in the kernel, whose
+    /// results were then taken until the session wants input again: stalled.
+    fn stalled_socket() -> (Poll, PgSocket, mio::net::UnixStream) {
+        let (mut poll, mut socket, mut server) = started_socket();
+        socket
+            .command(|c| c.send_query_chunked("SELECT x", 1))
+            .expect("send");
+
+        // The server sends rows until the client pauses and the socket holds bytes it cannot
+        // take: first the socket's buffers fill, while the client reads, then backpressure stops it.
+        let mut rows = Vec::new();
+        message(&mut rows, b'T', &one_text_column());
         let value = [b'v'; 1000];
         let mut pending = rows;
         let mut sent_rows = 0usize;
