@@ -315,9 +315,13 @@ impl Rows {
     /// or a raw chunk. Out of line, so that the usual path stays short.
     #[inline(never)]
     fn get_elsewhere(&self, row: usize, field: u32) -> Option<&str> {
-        match self.text_of(row).or_else(|| self.text_in_blocks(row)) {
-            Some(text) => text_field(text, field),
-            None => self.get_raw(row, field),
+        match &self.d.chunks {
+            // One chunk (a small row set's own copy, or one receive buffer): read there at once.
+            Chunks::One(chunk) => chunk.view().text(field)?.ok(),
+            Chunks::Many(_) => match self.text_of(row).or_else(|| self.text_in_blocks(row)) {
+                Some(text) => text_field(text, field),
+                None => self.get_raw(row, field),
+            },
         }
     }
 
