@@ -39,11 +39,8 @@ impl Connection {
         let Some(body) = rest.get(..(len as usize).wrapping_sub(4)) else {
             return at;
         };
-        let max = match tag {
-            b'T' => self.limits.max_data_message,
-            _ => self.limits.max_small_message,
-        };
-        if len > max {
+        // (A RowDescription went to `fast_row_set` above.)
+        if len > self.limits.max_small_message {
             return at;
         }
         let taken = match tag {

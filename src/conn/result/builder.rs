@@ -238,9 +238,15 @@ impl RowsBuilder {
                 }
             }
         }
-        for offset in used {
-            if *offset != NULL_FIELD {
-                *offset -= start as u32;
+        match used {
+            // The lone value starts after its length word, at the start of the copy.
+            [only] => *only = 4,
+            _ => {
+                for offset in used {
+                    if *offset != NULL_FIELD {
+                        *offset -= start as u32;
+                    }
+                }
             }
         }
         *len = span as u8;
