@@ -84,7 +84,43 @@ impl Column {
 pub struct Rows {
     /// Boxed: a result is moved through several queues and return values on its way to the caller,
     /// and a pointer moves for free where the whole struct would be copied each time.
-    d: Box<RowsData>,
+    d: DataBox,
+}
+
+/// A row set's data on the heap: its box goes back to [`pool`] when the row set is dropped.
+#[derive(Clone)]
+struct DataBox(Option<Box<RowsData>>);
+
+impl std::ops::Deref for DataBox {
+    type Target = RowsData;
+
+    #[inline(always)]
+    fn deref(&self) -> &RowsData {
+        match &self.0 {
+            Some(d) => d,
+            // Only `drop` takes the box.
+            None => unreachable!("a row set's data taken before its drop"),
+        }
+    }
+}
+
+impl std::ops::DerefMut for DataBox {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut RowsData {
+        match &mut self.0 {
+            Some(d) => d,
+            None => unreachable!("a row set's data taken before its drop"),
+        }
+    }
+}
+
+impl Drop for DataBox {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(data) = self.0.take() {
+            pool::give(data);
+        }
+    }
 }
 
 /// What a [`Rows`] holds.
@@ -178,8 +214,16 @@ impl Rows {
         let fields = Fields::for_columns(columns.len(), FIRST_ROWS, FIRST_FIELDS_MAX);
         // Allocated first and then written: the data is built in place instead of on the stack
         // and copied.
+        if let Some(mut data) = pool::take() {
+            // Emptied when kept: only the columns and offsets to set.
+            data.columns = columns;
+            data.fields = fields;
+            return Rows {
+                d: DataBox(Some(data)),
+            };
+        }
         Rows {
-            d: Box::write(
+            d: DataBox(Some(Box::write(
                 Box::new_uninit(),
                 RowsData {
                     columns,
@@ -190,7 +234,7 @@ impl Rows {
                     value_bytes: 0,
                     tag: Tag::default(),
                 },
-            ),
+            ))),
         }
     }
 
@@ -315,9 +359,13 @@ impl Rows {
     /// or a raw chunk. Out of line, so that the usual path stays short.
     #[inline(never)]
     fn get_elsewhere(&self, row: usize, field: u32) -> Option<&str> {
-        match self.text_of(row).or_else(|| self.text_in_blocks(row)) {
-            Some(text) => text_field(text, field),
-            None => self.get_raw(row, field),
+        match &self.d.chunks {
+            // One chunk (a small row set's own copy, or one receive buffer): read there at once.
+            Chunks::One(chunk) => chunk.view().text(field)?.ok(),
+            Chunks::Many(_) => match self.text_of(row).or_else(|| self.text_in_blocks(row)) {
+                Some(text) => text_field(text, field),
+                None => self.get_raw(row, field),
+            },
         }
     }
 
@@ -672,6 +720,7 @@ mod builder;
 mod chunk;
 mod fields;
 mod outbox;
+mod pool;
 mod row;
 #[cfg(test)]
 mod tests;

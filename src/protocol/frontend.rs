@@ -309,13 +309,41 @@ fn put_bind_params<T: AsRef<[u8]>>(params: &[Option<T>], buf: &mut Vec<u8>) {
         match p {
             // "As a special case, -1 indicates a NULL parameter value. No value bytes follow."
             None => buf.extend_from_slice(&(-1i32).to_be_bytes()),
-            Some(v) => {
-                let v = v.as_ref();
-                // Checked by `bind_text_var`: fits an Int32.
-                buf.extend_from_slice(&(v.len() as u32).to_be_bytes());
-                buf.extend_from_slice(v);
-            }
+            // A short value with its length word in one fixed-size copy.
+            Some(v) => match v.as_ref() {
+                [] => buf.extend_from_slice(&[0; 4]),
+                &[a] => buf.extend_from_slice(&[0, 0, 0, 1, a]),
+                &[a, b] => buf.extend_from_slice(&[0, 0, 0, 2, a, b]),
+                &[a, b, c] => buf.extend_from_slice(&[0, 0, 0, 3, a, b, c]),
+                v => {
+                    // Checked by `bind_text_var`: fits an Int32.
+                    buf.extend_from_slice(&(v.len() as u32).to_be_bytes());
+                    put_bytes(v, buf);
+                }
+            },
         }
+    }
+}
+
+/// `buf.extend_from_slice(bytes)`, without a call for up to 16 bytes: two fixed-size copies,
+/// the second overlapping the first (written over it) when shorter.
+#[inline(always)]
+fn put_bytes(bytes: &[u8], buf: &mut Vec<u8>) {
+    let end = buf.len() + bytes.len();
+    match (bytes.first_chunk::<8>(), bytes.last_chunk::<8>()) {
+        (Some(first), Some(last)) if bytes.len() <= 16 => {
+            buf.extend_from_slice(first);
+            buf.truncate(end - 8);
+            buf.extend_from_slice(last);
+        }
+        _ => match (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) {
+            (Some(first), Some(last)) if bytes.len() < 8 => {
+                buf.extend_from_slice(first);
+                buf.truncate(end - 4);
+                buf.extend_from_slice(last);
+            }
+            _ => buf.extend_from_slice(bytes),
+        },
     }
 }
 
@@ -375,7 +403,7 @@ pub(crate) fn query_params(
             let [l0, l1, l2, l3] = bind_len;
             let [n0, n1] = n_params.to_be_bytes();
             buf.extend_from_slice(&[b'P', p0, p1, p2, p3, 0]);
-            buf.extend_from_slice(sql.as_bytes());
+            put_bytes(sql.as_bytes(), buf);
             buf.extend_from_slice(&[0, 0, 0, b'B', l0, l1, l2, l3, 0, 0, 0, 0, n0, n1]);
             put_bind_params(params, buf);
         }

@@ -457,3 +457,27 @@ fn the_query_text_is_where_the_offsets_say() {
         assert_eq!(&b[at..at + sql.len()], sql.as_bytes());
     }
 }
+
+#[test]
+fn query_params_writes_texts_and_values_of_every_short_length() {
+    let source = "SELECT $1 é abcdefghijklmnopqrstuvwxyz";
+    for n in (0..=20).filter(|&n| source.is_char_boundary(n)) {
+        let sql = &source[..n];
+        let value = "0123456789abcdefghijklmnopqrstuvwxyz";
+        let value = &value[..n];
+        let got = enc(|b| query_params(Some(sql), "", &[Some(value), None, Some("")], b));
+        // Built by hand, byte by byte.
+        let mut want = vec![b'P'];
+        want.extend_from_slice(&(sql.len() as u32 + 8).to_be_bytes());
+        want.push(0);
+        want.extend(sql.bytes());
+        want.extend([0, 0, 0, b'B']);
+        want.extend_from_slice(&(value.len() as u32 + 4 + 12 + 8).to_be_bytes());
+        want.extend([0, 0, 0, 0, 0, 3]);
+        want.extend_from_slice(&(value.len() as u32).to_be_bytes());
+        want.extend(value.bytes());
+        want.extend([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0]);
+        want.extend([b'D', 0, 0, 0, 6, b'P', 0, b'E', 0, 0, 0, 9, 0, 0, 0, 0, 0]);
+        assert_eq!(got, want, "{n}");
+    }
+}

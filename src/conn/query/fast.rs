@@ -39,11 +39,8 @@ impl Connection {
         let Some(body) = rest.get(..(len as usize).wrapping_sub(4)) else {
             return at;
         };
-        let max = match tag {
-            b'T' => self.limits.max_data_message,
-            _ => self.limits.max_small_message,
-        };
-        if len > max {
+        // (A RowDescription went to `fast_row_set` above.)
+        if len > self.limits.max_small_message {
             return at;
         }
         let taken = match tag {
@@ -155,7 +152,7 @@ impl Connection {
         let columns = match &self.last_columns {
             Some((bytes, columns))
                 if columns.len() == usize::from(u16::from_be_bytes(*count))
-                    && bytes.as_slice() == fields =>
+                    && same_bytes(bytes, fields) =>
             {
                 columns
             }
@@ -220,7 +217,18 @@ impl Connection {
         rows.inline_values(pass);
         let rows = rows.finish_ascii(tag);
         if let Some(ends) = ends {
-            self.requests.queue.pop_front();
+            // An Execute whose statement is idle (its rows were built here): nothing of it to drop.
+            match self.requests.queue.pop_front() {
+                Some(Request::Execute {
+                    q:
+                        SimpleQuery {
+                            statement: Statement::Idle,
+                            ..
+                        },
+                    ..
+                }) => {}
+                other => drop(other),
+            }
             self.outbox.push_rows(rows, ends);
             return pos;
         }
@@ -313,5 +321,77 @@ fn ascii_tag(body: &[u8]) -> Option<&[u8]> {
     let Some((&0, tag)) = body.split_last() else {
         return None;
     };
-    tag.iter().all(|&b| b != 0 && b.is_ascii()).then_some(tag)
+    let n = tag.len();
+    let ascii = match (tag.first_chunk::<8>(), tag.last_chunk::<8>()) {
+        // Two words, overlapping when shorter than 16 bytes (`SELECT 1` is 8): no loop.
+        (Some(&first), Some(&last)) if n <= 16 => {
+            ascii_word(u64::from_ne_bytes(first)) & ascii_word(u64::from_ne_bytes(last))
+        }
+        _ => tag.iter().all(|&b| b != 0 && b.is_ascii()),
+    };
+    ascii.then_some(tag)
+}
+
+/// Whether the 8 bytes of `w` are all ASCII and none is NUL.
+#[inline(always)]
+fn ascii_word(w: u64) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    // A high bit set, or a zero byte (found exactly when no byte has its high bit set).
+    (w | w.wrapping_sub(ONES)) & HIGHS == 0
+}
+
+/// `a == b`, without a call for the usual length of a RowDescription's fields (a column or two:
+/// two fixed-size compares, overlapping when shorter than 32 bytes).
+#[inline(always)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match (
+        a.first_chunk::<16>(),
+        a.last_chunk::<16>(),
+        b.first_chunk::<16>(),
+        b.last_chunk::<16>(),
+    ) {
+        (Some(a0), Some(a1), Some(b0), Some(b1)) if n <= 32 => a0 == b0 && a1 == b1,
+        _ => a == b,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_checks_agree_with_the_byte_by_byte_ones() {
+        let tags: [&[u8]; 9] = [
+            b"SELECT 1",
+            b"SELECT 123456789",
+            b"INSERT 0 1",
+            b"SELECT\x001",
+            b"SELECT 1\xc3\xa9",
+            b"\x80ELECT 12",
+            b"SELECT 1234567\x7f",
+            b"SELECT 12345678\0",
+            b"SELECT 123456789012",
+        ];
+        for tag in tags {
+            let mut body = tag.to_vec();
+            body.push(0);
+            let plain = tag.iter().all(|&b| b != 0 && b.is_ascii());
+            assert_eq!(ascii_tag(&body).is_some(), plain, "{tag:?}");
+        }
+        let a: Vec<u8> = (0..40).collect();
+        for n in [0, 5, 16, 17, 27, 32, 33, 40] {
+            for i in 0..n {
+                let mut b = a[..n].to_vec();
+                assert!(same_bytes(&a[..n], &b));
+                b[i] ^= 1;
+                assert!(!same_bytes(&a[..n], &b), "{n} {i}");
+            }
+            assert!(n == 0 || !same_bytes(&a[..n], &a[..n - 1]));
+        }
+    }
 }

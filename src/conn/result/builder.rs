@@ -198,11 +198,18 @@ impl RowsBuilder {
         };
         // The bytes from the first value's length word to the end of the last value, as
         // received (NULLs, and the headers of the rows between, included: never read).
-        let (Some(&first), Some(&last)) = (
-            used.iter().find(|&&o| o != NULL_FIELD),
-            used.iter().rfind(|&&o| o != NULL_FIELD),
-        ) else {
-            return;
+        let (first, last) = match used {
+            // The usual small result: one value, without the two searches.
+            &mut [only] if only != NULL_FIELD => (only, only),
+            _ => {
+                let (Some(&first), Some(&last)) = (
+                    used.iter().find(|&&o| o != NULL_FIELD),
+                    used.iter().rfind(|&&o| o != NULL_FIELD),
+                ) else {
+                    return;
+                };
+                (first, last)
+            }
         };
         // Written in place: rows that all came in this pass have no chunk yet.
         let (Chunks::One(Chunk::Inline(len @ 0, bytes)), true) =
@@ -231,9 +238,15 @@ impl RowsBuilder {
                 }
             }
         }
-        for offset in used {
-            if *offset != NULL_FIELD {
-                *offset -= start as u32;
+        match used {
+            // The lone value starts after its length word, at the start of the copy.
+            [only] => *only = 4,
+            _ => {
+                for offset in used {
+                    if *offset != NULL_FIELD {
+                        *offset -= start as u32;
+                    }
+                }
             }
         }
         *len = span as u8;

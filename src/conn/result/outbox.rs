@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use super::{Chunk, Error, QueryResult, Rows};
+use super::{Chunk, Chunks, Error, Fields, QueryResult, Rows};
 use crate::conn::budgets::{ENTRY_COST, error_bytes};
 
 /// What [`Outbox`] hands out: a statement's result, or the end marker of a request.
@@ -57,8 +57,29 @@ fn output_bytes(output: &Output) -> usize {
 
 /// A row set as received: 7 bytes of framing per DataRow (type, length, field count), 4 per field
 /// and the values (what `data_bytes` counts), plus its columns.
-#[inline]
+#[inline(always)]
 fn rows_bytes(rows: &Rows) -> usize {
+    let d = &*rows.d;
+    // A small row set (one chunk, its few offsets inline, so at most 6 columns and, with any
+    // column, 6 rows): the same sum with nothing that can saturate.
+    if let (Chunks::One(_), Fields::Inline(n, _), Ok(values), 1..) = (
+        &d.chunks,
+        &d.fields,
+        u32::try_from(d.value_bytes),
+        d.columns.len(),
+    ) && d.nrows <= u32::from(*n)
+    {
+        return values as usize
+            + usize::from(*n) * std::mem::size_of::<u32>()
+            + d.nrows as usize * 7
+            + d.columns.len() * COLUMN_COST;
+    }
+    rows_bytes_general(rows)
+}
+
+/// [`rows_bytes`] of any row set: out of line, so that the small case stays short.
+#[inline(never)]
+fn rows_bytes_general(rows: &Rows) -> usize {
     rows.data_bytes()
         .saturating_add(rows.len().saturating_mul(7))
         .saturating_add(rows.d.columns.len().saturating_mul(COLUMN_COST))
@@ -250,6 +271,25 @@ mod tests {
         assert!(outbox.is_empty());
         assert_eq!(outbox.len(), 0);
         assert_eq!(outbox.bytes(), 0);
+    }
+
+    #[test]
+    fn small_row_sets_count_what_the_general_sum_counts() {
+        for ncols in 0..=7usize {
+            for nrows in 0..=3usize {
+                let columns: std::sync::Arc<[super::super::Column]> = (0..ncols)
+                    .map(|i| super::super::Column::new(format!("c{i}"), 25))
+                    .collect();
+                let mut rows = Rows::new(columns);
+                rows.d
+                    .fields
+                    .extend((0..ncols * nrows).map(|i| i as u32 * 8 + 4));
+                rows.d.nrows = nrows as u32;
+                rows.d.value_bytes = 5 * (ncols * nrows) as u64;
+                let general = rows_bytes_general(&rows);
+                assert_eq!(rows_bytes(&rows), general, "{ncols} {nrows}");
+            }
+        }
     }
 
     #[test]
