@@ -31,12 +31,24 @@ fn select_1(c: &mut Client) {
     assert!(c.get_result().unwrap().is_none());
 }
 
-/// From another thread, once backend `pid` sleeps: `sql` on a superuser connection.
-fn when_sleeping(pid: u32, sql: String) -> thread::JoinHandle<()> {
+/// A client on `conninfo` that has waited once, now running `SELECT pg_sleep(60)`; its backend pid.
+fn sleeping_client(conninfo: &str) -> (Client, u32) {
+    let mut c = Client::connect(conninfo).unwrap();
+    select_1(&mut c);
+    let pid = c.backend_pid().unwrap();
+    c.send_query("SELECT pg_sleep(60)").unwrap();
+    (c, pid)
+}
+
+/// From another thread, once backend `pid` sleeps: `then` (given a superuser connection).
+fn when_sleeping(
+    pid: u32,
+    then: impl FnOnce(&mut Client) + Send + 'static,
+) -> thread::JoinHandle<()> {
     thread::spawn(move || {
         let mut admin = Client::connect(&cluster().conninfo(Role::Super)).unwrap();
         admin.query(&wait_until_sleeping_sql(pid)).unwrap();
-        admin.query(&sql).unwrap();
+        then(&mut admin);
     })
 }
 
@@ -45,16 +57,9 @@ fn when_sleeping(pid: u32, sql: String) -> thread::JoinHandle<()> {
 #[test]
 fn a_cancel_from_another_thread_ends_the_wait() {
     for conninfo in conninfos(Role::Trust) {
-        let mut c = Client::connect(&conninfo).unwrap();
-        select_1(&mut c);
+        let (mut c, pid) = sleeping_client(&conninfo);
         let token = c.cancel_token().unwrap();
-        let pid = c.backend_pid().unwrap();
-        c.send_query("SELECT pg_sleep(60)").unwrap();
-        let canceller = thread::spawn(move || {
-            let mut admin = Client::connect(&cluster().conninfo(Role::Super)).unwrap();
-            admin.query(&wait_until_sleeping_sql(pid)).unwrap();
-            token.cancel(Duration::from_secs(10)).unwrap();
-        });
+        let canceller = when_sleeping(pid, move |_| token.cancel(Duration::from_secs(10)).unwrap());
         let e = within(Duration::from_secs(30), || c.get_result()).expect_err("cancelled");
         canceller.join().unwrap();
         assert_eq!(e.code(), Some(sqlstate::QUERY_CANCELED), "{conninfo}");
@@ -68,11 +73,9 @@ fn a_cancel_from_another_thread_ends_the_wait() {
 #[test]
 fn a_terminated_backend_ends_the_wait() {
     for conninfo in conninfos(Role::Trust) {
-        let mut c = Client::connect(&conninfo).unwrap();
-        select_1(&mut c);
-        let pid = c.backend_pid().unwrap();
-        c.send_query("SELECT pg_sleep(60)").unwrap();
-        let admin = when_sleeping(pid, format!("SELECT pg_terminate_backend({pid})"));
+        let (mut c, pid) = sleeping_client(&conninfo);
+        let terminate = format!("SELECT pg_terminate_backend({pid})");
+        let admin = when_sleeping(pid, move |admin| drop(admin.query(&terminate).unwrap()));
         let e = within(Duration::from_secs(30), || c.get_result()).expect_err("terminated");
         admin.join().unwrap();
         assert_eq!(e.code(), Some(sqlstate::ADMIN_SHUTDOWN), "{conninfo}");
