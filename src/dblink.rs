@@ -1056,48 +1056,10 @@ fn exec_on(db: &mut Dblink, id: ConnId, sql: &str) -> Result<String, Error> {
     }
 }
 
-/// `a == b`, without a call to `memcmp` or a loop for a short name (most are): two loads that
-/// overlap in the middle cover every byte of 4 to 16.
+/// `a == b`, without a call for a short name (most are).
 #[inline]
 fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    match n {
-        0 => true,
-        1 => a[0] == b[0],
-        // Bytes 0 and 1, then n - 1, are every byte.
-        2..=3 => word2(a, 0) == word2(b, 0) && a[n - 1] == b[n - 1],
-        4..=8 => word4(a, 0) == word4(b, 0) && word4(a, n - 4) == word4(b, n - 4),
-        9..=16 => word8(a, 0) == word8(b, 0) && word8(a, n - 8) == word8(b, n - 8),
-        _ => a == b,
-    }
-}
-
-/// The 2 bytes of `s` from `at`.
-#[inline]
-fn word2(s: &[u8], at: usize) -> u16 {
-    s[at..]
-        .first_chunk::<2>()
-        .map_or(0, |w| u16::from_ne_bytes(*w))
-}
-
-/// The 4 bytes of `s` from `at`.
-#[inline]
-fn word4(s: &[u8], at: usize) -> u32 {
-    s[at..]
-        .first_chunk::<4>()
-        .map_or(0, |w| u32::from_ne_bytes(*w))
-}
-
-/// The 8 bytes of `s` from `at`.
-#[inline]
-fn word8(s: &[u8], at: usize) -> u64 {
-    s[at..]
-        .first_chunk::<8>()
-        .map_or(0, |w| u64::from_ne_bytes(*w))
+    crate::protocol::short_eq(a.as_bytes(), b.as_bytes())
 }
 
 fn id_index(id: ConnId) -> usize {

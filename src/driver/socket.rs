@@ -626,12 +626,19 @@ impl PgSocket {
             return None;
         }
         let (n, wants) = self.read_plain(scratch, read_closed);
+        self.after_plain_read(wants, registry, token);
+        Some(n)
+    }
+
+    /// After a read on a plain socket (`wants`: the session still wants input): writes what reading
+    /// produced (CopyFail, replies) and brings the registration in line, unless the steady state
+    /// (registered for reading alone, nothing to write) still holds.
+    #[inline(always)]
+    fn after_plain_read(&mut self, wants: bool, registry: &Registry, token: Token) {
         if !(wants && self.interest == Some(Interest::READABLE) && !self.conn.wants_write()) {
-            // Reading may have produced output (CopyFail, replies) or paused the session.
             self.flush();
             let _ = self.update_registration(registry, token);
         }
-        Some(n)
     }
 
     /// Waits for input by sleeping in one `recv` instead of waiting for readiness and then reading
@@ -680,10 +687,7 @@ impl PgSocket {
             }
             Err(e) => self.conn.handle_io_error(e),
         }
-        if !(wants && self.interest == Some(Interest::READABLE) && !self.conn.wants_write()) {
-            self.flush();
-            let _ = self.update_registration(registry, token);
-        }
+        self.after_plain_read(wants, registry, token);
         Some(total)
     }
 

@@ -168,3 +168,30 @@ pub(crate) fn printable(tag: u8) -> String {
         format!("\\x{tag:02x}")
     }
 }
+
+/// `a == b` without a call to `memcmp` or a loop for the short slices compared on hot paths (a
+/// connection's name, a RowDescription's fields): at most two fixed-size compares, overlapping in
+/// the middle, for up to 32 bytes.
+#[inline(always)]
+pub(crate) fn short_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1 => a[0] == b[0],
+        // Bytes 0 and 1, then n - 1, are every byte.
+        2..=3 => a[..2] == b[..2] && a[n - 1] == b[n - 1],
+        4..=8 => ends_eq::<4>(a, b),
+        9..=16 => ends_eq::<8>(a, b),
+        17..=32 => ends_eq::<16>(a, b),
+        _ => a == b,
+    }
+}
+
+/// The first `N` and the last `N` bytes of `a` and `b` (of equal length, at least `N`) are equal.
+#[inline(always)]
+fn ends_eq<const N: usize>(a: &[u8], b: &[u8]) -> bool {
+    a.first_chunk::<N>() == b.first_chunk::<N>() && a.last_chunk::<N>() == b.last_chunk::<N>()
+}

@@ -21,9 +21,7 @@ impl Connection {
         at: usize,
         row_bytes: &mut usize,
     ) -> usize {
-        let Some((&[tag, l0, l1, l2, l3], rest)) =
-            pass.get(at..).and_then(|b| b.split_first_chunk::<5>())
-        else {
+        let Some(&tag) = pass.get(at) else {
             return at;
         };
         if tag == b'D' {
@@ -34,15 +32,10 @@ impl Connection {
         if tag == b'T' {
             return self.fast_row_set(pass, at, row_bytes);
         }
-        let len = u32::from_be_bytes([l0, l1, l2, l3]);
-        // A length below 4 wraps and finds no body: the general path reports it.
-        let Some(body) = rest.get(..(len as usize).wrapping_sub(4)) else {
+        // (A RowDescription went to `fast_row_set` above.)
+        let Some(body) = frame(pass, at, self.limits.max_small_message) else {
             return at;
         };
-        // (A RowDescription went to `fast_row_set` above.)
-        if len > self.limits.max_small_message {
-            return at;
-        }
         let taken = match tag {
             b'C' => self.fast_complete(body, pass),
             b'Z' => self.fast_ready(body),
@@ -109,11 +102,8 @@ impl Connection {
     /// ReadyForQuery answering a simple query or a Sync.
     #[inline]
     fn fast_ready(&mut self, body: &[u8]) -> bool {
-        let status = match body {
-            [b'I'] => TransactionStatus::Idle,
-            [b'T'] => TransactionStatus::InTransaction,
-            [b'E'] => TransactionStatus::Failed,
-            _ => return false,
+        let Some(status) = ready_status(body) else {
+            return false;
         };
         let queue = &mut self.requests.queue;
         let end = match queue.front() {
@@ -152,7 +142,7 @@ impl Connection {
         let columns = match &self.last_columns {
             Some((bytes, columns))
                 if columns.len() == usize::from(u16::from_be_bytes(*count))
-                    && same_bytes(bytes, fields) =>
+                    && crate::protocol::short_eq(bytes, fields) =>
             {
                 columns
             }
@@ -234,14 +224,12 @@ impl Connection {
         }
         // The simple query's ReadyForQuery, unless the result reaches a budget (the caller's loop
         // stops there): its end marker rides in the result's entry, as `push_end` would put it.
-        let status = match frame(pass, pos, self.limits.max_small_message) {
-            Some([b'I']) if pass.get(pos) == Some(&b'Z') => TransactionStatus::Idle,
-            Some([b'T']) if pass.get(pos) == Some(&b'Z') => TransactionStatus::InTransaction,
-            Some([b'E']) if pass.get(pos) == Some(&b'Z') => TransactionStatus::Failed,
-            _ => {
-                self.outbox.push_rows(rows, false);
-                return pos;
-            }
+        let status = frame(pass, pos, self.limits.max_small_message)
+            .filter(|_| pass.get(pos) == Some(&b'Z'))
+            .and_then(ready_status);
+        let Some(status) = status else {
+            self.outbox.push_rows(rows, false);
+            return pos;
         };
         let bytes = Outbox::entry_bytes(&rows);
         if self.over_budget_with(self.outbox.bytes() + bytes) {
@@ -341,22 +329,14 @@ fn ascii_word(w: u64) -> bool {
     (w | w.wrapping_sub(ONES)) & HIGHS == 0
 }
 
-/// `a == b`, without a call for the usual length of a RowDescription's fields (a column or two:
-/// two fixed-size compares, overlapping when shorter than 32 bytes).
+/// The transaction status a ReadyForQuery's body reports.
 #[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    let n = a.len();
-    if n != b.len() {
-        return false;
-    }
-    match (
-        a.first_chunk::<16>(),
-        a.last_chunk::<16>(),
-        b.first_chunk::<16>(),
-        b.last_chunk::<16>(),
-    ) {
-        (Some(a0), Some(a1), Some(b0), Some(b1)) if n <= 32 => a0 == b0 && a1 == b1,
-        _ => a == b,
+fn ready_status(body: &[u8]) -> Option<TransactionStatus> {
+    match body {
+        [b'I'] => Some(TransactionStatus::Idle),
+        [b'T'] => Some(TransactionStatus::InTransaction),
+        [b'E'] => Some(TransactionStatus::Failed),
+        _ => None,
     }
 }
 
@@ -387,11 +367,11 @@ mod tests {
         for n in [0, 5, 16, 17, 27, 32, 33, 40] {
             for i in 0..n {
                 let mut b = a[..n].to_vec();
-                assert!(same_bytes(&a[..n], &b));
+                assert!(crate::protocol::short_eq(&a[..n], &b));
                 b[i] ^= 1;
-                assert!(!same_bytes(&a[..n], &b), "{n} {i}");
+                assert!(!crate::protocol::short_eq(&a[..n], &b), "{n} {i}");
             }
-            assert!(n == 0 || !same_bytes(&a[..n], &a[..n - 1]));
+            assert!(n == 0 || !crate::protocol::short_eq(&a[..n], &a[..n - 1]));
         }
     }
 }
