@@ -15,6 +15,9 @@
 /// How many bytes the send buffer may keep once they are sent (see the module's text).
 pub(super) const SENT_KEEP: usize = 8 * 1024;
 
+/// The send buffer's capacity once the session is ready: what it keeps, and a few messages more.
+pub(super) const SEND_ROOM: usize = SENT_KEEP + 1024;
+
 /// Buffers above this capacity are released when a query that fits in it is copied in.
 const KEEP_CAPACITY: usize = 64 * 1024;
 

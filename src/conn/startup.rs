@@ -435,6 +435,10 @@ impl Connection {
                 // Dropping the startup state wipes the password.
                 self.phase = Phase::Ready;
                 self.error_buffer.clear();
+                // The send buffer keeps what it sent up to a bound (see `last_query`): room for
+                // that at once, as libpq allocates its output buffer, rather than growing it
+                // query by query through the first few hundred.
+                self.send.reserve(super::last_query::SEND_ROOM);
             }
             BackendMessage::ErrorResponse(fields) => {
                 let e = error_from_fields(fields);
