@@ -32,6 +32,9 @@ impl Connection {
         if tag == b'T' {
             return self.fast_row_set(pass, at, row_bytes);
         }
+        if tag == b'd' {
+            return self.fast_copy_data(pass, at);
+        }
         // (A RowDescription went to `fast_row_set` above.)
         let Some(body) = frame(pass, at, self.limits.max_small_message) else {
             return at;
@@ -292,7 +295,7 @@ impl Connection {
 
 /// The body of the complete message at `at` in `pass` when its length is at most `max`.
 #[inline(always)]
-fn frame(pass: &[u8], at: usize, max: u32) -> Option<&[u8]> {
+pub(super) fn frame(pass: &[u8], at: usize, max: u32) -> Option<&[u8]> {
     let (&[_, l0, l1, l2, l3], rest) = pass.get(at..)?.split_first_chunk::<5>()?;
     let len = u32::from_be_bytes([l0, l1, l2, l3]);
     if len > max {
