@@ -102,7 +102,24 @@ pub fn query(sql: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
         return Err(EncodeError::InteriorNul { what: "query" });
     }
     let [l0, l1, l2, l3] = message_len(sql.len(), 5)?;
-    buf.reserve(sql.len() + 6);
+    let n = sql.len();
+    if let (Some(first), Some(last)) = (sql.first_chunk::<8>(), sql.last_chunk::<8>())
+        && n <= 16
+    {
+        // A short text (`SELECT 1`): the whole message built in a fixed-size block, the text's
+        // last 8 bytes written over its first where shorter than 16, the NUL after them left
+        // from the zeroed block (at 5 + n, past the first 8 bytes), then one fixed-size copy
+        // cut to the message's length.
+        let mut msg = [0u8; 22];
+        msg[..5].copy_from_slice(&[b'Q', l0, l1, l2, l3]);
+        msg[5..13].copy_from_slice(first);
+        msg[n - 3..n + 5].copy_from_slice(last);
+        let end = buf.len() + n + 6;
+        buf.extend_from_slice(&msg);
+        buf.truncate(end);
+        return Ok(());
+    }
+    buf.reserve(n + 6);
     buf.extend_from_slice(&[b'Q', l0, l1, l2, l3]);
     buf.extend_from_slice(sql);
     buf.push(0);
