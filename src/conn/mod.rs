@@ -322,6 +322,7 @@ impl Connection {
     /// backpressure holds: fewer than [`Budgets::results`] bytes of results (or of COPY data)
     /// wait to be taken, and fewer than [`Budgets::output`] bytes of replies to the server's
     /// requests wait to be sent. While it is false, input already received waits unprocessed.
+    #[inline]
     pub fn wants_read(&self) -> bool {
         !(matches!(self.phase, Phase::Closed) | self.eof | self.over_budget())
     }
