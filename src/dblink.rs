@@ -206,7 +206,7 @@ impl Dblink {
     /// are used); after a result, the same name (results until the end marker); after an end
     /// marker, the next name [`wait`](Self::wait) reported. `by_id` holds a name at an index
     /// exactly while `names` maps it there.
-    #[inline]
+    #[inline(always)]
     fn guess(&self, name: &str) -> Option<ConnId> {
         let i = self.next_guess;
         match self.by_id.get(i) {

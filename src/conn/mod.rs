@@ -322,6 +322,7 @@ impl Connection {
     /// backpressure holds: fewer than [`Budgets::results`] bytes of results (or of COPY data)
     /// wait to be taken, and fewer than [`Budgets::output`] bytes of replies to the server's
     /// requests wait to be sent. While it is false, input already received waits unprocessed.
+    #[inline]
     pub fn wants_read(&self) -> bool {
         !(matches!(self.phase, Phase::Closed) | self.eof | self.over_budget())
     }
@@ -593,7 +594,27 @@ impl Connection {
     /// results budget be processed.
     #[inline]
     pub fn poll_result(&mut self) -> PollResult {
-        let r = match self.outbox.pop() {
+        // Taking a result never stops processing: where it was not stopped, nothing resumes,
+        // and the result goes straight to the caller.
+        if self.stalled {
+            return self.poll_result_stalled();
+        }
+        self.take_result()
+    }
+
+    /// [`poll_result`](Self::poll_result) while processing is stopped at a budget.
+    #[cold]
+    #[inline(never)]
+    fn poll_result_stalled(&mut self) -> PollResult {
+        let r = self.take_result();
+        self.resume();
+        r
+    }
+
+    /// The next result, the end marker, or "not yet", taken from the queue.
+    #[inline(always)]
+    fn take_result(&mut self) -> PollResult {
+        match self.outbox.pop() {
             Some(Output::Result(r)) if self.pipeline => {
                 self.pipeline_taken(&r);
                 PollResult::Ready(r)
@@ -602,9 +623,7 @@ impl Connection {
             Some(Output::End) => PollResult::Done,
             None if self.is_busy() => PollResult::Pending,
             None => PollResult::Done,
-        };
-        self.resume();
-        r
+        }
     }
 }
 

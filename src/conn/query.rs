@@ -204,16 +204,24 @@ impl Requests {
     /// the spot with [`QueryResult::PipelineAborted`] and its end marker.
     #[inline(always)]
     pub(super) fn push(&mut self, request: Request, outbox: &mut Outbox) {
-        if request.is_sync_point() {
-            self.skipping = false;
-        } else if self.skipping {
-            if request.ends_command() {
-                outbox.push(Output::Result(Ok(QueryResult::PipelineAborted)));
-                outbox.push(Output::End);
-            }
+        if self.skipping && !request.is_sync_point() {
+            Self::skip(request, outbox);
             return;
         }
+        // Not skipping, or a sync point, which ends the skipping.
+        self.skipping = false;
         self.queue.push_back(request);
+    }
+
+    /// [`push`](Self::push) while skipping: the request is answered on the spot, not queued (out
+    /// of line, so that the common push moves the request once).
+    #[cold]
+    #[inline(never)]
+    fn skip(request: Request, outbox: &mut Outbox) {
+        if request.ends_command() {
+            outbox.push(Output::Result(Ok(QueryResult::PipelineAborted)));
+            outbox.push(Output::End);
+        }
     }
 
     /// Whether the server skips to a Sync not yet queued.

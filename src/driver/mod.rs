@@ -262,6 +262,21 @@ impl Reactor {
         let Some(socket) = self.get_mut(id) else {
             return PollResult::Done;
         };
+        // Registered for reading (the steady state): taking a result leaves the registration as
+        // it is, so reading cannot be stalled after it, and the result goes straight out.
+        if socket.registered_for_input() {
+            return socket.conn_mut().poll_result();
+        }
+        self.poll_result_unregistered(id)
+    }
+
+    /// [`poll_result`](Self::poll_result) of a connection not registered for reading: reading
+    /// resumes if taking the result lifted the backpressure that paused it.
+    #[inline(never)]
+    fn poll_result_unregistered(&mut self, id: ConnId) -> PollResult {
+        let Some(socket) = self.get_mut(id) else {
+            return PollResult::Done;
+        };
         let result = socket.conn_mut().poll_result();
         if socket.read_stalled() {
             self.resume(id);

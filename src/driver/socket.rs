@@ -239,7 +239,14 @@ impl PgSocket {
     /// readiness edge to come; [`update_registration`](Self::update_registration) reads them.
     pub fn read_stalled(&self) -> bool {
         // Registered for readability (the steady state) first: one comparison.
-        !self.interest.is_some_and(|i| i.is_readable()) && self.connected && self.conn.wants_read()
+        !self.registered_for_input() && self.connected && self.conn.wants_read()
+    }
+
+    /// Whether the stream is registered for readability (then reading is not
+    /// [`read_stalled`](Self::read_stalled)).
+    #[inline]
+    pub(crate) fn registered_for_input(&self) -> bool {
+        self.interest.is_some_and(|i| i.is_readable())
     }
 
     /// Brings the registration with `registry` in line with what the session wants. Where the

@@ -102,7 +102,24 @@ pub fn query(sql: &str, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
         return Err(EncodeError::InteriorNul { what: "query" });
     }
     let [l0, l1, l2, l3] = message_len(sql.len(), 5)?;
-    buf.reserve(sql.len() + 6);
+    let n = sql.len();
+    if let (Some(first), Some(last)) = (sql.first_chunk::<8>(), sql.last_chunk::<8>())
+        && n <= 16
+    {
+        // A short text (`SELECT 1`): the whole message built in a fixed-size block, the text's
+        // last 8 bytes written over its first where shorter than 16, the NUL after them left
+        // from the zeroed block (at 5 + n, past the first 8 bytes), then one fixed-size copy
+        // cut to the message's length.
+        let mut msg = [0u8; 22];
+        msg[..5].copy_from_slice(&[b'Q', l0, l1, l2, l3]);
+        msg[5..13].copy_from_slice(first);
+        msg[n - 3..n + 5].copy_from_slice(last);
+        let end = buf.len() + n + 6;
+        buf.extend_from_slice(&msg);
+        buf.truncate(end);
+        return Ok(());
+    }
+    buf.reserve(n + 6);
     buf.extend_from_slice(&[b'Q', l0, l1, l2, l3]);
     buf.extend_from_slice(sql);
     buf.push(0);
@@ -402,9 +419,28 @@ pub(crate) fn query_params(
             // the Parse (the text's NUL, no parameter types) and the Bind's start in one copy.
             let [l0, l1, l2, l3] = bind_len;
             let [n0, n1] = n_params.to_be_bytes();
-            buf.extend_from_slice(&[b'P', p0, p1, p2, p3, 0]);
-            put_bytes(sql.as_bytes(), buf);
-            buf.extend_from_slice(&[0, 0, 0, b'B', l0, l1, l2, l3, 0, 0, 0, 0, n0, n1]);
+            let tail = [0, 0, 0, b'B', l0, l1, l2, l3, 0, 0, 0, 0, n0, n1];
+            let text = sql.as_bytes();
+            let n = text.len();
+            if let (Some(first), Some(last)) = (text.first_chunk::<8>(), text.last_chunk::<8>())
+                && n <= 16
+            {
+                // A short text (`SELECT $1`): the Parse and the Bind's start built in a
+                // fixed-size block (as in `query`), copied at once and cut to their length
+                // (the room reserved above covers the block).
+                let mut msg = [0u8; 36];
+                msg[..6].copy_from_slice(&[b'P', p0, p1, p2, p3, 0]);
+                msg[6..14].copy_from_slice(first);
+                msg[n - 2..n + 6].copy_from_slice(last);
+                msg[n + 6..n + 20].copy_from_slice(&tail);
+                let end = buf.len() + n + 20;
+                buf.extend_from_slice(&msg);
+                buf.truncate(end);
+            } else {
+                buf.extend_from_slice(&[b'P', p0, p1, p2, p3, 0]);
+                put_bytes(text, buf);
+                buf.extend_from_slice(&tail);
+            }
             put_bind_params(params, buf);
         }
         None => put_bind_text(statement, params, n_params, bind_len, buf),

@@ -481,3 +481,28 @@ fn query_params_writes_texts_and_values_of_every_short_length() {
         assert_eq!(got, want, "{n}");
     }
 }
+
+/// `query`'s short-text block (8 to 16 bytes) against the general encoding at every length
+/// around it, after bytes already queued and with a NUL anywhere.
+#[test]
+fn query_short_texts_match_the_general_encoding() {
+    let text = "SELECT 1234567890abcdefghijklmnopqrstuvwxyz";
+    for n in 0..=24 {
+        let sql = &text[..n];
+        let mut fast = b"queued".to_vec();
+        let mut general = fast.clone();
+        query(sql, &mut fast).unwrap();
+        super::query_general(sql, &mut general).unwrap();
+        assert_eq!(fast, general, "length {n}");
+        for nul in 0..n {
+            let mut bytes = sql.as_bytes().to_vec();
+            bytes[nul] = 0;
+            let with_nul = std::str::from_utf8(&bytes).unwrap();
+            let mut buf = Vec::new();
+            assert_eq!(
+                query(with_nul, &mut buf),
+                Err(EncodeError::InteriorNul { what: "query" })
+            );
+        }
+    }
+}
