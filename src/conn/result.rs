@@ -617,8 +617,9 @@ impl Chunks {
 }
 
 /// A command tag, inline when short (`SELECT 1`, `INSERT 0 5`: no allocation), else on the heap.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 enum Tag {
+    /// The first `u8` bytes of the array (the bytes after them are never read).
     Inline(u8, [u8; TAG_INLINE]),
     /// Behind a thin pointer, which keeps the tag at 16 bytes.
     Heap(Box<Box<str>>),
@@ -659,16 +660,24 @@ impl Tag {
         Some(Tag::Inline(n as u8, inline))
     }
 
-    /// Makes this tag, still the empty default, the one of ASCII `bytes`: written in place when
-    /// it fits (the bytes after it stay zero, as [`Tag::new`] leaves them).
+    /// Makes this tag, still the empty default, the one of the ASCII bytes `bytes` begins
+    /// with, `len` of them: written in place when it fits, as a copy of the first [`TAG_INLINE`]
+    /// bytes when `bytes` has them (a copy of a fixed size is a few moves, not a call).
     #[inline(always)]
-    fn set_ascii(&mut self, bytes: &[u8]) {
+    fn set_ascii(&mut self, bytes: &[u8], len: usize) {
+        let Some(tag) = bytes.get(..len) else {
+            return;
+        };
         match self {
-            Tag::Inline(n @ 0, inline) if bytes.len() <= TAG_INLINE => {
-                inline[..bytes.len()].copy_from_slice(bytes);
-                *n = bytes.len() as u8;
+            Tag::Inline(n @ 0, inline) if len <= TAG_INLINE => {
+                match bytes.first_chunk::<TAG_INLINE>() {
+                    Some(window) => *inline = *window,
+                    // Out of line: merged with the copy above, it made that one a call too.
+                    None => copy_tag(inline, tag),
+                }
+                *n = len as u8;
             }
-            _ => *self = Tag::from_ascii(bytes),
+            _ => *self = Tag::from_ascii(tag),
         }
     }
 
@@ -684,6 +693,15 @@ impl Tag {
         Tag::Inline(n as u8, inline)
     }
 
+    /// The tag's bytes: `None` for [`Tag::Partial`].
+    fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Tag::Inline(n, bytes) => bytes.get(..*n as usize),
+            Tag::Heap(text) => Some(text.as_bytes()),
+            Tag::Partial => None,
+        }
+    }
+
     fn as_str(&self) -> &str {
         match self {
             // Copied from a `&str` or ASCII whole, so always valid.
@@ -693,6 +711,23 @@ impl Tag {
         }
     }
 }
+
+/// Copies `tag` (at most [`TAG_INLINE`] bytes) to the start of `inline`.
+#[cold]
+#[inline(never)]
+fn copy_tag(inline: &mut [u8; TAG_INLINE], tag: &[u8]) {
+    if let Some(to) = inline.get_mut(..tag.len()) {
+        to.copy_from_slice(tag);
+    }
+}
+
+impl PartialEq for Tag {
+    fn eq(&self, other: &Tag) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Tag {}
 
 impl fmt::Debug for Rows {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

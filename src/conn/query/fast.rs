@@ -37,7 +37,7 @@ impl Connection {
             return at;
         };
         let taken = match tag {
-            b'C' => self.fast_complete(body, pass),
+            b'C' => self.fast_complete(body, pass, at + 5),
             b'Z' => self.fast_ready(body),
             b'1' | b'2' | b'n' if body.is_empty() => {
                 return self.fast_empty(tag, pass, at + 5).unwrap_or(at);
@@ -51,9 +51,9 @@ impl Connection {
     }
 
     /// CommandComplete of a row set or a command, for a simple query or an Execute; `pass` is the
-    /// receive buffer of this input pass.
+    /// receive buffer of this input pass, in which `body` starts at `from`.
     #[inline]
-    fn fast_complete(&mut self, body: &[u8], pass: &[u8]) -> bool {
+    fn fast_complete(&mut self, body: &[u8], pass: &[u8], from: usize) -> bool {
         let Some(tag) = ascii_tag(body) else {
             return false;
         };
@@ -71,7 +71,7 @@ impl Connection {
             Statement::Rows(mut rows) => {
                 q.row_bytes = 0;
                 rows.inline_values(pass);
-                let rows = rows.finish_ascii(tag);
+                let rows = rows.finish_ascii(pass.get(from..).unwrap_or(tag), tag.len());
                 match ends {
                     // A simple query: its ReadyForQuery ends it.
                     None => self.outbox.push_rows(rows, false),
@@ -202,10 +202,12 @@ impl Connection {
             q.row_bytes = taken;
             return pos;
         };
-        pos += 5 + tag.len() + 1;
+        let tag_len = tag.len();
+        let tag_bytes = pass.get(pos + 5..).unwrap_or(tag);
+        pos += 5 + tag_len + 1;
         q.row_bytes = 0;
         rows.inline_values(pass);
-        let rows = rows.finish_ascii(tag);
+        let rows = rows.finish_ascii(tag_bytes, tag_len);
         if let Some(ends) = ends {
             // An Execute whose statement is idle (its rows were built here): nothing of it to drop.
             match self.requests.queue.pop_front() {

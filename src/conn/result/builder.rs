@@ -266,11 +266,12 @@ impl RowsBuilder {
         batch
     }
 
-    /// The finished row set, with its command tag `tag`, which is ASCII.
+    /// The finished row set, with its command tag: the first `len` bytes of `bytes`, which are
+    /// ASCII (the bytes after them, as received, spare a copy of a variable size).
     #[inline(always)]
-    pub(in crate::conn) fn finish_ascii(self, tag: &[u8]) -> Rows {
+    pub(in crate::conn) fn finish_ascii(self, bytes: &[u8], len: usize) -> Rows {
         let mut rows = self.rows;
-        rows.d.tag.set_ascii(tag);
+        rows.d.tag.set_ascii(bytes, len);
         rows
     }
 
