@@ -126,7 +126,8 @@ impl Drop for DataBox {
 /// What a [`Rows`] holds.
 #[derive(Clone)]
 struct RowsData {
-    columns: Arc<[Column]>,
+    /// The columns: `None` only in a box kept by [`pool`] (its row set's columns released).
+    cols: Option<Arc<[Column]>>,
     /// The receive buffers the rows live in, each with the index of the first row it holds (rows are
     /// appended in order, so a row lives in the last chunk whose first row is not after it).
     chunks: Chunks,
@@ -193,9 +194,23 @@ impl MoreChunks {
     }
 }
 
+impl RowsData {
+    /// The columns.
+    #[inline(always)]
+    fn columns(&self) -> &[Column] {
+        self.cols.as_deref().unwrap_or_default()
+    }
+
+    /// The number of columns.
+    #[inline(always)]
+    fn ncols(&self) -> usize {
+        self.columns().len()
+    }
+}
+
 impl PartialEq for Rows {
     fn eq(&self, other: &Rows) -> bool {
-        self.d.columns == other.d.columns
+        self.d.columns() == other.d.columns()
             && self.d.nrows == other.d.nrows
             && self.d.tag == other.d.tag
             && self
@@ -216,7 +231,7 @@ impl Rows {
         // and copied.
         if let Some(mut data) = pool::take() {
             // Emptied when kept: only the columns and offsets to set.
-            data.columns = columns;
+            data.cols = Some(columns);
             data.fields = fields;
             return Rows {
                 d: DataBox(Some(data)),
@@ -226,7 +241,7 @@ impl Rows {
             d: DataBox(Some(Box::write(
                 Box::new_uninit(),
                 RowsData {
-                    columns,
+                    cols: Some(columns),
                     chunks: Chunks::NONE,
                     nrows: 0,
                     pending: 0,
@@ -277,7 +292,7 @@ impl Rows {
 
     /// The columns.
     pub fn columns(&self) -> &[Column] {
-        &self.d.columns
+        self.d.columns()
     }
 
     /// Number of rows.
@@ -294,7 +309,7 @@ impl Rows {
     #[inline(always)]
     pub fn get_bytes(&self, row: usize, col: usize) -> Option<&[u8]> {
         let d = &*self.d;
-        let ncols = d.columns.len();
+        let ncols = d.ncols();
         if col >= ncols || row >= d.nrows as usize {
             return None;
         }
@@ -335,7 +350,7 @@ impl Rows {
     #[inline(always)]
     pub fn get(&self, row: usize, col: usize) -> Option<&str> {
         let d = &*self.d;
-        let ncols = d.columns.len();
+        let ncols = d.ncols();
         if col >= ncols {
             return None;
         }
@@ -405,7 +420,7 @@ impl Rows {
 
     /// Whether the value is SQL NULL.
     pub fn is_null(&self, row: usize, col: usize) -> bool {
-        let ncols = self.d.columns.len();
+        let ncols = self.d.ncols();
         col < ncols
             && row
                 .checked_mul(ncols)
@@ -429,7 +444,7 @@ impl Rows {
             chunk_end: 0,
             fields: self.d.fields.as_slice(),
             len: self.len(),
-            ncols: self.d.columns.len(),
+            ncols: self.d.ncols(),
         };
         iter.enter_chunk(0);
         iter
@@ -440,7 +455,7 @@ impl Rows {
         if row >= self.len() {
             return None;
         }
-        let ncols = self.d.columns.len();
+        let ncols = self.d.ncols();
         let at = row.checked_mul(ncols)?;
         Some(Row {
             chunk: self.chunk_of(row),
@@ -451,7 +466,7 @@ impl Rows {
 
     /// The index of the first column named exactly `name`.
     pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.d.columns.iter().position(|c| c.name == name)
+        self.d.columns().iter().position(|c| c.name == name)
     }
 
     /// The value at `row`, `col` converted to `T` ([`FromText`](super::FromText)): `Ok(None)` for
