@@ -281,8 +281,9 @@ impl Connection {
             if matches!(self.phase, Phase::Ready) && !self.slow_only() {
                 // The hot path: the usual messages (rows above all) straight from the buffer.
                 // They neither close the session nor send anything, so the budgets can only be
-                // reached once a result is queued: checked again only then.
-                let queued = self.outbox.bytes();
+                // reached once a result is queued: checked again only then, here (a budget
+                // reached goes back to the check above, which stops the pass).
+                let mut queued = self.outbox.bytes();
                 let start = consumed;
                 loop {
                     let next = self.fast_message(recv, consumed, &mut row_bytes);
@@ -290,8 +291,15 @@ impl Connection {
                         break;
                     }
                     consumed = next;
-                    if consumed >= recv.len() || self.outbox.bytes() != queued {
+                    if consumed >= recv.len() {
                         break;
+                    }
+                    let now = self.outbox.bytes();
+                    if now != queued {
+                        if self.over_budget_with(now) {
+                            break;
+                        }
+                        queued = now;
                     }
                 }
                 if consumed != start {
