@@ -187,7 +187,7 @@ impl RowsBuilder {
     /// into the row set itself ([`Chunk::Inline`]), so that it needs nothing of the pass's
     /// buffer: nothing to freeze and share for it, nothing to release when it is dropped. Does
     /// nothing when they do not fit (or the rows span passes, or have many columns).
-    #[inline]
+    #[inline(always)]
     pub(in crate::conn) fn inline_values(&mut self, pass: &[u8]) {
         let d = &mut *self.rows.d;
         let Fields::Inline(n, offsets) = &mut d.fields else {
