@@ -223,7 +223,25 @@ impl PartialEq for Rows {
 impl Eq for Rows {}
 
 impl Rows {
+    /// An empty row set with these columns. Inlined where it is built: the usual row set (a few
+    /// columns, a box kept by [`pool`]) needs only its columns set, its kept box's offsets being
+    /// empty and inline already.
+    #[inline(always)]
     fn new(columns: Arc<[Column]>) -> Rows {
+        if columns.len() <= fields::INLINE_FIELDS
+            && let Some(mut data) = pool::take()
+        {
+            data.cols = Some(columns);
+            return Rows {
+                d: DataBox(Some(data)),
+            };
+        }
+        Rows::new_wide(columns)
+    }
+
+    /// [`new`](Rows::new) for a row set of many columns, or without a kept box.
+    #[inline(never)]
+    fn new_wide(columns: Arc<[Column]>) -> Rows {
         // Room for the first rows at once: most results are small, and growing a vector from
         // nothing costs more than allocating it.
         let fields = Fields::for_columns(columns.len(), FIRST_ROWS, FIRST_FIELDS_MAX);

@@ -33,8 +33,8 @@ pub(super) fn take() -> Option<Box<RowsData>> {
 }
 
 /// Empties `data` (releasing what it holds) and keeps its box for [`take`] when there is room.
-/// Only what holds something is reset: [`Rows::new`](super::Rows::new) sets the columns and
-/// offsets of a box it takes, and inline bytes past a length are never read.
+/// Only what holds something is reset (inline bytes past a length are never read); a kept box's
+/// offsets are empty and inline, and [`Rows::new`](super::Rows::new) sets its columns.
 #[inline]
 pub(super) fn give(mut data: Box<RowsData>) {
     // Released at once (no placeholder to clone in their place).
@@ -43,8 +43,10 @@ pub(super) fn give(mut data: Box<RowsData>) {
         Chunks::One(Chunk::Inline(len, _)) => *len = 0,
         chunks => *chunks = Chunks::NONE,
     }
-    if let Fields::Heap(_) = data.fields {
-        data.fields = Fields::EMPTY;
+    // Kept empty and inline: what a row set of a few columns starts with.
+    match &mut data.fields {
+        Fields::Inline(len, _) => *len = 0,
+        fields => *fields = Fields::EMPTY,
     }
     match &mut data.tag {
         Tag::Inline(len, _) => *len = 0,
