@@ -76,7 +76,7 @@ impl Connection {
                     // A simple query: its ReadyForQuery ends it.
                     None => self.outbox.push_rows(rows, false),
                     Some(ends) => {
-                        queue.pop_front();
+                        discard_front(queue);
                         self.outbox.push_rows(rows, ends);
                     }
                 }
@@ -86,7 +86,7 @@ impl Connection {
                 match ends {
                     None => self.outbox.push(result),
                     Some(ends) => {
-                        queue.pop_front();
+                        discard_front(queue);
                         self.outbox.push_with_end(result, ends);
                     }
                 }
@@ -113,7 +113,7 @@ impl Connection {
             Some(Request::Sync { pipeline, silent }) => dispatch::synced_output(*pipeline, *silent),
             _ => return false,
         };
-        queue.pop_front();
+        discard_front(queue);
         self.tx_status = status;
         match end {
             Some(Output::End) => self.outbox.push_end(),
@@ -210,17 +210,7 @@ impl Connection {
         let rows = rows.finish_ascii(tag_bytes, tag_len);
         if let Some(ends) = ends {
             // An Execute whose statement is idle (its rows were built here): nothing of it to drop.
-            match self.requests.queue.pop_front() {
-                Some(Request::Execute {
-                    q:
-                        SimpleQuery {
-                            statement: Statement::Idle,
-                            ..
-                        },
-                    ..
-                }) => {}
-                other => drop(other),
-            }
+            discard_front(&mut self.requests.queue);
             self.outbox.push_rows(rows, ends);
             return pos;
         }
@@ -240,13 +230,7 @@ impl Connection {
         }
         self.outbox.push_rows_counted(rows, bytes, true);
         // A simple query between statements: nothing of it to drop.
-        match self.requests.queue.pop_front() {
-            Some(Request::Query(SimpleQuery {
-                statement: Statement::Idle,
-                ..
-            })) => {}
-            other => drop(other),
-        }
+        discard_front(&mut self.requests.queue);
         self.tx_status = status;
         pos + 6
     }
@@ -289,6 +273,27 @@ impl Connection {
             _ => return None,
         }
         Some(next)
+    }
+}
+
+/// Removes the front request, answered. Its statement is then usually idle, which holds
+/// nothing: forgotten rather than dropped, since dropping the popped entry whole is a call to the
+/// drop glue of a request. Anything else is dropped.
+#[inline(always)]
+fn discard_front(queue: &mut std::collections::VecDeque<Request>) {
+    match queue.pop_front() {
+        Some(
+            Request::Query(SimpleQuery { statement, .. })
+            | Request::Execute {
+                q: SimpleQuery { statement, .. },
+                ..
+            },
+        ) => match statement {
+            // A unit variant: nothing to release.
+            Statement::Idle => std::mem::forget(statement),
+            other => drop(other),
+        },
+        other => drop(other),
     }
 }
 
