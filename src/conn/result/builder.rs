@@ -17,7 +17,8 @@ pub(in crate::conn) struct RowsBuilder {
 }
 
 impl RowsBuilder {
-    /// An empty row set with these columns.
+    /// An empty row set with these columns (inlined, as [`Rows::new`]'s usual case is).
+    #[inline(always)]
     pub(in crate::conn) fn new(columns: Arc<[Column]>) -> RowsBuilder {
         RowsBuilder {
             rows: Rows::new(columns),
