@@ -25,7 +25,7 @@ impl Connection {
             return at;
         };
         if tag == b'D' {
-            let end = self.fast_data_rows(pass, at);
+            let end = self.fast_data_rows_apart(pass, at);
             *row_bytes += end - at;
             return end;
         }
@@ -48,6 +48,15 @@ impl Connection {
             true => at + 5 + body.len(),
             false => at,
         }
+    }
+
+    /// [`fast_data_rows`](Self::fast_data_rows) out of line: the DataRows of a row set begun in
+    /// an earlier pass (the rows of a row set begun in this one are taken with its
+    /// RowDescription), a loop of their own, called once a pass, whose registers and frame the
+    /// short exchanges need not share.
+    #[inline(never)]
+    fn fast_data_rows_apart(&mut self, pass: &[u8], at: usize) -> usize {
+        self.fast_data_rows(pass, at)
     }
 
     /// CommandComplete of a row set or a command, for a simple query or an Execute; `pass` is the
