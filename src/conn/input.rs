@@ -325,11 +325,11 @@ impl Connection {
     #[inline(never)]
     pub(super) fn scan_general(&mut self, recv: &[u8], consumed: usize) -> Step {
         let rest = recv.get(consumed..).unwrap_or_default();
-        if !matches!(self.phase, Phase::Ready) || self.slow_only() {
-            if let Some(n) = self.raw_startup_input(rest) {
-                // `0`: failed, or more input is needed.
-                return if n == 0 { Step::Stop } else { Step::Raw(n) };
-            }
+        if (!matches!(self.phase, Phase::Ready) || self.slow_only())
+            && let Some(n) = self.raw_startup_input(rest)
+        {
+            // `0`: failed, or more input is needed.
+            return if n == 0 { Step::Stop } else { Step::Raw(n) };
         }
         match protocol::decode(rest, &self.limits) {
             Ok(Decoded::Message(msg, len)) => {
