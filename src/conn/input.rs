@@ -281,8 +281,9 @@ impl Connection {
             if matches!(self.phase, Phase::Ready) && !self.slow_only() {
                 // The hot path: the usual messages (rows above all) straight from the buffer.
                 // They neither close the session nor send anything, so the budgets can only be
-                // reached once a result is queued: checked again only then.
-                let queued = self.outbox.bytes();
+                // reached once a result is queued: checked again only then, here (a budget
+                // reached goes back to the check above, which stops the pass).
+                let mut queued = self.outbox.bytes();
                 let start = consumed;
                 loop {
                     let next = self.fast_message(recv, consumed, &mut row_bytes);
@@ -290,45 +291,67 @@ impl Connection {
                         break;
                     }
                     consumed = next;
-                    if consumed >= recv.len() || self.outbox.bytes() != queued {
+                    if consumed >= recv.len() {
                         break;
+                    }
+                    let now = self.outbox.bytes();
+                    if now != queued {
+                        if self.over_budget_with(now) {
+                            break;
+                        }
+                        queued = now;
                     }
                 }
                 if consumed != start {
                     continue;
                 }
-            } else if let Some(n) = self.raw_startup_input(&recv[consumed..]) {
-                if n == 0 {
-                    // Failed, or more input is needed.
-                    break;
-                }
-                consumed += n;
-                framed_from = consumed;
-                continue;
             }
-            match protocol::decode(&recv[consumed..], &self.limits) {
-                Ok(Decoded::Message(msg, len)) => {
-                    consumed += len;
-                    let sent = self.send.len();
-                    self.handle_message(msg, recv);
-                    // Replies the message made the client owe (authentication answers, CopyFail).
-                    self.replies += self.send.len().saturating_sub(sent);
-                    if self.error_buffer.len() > self.budgets.error_message {
-                        self.error_dropped += budgets::trim_error_buffer(
-                            &mut self.error_buffer,
-                            self.budgets.error_message,
-                        ) as u64;
-                    }
+            // The general path, one message (or the raw startup bytes) at a time.
+            match self.scan_general(recv, consumed) {
+                Step::Framed(n) => consumed += n,
+                Step::Raw(n) => {
+                    consumed += n;
+                    framed_from = consumed;
                 }
-                Ok(Decoded::NeedMore(_)) => break,
-                Err(e) => {
-                    // Kind Protocol, 08P01, the decode error kept as the source.
-                    self.fail(Error::from(e));
-                    break;
-                }
+                Step::Stop => break,
             }
         }
         (consumed, framed_from, row_bytes)
+    }
+
+    /// One step of [`scan`](Self::scan)'s general path at `consumed` in `recv`: raw startup bytes
+    /// (such as the SSL response), or one message decoded and handled. Out of line: the hot loop
+    /// of the fast path stays small (its registers and frame are not the general path's).
+    #[inline(never)]
+    pub(super) fn scan_general(&mut self, recv: &[u8], consumed: usize) -> Step {
+        let rest = recv.get(consumed..).unwrap_or_default();
+        if (!matches!(self.phase, Phase::Ready) || self.slow_only())
+            && let Some(n) = self.raw_startup_input(rest)
+        {
+            // `0`: failed, or more input is needed.
+            return if n == 0 { Step::Stop } else { Step::Raw(n) };
+        }
+        match protocol::decode(rest, &self.limits) {
+            Ok(Decoded::Message(msg, len)) => {
+                let sent = self.send.len();
+                self.handle_message(msg, recv);
+                // Replies the message made the client owe (authentication answers, CopyFail).
+                self.replies += self.send.len().saturating_sub(sent);
+                if self.error_buffer.len() > self.budgets.error_message {
+                    self.error_dropped += budgets::trim_error_buffer(
+                        &mut self.error_buffer,
+                        self.budgets.error_message,
+                    ) as u64;
+                }
+                Step::Framed(len)
+            }
+            Ok(Decoded::NeedMore(_)) => Step::Stop,
+            Err(e) => {
+                // Kind Protocol, 08P01, the decode error kept as the source.
+                self.fail(Error::from(e));
+                Step::Stop
+            }
+        }
     }
 
     /// Whether the fast path is off (only in tests).
@@ -416,4 +439,14 @@ impl Connection {
         self.outbox.attach(chunk);
         self.requests.attach(chunk);
     }
+}
+
+/// What one step of [`Connection::scan_general`] consumed.
+pub(super) enum Step {
+    /// A message of this many bytes, handled.
+    Framed(usize),
+    /// This many raw startup bytes (framed messages start after them).
+    Raw(usize),
+    /// Nothing more in this pass: more input is needed, or the connection failed.
+    Stop,
 }

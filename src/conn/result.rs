@@ -126,7 +126,8 @@ impl Drop for DataBox {
 /// What a [`Rows`] holds.
 #[derive(Clone)]
 struct RowsData {
-    columns: Arc<[Column]>,
+    /// The columns: `None` only in a box kept by [`pool`] (its row set's columns released).
+    cols: Option<Arc<[Column]>>,
     /// The receive buffers the rows live in, each with the index of the first row it holds (rows are
     /// appended in order, so a row lives in the last chunk whose first row is not after it).
     chunks: Chunks,
@@ -193,9 +194,23 @@ impl MoreChunks {
     }
 }
 
+impl RowsData {
+    /// The columns.
+    #[inline(always)]
+    fn columns(&self) -> &[Column] {
+        self.cols.as_deref().unwrap_or_default()
+    }
+
+    /// The number of columns.
+    #[inline(always)]
+    fn ncols(&self) -> usize {
+        self.columns().len()
+    }
+}
+
 impl PartialEq for Rows {
     fn eq(&self, other: &Rows) -> bool {
-        self.d.columns == other.d.columns
+        self.d.columns() == other.d.columns()
             && self.d.nrows == other.d.nrows
             && self.d.tag == other.d.tag
             && self
@@ -208,7 +223,25 @@ impl PartialEq for Rows {
 impl Eq for Rows {}
 
 impl Rows {
+    /// An empty row set with these columns. Inlined where it is built: the usual row set (a few
+    /// columns, a box kept by [`pool`]) needs only its columns set, its kept box's offsets being
+    /// empty and inline already.
+    #[inline(always)]
     fn new(columns: Arc<[Column]>) -> Rows {
+        if columns.len() <= fields::INLINE_FIELDS
+            && let Some(mut data) = pool::take()
+        {
+            data.cols = Some(columns);
+            return Rows {
+                d: DataBox(Some(data)),
+            };
+        }
+        Rows::new_wide(columns)
+    }
+
+    /// [`new`](Rows::new) for a row set of many columns, or without a kept box.
+    #[inline(never)]
+    fn new_wide(columns: Arc<[Column]>) -> Rows {
         // Room for the first rows at once: most results are small, and growing a vector from
         // nothing costs more than allocating it.
         let fields = Fields::for_columns(columns.len(), FIRST_ROWS, FIRST_FIELDS_MAX);
@@ -216,7 +249,7 @@ impl Rows {
         // and copied.
         if let Some(mut data) = pool::take() {
             // Emptied when kept: only the columns and offsets to set.
-            data.columns = columns;
+            data.cols = Some(columns);
             data.fields = fields;
             return Rows {
                 d: DataBox(Some(data)),
@@ -226,7 +259,7 @@ impl Rows {
             d: DataBox(Some(Box::write(
                 Box::new_uninit(),
                 RowsData {
-                    columns,
+                    cols: Some(columns),
                     chunks: Chunks::NONE,
                     nrows: 0,
                     pending: 0,
@@ -277,7 +310,7 @@ impl Rows {
 
     /// The columns.
     pub fn columns(&self) -> &[Column] {
-        &self.d.columns
+        self.d.columns()
     }
 
     /// Number of rows.
@@ -294,7 +327,7 @@ impl Rows {
     #[inline(always)]
     pub fn get_bytes(&self, row: usize, col: usize) -> Option<&[u8]> {
         let d = &*self.d;
-        let ncols = d.columns.len();
+        let ncols = d.ncols();
         if col >= ncols || row >= d.nrows as usize {
             return None;
         }
@@ -335,7 +368,7 @@ impl Rows {
     #[inline(always)]
     pub fn get(&self, row: usize, col: usize) -> Option<&str> {
         let d = &*self.d;
-        let ncols = d.columns.len();
+        let ncols = d.ncols();
         if col >= ncols {
             return None;
         }
@@ -405,7 +438,7 @@ impl Rows {
 
     /// Whether the value is SQL NULL.
     pub fn is_null(&self, row: usize, col: usize) -> bool {
-        let ncols = self.d.columns.len();
+        let ncols = self.d.ncols();
         col < ncols
             && row
                 .checked_mul(ncols)
@@ -429,7 +462,7 @@ impl Rows {
             chunk_end: 0,
             fields: self.d.fields.as_slice(),
             len: self.len(),
-            ncols: self.d.columns.len(),
+            ncols: self.d.ncols(),
         };
         iter.enter_chunk(0);
         iter
@@ -440,7 +473,7 @@ impl Rows {
         if row >= self.len() {
             return None;
         }
-        let ncols = self.d.columns.len();
+        let ncols = self.d.ncols();
         let at = row.checked_mul(ncols)?;
         Some(Row {
             chunk: self.chunk_of(row),
@@ -451,7 +484,7 @@ impl Rows {
 
     /// The index of the first column named exactly `name`.
     pub fn column_index(&self, name: &str) -> Option<usize> {
-        self.d.columns.iter().position(|c| c.name == name)
+        self.d.columns().iter().position(|c| c.name == name)
     }
 
     /// The value at `row`, `col` converted to `T` ([`FromText`](super::FromText)): `Ok(None)` for
@@ -617,8 +650,9 @@ impl Chunks {
 }
 
 /// A command tag, inline when short (`SELECT 1`, `INSERT 0 5`: no allocation), else on the heap.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 enum Tag {
+    /// The first `u8` bytes of the array (the bytes after them are never read).
     Inline(u8, [u8; TAG_INLINE]),
     /// Behind a thin pointer, which keeps the tag at 16 bytes.
     Heap(Box<Box<str>>),
@@ -659,16 +693,24 @@ impl Tag {
         Some(Tag::Inline(n as u8, inline))
     }
 
-    /// Makes this tag, still the empty default, the one of ASCII `bytes`: written in place when
-    /// it fits (the bytes after it stay zero, as [`Tag::new`] leaves them).
+    /// Makes this tag, still the empty default, the one of the ASCII bytes `bytes` begins
+    /// with, `len` of them: written in place when it fits, as a copy of the first [`TAG_INLINE`]
+    /// bytes when `bytes` has them (a copy of a fixed size is a few moves, not a call).
     #[inline(always)]
-    fn set_ascii(&mut self, bytes: &[u8]) {
+    fn set_ascii(&mut self, bytes: &[u8], len: usize) {
+        let Some(tag) = bytes.get(..len) else {
+            return;
+        };
         match self {
-            Tag::Inline(n @ 0, inline) if bytes.len() <= TAG_INLINE => {
-                inline[..bytes.len()].copy_from_slice(bytes);
-                *n = bytes.len() as u8;
+            Tag::Inline(n @ 0, inline) if len <= TAG_INLINE => {
+                match bytes.first_chunk::<TAG_INLINE>() {
+                    Some(window) => *inline = *window,
+                    // Out of line: merged with the copy above, it made that one a call too.
+                    None => copy_tag(inline, tag),
+                }
+                *n = len as u8;
             }
-            _ => *self = Tag::from_ascii(bytes),
+            _ => *self = Tag::from_ascii(tag),
         }
     }
 
@@ -684,6 +726,15 @@ impl Tag {
         Tag::Inline(n as u8, inline)
     }
 
+    /// The tag's bytes: `None` for [`Tag::Partial`].
+    fn bytes(&self) -> Option<&[u8]> {
+        match self {
+            Tag::Inline(n, bytes) => bytes.get(..*n as usize),
+            Tag::Heap(text) => Some(text.as_bytes()),
+            Tag::Partial => None,
+        }
+    }
+
     fn as_str(&self) -> &str {
         match self {
             // Copied from a `&str` or ASCII whole, so always valid.
@@ -693,6 +744,23 @@ impl Tag {
         }
     }
 }
+
+/// Copies `tag` (at most [`TAG_INLINE`] bytes) to the start of `inline`.
+#[cold]
+#[inline(never)]
+fn copy_tag(inline: &mut [u8; TAG_INLINE], tag: &[u8]) {
+    if let Some(to) = inline.get_mut(..tag.len()) {
+        to.copy_from_slice(tag);
+    }
+}
+
+impl PartialEq for Tag {
+    fn eq(&self, other: &Tag) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Eq for Tag {}
 
 impl fmt::Debug for Rows {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -25,7 +25,7 @@ impl Connection {
             return at;
         };
         if tag == b'D' {
-            let end = self.fast_data_rows(pass, at);
+            let end = self.fast_data_rows_apart(pass, at);
             *row_bytes += end - at;
             return end;
         }
@@ -40,7 +40,7 @@ impl Connection {
             return at;
         };
         let taken = match tag {
-            b'C' => self.fast_complete(body, pass),
+            b'C' => self.fast_complete(body, pass, at + 5),
             b'Z' => self.fast_ready(body),
             b'1' | b'2' | b'n' if body.is_empty() => {
                 return self.fast_empty(tag, pass, at + 5).unwrap_or(at);
@@ -53,10 +53,19 @@ impl Connection {
         }
     }
 
+    /// [`fast_data_rows`](Self::fast_data_rows) out of line: the DataRows of a row set begun in
+    /// an earlier pass (the rows of a row set begun in this one are taken with its
+    /// RowDescription), a loop of their own, called once a pass, whose registers and frame the
+    /// short exchanges need not share.
+    #[inline(never)]
+    fn fast_data_rows_apart(&mut self, pass: &[u8], at: usize) -> usize {
+        self.fast_data_rows(pass, at)
+    }
+
     /// CommandComplete of a row set or a command, for a simple query or an Execute; `pass` is the
-    /// receive buffer of this input pass.
+    /// receive buffer of this input pass, in which `body` starts at `from`.
     #[inline]
-    fn fast_complete(&mut self, body: &[u8], pass: &[u8]) -> bool {
+    fn fast_complete(&mut self, body: &[u8], pass: &[u8], from: usize) -> bool {
         let Some(tag) = ascii_tag(body) else {
             return false;
         };
@@ -74,12 +83,12 @@ impl Connection {
             Statement::Rows(mut rows) => {
                 q.row_bytes = 0;
                 rows.inline_values(pass);
-                let rows = rows.finish_ascii(tag);
+                let rows = rows.finish_ascii(pass.get(from..).unwrap_or(tag), tag.len());
                 match ends {
                     // A simple query: its ReadyForQuery ends it.
                     None => self.outbox.push_rows(rows, false),
                     Some(ends) => {
-                        queue.pop_front();
+                        discard_front(queue);
                         self.outbox.push_rows(rows, ends);
                     }
                 }
@@ -89,7 +98,7 @@ impl Connection {
                 match ends {
                     None => self.outbox.push(result),
                     Some(ends) => {
-                        queue.pop_front();
+                        discard_front(queue);
                         self.outbox.push_with_end(result, ends);
                     }
                 }
@@ -116,7 +125,7 @@ impl Connection {
             Some(Request::Sync { pipeline, silent }) => dispatch::synced_output(*pipeline, *silent),
             _ => return false,
         };
-        queue.pop_front();
+        discard_front(queue);
         self.tx_status = status;
         match end {
             Some(Output::End) => self.outbox.push_end(),
@@ -205,23 +214,15 @@ impl Connection {
             q.row_bytes = taken;
             return pos;
         };
-        pos += 5 + tag.len() + 1;
+        let tag_len = tag.len();
+        let tag_bytes = pass.get(pos + 5..).unwrap_or(tag);
+        pos += 5 + tag_len + 1;
         q.row_bytes = 0;
         rows.inline_values(pass);
-        let rows = rows.finish_ascii(tag);
+        let rows = rows.finish_ascii(tag_bytes, tag_len);
         if let Some(ends) = ends {
             // An Execute whose statement is idle (its rows were built here): nothing of it to drop.
-            match self.requests.queue.pop_front() {
-                Some(Request::Execute {
-                    q:
-                        SimpleQuery {
-                            statement: Statement::Idle,
-                            ..
-                        },
-                    ..
-                }) => {}
-                other => drop(other),
-            }
+            discard_front(&mut self.requests.queue);
             self.outbox.push_rows(rows, ends);
             return pos;
         }
@@ -241,13 +242,7 @@ impl Connection {
         }
         self.outbox.push_rows_counted(rows, bytes, true);
         // A simple query between statements: nothing of it to drop.
-        match self.requests.queue.pop_front() {
-            Some(Request::Query(SimpleQuery {
-                statement: Statement::Idle,
-                ..
-            })) => {}
-            other => drop(other),
-        }
+        discard_front(&mut self.requests.queue);
         self.tx_status = status;
         pos + 6
     }
@@ -290,6 +285,27 @@ impl Connection {
             _ => return None,
         }
         Some(next)
+    }
+}
+
+/// Removes the front request, answered. Its statement is then usually idle, which holds
+/// nothing: forgotten rather than dropped, since dropping the popped entry whole is a call to the
+/// drop glue of a request. Anything else is dropped.
+#[inline(always)]
+fn discard_front(queue: &mut std::collections::VecDeque<Request>) {
+    match queue.pop_front() {
+        Some(
+            Request::Query(SimpleQuery { statement, .. })
+            | Request::Execute {
+                q: SimpleQuery { statement, .. },
+                ..
+            },
+        ) => match statement {
+            // A unit variant: nothing to release.
+            Statement::Idle => std::mem::forget(statement),
+            other => drop(other),
+        },
+        other => drop(other),
     }
 }
 

@@ -17,7 +17,8 @@ pub(in crate::conn) struct RowsBuilder {
 }
 
 impl RowsBuilder {
-    /// An empty row set with these columns.
+    /// An empty row set with these columns (inlined, as [`Rows::new`]'s usual case is).
+    #[inline(always)]
     pub(in crate::conn) fn new(columns: Arc<[Column]>) -> RowsBuilder {
         RowsBuilder {
             rows: Rows::new(columns),
@@ -55,7 +56,7 @@ impl RowsBuilder {
         limits: &Limits,
         base: usize,
     ) -> Option<usize> {
-        let ncols = self.rows.d.columns.len();
+        let ncols = self.rows.d.ncols();
         let len = data_row_offsets(buf, limits, ncols, base, &mut self.rows.d.fields)?;
         self.row_pushed(data_row_value_bytes(len, ncols));
         Some(len)
@@ -94,7 +95,7 @@ impl RowsBuilder {
         mirror: &mut Mirror,
     ) -> usize {
         let d = &mut *self.rows.d;
-        let ncols = d.columns.len();
+        let ncols = d.ncols();
         let Fields::Heap(fields) = &mut d.fields else {
             return at;
         };
@@ -140,7 +141,7 @@ impl RowsBuilder {
         row: &DataRow<'_>,
         body_offset: usize,
     ) -> Result<(), String> {
-        let ncols = self.rows.d.columns.len();
+        let ncols = self.rows.d.ncols();
         if row.len() != ncols {
             let n = row.len();
             return Err(format!(
@@ -171,7 +172,7 @@ impl RowsBuilder {
     /// current input pass, which its offsets refer to. The error is the one PostgreSQL raises for
     /// such bytes: 22021, `invalid byte sequence for encoding "UTF8": 0xe9 0x20`.
     pub(in crate::conn) fn check_last_row_utf8(&self, pass: &[u8]) -> Result<(), Error> {
-        let ncols = self.rows.d.columns.len();
+        let ncols = self.rows.d.ncols();
         let fields = self.rows.d.fields.as_slice();
         for &field in &fields[fields.len() - ncols..] {
             if let Some(value) = field_bytes(pass, field)
@@ -187,7 +188,7 @@ impl RowsBuilder {
     /// into the row set itself ([`Chunk::Inline`]), so that it needs nothing of the pass's
     /// buffer: nothing to freeze and share for it, nothing to release when it is dropped. Does
     /// nothing when they do not fit (or the rows span passes, or have many columns).
-    #[inline]
+    #[inline(always)]
     pub(in crate::conn) fn inline_values(&mut self, pass: &[u8]) {
         let d = &mut *self.rows.d;
         let Fields::Inline(n, offsets) = &mut d.fields else {
@@ -260,17 +261,18 @@ impl RowsBuilder {
 
     /// Chunked-rows mode: the rows so far as a partial result; the builder goes on with none.
     pub(in crate::conn) fn take_batch(&mut self) -> Rows {
-        let columns = self.rows.d.columns.clone();
+        let columns = self.rows.d.cols.clone().unwrap_or_else(|| Arc::from([]));
         let mut batch = std::mem::replace(&mut self.rows, Rows::new(columns));
         batch.d.tag = Tag::Partial;
         batch
     }
 
-    /// The finished row set, with its command tag `tag`, which is ASCII.
+    /// The finished row set, with its command tag: the first `len` bytes of `bytes`, which are
+    /// ASCII (the bytes after them, as received, spare a copy of a variable size).
     #[inline(always)]
-    pub(in crate::conn) fn finish_ascii(self, tag: &[u8]) -> Rows {
+    pub(in crate::conn) fn finish_ascii(self, bytes: &[u8], len: usize) -> Rows {
         let mut rows = self.rows;
-        rows.d.tag.set_ascii(tag);
+        rows.d.tag.set_ascii(bytes, len);
         rows
     }
 

@@ -16,6 +16,9 @@ pub(super) enum Fields {
 }
 
 impl Fields {
+    /// No offsets, inline.
+    pub(super) const EMPTY: Fields = Fields::Inline(0, [0; INLINE_FIELDS]);
+
     #[inline(always)]
     pub(super) fn as_slice(&self) -> &[u32] {
         match self {

@@ -66,13 +66,13 @@ fn rows_bytes(rows: &Rows) -> usize {
         &d.chunks,
         &d.fields,
         u32::try_from(d.value_bytes),
-        d.columns.len(),
+        d.ncols(),
     ) && d.nrows <= u32::from(*n)
     {
         return values as usize
             + usize::from(*n) * std::mem::size_of::<u32>()
             + d.nrows as usize * 7
-            + d.columns.len() * COLUMN_COST;
+            + d.ncols() * COLUMN_COST;
     }
     rows_bytes_general(rows)
 }
@@ -82,7 +82,7 @@ fn rows_bytes(rows: &Rows) -> usize {
 fn rows_bytes_general(rows: &Rows) -> usize {
     rows.data_bytes()
         .saturating_add(rows.len().saturating_mul(7))
-        .saturating_add(rows.d.columns.len().saturating_mul(COLUMN_COST))
+        .saturating_add(rows.d.ncols().saturating_mul(COLUMN_COST))
 }
 
 impl Outbox {

@@ -8,9 +8,8 @@
 //! it.
 
 use std::cell::RefCell;
-use std::sync::Arc;
 
-use super::{Chunks, Column, Fields, RowsData, Tag};
+use super::{Chunk, Chunks, Fields, RowsData, Tag};
 
 /// The most boxes kept per thread.
 const POOL_MAX: usize = 1024;
@@ -19,17 +18,10 @@ struct Pool {
     /// The allocations themselves are what is kept, so boxes, not the data.
     #[allow(clippy::vec_box)]
     free: Vec<Box<RowsData>>,
-    /// The columns of the boxes kept (none: their row sets' columns are released).
-    no_columns: Option<Arc<[Column]>>,
 }
 
 thread_local! {
-    static POOL: RefCell<Pool> = const {
-        RefCell::new(Pool {
-            free: Vec::new(),
-            no_columns: None,
-        })
-    };
+    static POOL: RefCell<Pool> = const { RefCell::new(Pool { free: Vec::new() }) };
 }
 
 /// A kept box, emptied, if this thread has one.
@@ -41,11 +33,25 @@ pub(super) fn take() -> Option<Box<RowsData>> {
 }
 
 /// Empties `data` (releasing what it holds) and keeps its box for [`take`] when there is room.
+/// Only what holds something is reset (inline bytes past a length are never read); a kept box's
+/// offsets are empty and inline, and [`Rows::new`](super::Rows::new) sets its columns.
 #[inline]
 pub(super) fn give(mut data: Box<RowsData>) {
-    data.chunks = Chunks::NONE;
-    data.fields = Fields::for_columns(0, 0, 0);
-    data.tag = Tag::default();
+    // Released at once (no placeholder to clone in their place).
+    data.cols = None;
+    match &mut data.chunks {
+        Chunks::One(Chunk::Inline(len, _)) => *len = 0,
+        chunks => *chunks = Chunks::NONE,
+    }
+    // Kept empty and inline: what a row set of a few columns starts with.
+    match &mut data.fields {
+        Fields::Inline(len, _) => *len = 0,
+        fields => *fields = Fields::EMPTY,
+    }
+    match &mut data.tag {
+        Tag::Inline(len, _) => *len = 0,
+        tag => *tag = Tag::default(),
+    }
     data.nrows = 0;
     data.pending = 0;
     data.value_bytes = 0;
@@ -53,17 +59,16 @@ pub(super) fn give(mut data: Box<RowsData>) {
         let Ok(mut pool) = pool.try_borrow_mut() else {
             return;
         };
-        if pool.free.len() >= POOL_MAX {
-            return;
+        if pool.free.len() < POOL_MAX {
+            pool.free.push(data);
         }
-        let no_columns = pool.no_columns.get_or_insert_with(|| Arc::from([])).clone();
-        data.columns = no_columns;
-        pool.free.push(data);
     });
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::super::{Column, Rows};
     use super::*;
 

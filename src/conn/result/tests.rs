@@ -209,7 +209,7 @@ fn iteration_walks_the_chunks_in_order() {
 #[test]
 fn rows_by_index_and_columns_by_name() {
     let mut rows = chunked_rows(&[2, 3]);
-    rows.d.columns = Arc::from(vec![Column::new("n", 25)]);
+    rows.d.cols = Some(Arc::from(vec![Column::new("n", 25)]));
     assert_eq!(rows.column_index("n"), Some(0));
     assert_eq!(rows.column_index("N"), None);
     let row = rows.row(3).expect("row 3");
