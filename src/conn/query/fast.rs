@@ -222,7 +222,7 @@ impl Connection {
         let rows = rows.finish_ascii(tag_bytes, tag_len);
         if let Some(ends) = ends {
             // An Execute whose statement is idle (its rows were built here): nothing of it to drop.
-            discard_front(&mut self.requests.queue);
+            forget_front(&mut self.requests.queue);
             self.outbox.push_rows(rows, ends);
             return pos;
         }
@@ -242,7 +242,7 @@ impl Connection {
         }
         self.outbox.push_rows_counted(rows, bytes, true);
         // A simple query between statements: nothing of it to drop.
-        discard_front(&mut self.requests.queue);
+        forget_front(&mut self.requests.queue);
         self.tx_status = status;
         pos + 6
     }
@@ -288,25 +288,34 @@ impl Connection {
     }
 }
 
-/// Removes the front request, answered. Its statement is then usually idle, which holds
-/// nothing: forgotten rather than dropped, since dropping the popped entry whole is a call to the
-/// drop glue of a request. Anything else is dropped.
+/// Removes the front request, answered. Its statement is then usually idle, and a request
+/// with an idle statement (or a Parse or Sync) holds nothing: the entry is then forgotten as it
+/// is popped, so that it is neither copied out of the queue nor given to the drop glue of a
+/// request (looked at in place first). Anything else is dropped.
 #[inline(always)]
 fn discard_front(queue: &mut std::collections::VecDeque<Request>) {
-    match queue.pop_front() {
-        Some(
-            Request::Query(SimpleQuery { statement, .. })
-            | Request::Execute {
-                q: SimpleQuery { statement, .. },
-                ..
-            },
-        ) => match statement {
-            // A unit variant: nothing to release.
-            Statement::Idle => std::mem::forget(statement),
-            other => drop(other),
-        },
-        other => drop(other),
+    let holds_nothing = match queue.front() {
+        Some(Request::Query(q) | Request::Execute { q, .. }) => {
+            matches!(q.statement, Statement::Idle)
+        }
+        Some(Request::Parse { .. } | Request::Sync { .. }) | None => true,
+    };
+    if holds_nothing {
+        std::mem::forget(queue.pop_front());
+    } else {
+        drop(queue.pop_front());
     }
+}
+
+/// Removes the front request, answered, known to hold nothing (an idle statement): popped
+/// without being copied out or looked at again.
+#[inline(always)]
+fn forget_front(queue: &mut std::collections::VecDeque<Request>) {
+    debug_assert!(matches!(
+        queue.front(),
+        Some(Request::Query(q) | Request::Execute { q, .. }) if matches!(q.statement, Statement::Idle)
+    ));
+    std::mem::forget(queue.pop_front());
 }
 
 /// The body of the complete message at `at` in `pass` when its length is at most `max`.
