@@ -35,6 +35,17 @@ impl Connection {
         if tag == b'd' {
             return self.fast_copy_data(pass, at);
         }
+        // An extended query's ParseComplete and BindComplete, received together: compared as
+        // one block and taken in one go (as `fast_empty` would take one, then the other).
+        if tag == b'1'
+            && pass.get(at..).and_then(<[u8]>::first_chunk) == Some(PARSE_BIND)
+            && self.limits.max_small_message >= 4
+            && let Some(Request::Execute { stage, .. }) = self.requests.queue.front_mut()
+            && *stage == Stage::Parse
+        {
+            *stage = Stage::Describe;
+            return at + PARSE_BIND.len();
+        }
         // (A RowDescription went to `fast_row_set` above.)
         let Some(body) = frame(pass, at, self.limits.max_small_message) else {
             return at;
@@ -43,7 +54,7 @@ impl Connection {
             b'C' => self.fast_complete(body, pass, at + 5),
             b'Z' => self.fast_ready(body),
             b'1' | b'2' | b'n' if body.is_empty() => {
-                return self.fast_empty(tag, pass, at + 5).unwrap_or(at);
+                return self.fast_empty(tag, at + 5).unwrap_or(at);
             }
             _ => false,
         };
@@ -247,12 +258,12 @@ impl Connection {
         pos + 6
     }
 
-    /// ParseComplete, BindComplete or NoData answering its request, ending at `next` in `pass`;
-    /// returns where the messages taken end (`None`: not taken). An extended query's
-    /// BindComplete right after its ParseComplete is taken in the same go (as
-    /// [`fast_message`](Self::fast_message) would take it next).
+    /// ParseComplete, BindComplete or NoData answering its request, ending at `next`;
+    /// returns where the messages taken end (`None`: not taken). (An extended query's
+    /// ParseComplete and BindComplete received together are taken by
+    /// [`fast_message`](Self::fast_message) in one go.)
     #[inline]
-    fn fast_empty(&mut self, tag: u8, pass: &[u8], next: usize) -> Option<usize> {
+    fn fast_empty(&mut self, tag: u8, next: usize) -> Option<usize> {
         let queue = &mut self.requests.queue;
         if let Some(Request::Execute { stage, .. }) = queue.front_mut() {
             *stage = match (tag, *stage) {
@@ -261,14 +272,7 @@ impl Connection {
                 (b'n', Stage::Describe) => Stage::Execute,
                 _ => return None,
             };
-            if *stage != Stage::Bind
-                || pass.get(next..next + 5) != Some(b"2\0\0\0\x04")
-                || self.limits.max_small_message < 4
-            {
-                return Some(next);
-            }
-            *stage = Stage::Describe;
-            return Some(next + 5);
+            return Some(next);
         }
         match (tag, queue.front()) {
             (b'1', Some(&Request::Parse { prepare, ends })) => {
@@ -317,6 +321,9 @@ fn forget_front(queue: &mut std::collections::VecDeque<Request>) {
     ));
     std::mem::forget(queue.pop_front());
 }
+
+/// ParseComplete then BindComplete, as the server sends them for an extended query.
+const PARSE_BIND: &[u8; 10] = b"1\0\0\0\x042\0\0\0\x04";
 
 /// The body of the complete message at `at` in `pass` when its length is at most `max`.
 #[inline(always)]
