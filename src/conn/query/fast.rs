@@ -231,31 +231,33 @@ impl Connection {
         q.row_bytes = 0;
         rows.inline_values(pass);
         let rows = rows.finish_ascii(tag_bytes, tag_len);
-        if let Some(ends) = ends {
-            // An Execute whose statement is idle (its rows were built here): nothing of it to drop.
-            forget_front(&mut self.requests.queue);
-            self.outbox.push_rows(rows, ends);
-            return pos;
-        }
-        // The simple query's ReadyForQuery, unless the result reaches a budget (the caller's loop
-        // stops there): its end marker rides in the result's entry, as `push_end` would put it.
-        let status = frame(pass, pos, self.limits.max_small_message)
-            .filter(|_| pass.get(pos) == Some(&b'Z'))
-            .and_then(ready_status);
-        let Some(status) = status else {
-            self.outbox.push_rows(rows, false);
-            return pos;
-        };
+        // One push of the row set for every case below (the queue's push is then inlined).
         let bytes = Outbox::entry_bytes(&rows);
-        if self.over_budget_with(self.outbox.bytes() + bytes) {
-            self.outbox.push_rows_counted(rows, bytes, false);
-            return pos;
-        }
-        self.outbox.push_rows_counted(rows, bytes, true);
-        // A simple query between statements: nothing of it to drop.
-        forget_front(&mut self.requests.queue);
-        self.tx_status = status;
-        pos + 6
+        let (end, next) = match ends {
+            Some(ends) => {
+                // An Execute whose statement is idle (its rows were built here): nothing of it to
+                // drop.
+                forget_front(&mut self.requests.queue);
+                (ends, pos)
+            }
+            // The simple query's ReadyForQuery, unless the result reaches a budget (the caller's
+            // loop stops there): its end marker rides in the result's entry, as `push_end` would
+            // put it.
+            None => match frame(pass, pos, self.limits.max_small_message)
+                .filter(|_| pass.get(pos) == Some(&b'Z'))
+                .and_then(ready_status)
+            {
+                Some(status) if !self.over_budget_with(self.outbox.bytes() + bytes) => {
+                    // A simple query between statements: nothing of it to drop.
+                    forget_front(&mut self.requests.queue);
+                    self.tx_status = status;
+                    (true, pos + 6)
+                }
+                _ => (false, pos),
+            },
+        };
+        self.outbox.push_rows_counted(rows, bytes, end);
+        next
     }
 
     /// ParseComplete, BindComplete or NoData answering its request, ending at `next`;
