@@ -614,13 +614,14 @@ impl Connection {
     /// The next result, the end marker, or "not yet", taken from the queue.
     #[inline(always)]
     fn take_result(&mut self) -> PollResult {
-        match self.outbox.pop() {
-            Some(Output::Result(r)) if self.pipeline => {
+        match self.outbox.pop_marked() {
+            // Only a result marked as it was queued changes a pipeline's aborted status.
+            Some((Output::Result(r), true)) if self.pipeline => {
                 self.pipeline_taken(&r);
                 PollResult::Ready(r)
             }
-            Some(Output::Result(r)) => PollResult::Ready(r),
-            Some(Output::End) => PollResult::Done,
+            Some((Output::Result(r), _)) => PollResult::Ready(r),
+            Some((Output::End, _)) => PollResult::Done,
             None if self.is_busy() => PollResult::Pending,
             None => PollResult::Done,
         }
