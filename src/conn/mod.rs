@@ -555,7 +555,7 @@ impl Connection {
     /// [`send_query_params`](Self::send_query_params) with no parameters.
     pub fn send_query(&mut self, sql: &str) -> Result<(), Error> {
         if self.pipeline {
-            return self.send_query_params(sql, &[]);
+            return self.send_query_pipelined(sql, None);
         }
         self.start_query(sql, None)
     }
@@ -568,7 +568,7 @@ impl Connection {
     /// result of any size streams through bounded memory.
     pub fn send_query_chunked(&mut self, sql: &str, max_rows: usize) -> Result<(), Error> {
         if self.pipeline {
-            return self.send_query_params_chunked(sql, &[], max_rows);
+            return self.send_query_pipelined(sql, Some(max_rows.max(1)));
         }
         self.start_query(sql, Some(max_rows.max(1)))
     }
