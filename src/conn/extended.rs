@@ -51,8 +51,20 @@ impl Connection {
     /// is SQL NULL), through the unnamed statement and portal (Parse, Bind, Describe, Execute and,
     /// outside pipeline mode, Sync). Results as with [`send_query`](Self::send_query); several
     /// statements get the server's 42601.
+    #[inline]
     pub fn send_query_params(&mut self, sql: &str, params: &[Option<&str>]) -> Result<(), Error> {
         self.send_extended(Some(sql), "", params, None)
+    }
+
+    /// [`send_query`](Self::send_query) in pipeline mode (`chunk_rows` for its chunked-rows
+    /// form): out of line, so that the simple Query's send stays small where it is inlined.
+    #[inline(never)]
+    pub(super) fn send_query_pipelined(
+        &mut self,
+        sql: &str,
+        chunk_rows: Option<usize>,
+    ) -> Result<(), Error> {
+        self.send_extended(Some(sql), "", &[], chunk_rows)
     }
 
     /// Like [`send_query_params`](Self::send_query_params) in chunked-rows mode (see
@@ -98,6 +110,7 @@ impl Connection {
 
     /// Parse (when `sql` is given, into `statement`), Bind, Describe, Execute (and Sync outside
     /// pipeline mode).
+    #[inline(always)]
     fn send_extended(
         &mut self,
         sql: Option<&str>,

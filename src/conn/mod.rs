@@ -555,7 +555,7 @@ impl Connection {
     /// [`send_query_params`](Self::send_query_params) with no parameters.
     pub fn send_query(&mut self, sql: &str) -> Result<(), Error> {
         if self.pipeline {
-            return self.send_query_params(sql, &[]);
+            return self.send_query_pipelined(sql, None);
         }
         self.start_query(sql, None)
     }
@@ -568,7 +568,7 @@ impl Connection {
     /// result of any size streams through bounded memory.
     pub fn send_query_chunked(&mut self, sql: &str, max_rows: usize) -> Result<(), Error> {
         if self.pipeline {
-            return self.send_query_params_chunked(sql, &[], max_rows);
+            return self.send_query_pipelined(sql, Some(max_rows.max(1)));
         }
         self.start_query(sql, Some(max_rows.max(1)))
     }
@@ -614,13 +614,14 @@ impl Connection {
     /// The next result, the end marker, or "not yet", taken from the queue.
     #[inline(always)]
     fn take_result(&mut self) -> PollResult {
-        match self.outbox.pop() {
-            Some(Output::Result(r)) if self.pipeline => {
+        match self.outbox.pop_marked() {
+            // Only a result marked as it was queued changes a pipeline's aborted status.
+            Some((Output::Result(r), true)) if self.pipeline => {
                 self.pipeline_taken(&r);
                 PollResult::Ready(r)
             }
-            Some(Output::Result(r)) => PollResult::Ready(r),
-            Some(Output::End) => PollResult::Done,
+            Some((Output::Result(r), _)) => PollResult::Ready(r),
+            Some((Output::End, _)) => PollResult::Done,
             None if self.is_busy() => PollResult::Pending,
             None => PollResult::Done,
         }

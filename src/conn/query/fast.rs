@@ -35,6 +35,17 @@ impl Connection {
         if tag == b'd' {
             return self.fast_copy_data(pass, at);
         }
+        // An extended query's ParseComplete and BindComplete, received together: compared as
+        // one block and taken in one go (as `fast_empty` would take one, then the other).
+        if tag == b'1'
+            && pass.get(at..).and_then(<[u8]>::first_chunk) == Some(PARSE_BIND)
+            && self.limits.max_small_message >= 4
+            && let Some(Request::Execute { stage, .. }) = self.requests.queue.front_mut()
+            && *stage == Stage::Parse
+        {
+            *stage = Stage::Describe;
+            return at + PARSE_BIND.len();
+        }
         // (A RowDescription went to `fast_row_set` above.)
         let Some(body) = frame(pass, at, self.limits.max_small_message) else {
             return at;
@@ -43,7 +54,7 @@ impl Connection {
             b'C' => self.fast_complete(body, pass, at + 5),
             b'Z' => self.fast_ready(body),
             b'1' | b'2' | b'n' if body.is_empty() => {
-                return self.fast_empty(tag, pass, at + 5).unwrap_or(at);
+                return self.fast_empty(tag, at + 5).unwrap_or(at);
             }
             _ => false,
         };
@@ -220,39 +231,41 @@ impl Connection {
         q.row_bytes = 0;
         rows.inline_values(pass);
         let rows = rows.finish_ascii(tag_bytes, tag_len);
-        if let Some(ends) = ends {
-            // An Execute whose statement is idle (its rows were built here): nothing of it to drop.
-            discard_front(&mut self.requests.queue);
-            self.outbox.push_rows(rows, ends);
-            return pos;
-        }
-        // The simple query's ReadyForQuery, unless the result reaches a budget (the caller's loop
-        // stops there): its end marker rides in the result's entry, as `push_end` would put it.
-        let status = frame(pass, pos, self.limits.max_small_message)
-            .filter(|_| pass.get(pos) == Some(&b'Z'))
-            .and_then(ready_status);
-        let Some(status) = status else {
-            self.outbox.push_rows(rows, false);
-            return pos;
-        };
+        // One push of the row set for every case below (the queue's push is then inlined).
         let bytes = Outbox::entry_bytes(&rows);
-        if self.over_budget_with(self.outbox.bytes() + bytes) {
-            self.outbox.push_rows_counted(rows, bytes, false);
-            return pos;
-        }
-        self.outbox.push_rows_counted(rows, bytes, true);
-        // A simple query between statements: nothing of it to drop.
-        discard_front(&mut self.requests.queue);
-        self.tx_status = status;
-        pos + 6
+        let (end, next) = match ends {
+            Some(ends) => {
+                // An Execute whose statement is idle (its rows were built here): nothing of it to
+                // drop.
+                forget_front(&mut self.requests.queue);
+                (ends, pos)
+            }
+            // The simple query's ReadyForQuery, unless the result reaches a budget (the caller's
+            // loop stops there): its end marker rides in the result's entry, as `push_end` would
+            // put it.
+            None => match frame(pass, pos, self.limits.max_small_message)
+                .filter(|_| pass.get(pos) == Some(&b'Z'))
+                .and_then(ready_status)
+            {
+                Some(status) if !self.over_budget_with(self.outbox.bytes() + bytes) => {
+                    // A simple query between statements: nothing of it to drop.
+                    forget_front(&mut self.requests.queue);
+                    self.tx_status = status;
+                    (true, pos + 6)
+                }
+                _ => (false, pos),
+            },
+        };
+        self.outbox.push_rows_counted(rows, bytes, end);
+        next
     }
 
-    /// ParseComplete, BindComplete or NoData answering its request, ending at `next` in `pass`;
-    /// returns where the messages taken end (`None`: not taken). An extended query's
-    /// BindComplete right after its ParseComplete is taken in the same go (as
-    /// [`fast_message`](Self::fast_message) would take it next).
+    /// ParseComplete, BindComplete or NoData answering its request, ending at `next`;
+    /// returns where the messages taken end (`None`: not taken). (An extended query's
+    /// ParseComplete and BindComplete received together are taken by
+    /// [`fast_message`](Self::fast_message) in one go.)
     #[inline]
-    fn fast_empty(&mut self, tag: u8, pass: &[u8], next: usize) -> Option<usize> {
+    fn fast_empty(&mut self, tag: u8, next: usize) -> Option<usize> {
         let queue = &mut self.requests.queue;
         if let Some(Request::Execute { stage, .. }) = queue.front_mut() {
             *stage = match (tag, *stage) {
@@ -261,14 +274,7 @@ impl Connection {
                 (b'n', Stage::Describe) => Stage::Execute,
                 _ => return None,
             };
-            if *stage != Stage::Bind
-                || pass.get(next..next + 5) != Some(b"2\0\0\0\x04")
-                || self.limits.max_small_message < 4
-            {
-                return Some(next);
-            }
-            *stage = Stage::Describe;
-            return Some(next + 5);
+            return Some(next);
         }
         match (tag, queue.front()) {
             (b'1', Some(&Request::Parse { prepare, ends })) => {
@@ -288,26 +294,38 @@ impl Connection {
     }
 }
 
-/// Removes the front request, answered. Its statement is then usually idle, which holds
-/// nothing: forgotten rather than dropped, since dropping the popped entry whole is a call to the
-/// drop glue of a request. Anything else is dropped.
+/// Removes the front request, answered. Its statement is then usually idle, and a request
+/// with an idle statement (or a Parse or Sync) holds nothing: the entry is then forgotten as it
+/// is popped, so that it is neither copied out of the queue nor given to the drop glue of a
+/// request (looked at in place first). Anything else is dropped.
 #[inline(always)]
 fn discard_front(queue: &mut std::collections::VecDeque<Request>) {
-    match queue.pop_front() {
-        Some(
-            Request::Query(SimpleQuery { statement, .. })
-            | Request::Execute {
-                q: SimpleQuery { statement, .. },
-                ..
-            },
-        ) => match statement {
-            // A unit variant: nothing to release.
-            Statement::Idle => std::mem::forget(statement),
-            other => drop(other),
-        },
-        other => drop(other),
+    let holds_nothing = match queue.front() {
+        Some(Request::Query(q) | Request::Execute { q, .. }) => {
+            matches!(q.statement, Statement::Idle)
+        }
+        Some(Request::Parse { .. } | Request::Sync { .. }) | None => true,
+    };
+    if holds_nothing {
+        std::mem::forget(queue.pop_front());
+    } else {
+        drop(queue.pop_front());
     }
 }
+
+/// Removes the front request, answered, known to hold nothing (an idle statement): popped
+/// without being copied out or looked at again.
+#[inline(always)]
+fn forget_front(queue: &mut std::collections::VecDeque<Request>) {
+    debug_assert!(matches!(
+        queue.front(),
+        Some(Request::Query(q) | Request::Execute { q, .. }) if matches!(q.statement, Statement::Idle)
+    ));
+    std::mem::forget(queue.pop_front());
+}
+
+/// ParseComplete then BindComplete, as the server sends them for an extended query.
+const PARSE_BIND: &[u8; 10] = b"1\0\0\0\x042\0\0\0\x04";
 
 /// The body of the complete message at `at` in `pass` when its length is at most `max`.
 #[inline(always)]

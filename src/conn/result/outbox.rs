@@ -22,6 +22,9 @@ struct Queued {
     /// An end marker follows this result: folded into its entry rather than queued on its own
     /// (most requests end right after their last result), and handed out by the `pop` after it.
     end_after: bool,
+    /// A result that changes a pipeline's aborted status when taken (an error, `PipelineAborted`,
+    /// `PipelineSync`): marked as it is queued, so that taking a row set need not look.
+    status: bool,
 }
 
 /// Results and end markers waiting for the caller, in order. A result whose rows still refer to
@@ -95,6 +98,10 @@ impl Outbox {
         }
         let refers_pending =
             matches!(&output, Output::Result(Ok(QueryResult::Rows(rows))) if rows.d.pending > 0);
+        let status = matches!(
+            &output,
+            Output::Result(Err(_) | Ok(QueryResult::PipelineAborted | QueryResult::PipelineSync))
+        );
         let bytes = output_bytes(&output);
         self.bytes += bytes;
         if refers_pending || self.waiting > 0 {
@@ -104,6 +111,7 @@ impl Outbox {
             output,
             bytes,
             end_after: false,
+            status,
         });
     }
 
@@ -136,6 +144,7 @@ impl Outbox {
             output: Output::Result(Ok(QueryResult::Rows(rows))),
             bytes,
             end_after: end,
+            status: false,
         });
     }
 
@@ -183,10 +192,18 @@ impl Outbox {
     }
 
     /// The next ready result or end marker.
+    #[cfg(test)]
     pub(in crate::conn) fn pop(&mut self) -> Option<Output> {
+        self.pop_marked().map(|(output, _)| output)
+    }
+
+    /// The next ready result or end marker, and whether it is a result that changes a
+    /// pipeline's aborted status (an error, `PipelineAborted`, `PipelineSync`).
+    #[inline(always)]
+    pub(in crate::conn) fn pop_marked(&mut self) -> Option<(Output, bool)> {
         if self.end_next {
             self.end_next = false;
-            return Some(Output::End);
+            return Some((Output::End, false));
         }
         if !self.has_ready() {
             return None;
@@ -194,7 +211,7 @@ impl Outbox {
         let queued = self.queue.pop_front()?;
         self.bytes -= queued.bytes;
         self.end_next = queued.end_after;
-        Some(queued.output)
+        Some((queued.output, queued.status))
     }
 
     /// Whether a result or end marker is ready (results waiting for the pass's buffer are not).

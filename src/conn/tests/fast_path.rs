@@ -143,6 +143,10 @@ fn extended_and_pipelined_queries_agree() {
         ),
         ("bind first", cat(&[&b2, &p1, &t, &d, &c, &z])),
         (
+            "bad bind complete",
+            cat(&[&p1, &msg(b'2', b"x"), &t, &d, &c, &p1, &one, &z]),
+        ),
+        (
             "error",
             cat(&[&p1, &b2, &t, &error("22012", "division by zero"), &one, &z]),
         ),
