@@ -324,56 +324,90 @@ fn run_any(
 }
 
 /// [`run_any`] for rows of `N` fields: each row's offsets are gathered in an array and added
-/// at once (one capacity check a row, not one a field), the fields' loop unrolled.
+/// at once (one capacity check a row, not one a field), the fields' loop unrolled, and the rows
+/// the mirror takes by its usual case made ASCII in its copy here, without a call a row.
 #[inline(always)]
 fn run_fixed<const N: usize>(
     fields: &mut Vec<u32>,
     pass: &[u8],
     mut at: usize,
     limits: &Limits,
-    mut room: usize,
+    room: usize,
     mirror: &mut Mirror,
 ) -> (usize, u32, usize) {
+    // The rows taken end within `room` and below `NULL_FIELD`: no row goes beyond this end.
+    let end = pass
+        .len()
+        .min(at.saturating_add(room))
+        .min(NULL_FIELD as usize - 1);
+    let pass = pass.get(..end).unwrap_or_default();
     let (mut taken, mut value_bytes) = (0u32, 0usize);
-    while let Some((len, offsets)) = pass
-        .get(at..)
-        .and_then(|buf| fixed_row::<N>(buf, limits, at, room))
-    {
-        fields.extend_from_slice(&offsets);
-        let row_values = data_row_value_bytes(len, N);
+    loop {
+        let on = mirror.is_on();
+        let (from, mut copy) = (taken, mirror.copy_at(at));
+        // A row the mirror does not take by its usual case (or while its copy is behind).
+        let mut other = None;
+        while let Some((len, offsets)) = pass
+            .get(at..)
+            .and_then(|buf| fixed_row::<N>(buf, limits, at))
+        {
+            fields.extend_from_slice(&offsets);
+            let row_values = data_row_value_bytes(len, N);
+            let mirrored = match copy.as_deref_mut() {
+                None => !on,
+                Some(copy) => {
+                    Mirror::usual(row_values, &offsets)
+                        && copy
+                            .get_mut(at.wrapping_add(1)..)
+                            .and_then(<[u8]>::first_chunk_mut::<4>)
+                            .map(|word| *word = [b' '; 4])
+                            .is_some()
+                }
+            };
+            if !mirrored {
+                other = Some((len, row_values, offsets));
+                break;
+            }
+            at += len;
+            taken += 1;
+            value_bytes += row_values;
+        }
+        if copy.is_some() {
+            mirror.took(at, (taken - from) as usize);
+        }
+        let Some((len, row_values, offsets)) = other else {
+            break;
+        };
         mirror.row(at, len, row_values, &offsets);
         at += len;
-        room -= len;
         taken += 1;
         value_bytes += row_values;
     }
     (at, taken, value_bytes)
 }
 
-/// [`data_row_offsets`] for `N` fields, with the offsets returned rather than appended, and `None`
-/// also for a row of more than `room` bytes: the bytes the row occupies and its field offsets
-/// (relative to the pass, where `buf` starts at `base`; [`NULL_FIELD`] for NULL).
+/// [`data_row_offsets`] for `N` fields, with the offsets returned rather than appended: the bytes
+/// the row occupies and its field offsets (relative to the pass, where `buf` starts at `base`;
+/// [`NULL_FIELD`] for NULL). `base + buf.len()` must be below [`NULL_FIELD`] (the caller bounds
+/// `buf` so), which `data_row_offsets` checks itself.
 #[inline(always)]
 fn fixed_row<const N: usize>(
     buf: &[u8],
     limits: &Limits,
     base: usize,
-    room: usize,
 ) -> Option<(usize, [u32; N])> {
     let (&[b'D', l0, l1, l2, l3], _) = buf.split_first_chunk::<5>()? else {
         return None;
     };
     let len = u32::from_be_bytes([l0, l1, l2, l3]);
-    if !(6..=limits.max_data_message).contains(&len) {
+    // Below 6 the body below has no field count.
+    if len > limits.max_data_message {
         return None;
     }
-    let total = (len as usize).checked_add(1)?;
-    if total > room {
-        return None;
-    }
+    let total = len as usize + 1;
     let body = buf.get(5..total)?;
     let (count, mut rest) = body.split_first_chunk::<2>()?;
-    if u16::from_be_bytes(*count) as usize != N || base.checked_add(total)? >= NULL_FIELD as usize {
+    if u16::from_be_bytes(*count) as usize != N {
         return None;
     }
     let mut offsets = [NULL_FIELD; N];
@@ -451,12 +485,15 @@ mod tests {
         let limits = Limits::default();
         let mut out = Vec::new();
         let general = data_row_offsets(buf, &limits, N, base, &mut out);
-        let fixed = fixed_row::<N>(buf, &limits, base, usize::MAX);
+        // As `run_fixed` bounds it.
+        let end = buf
+            .len()
+            .min((NULL_FIELD as usize - 1).saturating_sub(base));
+        let fixed = fixed_row::<N>(&buf[..end], &limits, base);
         assert_eq!(fixed.map(|(len, _)| len), general, "{buf:?}");
         if let Some((len, offsets)) = fixed {
             assert_eq!(&offsets[..], &out[..], "{buf:?}");
-            assert_eq!(fixed_row::<N>(buf, &limits, base, len - 1), None);
-            assert!(fixed_row::<N>(buf, &limits, base, len).is_some());
+            assert_eq!(fixed_row::<N>(&buf[..len - 1], &limits, base), None);
         }
     }
 

@@ -157,10 +157,7 @@ impl Mirror {
         // and every length word are ASCII already (as packed): only the message's length word is
         // not, and becomes spaces (the type byte is `D`).
         if self.covered == at
-            && value_bytes < 0x80
-            && offsets.len() < 0x80
-            // A short loop (`contains` sets up a vectorized search for the two or three offsets).
-            && offsets.iter().all(|&o| o != NULL_FIELD)
+            && Mirror::usual(value_bytes, offsets)
             && let Some(word) = self
                 .buf
                 .get_mut(at.wrapping_add(1)..)
@@ -174,6 +171,37 @@ impl Mirror {
         if self.mask_row(at, len).is_none() {
             self.state = MirrorState::Broken;
         }
+    }
+
+    /// Whether a row of `value_bytes` value bytes and these field offsets is the usual one of
+    /// [`row`](Self::row): no NULL, under 128 columns and 128 value bytes.
+    #[inline(always)]
+    pub(in crate::conn) fn usual(value_bytes: usize, offsets: &[u32]) -> bool {
+        value_bytes < 0x80
+            && offsets.len() < 0x80
+            // A short loop (`contains` sets up a vectorized search for the two or three offsets).
+            && offsets.iter().all(|&o| o != NULL_FIELD)
+    }
+
+    /// Whether there is a copy of this pass that every row taken since holds in.
+    #[inline(always)]
+    pub(in crate::conn) fn is_on(&self) -> bool {
+        self.state == MirrorState::On
+    }
+
+    /// The copy, when it is on and made ASCII up to `at`: a run of [`usual`](Self::usual) rows
+    /// from `at` on may be made ASCII there directly (each one's length word becoming spaces, as
+    /// [`row`](Self::row) does), then be told with [`took`](Self::took).
+    #[inline(always)]
+    pub(in crate::conn) fn copy_at(&mut self, at: usize) -> Option<&mut [u8]> {
+        (self.state == MirrorState::On && self.covered == at).then_some(&mut self.buf[..])
+    }
+
+    /// `rows` usual rows were made ASCII in [`copy_at`](Self::copy_at)'s copy, up to `at`.
+    #[inline(always)]
+    pub(in crate::conn) fn took(&mut self, at: usize, rows: usize) {
+        self.covered = at;
+        self.rows += rows;
     }
 
     #[inline(never)]
