@@ -67,7 +67,7 @@ impl Chunk {
         framed_from: usize,
         row_bytes: usize,
     ) -> Option<Chunk> {
-        if pass.len() >= TEXT_MIN && row_bytes >= pass.len() / 4 * 3 {
+        if pass.len() >= TEXT_MIN && pass.len() < TEXT_MAX && row_bytes >= pass.len() / 4 * 3 {
             return checked(pass, framed_from).map(|text| Chunk::Text(Arc::new(text)));
         }
         None
@@ -276,6 +276,10 @@ const MIRROR_KEPT: usize = 256 << 10;
 /// query more than checking each value on access).
 pub(in crate::conn) const TEXT_MIN: usize = 4096;
 
+/// The length a checked chunk stays below (a [`Mirror`]'s far below): [`text_field`] then finds no
+/// value at [`NULL_FIELD`] without a test of its own.
+const TEXT_MAX: usize = NULL_FIELD as usize;
+
 /// A copy of `pass` with every byte outside the values made ASCII and the value lengths packed,
 /// checked as UTF-8; `None` if the messages from `framed_from` on do not walk, or it is not UTF-8.
 fn checked(pass: &[u8], framed_from: usize) -> Option<String> {
@@ -408,9 +412,7 @@ fn short_utf8(bytes: &[u8]) -> Option<&str> {
 /// before it. Values are bounded by ASCII bytes, so the slice is always on char boundaries.
 #[inline(always)]
 pub(super) fn text_field(text: &str, start: u32) -> Option<&str> {
-    if start == NULL_FIELD {
-        return None;
-    }
+    // `NULL_FIELD` is beyond the text (see `TEXT_MAX`): no value there.
     let start = start as usize;
     let len = unpack_len(*text.as_bytes().get(..start)?.last_chunk::<4>()?);
     // One check of both bounds and both char boundaries.
