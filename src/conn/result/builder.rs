@@ -342,6 +342,19 @@ fn run_fixed<const N: usize>(
         .min(NULL_FIELD as usize - 1);
     let pass = pass.get(..end).unwrap_or_default();
     let (mut taken, mut value_bytes) = (0u32, 0usize);
+    if !mirror.is_on() {
+        // No copy to keep: the rows alone.
+        while let Some((len, offsets)) = pass
+            .get(at..)
+            .and_then(|buf| fixed_row::<N>(buf, limits, at))
+        {
+            fields.extend_from_slice(&offsets);
+            at += len;
+            taken += 1;
+            value_bytes += row_value_bytes::<N>(len);
+        }
+        return (at, taken, value_bytes);
+    }
     loop {
         let on = mirror.is_on();
         let (from, mut copy) = (taken, mirror.copy_at(at));
@@ -352,7 +365,7 @@ fn run_fixed<const N: usize>(
             .and_then(|buf| fixed_row::<N>(buf, limits, at))
         {
             fields.extend_from_slice(&offsets);
-            let row_values = data_row_value_bytes(len, N);
+            let row_values = row_value_bytes::<N>(len);
             let mirrored = match copy.as_deref_mut() {
                 None => !on,
                 Some(copy) => {
@@ -384,6 +397,13 @@ fn run_fixed<const N: usize>(
         value_bytes += row_values;
     }
     (at, taken, value_bytes)
+}
+
+/// [`data_row_value_bytes`] of a row [`fixed_row`] took, which is never shorter than its header
+/// and length words.
+#[inline(always)]
+fn row_value_bytes<const N: usize>(len: usize) -> usize {
+    len.wrapping_sub(7 + 4 * N)
 }
 
 /// [`data_row_offsets`] for `N` fields, with the offsets returned rather than appended: the bytes
@@ -493,6 +513,7 @@ mod tests {
         assert_eq!(fixed.map(|(len, _)| len), general, "{buf:?}");
         if let Some((len, offsets)) = fixed {
             assert_eq!(&offsets[..], &out[..], "{buf:?}");
+            assert_eq!(row_value_bytes::<N>(len), data_row_value_bytes(len, N));
             assert_eq!(fixed_row::<N>(&buf[..len - 1], &limits, base), None);
         }
     }
