@@ -278,7 +278,9 @@ impl Rows {
             let first_row = d.nrows - d.pending;
             d.chunks.push(chunk.clone(), first_row);
             d.pending = 0;
+            let ncols = d.ncols();
             if let Chunks::Many(more) = &mut d.chunks {
+                more.ncols = u32::try_from(ncols).unwrap_or(0);
                 more.index_blocks(d.nrows);
                 if !(first_row as usize).is_multiple_of(BLOCK_ROWS)
                     && let Some(block) = more.blocks.get_mut((first_row >> BLOCK_SHIFT) as usize)
@@ -368,14 +370,34 @@ impl Rows {
     #[inline(always)]
     pub fn get(&self, row: usize, col: usize) -> Option<&str> {
         let d = &*self.d;
+        // The usual case: the row's block has a text, which holds the value. Every other case
+        // (a block without one has an empty text, in which no value is found) goes out of line,
+        // the one exit of the usual path.
+        if let Chunks::Many(more) = &d.chunks
+            && let ncols = more.ncols
+            && col < ncols as usize
+            && let Fields::Heap(fields) = &d.fields
+            // Rows and columns are counted in `u32`: their product does not overflow.
+            && let Ok(row32) = u32::try_from(row)
+            && let Some(&field) = fields.get(row32 as usize * ncols as usize + col)
+            && let Some(text) = more.texts.get(row >> BLOCK_SHIFT)
+            && let Some(value) = text_field(text, field)
+        {
+            return Some(value);
+        }
+        self.get_other(row, col)
+    }
+
+    /// [`get`](Rows::get) but for its usual case.
+    #[inline(never)]
+    fn get_other(&self, row: usize, col: usize) -> Option<&str> {
+        let d = &*self.d;
         let ncols = d.ncols();
         if col >= ncols {
             return None;
         }
         // `fields` holds `nrows * ncols` offsets: a row past the end has none.
         let field = *d.fields.get_at(row.checked_mul(ncols)? + col)?;
-        // The usual case: the row's block has a text, which holds the value. A block without
-        // one has an empty text, in which no value is found either.
         if let Chunks::Many(more) = &d.chunks
             && let Some(text) = more.texts.get(row >> BLOCK_SHIFT)
             && let Some(value) = text_field(text, field)
@@ -567,6 +589,8 @@ struct MoreChunks {
     texts: Vec<Arc<String>>,
     /// The text of the blocks without one: empty (a checked chunk never is).
     no_text: Arc<String>,
+    /// The row set's column count, here where [`Rows::get`] finds it without a test.
+    ncols: u32,
 }
 
 impl MoreChunks {
@@ -632,6 +656,7 @@ impl Chunks {
                     blocks: Vec::new(),
                     texts: Vec::new(),
                     no_text: Arc::default(),
+                    ncols: 0,
                 }));
             }
             (0, _) => *self = Chunks::One(chunk),
@@ -642,6 +667,7 @@ impl Chunks {
                     blocks: Vec::new(),
                     texts: Vec::new(),
                     no_text: Arc::default(),
+                    ncols: 0,
                 }));
             }
             (_, Chunks::Many(more)) => more.all.push((chunk, first_row)),

@@ -67,7 +67,7 @@ impl Chunk {
         framed_from: usize,
         row_bytes: usize,
     ) -> Option<Chunk> {
-        if pass.len() >= TEXT_MIN && row_bytes >= pass.len() / 4 * 3 {
+        if pass.len() >= TEXT_MIN && pass.len() < TEXT_MAX && row_bytes >= pass.len() / 4 * 3 {
             return checked(pass, framed_from).map(|text| Chunk::Text(Arc::new(text)));
         }
         None
@@ -157,10 +157,7 @@ impl Mirror {
         // and every length word are ASCII already (as packed): only the message's length word is
         // not, and becomes spaces (the type byte is `D`).
         if self.covered == at
-            && value_bytes < 0x80
-            && offsets.len() < 0x80
-            // A short loop (`contains` sets up a vectorized search for the two or three offsets).
-            && offsets.iter().all(|&o| o != NULL_FIELD)
+            && Mirror::usual(value_bytes, offsets)
             && let Some(word) = self
                 .buf
                 .get_mut(at.wrapping_add(1)..)
@@ -174,6 +171,37 @@ impl Mirror {
         if self.mask_row(at, len).is_none() {
             self.state = MirrorState::Broken;
         }
+    }
+
+    /// Whether a row of `value_bytes` value bytes and these field offsets is the usual one of
+    /// [`row`](Self::row): no NULL, under 128 columns and 128 value bytes.
+    #[inline(always)]
+    pub(in crate::conn) fn usual(value_bytes: usize, offsets: &[u32]) -> bool {
+        value_bytes < 0x80
+            && offsets.len() < 0x80
+            // A short loop (`contains` sets up a vectorized search for the two or three offsets).
+            && offsets.iter().all(|&o| o != NULL_FIELD)
+    }
+
+    /// Whether there is a copy of this pass that every row taken since holds in.
+    #[inline(always)]
+    pub(in crate::conn) fn is_on(&self) -> bool {
+        self.state == MirrorState::On
+    }
+
+    /// The copy, when it is on and made ASCII up to `at`: a run of [`usual`](Self::usual) rows
+    /// from `at` on may be made ASCII there directly (each one's length word becoming spaces, as
+    /// [`row`](Self::row) does), then be told with [`took`](Self::took).
+    #[inline(always)]
+    pub(in crate::conn) fn copy_at(&mut self, at: usize) -> Option<&mut [u8]> {
+        (self.state == MirrorState::On && self.covered == at).then_some(&mut self.buf[..])
+    }
+
+    /// `rows` usual rows were made ASCII in [`copy_at`](Self::copy_at)'s copy, up to `at`.
+    #[inline(always)]
+    pub(in crate::conn) fn took(&mut self, at: usize, rows: usize) {
+        self.covered = at;
+        self.rows += rows;
     }
 
     #[inline(never)]
@@ -247,6 +275,10 @@ const MIRROR_KEPT: usize = 256 << 10;
 /// walk and the check of every byte for values that are each read once (about 350 instructions a
 /// query more than checking each value on access).
 pub(in crate::conn) const TEXT_MIN: usize = 4096;
+
+/// The length a checked chunk stays below (a [`Mirror`]'s far below): [`text_field`] then finds no
+/// value at [`NULL_FIELD`] without a test of its own.
+const TEXT_MAX: usize = NULL_FIELD as usize;
 
 /// A copy of `pass` with every byte outside the values made ASCII and the value lengths packed,
 /// checked as UTF-8; `None` if the messages from `framed_from` on do not walk, or it is not UTF-8.
@@ -380,9 +412,7 @@ fn short_utf8(bytes: &[u8]) -> Option<&str> {
 /// before it. Values are bounded by ASCII bytes, so the slice is always on char boundaries.
 #[inline(always)]
 pub(super) fn text_field(text: &str, start: u32) -> Option<&str> {
-    if start == NULL_FIELD {
-        return None;
-    }
+    // `NULL_FIELD` is beyond the text (see `TEXT_MAX`): no value there.
     let start = start as usize;
     let len = unpack_len(*text.as_bytes().get(..start)?.last_chunk::<4>()?);
     // One check of both bounds and both char boundaries.

@@ -12,11 +12,13 @@ use crate::protocol::backend::NULL_FIELD;
 pub struct RowIter<'a> {
     pub(super) rows: &'a Rows,
     pub(super) index: usize,
-    /// The chunk holding row `index` (or a chunk before it), its bytes, and the first row after it.
+    /// The chunk holding row `index` (or a chunk before it), its bytes, and the first row after it
+    /// (at most the row count: the one check a row makes).
     pub(super) chunk: usize,
     pub(super) view: View<'a>,
     pub(super) chunk_end: usize,
-    /// The row set's field offsets, its row count and its columns, read once at the start.
+    /// The field offsets of the rows from `index` on, its row count and its columns, read once at
+    /// the start.
     pub(super) fields: &'a [u32],
     pub(super) len: usize,
     pub(super) ncols: usize,
@@ -24,23 +26,30 @@ pub struct RowIter<'a> {
 
 impl<'a> RowIter<'a> {
     /// Moves to the chunk holding row `index` from chunk `from` on.
-    #[cold]
+    #[inline(never)]
     pub(super) fn enter_chunk(&mut self, from: usize) {
-        let chunks = &self.rows.d.chunks;
-        self.chunk = from;
-        while chunks
-            .get(self.chunk + 1)
-            .is_some_and(|(_, first_row)| first_row as usize <= self.index)
-        {
-            self.chunk += 1;
-        }
-        self.view = chunks
-            .get(self.chunk)
-            .map_or(View::EMPTY, |(c, _)| c.view());
-        self.chunk_end = chunks
-            .get(self.chunk + 1)
-            .map_or(usize::MAX, |(_, first_row)| first_row as usize);
+        (self.chunk, self.view, self.chunk_end) = chunk_of(self.rows, from, self.index, self.len);
     }
+}
+
+/// The chunk holding row `index` from chunk `from` on in `rows` (of `len` rows), its bytes and the
+/// first row after it (at most `len`).
+#[cold]
+#[inline(never)]
+fn chunk_of(rows: &Rows, from: usize, index: usize, len: usize) -> (usize, View<'_>, usize) {
+    let chunks = &rows.d.chunks;
+    let mut chunk = from;
+    while chunks
+        .get(chunk + 1)
+        .is_some_and(|(_, first_row)| first_row as usize <= index)
+    {
+        chunk += 1;
+    }
+    let view = chunks.get(chunk).map_or(View::EMPTY, |(c, _)| c.view());
+    let end = chunks
+        .get(chunk + 1)
+        .map_or(usize::MAX, |(_, first_row)| first_row as usize);
+    (chunk, view, end.min(len))
 }
 
 impl<'a> Iterator for RowIter<'a> {
@@ -48,20 +57,25 @@ impl<'a> Iterator for RowIter<'a> {
 
     #[inline]
     fn next(&mut self) -> Option<Row<'a>> {
-        if self.index >= self.len {
-            return None;
-        }
         if self.index >= self.chunk_end {
+            if self.index >= self.len {
+                return None;
+            }
             self.enter_chunk(self.chunk);
         }
-        let at = self.index * self.ncols;
-        let row = Row {
-            chunk: self.view,
-            fields: self.fields.get(at..at + self.ncols).unwrap_or(&[]),
-            rows: self.rows,
+        let fields = match self.fields.split_at_checked(self.ncols) {
+            Some((row, rest)) => {
+                self.fields = rest;
+                row
+            }
+            None => &[],
         };
         self.index += 1;
-        Some(row)
+        Some(Row {
+            chunk: self.view,
+            fields,
+            rows: self.rows,
+        })
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
