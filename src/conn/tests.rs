@@ -31,7 +31,7 @@ fn row_description(names: &[&str]) -> Vec<u8> {
     msg(b'T', &body)
 }
 
-fn data_row(values: &[Option<&[u8]>]) -> Vec<u8> {
+pub(in crate::conn) fn data_row(values: &[Option<&[u8]>]) -> Vec<u8> {
     let mut body = (values.len() as i16).to_be_bytes().to_vec();
     for value in values {
         match value {

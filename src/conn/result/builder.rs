@@ -480,24 +480,7 @@ pub(super) fn invalid_utf8(bad: &[u8]) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A DataRow of these values (`None`: NULL).
-    fn data_row(values: &[Option<&[u8]>]) -> Vec<u8> {
-        let mut body = (values.len() as u16).to_be_bytes().to_vec();
-        for v in values {
-            match v {
-                Some(v) => {
-                    body.extend_from_slice(&(v.len() as i32).to_be_bytes());
-                    body.extend_from_slice(v);
-                }
-                None => body.extend_from_slice(&(-1i32).to_be_bytes()),
-            }
-        }
-        let mut msg = vec![b'D'];
-        msg.extend_from_slice(&(4 + body.len() as u32).to_be_bytes());
-        msg.extend_from_slice(&body);
-        msg
-    }
+    use crate::conn::tests::data_row;
 
     /// `fixed_row::<N>` agrees with `data_row_offsets` for `N` fields (and takes nothing beyond
     /// `room`).
