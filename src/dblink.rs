@@ -208,7 +208,12 @@ impl Dblink {
     /// exactly while `names` maps it there.
     #[inline(always)]
     fn guess(&self, name: &str) -> Option<ConnId> {
-        let i = self.next_guess;
+        self.named_at(self.next_guess, name)
+    }
+
+    /// The connection at index `i`, if `name` is its name.
+    #[inline(always)]
+    fn named_at(&self, i: usize, name: &str) -> Option<ConnId> {
         match self.by_id.get(i) {
             Some(Some(n)) if same_name(n, name) => Some(ConnId::from_index(i)),
             _ => None,
@@ -227,9 +232,9 @@ impl Dblink {
 
     #[inline(never)]
     fn send_id_missed(&mut self, name: &str) -> Result<ConnId, Error> {
-        let id = match self.by_id.get(self.send_start) {
-            Some(Some(n)) if same_name(n, name) => ConnId::from_index(self.send_start),
-            _ => self.open_id_hashed(name)?,
+        let id = match self.named_at(self.send_start, name) {
+            Some(id) => id,
+            None => self.open_id_hashed(name)?,
         };
         self.send_start = id_index(id);
         Ok(id)
